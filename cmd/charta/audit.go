@@ -1,0 +1,519 @@
+package main
+
+import (
+	"bufio"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/verify"
+	"github.com/charta/charta/node/client"
+	"golang.org/x/term"
+)
+
+// ExportFormat names the journal export format: a header line, then one
+// ledger.Entry per line in journal order (docs/journal.md).
+const ExportFormat = "charta-journal-export-v1"
+
+// ExportHeader is the first line of a journal export.
+type ExportHeader struct {
+	Format     string    `json:"format"`
+	Consortium string    `json:"consortium"`
+	ExportedAt time.Time `json:"exported_at"`
+}
+
+func journalExportCmd() *command {
+	var out string
+	return &command{
+		name: "export", summary: "Export the whole journal as JSON Lines, for charta audit", client: true,
+		example: "  charta journal export --out journal.jsonl",
+		flags:   func(fs *flag.FlagSet) { fs.StringVar(&out, "out", "", "file to write (default stdout)") },
+		run: func(e *env, _ *flag.FlagSet, args []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			w := e.stdout
+			if out != "" {
+				f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				w = f
+			}
+			bw := bufio.NewWriter(w)
+			enc := json.NewEncoder(bw)
+			consortium, err := c.Consortium(e.ctx)
+			if err != nil {
+				return explain(err)
+			}
+			if err := enc.Encode(ExportHeader{Format: ExportFormat, Consortium: consortium, ExportedAt: time.Now().UTC().Truncate(time.Second)}); err != nil {
+				return err
+			}
+			p := newProgress(e.stderr, "export", 0)
+			n := 0
+			for x, err := range c.AllJournal(e.ctx, 0) {
+				if err != nil {
+					return explain(err)
+				}
+				if err := enc.Encode(x); err != nil {
+					return err
+				}
+				n++
+				p.set(n)
+			}
+			p.done(fmt.Sprintf("%d entries", n))
+			return bw.Flush()
+		},
+	}
+}
+
+func journalReceiptCmd() *command {
+	return reader("receipt", "<seq>", "Fetch an entry's receipt (entry, inclusion proof, cosigned checkpoint) for offline verification", func(e *env, c *client.Client, args []string) error {
+		if err := needArgs(args, 1, "an entry sequence number"); err != nil {
+			return err
+		}
+		seq, err := strconv.ParseUint(args[0], 10, 64)
+		if err != nil {
+			return usagef("%q is not an entry number", args[0])
+		}
+		r, err := c.Receipt(e.ctx, seq)
+		if err != nil {
+			return explain(err)
+		}
+		return e.json(r)
+	})
+}
+
+// withReceipt adds the receipt of an accepted write to its JSON output.
+// A receipt that cannot be fetched is reported, not fatal: the write
+// happened.
+func withReceipt(e *env, c *client.Client, r *ledger.Result) any {
+	out := struct {
+		*ledger.Result
+		Receipt *verify.Receipt `json:"receipt,omitempty"`
+	}{Result: r}
+	rc, err := c.Receipt(e.ctx, r.Seq)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "warning: no receipt for entry %d: %v\n", r.Seq, err)
+		return out
+	}
+	out.Receipt = rc
+	return out
+}
+
+func verifyCmd() *command {
+	var consortium, genesis, at string
+	var threshold int
+	var trustKeys multiFlag
+	return &command{
+		name: "verify", args: "<receipt, check proof or certificate file>",
+		summary: "Verify a receipt, a proof-carrying check or a licence certificate offline",
+		example: "  charta journal receipt 42 -o json > r.json && charta verify --genesis genesis.json r.json\n" +
+			"  charta verify --consortium <id> --threshold 3 cert.json",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&consortium, "consortium", "", "the consortium ID to trust (64 hex digits)")
+			fs.StringVar(&genesis, "genesis", "", "the consortium's genesis file, whose ID is trusted (instead of --consortium)")
+			fs.IntVar(&threshold, "threshold", 0, "cosignatures required on the checkpoint (default: the charter's voting threshold over the founders)")
+			fs.StringVar(&at, "at", "", "RFC 3339 time at which to judge a certificate (default now)")
+			fs.Var(&trustKeys, "trust-key", "member=<.pub file>: also accept cosignatures by this key, e.g. a rotated or later-admitted member's (repeat; needs --genesis)")
+		},
+		run: func(e *env, _ *flag.FlagSet, args []string) error {
+			if err := needArgs(args, 1, "a document to verify"); err != nil {
+				return err
+			}
+			opts := verify.Options{Threshold: threshold}
+			if genesis != "" {
+				g, err := readGenesis(genesis, true)
+				if err != nil {
+					return err
+				}
+				if consortium != "" && consortium != g.ID() {
+					return usagef("--consortium %s is not the ID of --genesis (%s)", consortium, g.ID())
+				}
+				consortium = g.ID()
+				if len(trustKeys) > 0 {
+					trust, err := verify.TrustGenesis(g, consortium)
+					if err != nil {
+						return err
+					}
+					for _, tk := range trustKeys {
+						m, path, ok := strings.Cut(tk, "=")
+						if !ok {
+							return usagef("--trust-key %q: want member=<.pub file>", tk)
+						}
+						pub, err := readPublicKey(path)
+						if err != nil {
+							return err
+						}
+						if pub.Member != m {
+							return fmt.Errorf("%s holds a key of %s, not %s", path, pub.Member, m)
+						}
+						trust.AddKey(m, pub.Public)
+					}
+					opts.Trust = trust
+				}
+			} else if len(trustKeys) > 0 {
+				return usagef("--trust-key needs --genesis")
+			}
+			if consortium == "" {
+				return usagef("--consortium or --genesis is required: a document proves nothing without the consortium you trust")
+			}
+			now := time.Now()
+			if at != "" {
+				t, err := time.Parse(time.RFC3339Nano, at)
+				if err != nil {
+					return usagef("--at: %v", err)
+				}
+				now = t
+			}
+			b, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			return verifyDocument(e.stdout, b, consortium, now, opts)
+		},
+	}
+}
+
+// verifyDocument verifies a receipt, check proof or certificate and
+// prints what it established.
+func verifyDocument(w io.Writer, b []byte, consortium string, now time.Time, o verify.Options) error {
+	doc, err := verify.Decode(b)
+	if err != nil {
+		return fmt.Errorf("rejected: %w", err)
+	}
+	switch d := doc.(type) {
+	case *verify.Receipt:
+		cp, signers, err := d.Verify(consortium, o)
+		if err != nil {
+			return fmt.Errorf("rejected: %w", err)
+		}
+		x := d.Entry.Entry
+		fmt.Fprintf(w, "ok: entry %d (%s %s: %s) is in the journal of %d entries with root %s, cosigned by %v\n",
+			x.Seq, x.Outcome.Type, x.Outcome.ID, x.Outcome.Status, cp.Size, cp.Root, signers)
+	case *verify.CheckProof:
+		v, err := d.Verify(consortium, o)
+		if err != nil {
+			return fmt.Errorf("rejected: %w", err)
+		}
+		fmt.Fprintf(w, "ok: %s may %s %s at %s: %t (%s)\n", d.Request.Member, d.Request.Action, d.Request.Asset,
+			d.Request.At.Format(time.RFC3339), d.Decision.Allowed, d.Decision.Reason)
+		fmt.Fprintf(w, "re-derived from %d proven entries under checkpoint %d (ledger time %s), cosigned by %v\n",
+			v.Entries, v.Checkpoint.Size, v.Checkpoint.LedgerTime.Format(time.RFC3339), v.Signers)
+		fmt.Fprintln(w, "this shows the journal up to that checkpoint; it cannot show that nothing changed after it")
+	case *verify.Certificate:
+		v, err := d.Verify(consortium, now, o)
+		if err != nil {
+			return fmt.Errorf("rejected: %w", err)
+		}
+		fmt.Fprintf(w, "ok: grant %s (version %d, %s) licenses %s to %s, rights %v\n", d.Grant.ID, d.Grant.Version, d.Grant.Status,
+			d.Grant.Terms.Assets, d.Licensee, d.Grant.Terms.Rights)
+		fmt.Fprintf(w, "certificate valid until %s; evidence: %d entries under checkpoint %d (ledger time %s), cosigned by %v\n",
+			d.ExpiresAt.Format(time.RFC3339), v.Entries, v.Checkpoint.Size, v.Checkpoint.LedgerTime.Format(time.RFC3339), v.Signers)
+	}
+	return nil
+}
+
+func auditCmd() *command {
+	var genesis, digest string
+	var checkpoints multiFlag
+	var threshold int
+	return &command{
+		name: "audit", args: "<journal.jsonl>", summary: "Replay an exported journal offline from genesis: signatures, chain, checkpoints and final state digest",
+		example: "  charta journal export --out journal.jsonl\n  curl -H 'Accept: text/plain' -H \"Authorization: Bearer $CHARTA_TOKEN\" $CHARTA_SERVER/v1/checkpoint > cp.note\n  charta audit --genesis genesis.json --checkpoint cp.note --digest <state digest from charta status> journal.jsonl",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&genesis, "genesis", "", "the consortium's genesis file (required)")
+			fs.StringVar(&digest, "digest", "", "expected final state digest, hex (from charta status at the same applied index)")
+			fs.Var(&checkpoints, "checkpoint", "a cosigned checkpoint note whose root the replayed journal must reach (repeat)")
+			fs.IntVar(&threshold, "threshold", 0, "cosignatures each checkpoint needs (default: the charter's voting threshold over the founders)")
+		},
+		run: func(e *env, _ *flag.FlagSet, args []string) error {
+			if err := needArgs(args, 1, "a journal export"); err != nil {
+				return err
+			}
+			if genesis == "" {
+				return usagef("--genesis is required")
+			}
+			g, err := readGenesis(genesis, true)
+			if err != nil {
+				return err
+			}
+			roots := map[uint64]ledger.Hash{}
+			if len(checkpoints) > 0 {
+				trust, err := verify.TrustGenesis(g, g.ID())
+				if err != nil {
+					return err
+				}
+				for _, path := range checkpoints {
+					b, err := os.ReadFile(path)
+					if err != nil {
+						return err
+					}
+					cp, signers, err := trust.VerifyCheckpoint(string(b), threshold)
+					if err != nil {
+						return fmt.Errorf("%s: %w", path, err)
+					}
+					fmt.Fprintf(e.stdout, "checkpoint %s: size %d cosigned by %s\n", path, cp.Size, strings.Join(signers, ", "))
+					roots[cp.Size] = cp.Root
+				}
+			}
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			st, _ := f.Stat()
+			res, err := auditJournal(g, f, roots, newProgress(e.stderr, "audit", st.Size()))
+			if err != nil {
+				return err
+			}
+			if len(res.unreached) > 0 {
+				return fmt.Errorf("the export ends at %d entries, before the checkpoint(s) of size %v", res.entries, res.unreached)
+			}
+			fmt.Fprintf(e.stdout, "ok: %d entries replayed from genesis %s; every signature, hash and outcome matches, and %d checkpoint root(s)\n",
+				res.entries, g.ID(), len(roots))
+			fmt.Fprintf(e.stdout, "final state digest %x at index %d\n", res.digest[:], res.applied)
+			if digest != "" && digest != hex.EncodeToString(res.digest[:]) {
+				return fmt.Errorf("state digest mismatch: replay gives %x, expected %s", res.digest[:], digest)
+			}
+			return nil
+		},
+	}
+}
+
+type auditResult struct {
+	entries   int
+	applied   uint64
+	digest    ledger.Hash
+	unreached []uint64 // checkpoint sizes beyond the export
+}
+
+// auditJournal replays an export into a fresh ledger in a temporary
+// directory. Apply re-verifies every signature and rule; each resulting
+// entry must equal the exported one, byte for byte in its hash.
+//
+// roots maps tree sizes to the Merkle roots of checkpoints: when the
+// replayed journal reaches each size, its root must be the checkpoint's.
+// The first discrepancy is reported with its entry and index.
+func auditJournal(g *ledger.Genesis, r io.Reader, roots map[uint64]ledger.Hash, p *progress) (*auditResult, error) {
+	dir, err := os.MkdirTemp("", "charta-audit-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	l, err := ledger.Open(filepath.Join(dir, "state.db"), g, ledger.Options{NoSync: true})
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	res := &auditResult{}
+	dec := json.NewDecoder(r)
+	var read int64
+	reached := map[uint64]bool{}
+	for first := true; ; first = false {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("entry after %d: %w", res.entries, err)
+		}
+		if first {
+			var h ExportHeader
+			if json.Unmarshal(raw, &h) == nil && h.Format != "" {
+				if h.Format != ExportFormat {
+					return nil, fmt.Errorf("export format %q is not %s", h.Format, ExportFormat)
+				}
+				if h.Consortium != g.ID() {
+					return nil, fmt.Errorf("the export is of consortium %s, the genesis is %s", h.Consortium, g.ID())
+				}
+				continue
+			}
+		}
+		var x ledger.Entry
+		if err := json.Unmarshal(raw, &x); err != nil {
+			return nil, fmt.Errorf("entry after %d: %w", res.entries, err)
+		}
+		res.entries++
+		read = dec.InputOffset()
+		p.set(int(read))
+		if x.Seq > 0 && len(x.Envelope) == 0 {
+			return nil, fmt.Errorf("entry %d (index %d) is withheld in this export: it concerns records the exporting token may not see; export with an auditor's or the node operator's token", x.Seq, x.Index)
+		}
+		if err := x.VerifyHash(); err != nil {
+			return nil, err
+		}
+		if x.Seq == 0 {
+			var want ledger.Entry
+			l.View(func(v *ledger.View) error {
+				e, _ := v.Entry(0)
+				want = *e
+				return nil
+			})
+			if want.Hash != x.Hash {
+				return nil, fmt.Errorf("entry 0 is not this genesis: %s, want %s", x.Hash, want.Hash)
+			}
+			continue
+		}
+		rs := l.Apply([]ledger.LogEntry{{Index: x.Index, Data: ledger.EncodeRecord(x.LedgerTime, x.Envelope)}})
+		if rs[0] == nil {
+			return nil, fmt.Errorf("entry %d: index %d is out of order", x.Seq, x.Index)
+		}
+		if rs[0].Seq != x.Seq || rs[0].EntryHash != x.Hash {
+			return nil, fmt.Errorf("entry %d (index %d): replay gives entry %d with hash %s and outcome %s %s, the export says %s %s %s",
+				x.Seq, x.Index, rs[0].Seq, rs[0].EntryHash, rs[0].Outcome.Status, rs[0].Outcome.Code, x.Hash, x.Outcome.Status, x.Outcome.Code)
+		}
+		if want, ok := roots[x.Seq+1]; ok {
+			var got ledger.Hash
+			l.View(func(v *ledger.View) error { got = v.Head().Root; return nil })
+			if got != want {
+				return nil, fmt.Errorf("entry %d (index %d): the journal's Merkle root at size %d is %s, the cosigned checkpoint says %s",
+					x.Seq, x.Index, x.Seq+1, got, want)
+			}
+			reached[x.Seq+1] = true
+		}
+	}
+	for size := range roots {
+		if !reached[size] {
+			res.unreached = append(res.unreached, size)
+		}
+	}
+	slices.Sort(res.unreached)
+	p.done(fmt.Sprintf("%d entries", res.entries))
+	res.applied = l.AppliedIndex()
+	l.View(func(v *ledger.View) error { res.digest = v.Digest(); return nil })
+	return res, nil
+}
+
+// progress shows a bar on a terminal and plain lines otherwise.
+type progress struct {
+	w     io.Writer
+	what  string
+	total int64
+	tty   bool
+	last  int
+}
+
+func newProgress(w io.Writer, what string, total int64) *progress {
+	p := &progress{w: w, what: what, total: total}
+	if f, ok := w.(*os.File); ok {
+		p.tty = term.IsTerminal(int(f.Fd()))
+	}
+	return p
+}
+
+func (p *progress) set(n int) {
+	switch {
+	case p.tty && p.total > 0:
+		pct := int(int64(n) * 100 / p.total)
+		if pct != p.last {
+			p.last = pct
+			bar := pct / 4
+			fmt.Fprintf(p.w, "\r%s [%-25s] %3d%%", p.what, string(repeat('#', bar)), pct)
+		}
+	case p.tty:
+		if n-p.last >= 100 {
+			p.last = n
+			fmt.Fprintf(p.w, "\r%s %d", p.what, n)
+		}
+	default:
+		if n-p.last >= 10000 {
+			p.last = n
+			fmt.Fprintf(p.w, "%s: %d\n", p.what, n)
+		}
+	}
+}
+
+func (p *progress) done(summary string) {
+	if p.tty {
+		fmt.Fprintf(p.w, "\r%s: done, %s\033[K\n", p.what, summary)
+	}
+}
+
+func repeat(c byte, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = c
+	}
+	return b
+}
+
+func backupCmd() *command {
+	var out string
+	return &command{
+		name: "backup", summary: "Stream a consistent snapshot of the ledger state (operator token)", client: true,
+		example: "  charta backup --token $(cat data/operator.token) --out charta.backup",
+		flags:   func(fs *flag.FlagSet) { fs.StringVar(&out, "out", "", "file to write (required)") },
+		run: func(e *env, _ *flag.FlagSet, args []string) error {
+			if out == "" {
+				return usagef("--out is required")
+			}
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return err
+			}
+			n, err := c.Backup(e.ctx, f)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				os.Remove(out)
+				return explain(err)
+			}
+			fmt.Fprintf(e.stdout, "backup of %d bytes written to %s\n", n, out)
+			return nil
+		},
+	}
+}
+
+// rawReader lists or shows records the client returns as raw JSON.
+func rawList(name, summary string, list func(e *env, c *client.Client, lf *listFlags) ([]json.RawMessage, string, error)) *command {
+	var lf listFlags
+	cmd := reader(name, "", summary, func(e *env, c *client.Client, args []string) error {
+		items, next, err := list(e, c, &lf)
+		if err != nil {
+			return err
+		}
+		if items == nil {
+			items = []json.RawMessage{}
+		}
+		if err := e.json(items); err != nil {
+			return err
+		}
+		printNext(e.stderr, next)
+		return nil
+	})
+	cmd.flags = lf.register
+	return cmd
+}
+
+// printCheckProof asks a question with proof=true and prints the
+// proof-carrying answer as JSON; the exit code follows the decision, as
+// charta check's does.
+func printCheckProof(e *env, c *client.Client, req ledger.CheckRequest, opts ...client.ReadOption) error {
+	p, err := c.CheckProof(e.ctx, req, opts...)
+	if err != nil {
+		return &exitError{2, e.path + ": " + explain(err).Error()}
+	}
+	if err := e.json(p); err != nil {
+		return err
+	}
+	if !p.Decision.Allowed {
+		return &exitError{1, ""}
+	}
+	return nil
+}

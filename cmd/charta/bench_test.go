@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/charta/charta/internal/bench"
+)
+
+// TestBenchSmoke runs every workload of `charta bench` for a second on a
+// real 3-node cluster with few clients and checks that the JSON report
+// holds non-zero figures for each run and the targets. The figures
+// themselves are not asserted.
+func TestBenchSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	bin := chartaBin(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "bench.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"bench", "--bin", bin, "--dir", filepath.Join(dir, "work"), "--duration", "1s", "--warmup", "0s",
+		"--clients", "4", "--check-conns", "2", "--batch", "10", "--scheme", "ed25519", "--compare-schemes", "ml-dsa-44",
+		"--json", out, "--ledger-check-rate", "1234", "--scale-entries", "1000"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("bench exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"write ed25519 1c", "write ed25519 4c", "check 2c", "check-batch 2c", "bbolt 1-record tx",
+		"raft baseline 1c", "raft baseline 4c", "noop http baseline 2c", "write ml-dsa-44 4c", "check under writes 2c",
+		"writes during check under writes"}
+	for _, name := range want {
+		r, ok := rep.Find(name)
+		if !ok {
+			t.Errorf("report has no result %q", name)
+			continue
+		}
+		if r.Ops == 0 || r.Throughput <= 0 || r.Seconds <= 0 || r.Latency.P50 <= 0 && !strings.HasPrefix(name, "writes during") {
+			t.Errorf("%s: empty figures: %+v", name, r)
+		}
+		if strings.HasPrefix(name, "write ") && (len(r.Procs) != 3 || r.Procs[0].RSSMiB <= 0) {
+			t.Errorf("%s: node usage %+v, want 3 nodes with memory", name, r.Procs)
+		}
+	}
+	if r, _ := rep.Find("check-batch 2c"); r.Units != r.Ops*10 {
+		t.Errorf("check-batch counts %d checks for %d requests of 10", r.Units, r.Ops)
+	}
+	ids := map[string]int{}
+	for _, tg := range rep.Targets {
+		ids[tg.ID]++
+		if tg.Measured <= 0 {
+			t.Errorf("target %s %s: measured %v", tg.ID, tg.What, tg.Measured)
+		}
+	}
+	for _, name := range []string{"scale 100 entries", "scale 1000 entries", "scale 2000 entries"} {
+		if r, ok := rep.Find(name); !ok || r.Units == 0 || r.Throughput <= 0 {
+			t.Errorf("scale result %q: %+v", name, r)
+		}
+	}
+	for id, n := range map[string]int{"T1": 2, "T2": 2, "T3": 2, "T4": 3, "T5": 1, "T6": 2, "T7": 2, "T8": 1} {
+		if ids[id] != n {
+			t.Errorf("%d %s targets, want %d (%v)", ids[id], id, n, rep.Targets)
+		}
+	}
+	if rep.Machine.CPUs == 0 || rep.Machine.GoVersion == "" {
+		t.Errorf("machine not described: %+v", rep.Machine)
+	}
+	if !strings.Contains(stdout.String(), "target") {
+		t.Errorf("no table printed:\n%s", stdout.String())
+	}
+}

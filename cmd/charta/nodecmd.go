@@ -1,0 +1,148 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/charta/charta/consensus"
+	"github.com/charta/charta/node"
+)
+
+func nodeCmd() *command {
+	cfg := node.DefaultConfig()
+	var logLevel, logFormat, joinTokenFile, pprofAddr string
+	var clockOffset time.Duration
+	return &command{
+		name: "node", summary: "Run a member node: Raft replication, the ledger and the HTTP API",
+		example: `  # a founder's node, first start
+  charta node --id alpha --data-dir /var/lib/charta --genesis genesis.json \
+      --http 0.0.0.0:8080 --raft 0.0.0.0:7000 --raft-advertise 10.0.0.1:7000 \
+      --tls-ca certs/ca.crt --tls-cert certs/alpha.crt --tls-key certs/alpha.key --bootstrap
+  # a newly admitted member's node
+  charta node --id delta ... --join 10.0.0.1:8080 --join-token-file delta.token`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&cfg.ID, "id", "", "this node's member ID, which is its Raft server ID (required)")
+			fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for Raft, snapshots, state and operator.token (required)")
+			fs.StringVar(&cfg.GenesisFile, "genesis", "", "the consortium's signed genesis document (required)")
+			fs.StringVar(&cfg.KeyFile, "key", "", "this member's key file, to cosign journal checkpoints (optional)")
+			fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "API listen address")
+			fs.StringVar(&cfg.RaftAddr, "raft", cfg.RaftAddr, "Raft listen address")
+			fs.StringVar(&cfg.AdvertiseRaft, "raft-advertise", "", "Raft address peers dial (default --raft)")
+			fs.StringVar(&cfg.TLS.CAFile, "tls-ca", "", "consortium CA certificate (PEM)")
+			fs.StringVar(&cfg.TLS.CertFile, "tls-cert", "", "this node's certificate, naming charta://node/<id> (PEM)")
+			fs.StringVar(&cfg.TLS.KeyFile, "tls-key", "", "this node's certificate key (PEM)")
+			fs.BoolVar(&cfg.APITLS, "api-tls", false, "serve the API over HTTPS with the node certificate")
+			fs.BoolVar(&cfg.Bootstrap, "bootstrap", false, "founder's first start: bootstrap Raft from genesis (ignored once state exists)")
+			fs.StringVar(&cfg.Join, "join", "", "API address of any node, to join through after the member was admitted")
+			fs.StringVar(&joinTokenFile, "join-token-file", "", "file with this member's API token, sent with the join request")
+			fs.IntVar(&cfg.MaxVoters, "max-voters", 0, "most Raft voters (default: the charter's)")
+			fs.Uint64Var(&cfg.Raft.SnapshotThreshold, "snapshot-threshold", cfg.Raft.SnapshotThreshold, "Raft entries between snapshots")
+			fs.DurationVar(&cfg.Raft.SnapshotInterval, "snapshot-interval", cfg.Raft.SnapshotInterval, "how often Raft checks whether to snapshot")
+			fs.Uint64Var(&cfg.Raft.TrailingLogs, "trailing-logs", cfg.Raft.TrailingLogs, "Raft entries kept behind a snapshot, for slow followers")
+			fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+			fs.StringVar(&logFormat, "log-format", "text", "text or json")
+			fs.Float64Var(&cfg.API.RateLimit, "rate-limit", cfg.API.RateLimit, "API requests per second allowed per token (or per address for proposals)")
+			fs.IntVar(&cfg.API.RateBurst, "rate-burst", cfg.API.RateBurst, "API token-bucket burst per token")
+			// Hidden (no usage text): shifts the clock that stamps this
+			// node's records, so that the chaos tests can run nodes whose
+			// clocks disagree. Never for production.
+			fs.DurationVar(&clockOffset, "clock-offset", 0, "")
+			fs.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this operator-only address, e.g. 127.0.0.1:6060 (default off)")
+		},
+		run: func(e *env, _ *flag.FlagSet, args []string) error {
+			if err := needArgs(args, 0, "no arguments"); err != nil {
+				return err
+			}
+			if cfg.ID == "" || cfg.DataDir == "" || cfg.GenesisFile == "" {
+				return usagef("--id, --data-dir and --genesis are required")
+			}
+			if joinTokenFile != "" {
+				b, err := os.ReadFile(joinTokenFile)
+				if err != nil {
+					return err
+				}
+				cfg.JoinToken = strings.TrimSpace(string(b))
+			}
+			if clockOffset != 0 {
+				cfg.Raft.Clock = func() time.Time { return time.Now().Add(clockOffset) }
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return usagef("--log-level: %v", err)
+			}
+			opts := &slog.HandlerOptions{Level: level}
+			var h slog.Handler = slog.NewTextHandler(e.stderr, opts)
+			switch logFormat {
+			case "json":
+				h = slog.NewJSONHandler(e.stderr, opts)
+			case "text":
+			default:
+				return usagef("--log-format must be text or json")
+			}
+			log := slog.New(h)
+			if clockOffset != 0 {
+				log.Warn("this node stamps records with a shifted clock (--clock-offset, for tests only)", "offset", clockOffset)
+			}
+			n, err := node.New(cfg, node.Deps{Logger: log})
+			if err != nil {
+				return err
+			}
+			log.Info("node started", "api", n.APIAddr(), "raft", cfg.RaftAddr)
+			if pprofAddr != "" {
+				go func() {
+					if err := node.ServePprof(e.ctx, pprofAddr, log); err != nil {
+						log.Error("pprof listener", "err", err)
+					}
+				}()
+			}
+			return n.Run(e.ctx)
+		},
+	}
+}
+
+func restoreCmd() *command {
+	var id, dir, genesis, raftAddr, backup string
+	return &command{
+		name: "restore", summary: "Prepare an empty data directory to start a new cluster from a backup",
+		example: `  charta restore --backup charta.backup --id alpha --data-dir /var/lib/charta \
+      --genesis genesis.json --raft-advertise 10.0.0.1:7000
+  charta node --id alpha --data-dir /var/lib/charta ...        # without --bootstrap
+  # the other members start their nodes with empty data directories, also without --bootstrap`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&backup, "backup", "", "backup file written by charta backup (required)")
+			fs.StringVar(&id, "id", "", "this node's member ID (required)")
+			fs.StringVar(&dir, "data-dir", "", "empty data directory to restore into (required)")
+			fs.StringVar(&genesis, "genesis", "", "the consortium's genesis document (required)")
+			fs.StringVar(&raftAddr, "raft-advertise", "", "the Raft address this node will be reached at (required)")
+		},
+		run: func(e *env, _ *flag.FlagSet, args []string) error {
+			if err := needArgs(args, 0, "no arguments"); err != nil {
+				return err
+			}
+			if backup == "" || id == "" || dir == "" || genesis == "" || raftAddr == "" {
+				return usagef("--backup, --id, --data-dir, --genesis and --raft-advertise are required")
+			}
+			g, err := readGenesis(genesis, true)
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(backup)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			cfg := consensus.DefaultConfig()
+			cfg.ID, cfg.Dir, cfg.Genesis, cfg.AdvertiseAddr = id, dir, g, raftAddr
+			applied, err := consensus.RestoreBackup(cfg, f)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "restored the ledger at index %d into %s; start this node without --bootstrap, then the others with empty data directories\n", applied, dir)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/client"
+)
+
+func poolCmd() *command {
+	var pc ledger.PoolCreate
+	var period, quotas, owners string
+	create := &command{
+		name: "create", summary: "Create a pool owned by its contributors (every owner signs: use --cosign)", client: true, signs: true,
+		example: `  charta pool create --key gamma.key --id gpu --resource gpu --unit gpu-hour --period month \
+      --capacity 1000 --quotas alpha=400,beta=300,gamma=300`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&pc.ID, "id", "", "pool ID (required)")
+			fs.StringVar(&pc.Resource, "resource", "", "what is shared, e.g. gpu (required)")
+			fs.StringVar(&pc.Unit, "unit", "", "unit of amounts, e.g. gpu-hour (required)")
+			fs.StringVar(&period, "period", "month", "day, week, month, quarter or year (calendar, UTC)")
+			fs.Int64Var(&pc.Capacity, "capacity", 0, "capacity per period (required)")
+			fs.StringVar(&pc.Mode, "mode", "fixed", "fixed (amounts) or weighted (weights normalised to the capacity)")
+			fs.StringVar(&quotas, "quotas", "", "member=amount (or weight), comma-separated (required)")
+			fs.StringVar(&owners, "owners", "", "owning members (default: the signer)")
+		},
+		run: func(e *env, _ *flag.FlagSet, args []string) error {
+			if pc.ID == "" || pc.Resource == "" || pc.Unit == "" || pc.Capacity == 0 || quotas == "" {
+				return usagef("--id, --resource, --unit, --capacity and --quotas are required")
+			}
+			s, err := e.signer()
+			if err != nil {
+				return err
+			}
+			pc.Period = ledger.Period(period)
+			for _, q := range split(quotas) {
+				m, v, ok := strings.Cut(q, "=")
+				n, err := strconv.ParseInt(v, 10, 64)
+				if !ok || err != nil {
+					return usagef("--quotas %q: want member=number", q)
+				}
+				spec := ledger.QuotaSpec{Member: m, Amount: n}
+				if pc.Mode == "weighted" {
+					spec = ledger.QuotaSpec{Member: m, Weight: n}
+				}
+				pc.Quotas = append(pc.Quotas, spec)
+			}
+			pc.Owners = split(owners)
+			if len(pc.Owners) == 0 {
+				pc.Owners = []string{memberOfKey(s)}
+			}
+			return e.propose("pool.create", "", pc)
+		},
+	}
+	var pool, ref, to, forPeriod string
+	var amount int64
+	consume := &command{
+		name: "consume", summary: "Use an amount of your quota (rejected if it would overdraw it)", client: true, signs: true,
+		example: "  charta pool consume --key beta.key --pool gpu --amount 12 --ref job-4711",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&pool, "pool", "", "pool ID (required)")
+			fs.Int64Var(&amount, "amount", 0, "amount (required)")
+			fs.StringVar(&ref, "ref", "", "your reference, e.g. a job ID")
+		},
+		run: func(e *env, _ *flag.FlagSet, args []string) error {
+			if pool == "" || amount == 0 {
+				return usagef("--pool and --amount are required")
+			}
+			return e.propose("pool.consume", "", ledger.PoolConsume{Pool: pool, Amount: amount, Ref: ref})
+		},
+	}
+	transfer := &command{
+		name: "transfer", summary: "Give part of your quota to another member (total is conserved)", client: true, signs: true,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&pool, "pool", "", "pool ID (required)")
+			fs.StringVar(&to, "to", "", "receiving member (required)")
+			fs.Int64Var(&amount, "amount", 0, "amount (required)")
+			fs.StringVar(&forPeriod, "for-period", "", "period key, e.g. 2026-12 (default: the current one)")
+		},
+		run: func(e *env, _ *flag.FlagSet, args []string) error {
+			if pool == "" || to == "" || amount == 0 {
+				return usagef("--pool, --to and --amount are required")
+			}
+			return e.propose("pool.transfer", "", ledger.PoolTransfer{Pool: pool, To: to, Amount: amount, Period: forPeriod})
+		},
+	}
+	list := rawList("list", "List pools", func(e *env, c *client.Client, lf *listFlags) ([]json.RawMessage, string, error) {
+		return c.Pools(e.ctx, lf.opts()...)
+	})
+	usage := reader("usage", "<pool>", "Show each member's quota, use and remaining amount this period", func(e *env, c *client.Client, args []string) error {
+		if err := needArgs(args, 1, "a pool ID"); err != nil {
+			return err
+		}
+		raw, err := c.PoolUsage(e.ctx, args[0])
+		if err != nil {
+			return err
+		}
+		var u struct {
+			Pool    string               `json:"pool"`
+			Members []ledger.MemberUsage `json:"members"`
+		}
+		if err := json.Unmarshal(raw, &u); err != nil {
+			return err
+		}
+		return e.show(u, func(w io.Writer) {
+			fmt.Fprintln(w, "MEMBER\tQUOTA\tUSED\tHELD\tREMAINING")
+			for _, m := range u.Members {
+				fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\n", m.Member, m.Quota, m.Used, m.Held, m.Remaining)
+			}
+		})
+	})
+	return &command{name: "pool", summary: "Shared-resource pools with quotas", subs: []*command{create, consume, transfer, list, usage}}
+}
+
+func usageCmd() *command {
+	var b ledger.UsageReportBody
+	var metrics, start, end string
+	report := &command{
+		name: "report", summary: "Report metered usage of a grant for a period (licensee or its meter)", client: true, signs: true,
+		example: `  charta usage report --key beta.key --grant g-gpu --report-id r-2026-11-a --period 2026-11 \
+      --start 2026-11-01 --end 2026-11-15 --metrics gpu_hours=420`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&b.Grant, "grant", "", "grant ID (required)")
+			fs.StringVar(&b.ReportID, "report-id", "", "your ID for the report; resubmitting it is harmless (required)")
+			fs.StringVar(&b.Period, "period", "", "period key, e.g. 2026-11 (required)")
+			fs.StringVar(&start, "start", "", "start of the usage window (required)")
+			fs.StringVar(&end, "end", "", "end of the usage window (required)")
+			fs.StringVar(&metrics, "metrics", "", "metric=quantity, comma-separated (required)")
+			fs.StringVar(&b.Territory, "territory", "", "where the use took place")
+			fs.StringVar(&b.Purpose, "purpose", "", "for what purpose")
+		},
+		run: func(e *env, _ *flag.FlagSet, args []string) error {
+			if b.Grant == "" || b.ReportID == "" || b.Period == "" || metrics == "" {
+				return usagef("--grant, --report-id, --period, --start, --end and --metrics are required")
+			}
+			s, err := parseTime("start", start)
+			if err != nil {
+				return err
+			}
+			t, err := parseTime("end", end)
+			if err != nil {
+				return err
+			}
+			if s == nil || t == nil {
+				return usagef("--start and --end are required")
+			}
+			b.Window = ledger.Window{Start: *s, End: *t}
+			for _, m := range split(metrics) {
+				k, v, ok := strings.Cut(m, "=")
+				n, err := strconv.ParseInt(v, 10, 64)
+				if !ok || err != nil {
+					return usagef("--metrics %q: want metric=quantity", m)
+				}
+				b.Metrics = append(b.Metrics, ledger.MetricQuantity{Metric: k, Quantity: n})
+			}
+			return e.propose("usage.report", "", b)
+		},
+	}
+	return &command{name: "usage", summary: "Report metered usage", subs: []*command{report}}
+}
+
+func statementCmd() *command {
+	var period string
+	show := reader("show", "<grant>", "Compute a grant's statements: tiers, credits, multipliers, minimum, revenue share", func(e *env, c *client.Client, args []string) error {
+		if err := needArgs(args, 1, "a grant ID"); err != nil {
+			return err
+		}
+		opts := []client.ReadOption{}
+		if period != "" {
+			opts = append(opts, client.Param("period", period))
+		}
+		sts, _, err := c.GrantStatements(e.ctx, args[0], opts...)
+		if err != nil {
+			return err
+		}
+		return e.json(sts)
+	})
+	show.flags = func(fs *flag.FlagSet) { fs.StringVar(&period, "period", "", "one period, e.g. 2026-11") }
+	return &command{name: "statement", summary: "Fee statements computed from usage and terms", subs: []*command{show}}
+}
+
+func infractionCmd() *command {
+	var member, grant, kind string
+	list := rawList("list", "List infractions of grants you are a party to", func(e *env, c *client.Client, lf *listFlags) ([]json.RawMessage, string, error) {
+		opts := lf.opts()
+		for k, v := range map[string]string{"member": member, "grant": grant, "kind": kind} {
+			if v != "" {
+				opts = append(opts, client.Param(k, v))
+			}
+		}
+		return c.Infractions(e.ctx, opts...)
+	})
+	inner := list.flags
+	list.flags = func(fs *flag.FlagSet) {
+		inner(fs)
+		fs.StringVar(&member, "member", "", "only this member's")
+		fs.StringVar(&grant, "grant", "", "only this grant's")
+		fs.StringVar(&kind, "kind", "", "only this kind")
+	}
+	return &command{name: "infraction", summary: "Compliance infractions recorded by the ledger", subs: []*command{list}}
+}
+
+var _ = time.Now

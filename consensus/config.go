@@ -1,0 +1,135 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/charta/charta/ledger"
+)
+
+// TLSFiles names the PEM files of a node's mutual-TLS identity.
+type TLSFiles struct {
+	CAFile   string // consortium CA certificate(s): the only roots trusted for peers
+	CertFile string // this node's certificate, bound to its ID by a URI SAN charta://node/<id>
+	KeyFile  string // this node's private key
+}
+
+// Config configures a Node.
+type Config struct {
+	ID                 string                // Raft server ID = the member ID (stable across address changes)
+	Dir                string                // data dir: raft/raft.db (log + stable store), snapshots/, state.db (ledger)
+	BindAddr           string                // Raft TCP listen address host:port
+	AdvertiseAddr      string                // address peers dial; default BindAddr
+	Genesis            *ledger.Genesis       // the consortium's genesis; founders bootstrap from it
+	Bootstrap          bool                  // true for a founder's first start; ignored if Raft state exists
+	TLS                TLSFiles              // mTLS identity; mandatory
+	MaxVoters          int                   // most Raft voters; 0 = the genesis charter's max_voters, or 5
+	SnapshotThreshold  uint64                // log entries between snapshots; 0 = 8192
+	SnapshotInterval   time.Duration         // how often to check whether to snapshot; 0 = 2m
+	TrailingLogs       uint64                // log entries kept after a snapshot; 0 = 10240
+	HeartbeatTimeout   time.Duration         // follower timeout without a leader contact; 0 = 500ms
+	ElectionTimeout    time.Duration         // candidate timeout without a majority; 0 = 500ms
+	LeaderLeaseTimeout time.Duration         // leader steps down without quorum contact for this long; 0 = 250ms
+	CommitTimeout      time.Duration         // longest wait before a heartbeat carries the commit index; 0 = 20ms
+	ApplyTimeout       time.Duration         // longest wait for a proposal to commit; 0 = 10s
+	VoterDeadAfter     time.Duration         // a voter unreachable this long is replaced by a nonvoter; 0 = 10s
+	ReconcileInterval  time.Duration         // period of the membership reconciler besides its event wake-ups; 0 = 2s
+	NoSync             bool                  // skip fsync of the stores; tests only
+	Clock              func() time.Time      // stamps records; default time.Now (tests inject offsets)
+	Registerer         prometheus.Registerer // where Raft's metrics are registered; nil = not exported
+	Logger             *slog.Logger          // default slog.Default(); Raft logs at Warn and above unless Debug is enabled
+}
+
+// DefaultConfig returns a Config with every tunable set to its default.
+// The caller fills in ID, Dir, BindAddr, Genesis and TLS.
+func DefaultConfig() Config {
+	return Config{
+		SnapshotThreshold:  8192,
+		SnapshotInterval:   2 * time.Minute,
+		TrailingLogs:       10240,
+		HeartbeatTimeout:   500 * time.Millisecond,
+		ElectionTimeout:    500 * time.Millisecond,
+		LeaderLeaseTimeout: 250 * time.Millisecond,
+		CommitTimeout:      20 * time.Millisecond,
+		ApplyTimeout:       10 * time.Second,
+		VoterDeadAfter:     10 * time.Second,
+		ReconcileInterval:  2 * time.Second,
+		Clock:              time.Now,
+	}
+}
+
+// withDefaults returns c with its zero fields set to the defaults.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.AdvertiseAddr == "" {
+		c.AdvertiseAddr = c.BindAddr
+	}
+	if c.MaxVoters == 0 {
+		c.MaxVoters = 5
+		if c.Genesis != nil && c.Genesis.Charter.MaxVoters > 0 {
+			c.MaxVoters = c.Genesis.Charter.MaxVoters
+		}
+	}
+	setDefault(&c.SnapshotThreshold, d.SnapshotThreshold)
+	setDefault(&c.SnapshotInterval, d.SnapshotInterval)
+	setDefault(&c.TrailingLogs, d.TrailingLogs)
+	setDefault(&c.HeartbeatTimeout, d.HeartbeatTimeout)
+	setDefault(&c.ElectionTimeout, d.ElectionTimeout)
+	setDefault(&c.LeaderLeaseTimeout, d.LeaderLeaseTimeout)
+	setDefault(&c.CommitTimeout, d.CommitTimeout)
+	setDefault(&c.ApplyTimeout, d.ApplyTimeout)
+	setDefault(&c.VoterDeadAfter, d.VoterDeadAfter)
+	setDefault(&c.ReconcileInterval, d.ReconcileInterval)
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func setDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
+}
+
+// Validate reports the first problem with c. Zero values of tunables are
+// valid: they stand for the defaults.
+func (c *Config) Validate() error {
+	switch {
+	case !ledger.ValidMemberID(c.ID):
+		return fmt.Errorf("consensus: config: id %q is not a member ID", c.ID)
+	case c.Dir == "":
+		return errors.New("consensus: config: dir is required")
+	case c.Genesis == nil:
+		return errors.New("consensus: config: genesis is required")
+	case c.TLS.CAFile == "" || c.TLS.CertFile == "" || c.TLS.KeyFile == "":
+		return errors.New("consensus: config: tls ca, cert and key files are required (mTLS is mandatory)")
+	case c.MaxVoters < 0 || c.MaxVoters > 9:
+		return fmt.Errorf("consensus: config: max voters %d is outside [0, 9]", c.MaxVoters)
+	case c.SnapshotInterval < 0 || c.HeartbeatTimeout < 0 || c.ElectionTimeout < 0 || c.LeaderLeaseTimeout < 0 ||
+		c.CommitTimeout < 0 || c.ApplyTimeout < 0 || c.VoterDeadAfter < 0 || c.ReconcileInterval < 0:
+		return errors.New("consensus: config: durations must not be negative")
+	}
+	if _, _, err := net.SplitHostPort(c.BindAddr); err != nil {
+		return fmt.Errorf("consensus: config: bind address %q: %w", c.BindAddr, err)
+	}
+	if c.AdvertiseAddr != "" {
+		host, port, err := net.SplitHostPort(c.AdvertiseAddr)
+		if err != nil {
+			return fmt.Errorf("consensus: config: advertise address %q: %w", c.AdvertiseAddr, err)
+		}
+		if ip := net.ParseIP(host); (ip != nil && ip.IsUnspecified()) || port == "0" {
+			return fmt.Errorf("consensus: config: advertise address %q is not dialable", c.AdvertiseAddr)
+		}
+	}
+	return nil
+}

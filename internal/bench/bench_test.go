@@ -1,0 +1,114 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestRunCountsOpsUnitsAndErrors(t *testing.T) {
+	var n atomic.Int64
+	cfg := RunConfig{Name: "t", Clients: 3, Duration: 300 * time.Millisecond, PerOp: 10, Unit: "x/s"}
+	r, err := Run(context.Background(), cfg, func(context.Context, int) error {
+		time.Sleep(time.Millisecond)
+		if n.Add(1)%5 == 0 {
+			return errors.New("boom")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Ops == 0 || r.Errors == 0 || r.Units != r.Ops*10 || r.FirstError != "boom" {
+		t.Fatalf("result %+v", r)
+	}
+	if r.Latency.P50 < 1 || r.Latency.P99 < r.Latency.P50 || r.Latency.Max < r.Latency.P99 {
+		t.Fatalf("latency %+v, want p50 >= 1 ms and ordered percentiles", r.Latency)
+	}
+	if got := float64(r.Units) / r.Seconds; got != r.Throughput {
+		t.Fatalf("throughput %v, want %v", r.Throughput, got)
+	}
+}
+
+func TestRunStopsWhenExhausted(t *testing.T) {
+	var n atomic.Int64
+	start := time.Now()
+	r, err := Run(context.Background(), RunConfig{Name: "t", Clients: 4, Duration: time.Minute}, func(context.Context, int) error {
+		if n.Add(1) > 100 {
+			return ErrExhausted
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Ops != 100 || time.Since(start) > 10*time.Second {
+		t.Fatalf("ops %d after %s, want 100 and an early end", r.Ops, time.Since(start))
+	}
+}
+
+func TestRunConfigValidate(t *testing.T) {
+	c := DefaultRunConfig()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.Clients = 0
+	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "bench: ") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestReadProcSelf(t *testing.T) {
+	s, err := ReadProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.RSS <= 0 || s.PeakRSS < s.RSS {
+		t.Fatalf("sample %+v", s)
+	}
+	u := Usage("self", ProcSample{At: s.At.Add(-time.Second)}, s)
+	if u.CPUPercent <= 0 || u.RSSMiB <= 0 {
+		t.Fatalf("usage %+v", u)
+	}
+}
+
+func TestBoltTxRate(t *testing.T) {
+	r, err := BoltTxRate(context.Background(), filepath.Join(t.TempDir(), "b.db"), 512, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Ops == 0 || r.Unit != "tx/s" {
+		t.Fatalf("result %+v", r)
+	}
+}
+
+func TestNoopHandler(t *testing.T) {
+	srv := httptest.NewServer(NoopHandler())
+	defer srv.Close()
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		req, _ := http.NewRequest(m, srv.URL+"/v1/check?member=a", strings.NewReader("{}"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
+			t.Fatalf("%s: %d %s", m, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+}
+
+func TestCommas(t *testing.T) {
+	for v, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 1234567.4: "1,234,567", -4500: "-4,500"} {
+		if got := commas(v); got != want {
+			t.Errorf("commas(%v) = %q, want %q", v, got, want)
+		}
+	}
+}

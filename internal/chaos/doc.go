@@ -1,0 +1,34 @@
+// Package chaos is Charta's fault-injection harness. It starts a consortium
+// of real `charta node` processes on loopback with mutual TLS, puts a
+// faultproxy.Proxy in front of every node's Raft listener (each node
+// advertises its proxy's address in the genesis, so every peer dials
+// through it), and injects faults: kill -9 and restart, SIGSTOP and
+// SIGCONT, partitions (both ways or one way), delay and loss per directed
+// link, leadership-transfer storms, and per-node clock offsets (the
+// hidden `charta node --clock-offset` flag, with TransferRound handing
+// leadership to every node in turn).
+//
+// Workloads run from concurrent clients through node/client and record a
+// History: every operation with its invocation and return times and its
+// outcome, ambiguous outcomes (a timeout, a cut connection) marked as such.
+//
+//   - W1 (grants): per grant, accept, suspend and resume proposals and
+//     entitlement checks at consistency=linearizable.
+//   - W2 (pools): per member of a pool, consume proposals that must fail
+//     exactly when the quota would be exceeded, and usage reads at
+//     consistency=linearizable.
+//
+// After each scenario the checkers assert the invariants of
+// docs/TESTING.md: the history is linearizable (porcupine, partitioned by
+// grant and by pool member, ambiguous writes with an unbounded return
+// time); every acknowledged proposal appears exactly once in every node's
+// journal and no ambiguous one twice; no pool is overdrawn; every node
+// reaches the same applied index, journal head and state digest; each
+// node's journal replays from genesis to its hash chain, Merkle root and
+// state digest; ledger time never moves backwards in any journal; and a
+// write succeeds soon after the last fault heals.
+//
+// On failure the scenario's directory is kept and its path logged: it holds
+// the history (history.json and porcupine's HTML visualisation), the node
+// logs and the data directories.
+package chaos

@@ -1,0 +1,271 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/charta/charta/consensus"
+	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/ledgertest"
+)
+
+const rogueScheme = ledger.SchemeEd25519
+
+// inproc is an in-process 3-node cluster of consensus.Node over mTLS.
+type inproc struct {
+	g     *ledger.Genesis
+	nodes []*consensus.Node
+}
+
+func newInproc(t *testing.T) *inproc {
+	t.Helper()
+	ids := []string{"alpha", "beta", "gamma"}
+	caCert, caKey, err := consensus.NewCA("rogue test CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, caCert, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "Rogue test consortium",
+		CreatedAt: time.Now().UTC().Truncate(time.Second).Add(-time.Minute), Charter: ledger.DefaultCharter()}
+	var addrs []string
+	for _, id := range ids {
+		a, err := freeAddr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, a)
+		g.Members = append(g.Members, ledger.GenesisMember{ID: id, Role: ledger.RoleMember,
+			Keys: []ledger.PublicKey{ledgertest.Key(id, rogueScheme).Public()}, Node: ledger.NodeInfo{RaftAddr: a}})
+	}
+	for _, id := range ids {
+		if err := g.Sign(ledgertest.Signer(id, rogueScheme)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &inproc{g: g}
+	for i, id := range ids {
+		cert, key, err := consensus.IssueNodeCert(caCert, caKey, id, []string{"127.0.0.1"}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tf := consensus.TLSFiles{CAFile: caFile, CertFile: filepath.Join(dir, id+".crt"), KeyFile: filepath.Join(dir, id+".key")}
+		os.WriteFile(tf.CertFile, cert, 0o600)
+		os.WriteFile(tf.KeyFile, key, 0o600)
+		cfg := consensus.DefaultConfig()
+		cfg.ID, cfg.Dir, cfg.BindAddr, cfg.Genesis, cfg.Bootstrap, cfg.TLS = id, filepath.Join(dir, id), addrs[i], g, true, tf
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 300*time.Millisecond, 300*time.Millisecond, 150*time.Millisecond
+		cfg.CommitTimeout, cfg.ApplyTimeout, cfg.NoSync = 5*time.Millisecond, 5*time.Second, true
+		cfg.Logger = slog.New(slog.DiscardHandler)
+		n, err := consensus.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.nodes = append(c.nodes, n)
+	}
+	t.Cleanup(func() {
+		for _, n := range c.nodes {
+			n.Shutdown()
+		}
+	})
+	return c
+}
+
+func (c *inproc) leader(t *testing.T) *consensus.Node {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, n := range c.nodes {
+			if n.IsLeader() {
+				return n
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no leader")
+	return nil
+}
+
+type nodeState struct {
+	applied uint64
+	digest  ledger.Hash
+	head    ledger.Head
+}
+
+// converged waits until every node has applied index and reports one
+// state, and returns it.
+func (c *inproc) converged(t *testing.T, index uint64) nodeState {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var states []nodeState
+		for _, n := range c.nodes {
+			var s nodeState
+			s.applied = n.Ledger().AppliedIndex()
+			n.Ledger().View(func(v *ledger.View) error { s.digest, s.head = v.Digest(), v.Head(); return nil })
+			states = append(states, s)
+		}
+		same := states[0].applied >= index
+		for _, s := range states[1:] {
+			same = same && s == states[0]
+		}
+		if same {
+			return states[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the nodes did not converge on index %d: %+v", index, states)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRogue_AppendsStraightToRaft plays a rogue member holding alpha's key
+// and the leader's Raft log: it appends, bypassing the API's checks,
+// proposals with forged signatures of other members, replays, an
+// oversized envelope and undecodable envelopes. Every node must refuse each
+// one with the same journaled outcome and reach the same state (the same
+// digest, journal head and applied index), and none may take effect; a
+// replay returns the original result and adds no journal entry. (The digest
+// covers the ledger time, which every committed entry advances, so it is
+// compared across nodes rather than before and after.)
+func TestRogue_AppendsStraightToRaft(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an in-process cluster")
+	}
+	c := newInproc(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	tokenBody := func(secret string) ledger.TokenRegister {
+		return ledger.TokenRegister{Hash: ledger.HashToken(secret), Scopes: []string{"read"}, ExpiresAt: now.Add(time.Hour)}
+	}
+	alpha := ledgertest.Signer("alpha", rogueScheme)
+	honest := ledgertest.Propose(c.g.ID(), "alpha", "token.register", "honest-1", now, tokenBody("honest"), alpha).Encode()
+	res, err := c.leader(t).Propose(ctx, honest)
+	if err != nil || res.Outcome.Status != ledger.StatusAccepted {
+		t.Fatalf("honest proposal: %v %+v", err, res)
+	}
+	c.converged(t, res.Index)
+
+	forgedBeta := ledgertest.Propose(c.g.ID(), "beta", "token.register", "forged-1", now, tokenBody("forged-1"), ledgertest.Signer("beta", rogueScheme))
+	forgedBeta.Signatures[0].Sig[0] ^= 0xff
+	claimedByBeta := ledgertest.Propose(c.g.ID(), "beta", "token.register", "forged-2", now, tokenBody("forged-2"), alpha)
+	// alpha's signature relabelled as beta's key.
+	relabelled := ledgertest.Propose(c.g.ID(), "beta", "token.register", "forged-3", now, tokenBody("forged-3"), alpha)
+	relabelled.Signatures[0].KeyID = ledgertest.KeyID("beta", rogueScheme)
+	sameIDOtherBody := ledgertest.Propose(c.g.ID(), "alpha", "token.register", "honest-1", now, tokenBody("other"), alpha).Encode()
+	oversized := ledgertest.Propose(c.g.ID(), "alpha", "asset.register", "big-1", now, map[string]any{
+		"id": "big", "kind": "model", "digest": "sha256:" + strings.Repeat("ab", 32), "name": strings.Repeat("x", 1<<20),
+		"owners": []map[string]any{{"member": "alpha", "share_bp": 10000}}}, alpha).Encode()
+	otherConsortium := ledgertest.Propose(ledgertest.Consortium, "alpha", "token.register", "other-c", now, tokenBody("other-c"), alpha).Encode()
+	stale := ledgertest.Propose(c.g.ID(), "alpha", "token.register", "stale-1", now.Add(-24*time.Hour), tokenBody("stale"), alpha).Encode()
+
+	for _, rc := range []struct {
+		name    string
+		env     []byte
+		code    ledger.Code // "" for a replay: no new entry, the original result
+		secrets []string    // tokens that must not be registered afterwards
+	}{
+		{"forged signature of beta", forgedBeta.Encode(), ledger.CodeUnauthorized, []string{"forged-1"}},
+		{"beta's proposal signed by alpha", claimedByBeta.Encode(), ledger.CodeUnauthorized, []string{"forged-2"}},
+		{"alpha's signature relabelled as beta's", relabelled.Encode(), ledger.CodeUnauthorized, []string{"forged-3"}},
+		{"replay of an applied proposal", honest, "", nil},
+		{"same ID, other body", sameIDOtherBody, ledger.CodeConflict, []string{"other"}},
+		{"oversized envelope", oversized, ledger.CodeTooLarge, nil},
+		{"other consortium", otherConsortium, ledger.CodeInvalid, []string{"other-c"}},
+		{"issued_at a day old", stale, ledger.CodeRejected, []string{"stale"}},
+		{"undecodable envelope", []byte("\x00\x01 not an envelope"), ledger.CodeInvalid, nil},
+		{"JSON that is not an envelope", []byte(`{"payloadType":"x"}`), ledger.CodeInvalid, nil},
+	} {
+		t.Run(rc.name, func(t *testing.T) {
+			before := c.converged(t, 0)
+			res, err := c.leader(t).Propose(ctx, rc.env)
+			if err != nil {
+				t.Fatalf("the log refused the append itself: %v", err)
+			}
+			after := c.converged(t, res.Index)
+			if rc.code == "" {
+				if !res.Duplicate || res.Outcome.ID != "honest-1" || after.head != before.head {
+					t.Fatalf("replay: %+v; head %d -> %d", res, before.head.Size, after.head.Size)
+				}
+				return
+			}
+			if res.Outcome.Status != ledger.StatusRejected || res.Outcome.Code != rc.code {
+				t.Fatalf("outcome %s %s (%s), want rejected %s", res.Outcome.Status, res.Outcome.Code, res.Outcome.Message, rc.code)
+			}
+			if after.head.Size != before.head.Size+1 {
+				t.Fatalf("journal %d -> %d, want one rejected entry", before.head.Size, after.head.Size)
+			}
+			for _, n := range c.nodes {
+				n.Ledger().View(func(v *ledger.View) error {
+					e, ok := v.Entry(before.head.Size)
+					if !ok || e.Outcome.Status != ledger.StatusRejected || e.Outcome.Code != rc.code {
+						t.Errorf("%s journaled %+v", n.ID(), e)
+					}
+					for _, s := range rc.secrets {
+						if _, ok := v.Token(ledger.HashToken(s)); ok {
+							t.Errorf("%s registered the token of a refused proposal (%s)", n.ID(), s)
+						}
+					}
+					return nil
+				})
+			}
+		})
+	}
+	// The honest record is still the only token, on every node.
+	for _, n := range c.nodes {
+		n.Ledger().View(func(v *ledger.View) error {
+			if _, ok := v.Token(ledger.HashToken("honest")); !ok {
+				t.Errorf("%s lost the honest token", n.ID())
+			}
+			return nil
+		})
+	}
+}
+
+// TestRogue_UndecodableRecordStopsTheNode commits a record that is not in
+// the record framing at all (only a rogue writing the Raft log directly
+// can): the ledger must stop with a message that says why, rather than
+// skip it and diverge from peers that might decode it.
+func TestRogue_UndecodableRecordStopsTheNode(t *testing.T) {
+	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "Rogue test consortium", CreatedAt: time.Now().UTC().Truncate(time.Second),
+		Charter: ledger.DefaultCharter()}
+	g.Members = []ledger.GenesisMember{{ID: "alpha", Role: ledger.RoleMember, Keys: []ledger.PublicKey{ledgertest.Key("alpha", rogueScheme).Public()},
+		Node: ledger.NodeInfo{RaftAddr: "127.0.0.1:1"}}}
+	if err := g.Sign(ledgertest.Signer("alpha", rogueScheme)); err != nil {
+		t.Fatal(err)
+	}
+	for _, data := range [][]byte{nil, []byte("garbage"), bytes.Repeat([]byte{0xff}, 64)} {
+		t.Run(fmt.Sprintf("%q", data[:min(len(data), 8)]), func(t *testing.T) {
+			l, err := ledger.Open(filepath.Join(t.TempDir(), "state.db"), g, ledger.Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			var d0 ledger.Hash
+			l.View(func(v *ledger.View) error { d0 = v.Digest(); return nil })
+			msg := func() (msg string) {
+				defer func() { msg = fmt.Sprint(recover()) }()
+				l.Apply([]ledger.LogEntry{{Index: 1, Data: data}})
+				return "<no panic>"
+			}()
+			if !strings.Contains(msg, "committed entry 1 cannot be decoded") || !strings.Contains(msg, "stopping rather than diverging") {
+				t.Fatalf("panic %q, want the operator message naming entry 1 and why the node stops", msg)
+			}
+			var d1 ledger.Hash
+			l.View(func(v *ledger.View) error { d1 = v.Digest(); return nil })
+			if d1 != d0 || l.AppliedIndex() != 0 {
+				t.Fatalf("the undecodable record changed the state (applied %d)", l.AppliedIndex())
+			}
+		})
+	}
+}

@@ -1,0 +1,372 @@
+package ledger
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// CheckView is what Check reads. The ledger serves it from an immutable
+// in-memory index (Ledger.Check), from a read transaction (View) and, while
+// applying, from the state being built.
+type CheckView interface {
+	Member(id string) (*Member, bool)
+	Asset(id string) (*Asset, bool)
+	Grant(id string) (*Grant, bool)
+	// GrantsFor returns the grants held by licensee over asset, in ID order.
+	GrantsFor(licensee, asset string) []*Grant
+}
+
+// CheckRequest asks whether a member may perform an action on an asset.
+// Empty territory, purpose and industry mean "not stated": a grant that
+// restricts that axis then does not allow the use.
+type CheckRequest struct {
+	Member    string    `json:"member"`
+	Asset     string    `json:"asset"`
+	Action    Right     `json:"action"`
+	At        time.Time `json:"at,omitzero"` // when; the caller fills in ledger time if zero
+	Territory string    `json:"territory,omitempty"`
+	Purpose   string    `json:"purpose,omitempty"`
+	Industry  string    `json:"industry,omitempty"`
+	Quantity  int64     `json:"quantity,omitempty"` // seats or deployments asked for
+}
+
+// Validate checks the request's shape.
+func (r *CheckRequest) Validate() error {
+	switch {
+	case !ValidMemberID(r.Member):
+		return Errorf(CodeInvalid, "member: %q is not a member ID", r.Member)
+	case !ValidID(r.Asset):
+		return Errorf(CodeInvalid, "asset: %q is not an asset ID", r.Asset)
+	case !r.Action.Valid():
+		return Errorf(CodeInvalid, "action: %q is not a right (one of %s)", r.Action, rightList())
+	case r.Territory != "":
+		if _, ok := countryPos(r.Territory); !ok {
+			return Errorf(CodeInvalid, "territory: %q is not an ISO 3166-1 alpha-2 country code", r.Territory)
+		}
+	}
+	if r.Purpose != "" && !validTag(r.Purpose) {
+		return Errorf(CodeInvalid, "purpose: %q must be 1-64 of a-z 0-9 - _", r.Purpose)
+	}
+	if r.Industry != "" && !validTag(r.Industry) {
+		return Errorf(CodeInvalid, "industry: %q must be 1-64 of a-z 0-9 - _", r.Industry)
+	}
+	if r.Quantity < 0 {
+		return Errorf(CodeInvalid, "quantity: %d is negative", r.Quantity)
+	}
+	return nil
+}
+
+// Decision is Check's answer, with the reasons in words a person can act
+// on.
+type Decision struct {
+	Allowed bool `json:"allowed"`
+	// Basis is why: "owner", "grant", or "none" when denied.
+	Basis  string `json:"basis"`
+	Reason string `json:"reason"`
+	// Chain is the grant that allows the use followed by its ancestors, up
+	// to the grant issued by the asset's owners.
+	Chain []string `json:"chain,omitempty"`
+	// Candidates are every grant the member holds over the asset, each with
+	// why it does or does not allow the use.
+	Candidates []Candidate `json:"candidates,omitempty"`
+	// Duties are the obligations that come with the allowing grant.
+	Duties []PendingDuty `json:"duties,omitempty"`
+	// SeatsLeft is how many more seats the allowing grant leaves after the
+	// requested quantity, when it limits seats.
+	SeatsLeft *int64 `json:"seats_left,omitempty"`
+	// Caps are the hard caps of the allowing grant's usage terms, with
+	// what is left of each in the period that holds the request's time.
+	Caps []CapLeft `json:"caps,omitempty"`
+	At   time.Time `json:"at"`
+}
+
+// Candidate is one grant considered by Check.
+type Candidate struct {
+	Grant   string `json:"grant"`
+	Status  Status `json:"status"`
+	Allowed bool   `json:"allowed"`
+	Reason  string `json:"reason"`
+}
+
+// PendingDuty is a duty of the allowing grant.
+type PendingDuty struct {
+	Grant string `json:"grant"`
+	Duty
+}
+
+// CapLeft is what remains of one hard cap in one period.
+type CapLeft struct {
+	Grant     string `json:"grant"`
+	Metric    string `json:"metric"`
+	Unit      string `json:"unit"`
+	Period    string `json:"period"`
+	Cap       int64  `json:"cap"`
+	Used      int64  `json:"used"`
+	Remaining int64  `json:"remaining"`
+}
+
+// usageView is what Check reads to enforce hard caps. Every view the
+// ledger provides implements it; a CheckView that does not is taken to
+// have no usage reported.
+type usageView interface {
+	UsageTotal(grant, period string) (*UsageTotals, bool)
+}
+
+// hardCaps returns what is left of g's hard caps in the period holding at,
+// and why g allows nothing more if one is used up ("" otherwise).
+func hardCaps(v CheckView, g *Grant, at time.Time) ([]CapLeft, string) {
+	u := g.Terms.Usage
+	if u == nil {
+		return nil, ""
+	}
+	period := PeriodKey(u.Period, at)
+	var totals *UsageTotals
+	if uv, ok := v.(usageView); ok {
+		totals, _ = uv.UsageTotal(g.ID, period)
+	}
+	var caps []CapLeft
+	why := ""
+	for _, m := range u.Metrics {
+		if m.HardCap == 0 {
+			continue
+		}
+		var used int64
+		if totals != nil {
+			used = totals.get(m.Name)
+		}
+		c := CapLeft{Grant: g.ID, Metric: m.Name, Unit: m.Unit, Period: period, Cap: m.HardCap, Used: used, Remaining: m.HardCap - used}
+		caps = append(caps, c)
+		if c.Remaining <= 0 && why == "" {
+			why = "has used its hard cap of " + strconv.FormatInt(m.HardCap, 10) + " " + m.Unit + " of " + m.Name + " in period " + period
+		}
+	}
+	return caps, why
+}
+
+// maxChain bounds how far Check follows parent grants; offers are refused
+// deeper than this, so it is never reached in a consistent state.
+const maxChain = 16
+
+// Check decides whether req is allowed. Owners are always allowed. Anyone
+// else needs a grant that is active at req.At and whose rights and
+// constraints cover the request, and whose parent grants, if any, are
+// active and cover it too. A prohibition on the asset's lineage or in any
+// active grant the member holds over it beats every permission.
+func Check(v CheckView, req CheckRequest) (Decision, error) {
+	if err := req.Validate(); err != nil {
+		return Decision{}, err
+	}
+	d := Decision{At: req.At, Basis: "none"}
+	asset, ok := v.Asset(req.Asset)
+	if !ok {
+		return d, Errorf(CodeNotFound, "asset: no asset %q", req.Asset)
+	}
+	if _, ok := v.Member(req.Member); !ok {
+		return d, Errorf(CodeNotFound, "member: no member %q", req.Member)
+	}
+	if asset.OwnedBy(req.Member) {
+		d.Allowed, d.Basis = true, "owner"
+		d.Reason = req.Member + " owns " + asset.ID
+		return d, nil
+	}
+	grants := v.GrantsFor(req.Member, req.Asset)
+	if len(grants) == 0 {
+		d.Reason = req.Member + " holds no grant over " + asset.ID
+		return d, nil
+	}
+	d.Candidates = make([]Candidate, len(grants))
+	var allow *Grant
+	var prohibited string
+	for _, p := range asset.Prohibitions {
+		if p.matches(req.Action, req.Purpose, req.Industry) {
+			prohibited = "the lineage of " + asset.ID + " carries the use restriction " + p.String()
+			break
+		}
+	}
+	for i, g := range grants {
+		st := g.StatusAt(req.At)
+		c := Candidate{Grant: g.ID, Status: st}
+		if st == StatusActive && prohibited == "" {
+			for _, p := range g.Terms.Prohibitions {
+				if p.matches(req.Action, req.Purpose, req.Industry) {
+					prohibited = "grant " + g.ID + " prohibits it: " + p.String()
+					break
+				}
+			}
+		}
+		chain, why := evaluate(v, g, &req)
+		var caps []CapLeft
+		if why == "" {
+			caps, why = hardCaps(v, g, req.At)
+		}
+		if why == "" {
+			c.Allowed = true
+			c.Reason = "allows it"
+			if allow == nil {
+				allow, d.Chain, d.Caps = g, chain, caps
+			}
+		} else {
+			c.Reason = why
+		}
+		d.Candidates[i] = c
+	}
+	switch {
+	case prohibited != "":
+		d.Chain, d.Caps = nil, nil
+		d.Reason = "prohibited: " + prohibited
+		for i := range d.Candidates {
+			if d.Candidates[i].Allowed {
+				d.Candidates[i].Allowed = false
+				d.Candidates[i].Reason = "would allow it, but a prohibition wins"
+			}
+		}
+	case allow != nil:
+		d.Allowed, d.Basis = true, "grant"
+		d.Reason = "grant " + allow.ID + " from " + strings.Join(allow.Licensors, ", ") + " allows " + describeUse(&req)
+		for _, du := range allow.Terms.Duties {
+			d.Duties = append(d.Duties, PendingDuty{Grant: allow.ID, Duty: du})
+		}
+		if max := allow.Terms.Constraints.MaxSeats; max > 0 {
+			left := max - req.Quantity
+			d.SeatsLeft = &left
+		}
+	default:
+		var b strings.Builder
+		b.WriteString("no grant allows ")
+		b.WriteString(describeUse(&req))
+		for _, c := range d.Candidates {
+			b.WriteString("; grant ")
+			b.WriteString(c.Grant)
+			b.WriteString(": ")
+			b.WriteString(c.Reason)
+		}
+		d.Reason = b.String()
+	}
+	return d, nil
+}
+
+// evaluate returns the chain of grants from g up to the root of its
+// sublicensing, and "" if every one of them allows req, or else why not.
+func evaluate(v CheckView, g *Grant, req *CheckRequest) ([]string, string) {
+	var chain []string
+	for depth := 0; ; depth++ {
+		chain = append(chain, g.ID)
+		if why := covers(g, req); why != "" {
+			if depth > 0 {
+				return chain, "its parent grant " + g.ID + " " + why
+			}
+			return chain, why
+		}
+		if g.Terms.Parent == "" {
+			return chain, ""
+		}
+		if depth == maxChain {
+			return chain, "its chain of parent grants is deeper than " + itoa(maxChain)
+		}
+		p, ok := v.Grant(g.Terms.Parent)
+		if !ok {
+			return chain, "its parent grant " + g.Terms.Parent + " does not exist"
+		}
+		g = p
+	}
+}
+
+// covers says, in words, the first reason g does not allow req, or "".
+func covers(g *Grant, req *CheckRequest) string {
+	switch st := g.StatusAt(req.At); st {
+	case StatusActive:
+	case StatusExpired:
+		if g.Status == StatusOffered {
+			return "was offered but never accepted; the offer expired"
+		}
+		return "expired at " + g.Terms.Constraints.NotAfter.Format(time.RFC3339)
+	case StatusOffered:
+		return "is offered but not yet accepted"
+	case StatusSuspended:
+		return "is suspended (by " + g.SuspendedBy + ")"
+	default:
+		return "is " + string(st)
+	}
+	t := &g.Terms
+	c := &t.Constraints
+	if c.NotBefore != nil && req.At.Before(*c.NotBefore) {
+		return "starts at " + c.NotBefore.Format(time.RFC3339)
+	}
+	if !hasRight(t.Rights, req.Action) {
+		return "right " + string(req.Action) + " is not among " + joinRights(t.Rights)
+	}
+	if len(c.Territory.Allow) > 0 || len(c.Territory.Deny) > 0 {
+		if req.Territory == "" {
+			return "is limited to " + c.Territory.String() + " and the request names no territory"
+		}
+		if !c.Territory.set().has(req.Territory) {
+			return "territory " + req.Territory + " is not in " + c.Territory.String()
+		}
+	}
+	if why := inList("purpose", req.Purpose, c.Purposes); why != "" {
+		return why
+	}
+	if why := inList("industry", req.Industry, c.Industries); why != "" {
+		return why
+	}
+	if c.MaxSeats > 0 && req.Quantity > c.MaxSeats {
+		return "asks for " + itoa(int(req.Quantity)) + " seats; the grant allows at most " + itoa(int(c.MaxSeats))
+	}
+	return ""
+}
+
+func hasRight(rs []Right, r Right) bool {
+	for _, x := range rs {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+func inList(what, v string, list []string) string {
+	if len(list) == 0 {
+		return ""
+	}
+	for _, x := range list {
+		if x == v {
+			return ""
+		}
+	}
+	if v == "" {
+		return "is limited to " + what + " " + strings.Join(list, ", ") + " and the request names none"
+	}
+	return what + " " + v + " is not in " + strings.Join(list, ", ")
+}
+
+func joinRights(rs []Right) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = string(r)
+	}
+	return strings.Join(s, ", ")
+}
+
+func describeUse(r *CheckRequest) string {
+	var b strings.Builder
+	b.WriteString(r.Member)
+	b.WriteString(" to ")
+	b.WriteString(string(r.Action))
+	b.WriteString(" ")
+	b.WriteString(r.Asset)
+	if r.Territory != "" {
+		b.WriteString(" in ")
+		b.WriteString(r.Territory)
+	}
+	if r.Purpose != "" {
+		b.WriteString(" for ")
+		b.WriteString(r.Purpose)
+	}
+	if r.Industry != "" {
+		b.WriteString(" in the ")
+		b.WriteString(r.Industry)
+		b.WriteString(" industry")
+	}
+	return b.String()
+}

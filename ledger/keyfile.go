@@ -1,0 +1,175 @@
+package ledger
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+)
+
+// KeyFileFormat is the value of the "format" member of a key file. A
+// different value means a file this version cannot read.
+const KeyFileFormat = "charta-key-v1"
+
+// KeyFileMode is the permission of a key file: readable and writable by its
+// owner only.
+const KeyFileMode fs.FileMode = 0o600
+
+// maxKeyFileSize bounds how much of a key file is read; a real one is a few
+// kilobytes (the composite public key dominates).
+const maxKeyFileSize = 64 << 10
+
+// KeyFile is the on-disk form of a member's signing key, a JSON object:
+//
+//	{
+//	  "format": "charta-key-v1",
+//	  "member": "acme",
+//	  "key_id": "acme/0123456789abcdef",
+//	  "scheme": "ml-dsa-65+ed25519",
+//	  "public": "<standard base64 of the public key>",
+//	  "seed": "<standard base64 of the 32-byte seed>"
+//	}
+//
+// The seed alone determines the key (see NewKeyFromSeed); key_id and public
+// are stored so that a person can tell which key a file holds without
+// loading it, and ReadKeyFile checks that both agree with the seed. The file
+// is secret: String, GoString and LogValue omit the seed.
+type KeyFile struct {
+	Format string `json:"format"`
+	Member string `json:"member"`
+	KeyID  string `json:"key_id"`
+	Scheme Scheme `json:"scheme"`
+	Public []byte `json:"public"`
+	Seed   []byte `json:"seed"`
+}
+
+// String identifies the key file's key without revealing its seed.
+func (f KeyFile) String() string {
+	return fmt.Sprintf("KeyFile(%s %s)", f.KeyID, f.Scheme)
+}
+
+// GoString keeps %#v from printing the seed.
+func (f KeyFile) GoString() string { return f.String() }
+
+// LogValue keeps structured logs, including JSON ones, from recording the seed.
+func (f KeyFile) LogValue() slog.Value { return slog.StringValue(f.String()) }
+
+// WriteKeyFile writes k as member's key to a new file at path with mode
+// 0600. It refuses to overwrite an existing file, since that would destroy
+// a key: remove the old file first to replace it. On error no partial file
+// is left behind.
+func WriteKeyFile(path string, member string, k *PrivateKey) (err error) {
+	if !ValidMemberID(member) {
+		return Errorf(CodeInvalid, "member: %q is not a member ID (1..64 of [a-z0-9-], starting with a letter)", truncate(member, 80))
+	}
+	if k == nil {
+		return Errorf(CodeInvalid, "key: missing")
+	}
+	pub := k.Public()
+	kf := KeyFile{
+		Format: KeyFileFormat,
+		Member: member,
+		KeyID:  KeyID(member, pub),
+		Scheme: k.scheme,
+		Public: pub.Key,
+		Seed:   k.seed[:],
+	}
+	b, err := json.MarshalIndent(kf, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, KeyFileMode)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("key file %s already exists; remove it first to replace it: %w", path, err)
+		}
+		return fmt.Errorf("key file: %w", err)
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("key file: %w", cerr)
+		}
+		if err != nil {
+			_ = os.Remove(path)
+		}
+	}()
+	// The umask can only narrow the mode, but be explicit in case the
+	// file system ignored it.
+	if err := f.Chmod(KeyFileMode); err != nil {
+		return fmt.Errorf("key file: %w", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		return fmt.Errorf("key file: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("key file: %w", err)
+	}
+	return nil
+}
+
+// ReadKeyFile reads a key file written by WriteKeyFile and returns the
+// member and the key. It checks the format, the member ID, the scheme and
+// the seed length, and that the stored public key and key ID are the ones
+// the seed derives, so a damaged or hand-edited file fails clearly rather
+// than signing with an unexpected key. It does not check the file's mode;
+// keeping it private is up to the operator (WriteKeyFile creates it 0600).
+// Errors never contain the seed.
+func ReadKeyFile(path string) (member string, k *PrivateKey, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("key file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
+	if err != nil {
+		return "", nil, fmt.Errorf("key file: %w", err)
+	}
+	if len(b) > maxKeyFileSize {
+		return "", nil, Errorf(CodeInvalid, "key file %s: larger than %d bytes", path, maxKeyFileSize)
+	}
+	var kf KeyFile
+	if err := DecodeStrict(b, &kf); err != nil {
+		return "", nil, Errorf(CodeInvalid, "key file %s: %s", path, errorText(err))
+	}
+	bad := func(format string, args ...any) error {
+		return Errorf(CodeInvalid, "key file %s: %s", path, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case kf.Format != KeyFileFormat:
+		return "", nil, bad("format: must be %q, got %q", KeyFileFormat, truncate(kf.Format, 40))
+	case !ValidMemberID(kf.Member):
+		return "", nil, bad("member: %q is not a member ID", truncate(kf.Member, 80))
+	case !kf.Scheme.Valid():
+		return "", nil, bad("scheme: unknown signature scheme %q", truncate(string(kf.Scheme), 40))
+	case len(kf.Seed) != SeedSize:
+		return "", nil, bad("seed: must be %d bytes, got %d", SeedSize, len(kf.Seed))
+	}
+	k, err = NewKeyFromSeed(kf.Scheme, kf.Seed)
+	if err != nil {
+		return "", nil, bad("%s", errorText(err))
+	}
+	pub := k.Public()
+	if string(kf.Public) != string(pub.Key) {
+		return "", nil, bad("public: does not match the key derived from the seed")
+	}
+	if want := KeyID(kf.Member, pub); kf.KeyID != want {
+		return "", nil, bad("key_id: %q does not match the key, whose ID is %s", truncate(kf.KeyID, 100), want)
+	}
+	return kf.Member, k, nil
+}
+
+// Signer is a key together with the key ID it signs as; see Sign.
+type Signer struct {
+	KeyID string
+	Key   *PrivateKey
+}
+
+// NewSigner returns the Signer for member's key k.
+func NewSigner(member string, k *PrivateKey) Signer {
+	return Signer{KeyID: KeyID(member, k.Public()), Key: k}
+}

@@ -1,0 +1,553 @@
+package ledger
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Ledger is the replicated state machine: the state store, the rules that
+// change it, and the journal of every committed proposal.
+//
+// Apply is called by one goroutine at a time (Raft's FSM goroutine). Reads
+// run concurrently with it on bbolt read transactions, which see a
+// consistent state and never block Apply.
+type Ledger struct {
+	path       string
+	opts       Options
+	mu         sync.RWMutex // write-held only while Restore swaps the store
+	db         *bolt.DB
+	consortium string
+	applied    atomic.Uint64
+	// notify is closed and replaced after every applied batch, so that
+	// readers waiting for an index wake without polling.
+	notifyMu sync.Mutex
+	notify   chan struct{}
+	// keys caches parsed verifying keys by key ID. A key ID names one
+	// public key for ever (it is the key's fingerprint), so an entry never
+	// goes stale; whether the key may sign at an index is still decided
+	// from the key table on every use.
+	keys sync.Map // key ID → *VerifyingKey
+	// index is what Check reads: replaced, never modified, after each batch.
+	index atomic.Pointer[checkIndex]
+	// sigs remembers signatures that verified (see sigCache).
+	sigs *sigCache
+}
+
+// Options tune a Ledger. The zero value is what production uses.
+type Options struct {
+	// SkipVerify disables signature verification inside Apply. Only
+	// benchmarks set it, to measure what verification costs; a node
+	// never does, because Apply is the authority on signatures.
+	SkipVerify bool
+	// NoSync skips fsync of the state store. Tests only: after a crash
+	// the state could fall behind a Raft log that was already compacted.
+	NoSync bool
+}
+
+// LogEntry is a committed Raft log entry as Apply receives it.
+type LogEntry struct {
+	Index uint64
+	Data  []byte
+}
+
+// Result is the answer to one applied entry.
+type Result struct {
+	Index     uint64  `json:"index"`
+	Seq       uint64  `json:"seq"`
+	EntryHash Hash    `json:"entry_hash"`
+	Outcome   Outcome `json:"outcome"`
+	// Duplicate is true when the same proposal was applied before: the
+	// fields above are those of the original entry, and nothing changed.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+var (
+	metaApplied    = []byte("applied")
+	metaLedgerTime = []byte("ledger_time")
+	metaGenesis    = []byte("genesis")
+	metaCharter    = []byte("charter")
+	metaConsortium = []byte("consortium")
+)
+
+// Open opens the state store at path, creating it from the genesis
+// document if it does not exist. A store that belongs to another
+// consortium is refused.
+func Open(path string, g *Genesis, opts Options) (*Ledger, error) {
+	if err := g.Verify(); err != nil {
+		return nil, fmt.Errorf("ledger: genesis: %w", err)
+	}
+	l := &Ledger{path: path, opts: opts, consortium: g.ID(), notify: make(chan struct{}), sigs: newSigCache()}
+	db, err := openBolt(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	l.db = db
+	if err := l.init(g); err != nil {
+		db.Close()
+		return nil, err
+	}
+	l.loadIndex()
+	return l, nil
+}
+
+// loadIndex rebuilds the check index from the store.
+func (l *Ledger) loadIndex() {
+	l.db.View(func(btx *bolt.Tx) error {
+		l.index.Store(buildIndex(btx))
+		return nil
+	})
+}
+
+func openBolt(path string, opts Options) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: 2 * time.Second,
+		NoSync:  opts.NoSync,
+		// The freelist is written with each commit, so that opening a large
+		// state does not rebuild it by scanning every page (restart time).
+		NoFreelistSync:  false,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: 1 << 30, // readers then never hold up a remap under Apply
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open state store %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func (l *Ledger) init(g *Genesis) error {
+	return l.db.Update(func(btx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := btx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := btx.Bucket(bucketMeta)
+		if id := meta.Get(metaConsortium); id != nil {
+			if string(id) != l.consortium {
+				return fmt.Errorf("ledger: state store %s belongs to consortium %s, not %s", l.path, id, l.consortium)
+			}
+			l.applied.Store(binary.BigEndian.Uint64(meta.Get(metaApplied)))
+			return nil
+		}
+		t := newTx(btx)
+		writeGenesis(t, g)
+		t.commit()
+		return nil
+	})
+}
+
+// writeGenesis installs the founders, their keys and the charter, and
+// journals the genesis document as entry 0.
+func writeGenesis(t *tx, g *Genesis) {
+	id := g.ID()
+	t.put(bucketMeta, metaConsortium, []byte(id))
+	t.put(bucketMeta, metaApplied, u64(0))
+	t.putJSON(bucketMeta, metaCharter, g.Charter)
+	doc := mustMarshal(g)
+	t.put(bucketMeta, metaGenesis, doc)
+	putLedgerTime(t, g.CreatedAt)
+	for _, gm := range g.Members {
+		m := Member{ID: gm.ID, Name: gm.Name, Role: gm.Role, Status: MemberActive, Node: gm.Node}
+		for _, pk := range gm.Keys {
+			kid := KeyID(gm.ID, pk)
+			m.Keys = append(m.Keys, kid)
+			t.putJSON(bucketKeys, []byte(kid), KeyRecord{ID: kid, Member: gm.ID, Public: pk})
+		}
+		t.putJSON(bucketMembers, []byte(gm.ID), m)
+	}
+	appendEntry(t, 0, g.CreatedAt.UTC(), doc, Outcome{Status: StatusAccepted, Type: "genesis", ID: id})
+}
+
+// Close closes the state store.
+func (l *Ledger) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.db.Close()
+}
+
+// Consortium returns the consortium ID.
+func (l *Ledger) Consortium() string { return l.consortium }
+
+// AppliedIndex returns the last Raft index the state has applied.
+func (l *Ledger) AppliedIndex() uint64 { return l.applied.Load() }
+
+// wake closes the channel that waiters on Applied hold.
+func (l *Ledger) wake() {
+	l.notifyMu.Lock()
+	close(l.notify)
+	l.notify = make(chan struct{})
+	l.notifyMu.Unlock()
+}
+
+// Applied returns a channel that is closed when the applied index next
+// moves, for waiting without polling.
+func (l *Ledger) Applied() <-chan struct{} {
+	l.notifyMu.Lock()
+	defer l.notifyMu.Unlock()
+	return l.notify
+}
+
+// Apply applies a batch of committed entries in one state-store
+// transaction and returns one result per entry. Entries at or below the
+// applied index are skipped (their result is nil), so replay after a
+// restart is idempotent. A record that cannot be decoded, or a store that
+// cannot be written, panics: a node that cannot apply what its peers
+// applied must stop rather than diverge.
+func (l *Ledger) Apply(entries []LogEntry) []*Result {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	results := make([]*Result, len(entries))
+	last := l.applied.Load()
+	u := newUpdate(l.index.Load())
+	err := l.db.Update(func(btx *bolt.Tx) error {
+		t := newTx(btx)
+		t.committed = u.apply
+		charter := loadCharter(t)
+		for i, e := range entries {
+			if e.Index <= last {
+				continue
+			}
+			r := l.applyOne(t, &charter, e.Index, e.Data)
+			results[i] = &r
+			last = e.Index
+		}
+		t.put(bucketMeta, metaApplied, u64(last))
+		t.commit()
+		u.next.applied, u.next.ledgerTime = last, loadLedgerTime(t)
+		failpoint("apply-before-commit")
+		return nil
+	})
+	if err != nil {
+		panic(fmt.Sprintf("ledger: commit of applied batch ending at index %d failed: %v", last, err))
+	}
+	failpoint("apply-after-commit")
+	l.index.Store(u.next)
+	l.applied.Store(last)
+	l.wake()
+	return results
+}
+
+func loadCharter(t *tx) Charter {
+	var c Charter
+	if !t.getJSON(bucketMeta, metaCharter, &c) {
+		panic("ledger: state store has no charter")
+	}
+	return c
+}
+
+func loadLedgerTime(t *tx) time.Time {
+	b := t.get(bucketMeta, metaLedgerTime)
+	if len(b) != 8 {
+		panic("ledger: state store has no ledger time")
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(b))).UTC()
+}
+
+func putLedgerTime(t *tx, at time.Time) {
+	t.put(bucketMeta, metaLedgerTime, u64(uint64(at.UnixNano())))
+}
+
+// seenRecord remembers an authenticated proposal by (signer, ID), so that a
+// resubmission returns the original outcome instead of acting twice.
+type seenRecord struct {
+	PayloadHash Hash   `json:"payload_hash"`
+	Result      Result `json:"result"`
+}
+
+// applyCtx is what a rule sees while it applies one proposal.
+type applyCtx struct {
+	tx       *tx
+	index    uint64
+	now      time.Time // ledger time
+	p        *Proposal
+	env      *Envelope
+	signedBy []string // verified key IDs, in envelope order
+	signers  []string // members with a verified signature, sorted
+	charter  *Charter
+	events   []Event
+	// setCharter is the charter a passed charter.amend put in force; it
+	// applies from the next entry of the batch on.
+	setCharter *Charter
+	// onReject, when a rule sets it, runs after a rejection has discarded
+	// the proposal's writes. What it writes stands, and the events it
+	// emits go into the rejected outcome. It records what a rejection must
+	// not erase: the infraction behind a usage report refused for use over
+	// a hard cap, after expiry or out of scope.
+	onReject func()
+}
+
+// body decodes the proposal body strictly into v.
+func (a *applyCtx) body(v any) error {
+	if err := DecodeStrict(a.p.Body, v); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return Errorf(e.Code, "body: %s", e.Message)
+		}
+		return Errorf(CodeInvalid, "body: %v", err)
+	}
+	return nil
+}
+
+func (a *applyCtx) event(kind, subject string) {
+	a.events = append(a.events, Event{Kind: kind, Subject: subject})
+}
+
+// signed reports whether member m signed the envelope.
+func (a *applyCtx) signed(m string) bool {
+	_, found := slices.BinarySearch(a.signers, m)
+	return found
+}
+
+// requireSigned fails unless every member named has signed the envelope.
+func (a *applyCtx) requireSigned(what string, members ...string) error {
+	for _, m := range members {
+		if !a.signed(m) {
+			return Errorf(CodeUnauthorized, "%s must be signed by %s, and is not", what, m)
+		}
+	}
+	return nil
+}
+
+func (l *Ledger) applyOne(t *tx, charter *Charter, index uint64, data []byte) Result {
+	rec, err := DecodeRecord(data)
+	if err != nil {
+		panic(fmt.Sprintf("ledger: committed entry %d cannot be decoded: %v; stopping rather than diverging from peers", index, err))
+	}
+	now := loadLedgerTime(t)
+	if rec.Stamp.After(now) {
+		now = rec.Stamp
+	}
+	a := &applyCtx{tx: t, index: index, now: now, charter: charter}
+	var payloadHash Hash
+	err = l.admit(a, rec.Envelope, &payloadHash)
+	if dup, ok := err.(*duplicate); ok {
+		t.discard()
+		putLedgerTime(t, now)
+		r := dup.result
+		r.Duplicate = true
+		return r
+	}
+	if err == nil {
+		err = dispatch(a)
+	}
+	out := Outcome{Status: StatusAccepted, Events: a.events}
+	if a.p != nil {
+		out.Type, out.ID, out.Signer = a.p.Type, a.p.ID, a.p.Signer
+	}
+	if err != nil {
+		t.discard()
+		var e *Error
+		if !errors.As(err, &e) {
+			panic(fmt.Sprintf("ledger: entry %d: rule returned a non-ledger error: %v", index, err))
+		}
+		out = Outcome{Status: StatusRejected, Type: out.Type, ID: out.ID, Signer: out.Signer, Code: e.Code, Message: e.Message}
+		var ce *ConflictError
+		if errors.As(err, &ce) {
+			out.Message += " (conflicts with " + ce.With + ")"
+		}
+		if a.onReject != nil {
+			a.events = nil
+			a.onReject()
+			out.Events = a.events
+		}
+	}
+	if err == nil && a.setCharter != nil {
+		*charter = *a.setCharter
+	}
+	putLedgerTime(t, now)
+	e := appendEntry(t, index, now, rec.Envelope, out)
+	r := Result{Index: index, Seq: e.Seq, EntryHash: e.Hash, Outcome: out}
+	if a.signers != nil && a.p != nil {
+		t.putJSON(bucketSeen, key(a.p.Signer, a.p.ID), seenRecord{PayloadHash: payloadHash, Result: r})
+	}
+	t.commit()
+	return r
+}
+
+type duplicate struct{ result Result }
+
+func (d *duplicate) Error() string { return "duplicate" }
+
+// admit decodes and authenticates a proposal: every check that does not
+// depend on its type. On success a.p, a.env, a.signedBy and a.signers are
+// set. a.signers is set only once signatures verified, which is what
+// decides whether the proposal is remembered for replay protection: a
+// forged envelope must not be able to take an honest (signer, ID).
+func (l *Ledger) admit(a *applyCtx, raw []byte, payloadHash *Hash) error {
+	if len(raw) > a.charter.MaxProposalBytes {
+		return Errorf(CodeTooLarge, "envelope: %d bytes is over the charter's limit of %d", len(raw), a.charter.MaxProposalBytes)
+	}
+	env, err := DecodeEnvelope(raw)
+	if err != nil {
+		return err
+	}
+	p, err := DecodePayload(env.Payload)
+	if err != nil {
+		return err
+	}
+	a.env, a.p = env, p
+	if p.Consortium != l.consortium {
+		return Errorf(CodeInvalid, "consortium: the proposal is for consortium %s, not this one (%s)", short(p.Consortium), short(l.consortium))
+	}
+	h, ok := handlers[p.Type]
+	if !ok {
+		return Errorf(CodeInvalid, "type: unknown proposal type %q", p.Type)
+	}
+	extra := map[string]PublicKey{}
+	if h.extraKeys != nil {
+		extra = h.extraKeys(p)
+	}
+	lookup := func(id string) (*VerifyingKey, bool) {
+		pk, ok := extra[id]
+		if !ok {
+			var k KeyRecord
+			if !a.tx.getJSON(bucketKeys, []byte(id), &k) || !k.ValidAt(a.index) {
+				return nil, false
+			}
+			pk = k.Public
+		}
+		return l.verifyingKey(id, pk)
+	}
+	var signedBy []string
+	if l.opts.SkipVerify {
+		for _, s := range env.Signatures {
+			if _, ok := lookup(s.KeyID); !ok {
+				return Errorf(CodeUnauthorized, "signatures: unknown or expired key %s", s.KeyID)
+			}
+			signedBy = append(signedBy, s.KeyID)
+		}
+	} else if signedBy, err = l.verifyAdmitted(env, lookup); err != nil {
+		return err
+	}
+	var signers []string
+	for _, kid := range signedBy {
+		m, _, _ := SplitKeyID(kid)
+		signers = append(signers, m)
+	}
+	slices.Sort(signers)
+	signers = slices.Compact(signers)
+	if _, found := slices.BinarySearch(signers, p.Signer); !found {
+		return Errorf(CodeUnauthorized, "signer: the envelope carries no valid signature by %s", p.Signer)
+	}
+	a.signedBy, a.signers = signedBy, signers
+	*payloadHash = sha256.Sum256(env.Payload)
+	var seen seenRecord
+	if a.tx.getJSON(bucketSeen, key(p.Signer, p.ID), &seen) {
+		if seen.PayloadHash == *payloadHash {
+			return &duplicate{result: seen.Result}
+		}
+		a.signers = nil // keep the original's record
+		return Errorf(CodeConflict, "id: %s already used proposal ID %q for a different proposal (entry %d)", p.Signer, p.ID, seen.Result.Seq)
+	}
+	for _, m := range signers {
+		mem, err := a.member("signatures", m)
+		if err != nil {
+			return err
+		}
+		if mem.Status != MemberActive {
+			return Errorf(CodeForbidden, "signatures: member %s is %s and can no longer sign", m, mem.Status)
+		}
+		if mem.Role == RoleAuditor && !h.auditors {
+			return Errorf(CodeForbidden, "type: auditor %s may not propose %s", m, p.Type)
+		}
+	}
+	lo := a.now.Add(-time.Duration(a.charter.SkewBeforeSec) * time.Second)
+	hi := a.now.Add(time.Duration(a.charter.SkewAfterSec) * time.Second)
+	if p.IssuedAt.Before(lo) || p.IssuedAt.After(hi) {
+		return Errorf(CodeRejected, "issued_at: %s is outside the window [%s, %s] around ledger time",
+			p.IssuedAt.Format(time.RFC3339), lo.Format(time.RFC3339), hi.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// verifyingKey returns the parsed form of key id, parsing it once.
+func (l *Ledger) verifyingKey(id string, pk PublicKey) (*VerifyingKey, bool) {
+	if v, ok := l.keys.Load(id); ok {
+		return v.(*VerifyingKey), true
+	}
+	v, err := pk.Parse()
+	if err != nil || KeyID(memberOf(id), pk) != id {
+		return nil, false
+	}
+	l.keys.Store(id, v)
+	return v, true
+}
+
+func memberOf(keyID string) string {
+	m, _, _ := SplitKeyID(keyID)
+	return m
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12] + "…"
+	}
+	return id
+}
+
+// handler is the rule for one proposal type.
+type handler struct {
+	apply func(*applyCtx) error
+	// extraKeys names keys that the proposal itself introduces, such as
+	// the new key of a rotation, so that their signatures can be checked.
+	extraKeys func(*Proposal) map[string]PublicKey
+	auditors  bool // auditors may propose it
+}
+
+// handlers is the registry of proposal types. It is looked up by key only,
+// never iterated, so map order cannot reach an outcome.
+var handlers map[string]handler
+
+func init() {
+	handlers = map[string]handler{
+		"token.register": {apply: applyTokenRegister, auditors: true},
+		"token.revoke":   {apply: applyTokenRevoke, auditors: true},
+		"key.rotate":     {apply: applyKeyRotate, extraKeys: rotateKeys, auditors: true},
+		"ballot.open":    {apply: applyBallotOpen},
+		"ballot.vote":    {apply: applyBallotVote},
+		"asset.register": {apply: applyAssetRegister},
+		"asset.transfer": {apply: applyAssetTransfer},
+	}
+	for _, hs := range []map[string]handler{grantHandlers(), poolHandlers(), usageHandlers()} {
+		for t, h := range hs {
+			handlers[t] = h
+		}
+	}
+}
+
+// ProposalTypes lists the proposal types the ledger knows, sorted.
+func ProposalTypes() []string {
+	out := make([]string, 0, len(handlers))
+	for t := range handlers {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func rotateKeys(p *Proposal) map[string]PublicKey {
+	var b KeyRotate
+	if DecodeStrict(p.Body, &b) != nil || b.New.Validate() != nil {
+		return nil
+	}
+	return map[string]PublicKey{KeyID(p.Signer, b.New): b.New}
+}
+
+func dispatch(a *applyCtx) error { return handlers[a.p.Type].apply(a) }
+
+// removeFile removes path if it exists.
+func removeFile(path string) error {
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}

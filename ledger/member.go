@@ -1,0 +1,237 @@
+package ledger
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"time"
+)
+
+// Role is what a member may do: propose and vote, or only read everything.
+type Role string
+
+// The roles.
+const (
+	RoleMember  Role = "member"
+	RoleAuditor Role = "auditor"
+)
+
+// MemberStatus is where a member stands in the consortium.
+type MemberStatus string
+
+// The member statuses. Only active members may propose.
+const (
+	MemberActive    MemberStatus = "active"
+	MemberSuspended MemberStatus = "suspended"
+	MemberRemoved   MemberStatus = "removed"
+)
+
+// NodeInfo is where a member's node can be reached. Its Raft server ID is
+// the member ID, so the ID survives address changes.
+type NodeInfo struct {
+	RaftAddr string `json:"raft_addr,omitempty"`
+	APIAddr  string `json:"api_addr,omitempty"`
+}
+
+// Member is a party to the consortium.
+type Member struct {
+	ID        string       `json:"id"`
+	Name      string       `json:"name,omitempty"`
+	Role      Role         `json:"role"`
+	Status    MemberStatus `json:"status"`
+	Node      NodeInfo     `json:"node"`
+	Keys      []string     `json:"keys"` // every key ID the member ever had, oldest first
+	Since     uint64       `json:"since"`
+	UpdatedAt uint64       `json:"updated_at"` // log index of the last change
+}
+
+// KeyRecord is one signing key in the key table, with the span of log
+// indices in which it was valid, so that old entries stay verifiable after
+// rotation or revocation.
+type KeyRecord struct {
+	ID         string    `json:"id"`
+	Member     string    `json:"member"`
+	Public     PublicKey `json:"public"`
+	ValidFrom  uint64    `json:"valid_from"`
+	ValidUntil uint64    `json:"valid_until,omitempty"` // first index at which it is no longer valid; 0 = still valid
+	EndedBy    string    `json:"ended_by,omitempty"`    // "rotated" or "revoked"
+}
+
+// ValidAt reports whether the key could sign at log index i.
+func (k *KeyRecord) ValidAt(i uint64) bool {
+	return i >= k.ValidFrom && (k.ValidUntil == 0 || i < k.ValidUntil)
+}
+
+// Token is a member's API bearer token as the ledger knows it: only the
+// SHA-256 of the secret is stored.
+type Token struct {
+	Hash      string    `json:"hash"` // hex SHA-256 of the secret
+	Member    string    `json:"member"`
+	Scopes    []string  `json:"scopes"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Index     uint64    `json:"index"`
+}
+
+// TokenScopes are the scopes a token may carry.
+var TokenScopes = []string{"read", "write", "admin"}
+
+// HashToken returns the hex SHA-256 of a bearer token's secret, the form in
+// which the ledger stores it.
+func HashToken(secret string) string {
+	h := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(h[:])
+}
+
+// HasScope reports whether the token carries scope.
+func (t *Token) HasScope(scope string) bool { return slices.Contains(t.Scopes, scope) }
+
+// TokenRegister is the body of token.register: a member registers the SHA-256 of an API token.
+type TokenRegister struct {
+	Hash      string    `json:"hash"`
+	Scopes    []string  `json:"scopes"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// TokenRevoke is the body of token.revoke.
+type TokenRevoke struct {
+	Hash string `json:"hash"`
+}
+
+// KeyRotate is the body of key.rotate, signed by both the old and the new key.
+type KeyRotate struct {
+	Old string    `json:"old"` // key ID being replaced
+	New PublicKey `json:"new"`
+}
+
+func validHexHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil && s == hexLower(s)
+}
+
+func hexLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'F' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+func applyTokenRegister(a *applyCtx) error {
+	var b TokenRegister
+	if err := a.body(&b); err != nil {
+		return err
+	}
+	if !validHexHash(b.Hash) {
+		return Errorf(CodeInvalid, "body.hash: want 64 lower-case hex digits of the token's SHA-256")
+	}
+	if len(b.Scopes) == 0 {
+		return Errorf(CodeInvalid, "body.scopes: at least one scope is required (%v)", TokenScopes)
+	}
+	for i, s := range b.Scopes {
+		if !slices.Contains(TokenScopes, s) {
+			return Errorf(CodeInvalid, "body.scopes[%d]: unknown scope %q (want one of %v)", i, s, TokenScopes)
+		}
+	}
+	if !b.ExpiresAt.After(a.now) {
+		return Errorf(CodeInvalid, "body.expires_at: %s is not in the future", b.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	var old Token
+	if a.tx.getJSON(bucketTokens, []byte(b.Hash), &old) {
+		return Errorf(CodeConflict, "body.hash: this token is already registered")
+	}
+	scopes := slices.Clone(b.Scopes)
+	slices.Sort(scopes)
+	a.tx.putJSON(bucketTokens, []byte(b.Hash), Token{
+		Hash: b.Hash, Member: a.p.Signer, Scopes: slices.Compact(scopes),
+		ExpiresAt: b.ExpiresAt.UTC(), Index: a.index,
+	})
+	return nil
+}
+
+func applyTokenRevoke(a *applyCtx) error {
+	var b TokenRevoke
+	if err := a.body(&b); err != nil {
+		return err
+	}
+	var t Token
+	if !a.tx.getJSON(bucketTokens, []byte(b.Hash), &t) {
+		return Errorf(CodeNotFound, "body.hash: no such token")
+	}
+	if t.Member != a.p.Signer {
+		return Errorf(CodeForbidden, "body.hash: the token belongs to %s", t.Member)
+	}
+	a.tx.del(bucketTokens, []byte(b.Hash))
+	return nil
+}
+
+// applyKeyRotate replaces one of the signer's keys. The envelope must carry
+// signatures by both the old and the new key; verify() has already checked
+// the new key's signature against the body.
+func applyKeyRotate(a *applyCtx) error {
+	var b KeyRotate
+	if err := a.body(&b); err != nil {
+		return err
+	}
+	old, err := a.key(b.Old)
+	if err != nil {
+		return err
+	}
+	if old.Member != a.p.Signer {
+		return Errorf(CodeForbidden, "body.old: key %s belongs to %s", b.Old, old.Member)
+	}
+	if !old.ValidAt(a.index) {
+		return Errorf(CodeRejected, "body.old: key %s is no longer valid", b.Old)
+	}
+	newID := KeyID(a.p.Signer, b.New)
+	if !slices.Contains(a.signedBy, b.Old) || !slices.Contains(a.signedBy, newID) {
+		return Errorf(CodeUnauthorized, "key.rotate must be signed by both the old key %s and the new key %s", b.Old, newID)
+	}
+	if a.tx.get(bucketKeys, []byte(newID)) != nil {
+		return Errorf(CodeConflict, "body.new: key %s is already registered", newID)
+	}
+	old.ValidUntil, old.EndedBy = a.index, "rotated"
+	a.tx.putJSON(bucketKeys, []byte(old.ID), old)
+	a.tx.putJSON(bucketKeys, []byte(newID), KeyRecord{ID: newID, Member: a.p.Signer, Public: b.New, ValidFrom: a.index})
+	var m Member
+	a.tx.getJSON(bucketMembers, []byte(a.p.Signer), &m)
+	m.Keys = append(m.Keys, newID)
+	m.UpdatedAt = a.index
+	a.tx.putJSON(bucketMembers, []byte(m.ID), m)
+	a.event("key.rotated", newID)
+	return nil
+}
+
+// key returns a key record or a not_found error.
+func (a *applyCtx) key(id string) (*KeyRecord, error) {
+	var k KeyRecord
+	if !a.tx.getJSON(bucketKeys, []byte(id), &k) {
+		return nil, Errorf(CodeNotFound, "key %s is not in the key table", id)
+	}
+	return &k, nil
+}
+
+// member returns a member or a not_found error naming the field.
+func (a *applyCtx) member(field, id string) (*Member, error) {
+	var m Member
+	if !a.tx.getJSON(bucketMembers, []byte(id), &m) {
+		return nil, Errorf(CodeNotFound, "%s: no member %q", field, id)
+	}
+	return &m, nil
+}
+
+// activeMember is member, but also refuses suspended and removed members.
+func (a *applyCtx) activeMember(field, id string) (*Member, error) {
+	m, err := a.member(field, id)
+	if err != nil {
+		return nil, err
+	}
+	if m.Status != MemberActive {
+		return nil, Errorf(CodeRejected, "%s: member %s is %s", field, id, m.Status)
+	}
+	return m, nil
+}

@@ -1,0 +1,251 @@
+package ledger
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// snapshotMagic starts every snapshot stream. The stream is the magic, the
+// bbolt file of a consistent read transaction, and the SHA-256 of the
+// bytes before it, so that a truncated or altered snapshot is refused
+// before it is opened.
+var snapshotMagic = []byte("CHARTA-SNAPSHOT-1\n")
+
+// Snapshot is a consistent view of the state that can be streamed while
+// Apply goes on. Release it when done.
+type Snapshot struct {
+	l   *Ledger
+	btx *bolt.Tx
+}
+
+// Snapshot opens a read transaction to stream.
+func (l *Ledger) Snapshot() (*Snapshot, error) {
+	l.mu.RLock()
+	btx, err := l.db.Begin(false)
+	if err != nil {
+		l.mu.RUnlock()
+		return nil, fmt.Errorf("ledger: snapshot: %w", err)
+	}
+	return &Snapshot{l: l, btx: btx}, nil
+}
+
+// AppliedIndex is the index the snapshot captures.
+func (s *Snapshot) AppliedIndex() uint64 {
+	return binary.BigEndian.Uint64(s.btx.Bucket(bucketMeta).Get(metaApplied))
+}
+
+// WriteTo streams the snapshot.
+func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
+	h := sha256.New()
+	mw := io.MultiWriter(w, h)
+	n1, err := mw.Write(snapshotMagic)
+	if err != nil {
+		return int64(n1), err
+	}
+	n2, err := s.btx.WriteTo(mw)
+	if err != nil {
+		return int64(n1) + n2, err
+	}
+	failpoint("snapshot-mid-persist")
+	n3, err := w.Write(h.Sum(nil))
+	return int64(n1) + n2 + int64(n3), err
+}
+
+// Release ends the snapshot's read transaction.
+func (s *Snapshot) Release() {
+	if s.btx != nil {
+		s.btx.Rollback()
+		s.btx = nil
+		s.l.mu.RUnlock()
+	}
+}
+
+// Restore replaces the whole state with a snapshot stream. The snapshot is
+// checked before it is used: its checksum, its consortium, and its journal,
+// whose hash chain and Merkle root are recomputed from genesis and must
+// match the head it records. On any failure the current state is kept.
+func (l *Ledger) Restore(r io.Reader) error {
+	tmp := l.path + ".restore"
+	if err := removeFile(tmp); err != nil {
+		return err
+	}
+	if err := receiveSnapshot(r, tmp); err != nil {
+		removeFile(tmp)
+		return err
+	}
+	applied, err := checkSnapshot(tmp, l.consortium)
+	if err != nil {
+		removeFile(tmp)
+		return err
+	}
+	// Open the new state before letting go of the old one, so that any
+	// failure leaves the current state in place and usable.
+	db, err := openBolt(tmp, l.opts)
+	if err != nil {
+		removeFile(tmp)
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := os.Rename(tmp, l.path); err != nil { // the open handle follows the file
+		db.Close()
+		removeFile(tmp)
+		return fmt.Errorf("ledger: restore: %w", err)
+	}
+	old := l.db
+	l.db = db
+	if err := old.Close(); err != nil {
+		return fmt.Errorf("ledger: restore: close the replaced state: %w", err)
+	}
+	l.loadIndex()
+	l.applied.Store(applied)
+	l.wake()
+	return nil
+}
+
+// receiveSnapshot copies the stream to path, checking the magic and the
+// trailing checksum.
+func receiveSnapshot(r io.Reader, path string) error {
+	br := bufio.NewReaderSize(r, 1<<16)
+	magic := make([]byte, len(snapshotMagic))
+	if _, err := io.ReadFull(br, magic); err != nil || !bytes.Equal(magic, snapshotMagic) {
+		return errors.New("ledger: restore: not a Charta snapshot")
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("ledger: restore: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	h.Write(magic)
+	tail, err := copyHoldingTail(io.MultiWriter(f, h), br, sha256.Size)
+	if err != nil {
+		return fmt.Errorf("ledger: restore: %w", err)
+	}
+	if !bytes.Equal(tail, h.Sum(nil)) {
+		return errors.New("ledger: restore: snapshot checksum does not match: truncated or altered")
+	}
+	return f.Sync()
+}
+
+// copyHoldingTail copies r to w except for the last n bytes, which it
+// returns.
+func copyHoldingTail(w io.Writer, r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, 0, 1<<16+n)
+	chunk := make([]byte, 1<<16)
+	for {
+		m, err := r.Read(chunk)
+		buf = append(buf, chunk[:m]...)
+		if len(buf) > n {
+			if _, werr := w.Write(buf[:len(buf)-n]); werr != nil {
+				return nil, werr
+			}
+			buf = append(buf[:0], buf[len(buf)-n:]...)
+		}
+		if err == io.EOF {
+			if len(buf) < n {
+				return nil, errors.New("snapshot is truncated")
+			}
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// checkSnapshot opens a received state file read-only and verifies it.
+func checkSnapshot(path, consortium string) (applied uint64, err error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		return 0, fmt.Errorf("ledger: restore: snapshot does not open: %w", err)
+	}
+	defer db.Close()
+	defer func() {
+		// bbolt panics on some corrupt pages; a corrupt snapshot is an
+		// error here, never a crash.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("ledger: restore: corrupt snapshot: %v", p)
+		}
+	}()
+	err = db.View(func(btx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if btx.Bucket(b) == nil {
+				return fmt.Errorf("ledger: restore: snapshot has no %s bucket", b)
+			}
+		}
+		if got := string(btx.Bucket(bucketMeta).Get(metaConsortium)); got != consortium {
+			return fmt.Errorf("ledger: restore: snapshot is of consortium %s, not %s", short(got), short(consortium))
+		}
+		a := btx.Bucket(bucketMeta).Get(metaApplied)
+		if len(a) != 8 {
+			return errors.New("ledger: restore: snapshot has no applied index")
+		}
+		applied = binary.BigEndian.Uint64(a)
+		return verifyJournal(newTx(btx))
+	})
+	return applied, err
+}
+
+// verifyJournal recomputes the hash chain and the Merkle root of the whole
+// journal and compares them with the recorded head. It streams the journal,
+// so its memory does not grow with the journal's length.
+func verifyJournal(t *tx) error {
+	head := loadJournal(t).Head
+	r := rangeFactory.NewEmptyRange(0)
+	var prev Hash
+	var seq uint64
+	var bad error
+	t.scan(bucketJournal, nil, func(k, v []byte) bool {
+		var e Entry
+		if err := unmarshalEntry(v, &e); err != nil {
+			bad = err
+			return false
+		}
+		switch {
+		case e.Seq != seq || binary.BigEndian.Uint64(k) != seq:
+			bad = fmt.Errorf("ledger: journal entry %d is out of place", seq)
+		case e.PrevHash != prev:
+			bad = fmt.Errorf("ledger: journal entry %d does not chain to entry %d", seq, seq-1)
+		default:
+			bad = e.VerifyHash()
+		}
+		if bad != nil {
+			return false
+		}
+		if err := r.Append(LeafHash(e.Hash), nil); err != nil {
+			bad = err
+			return false
+		}
+		prev = e.Hash
+		seq++
+		return true
+	})
+	if bad != nil {
+		return bad
+	}
+	root, err := r.GetRootHash(nil)
+	if err != nil {
+		return err
+	}
+	if seq != head.Size || prev != head.LastHash || !bytes.Equal(root, head.Root[:]) {
+		return fmt.Errorf("ledger: journal of %d entries does not match its recorded head (size %d)", seq, head.Size)
+	}
+	return nil
+}
+
+func unmarshalEntry(b []byte, e *Entry) error {
+	if err := json.Unmarshal(b, e); err != nil {
+		return fmt.Errorf("ledger: undecodable journal entry: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,17 @@
+// Package verify checks Charta's audit documents offline, with no node and
+// no network: cosigned journal checkpoints (C2SP signed notes), receipts
+// that prove a journal entry is included under a checkpoint, proof-carrying
+// entitlement answers, and licence certificates.
+//
+// Every document carries the consortium's genesis document. The verifier
+// pins the consortium ID (the SHA-256 of the unsigned genesis), so the
+// founders' keys, the charter and its voting threshold all follow from one
+// 64-digit value the verifier already trusts. A checkpoint counts only when
+// enough of those keys cosigned it; entries count only with an inclusion
+// proof under that checkpoint; a decision or a grant counts only when
+// replaying the proven entries into a fresh ledger gives the same result
+// with the same ledger.Check code the nodes run.
+//
+// The package imports the ledger, transparency-dev/merkle and the standard
+// library only, so that an edge deployment can link it on its own.
+package verify

@@ -1,0 +1,275 @@
+package node
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/verify"
+	"github.com/gorilla/mux"
+)
+
+func (s *Server) registerCheckRoutes(r *mux.Router) {
+	s.handle(r, http.MethodGet, "/v1/check", "handleCheck", read, s.handleCheck)
+	s.handle(r, http.MethodPost, "/v1/check", "handleCheckBatch", read, s.handleCheckBatch)
+}
+
+// checkQuery is an entitlement question as the API takes it, from query
+// parameters or from one element of a batch.
+type checkQuery struct {
+	Member    string    `json:"member"`
+	Asset     string    `json:"asset"`
+	Action    string    `json:"action"`
+	Territory string    `json:"territory,omitempty"`
+	Purpose   string    `json:"purpose,omitempty"`
+	Industry  string    `json:"industry,omitempty"`
+	At        time.Time `json:"at,omitzero"`
+	Quantity  uint64    `json:"quantity,omitempty"`
+}
+
+// toCheckRequest is the one place that maps the API's question onto
+// ledger.CheckRequest. The time defaults to ledger time, so that the same
+// question at the same index always gets the same answer on every node.
+func toCheckRequest(q checkQuery, ledgerTime time.Time) (ledger.CheckRequest, error) {
+	at := q.At
+	if at.IsZero() {
+		at = ledgerTime
+	}
+	if q.Quantity > 1<<53 {
+		return ledger.CheckRequest{}, errorf(codeInvalid, "quantity: %d is too large", q.Quantity)
+	}
+	return ledger.CheckRequest{
+		Member:    q.Member,
+		Asset:     q.Asset,
+		Action:    ledger.Right(q.Action),
+		At:        at.UTC(),
+		Territory: q.Territory,
+		Purpose:   q.Purpose,
+		Industry:  q.Industry,
+		Quantity:  int64(q.Quantity),
+	}, nil
+}
+
+// checkQueryFrom reads a question from query parameters.
+func checkQueryFrom(r *http.Request) (checkQuery, error) {
+	v := r.URL.Query()
+	q := checkQuery{
+		Member: v.Get("member"), Asset: v.Get("asset"), Action: v.Get("action"),
+		Territory: v.Get("territory"), Purpose: v.Get("purpose"), Industry: v.Get("industry"),
+	}
+	if at := v.Get("at"); at != "" {
+		t, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			return q, errorf(codeInvalid, "at: %q is not an RFC 3339 time", at)
+		}
+		q.At = t
+	}
+	if n := v.Get("quantity"); n != "" {
+		x, err := strconv.ParseUint(n, 10, 64)
+		if err != nil {
+			return q, errorf(codeInvalid, "quantity: %q is not a non-negative integer", n)
+		}
+		q.Quantity = x
+	}
+	return q, nil
+}
+
+// authorizeCheck fills in the member and checks that the caller may ask:
+// a member about itself or about assets it owns; auditors and the
+// operator about anyone. A decision names grants, so it is not for anyone
+// else to see.
+func authorizeCheck(v interface {
+	Asset(string) (*ledger.Asset, bool)
+}, p *principal, q *checkQuery, field string) error {
+	if q.Member == "" {
+		if p.operator {
+			return errorf(codeInvalid, "%smember: required", field)
+		}
+		q.Member = p.member
+	}
+	switch {
+	case q.Asset == "":
+		return errorf(codeInvalid, "%sasset: required", field)
+	case q.Action == "":
+		return errorf(codeInvalid, "%saction: required", field)
+	case !ledger.Right(q.Action).Valid():
+		return errorf(codeInvalid, "%saction: %q is not a right (%v)", field, q.Action, ledger.Rights)
+	}
+	if p.seesAll() || q.Member == p.member {
+		return nil
+	}
+	if a, ok := v.Asset(q.Asset); ok && a.OwnedBy(p.member) {
+		return nil
+	}
+	return errorf(codeForbidden, "%smember: %s may ask only about itself or about assets it owns", field, p.member)
+}
+
+// handleCheck answers one entitlement question with the ledger's decision.
+// With proof=true the answer is a proof-carrying check (ledger/verify's
+// CheckProof): the decision, the journal entries it rests on with their
+// inclusion proofs, and the cosigned checkpoint they are proven against.
+// With as_of_index=N the question is answered as the ledger stood at Raft
+// index N, by replaying the journal up to N into a temporary ledger.
+func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
+	q, err := checkQueryFrom(r)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	withProof, err := boolParam(r, "proof")
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	asOf, err := uintParam(r, "as_of_index", 0)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	if withProof && asOf > 0 {
+		s.writeProblem(w, r, errorf(codeInvalid, "proof and as_of_index: a proof is made against the newest checkpoint only; ask one or the other"))
+		return
+	}
+	if withProof || asOf > 0 {
+		// These scan or replay the journal: a few at a time per node.
+		select {
+		case s.heavy <- struct{}{}:
+			defer func() { <-s.heavy }()
+		default:
+			s.writeProblem(w, r, errorf(codeRateLimited, "this node is already building proofs or past states; retry shortly").retry(1))
+			return
+		}
+	}
+	var (
+		d   ledger.Decision
+		req ledger.CheckRequest
+		cp  verify.CheckProof
+	)
+	err = s.view(w, func(v *ledger.View) error {
+		if err := authorizeCheck(v, principalOf(r.Context()), &q, ""); err != nil {
+			return err
+		}
+		if asOf > 0 {
+			if asOf > v.AppliedIndex() {
+				return errorf(codeInvalid, "as_of_index: %d is beyond this node's applied index %d", asOf, v.AppliedIndex())
+			}
+			return nil
+		}
+		var err error
+		if !withProof {
+			// The in-memory index: no decoding, no lock, never behind this
+			// view (it is published before the applied index moves).
+			ix, lt, _ := s.l.Entitlements()
+			if req, err = toCheckRequest(q, lt); err != nil {
+				return err
+			}
+			d, err = ledger.Check(ix, req)
+			return err
+		}
+		if req, err = toCheckRequest(q, v.LedgerTime()); err != nil {
+			return err
+		}
+		if d, err = ledger.Check(v, req); err != nil {
+			return err
+		}
+		size := v.Head().Size
+		entries, err := evidenceFor(v, size, req, &d)
+		if err != nil {
+			return err
+		}
+		cp = verify.CheckProof{Format: verify.CheckProofFormat, Request: req, Decision: d,
+			Evidence: verify.Evidence{Genesis: genesisRaw(v), Entries: entries, Checkpoint: fmt.Sprint(size)}}
+		return nil
+	})
+	if err == nil && asOf > 0 {
+		err = s.asOf(asOf, func(v *ledger.View) error {
+			var err error
+			if req, err = toCheckRequest(q, v.LedgerTime()); err != nil {
+				return err
+			}
+			d, err = ledger.Check(v, req)
+			return err
+		})
+	}
+	if err == nil && withProof {
+		size := cp.Entries[len(cp.Entries)-1].Proof.Size
+		var note *verify.Note
+		if note, _, err = s.signedCheckpoint(r.Context(), size, true); err == nil {
+			cp.Checkpoint = note.String()
+		}
+	}
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	if withProof {
+		s.writeJSON(w, http.StatusOK, cp)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, d)
+}
+
+// boolParam reads an optional true/false query parameter.
+func boolParam(r *http.Request, name string) (bool, error) {
+	switch v := r.URL.Query().Get(name); v {
+	case "", "false", "0":
+		return false, nil
+	case "true", "1":
+		return true, nil
+	default:
+		return false, errorf(codeInvalid, "%s: %q is not true or false", name, v)
+	}
+}
+
+type checkBatchRequest struct {
+	Requests []checkQuery `json:"requests"`
+}
+
+type checkBatchResponse struct {
+	Decisions []ledger.Decision `json:"decisions"`
+}
+
+// handleCheckBatch answers up to the charter's MaxBatch questions against
+// one view of the state.
+func (s *Server) handleCheckBatch(w http.ResponseWriter, r *http.Request) {
+	var req checkBatchRequest
+	if err := s.decodeBody(w, r, &req); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	var out checkBatchResponse
+	err := s.view(w, func(v *ledger.View) error {
+		if n, max := len(req.Requests), v.Charter().MaxBatch; n > max {
+			return errorf(codeTooLarge, "requests: %d questions is over the charter's batch limit of %d", n, max)
+		}
+		if len(req.Requests) == 0 {
+			return errorf(codeInvalid, "requests: at least one question is required")
+		}
+		p := principalOf(r.Context())
+		ix, now, _ := s.l.Entitlements()
+		out.Decisions = make([]ledger.Decision, len(req.Requests))
+		for i := range req.Requests {
+			q := &req.Requests[i]
+			if err := authorizeCheck(ix, p, q, "requests["+strconv.Itoa(i)+"]."); err != nil {
+				return err
+			}
+			req, err := toCheckRequest(*q, now)
+			if err != nil {
+				return err
+			}
+			d, err := ledger.Check(ix, req)
+			if err != nil {
+				return err
+			}
+			out.Decisions[i] = d
+		}
+		return nil
+	})
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, out)
+}

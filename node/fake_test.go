@@ -1,0 +1,44 @@
+package node
+
+import (
+	"context"
+	"io"
+
+	"github.com/charta/charta/ledger"
+)
+
+// fakeConsensus is a Consensus made of function fields, so that each test
+// says exactly what the replication layer does.
+type fakeConsensus struct {
+	IDFn                 func() string
+	LedgerFn             func() *ledger.Ledger
+	ProposeFn            func(ctx context.Context, envelope []byte) (*ledger.Result, error)
+	IsLeaderFn           func() bool
+	LeaderFn             func() (string, string)
+	ReadIndexFn          func(ctx context.Context) (uint64, error)
+	WaitAppliedFn        func(ctx context.Context, index uint64) error
+	StatusFn             func() ClusterStatus
+	ServersFn            func() ([]ClusterServer, error)
+	JoinFn               func(ctx context.Context, id, addr string) error
+	TransferLeadershipFn func() error
+	BackupFn             func(w io.Writer) (int64, error)
+}
+
+var _ Consensus = (*fakeConsensus)(nil)
+
+func (f *fakeConsensus) ID() string             { return f.IDFn() }
+func (f *fakeConsensus) Ledger() *ledger.Ledger { return f.LedgerFn() }
+func (f *fakeConsensus) Propose(ctx context.Context, env []byte) (*ledger.Result, error) {
+	return f.ProposeFn(ctx, env)
+}
+func (f *fakeConsensus) IsLeader() bool                                { return f.IsLeaderFn() }
+func (f *fakeConsensus) Leader() (string, string)                      { return f.LeaderFn() }
+func (f *fakeConsensus) ReadIndex(ctx context.Context) (uint64, error) { return f.ReadIndexFn(ctx) }
+func (f *fakeConsensus) WaitApplied(ctx context.Context, index uint64) error {
+	return f.WaitAppliedFn(ctx, index)
+}
+func (f *fakeConsensus) Status() ClusterStatus                        { return f.StatusFn() }
+func (f *fakeConsensus) Servers() ([]ClusterServer, error)            { return f.ServersFn() }
+func (f *fakeConsensus) Join(ctx context.Context, id, a string) error { return f.JoinFn(ctx, id, a) }
+func (f *fakeConsensus) TransferLeadership() error                    { return f.TransferLeadershipFn() }
+func (f *fakeConsensus) Backup(w io.Writer) (int64, error)            { return f.BackupFn(w) }

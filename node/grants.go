@@ -1,0 +1,159 @@
+package node
+
+import (
+	"net/http"
+	"slices"
+
+	"github.com/charta/charta/ledger"
+	"github.com/gorilla/mux"
+)
+
+func (s *Server) registerGrantRoutes(r *mux.Router) {
+	s.handle(r, http.MethodGet, "/v1/grants", "handleGrantList", read, s.handleGrantList)
+	s.handle(r, http.MethodGet, "/v1/grants/{id}", "handleGrantGet", read, s.handleGrantGet)
+	s.handle(r, http.MethodGet, "/v1/grants/{id}/history", "handleGrantHistory", read, s.handleGrantHistory)
+	s.handle(r, http.MethodGet, "/v1/grants/{id}/statements", "handleGrantStatements", read, s.handleGrantStatements)
+}
+
+// grantFilter is the query of a grant list.
+type grantFilter struct {
+	licensee, licensor, asset, status string
+}
+
+// matches reports whether g, whose status at ledger time is status, passes
+// the filter. It is the one place that knows which grant fields the
+// filters read.
+func (f grantFilter) matches(g *ledger.Grant, status ledger.Status) bool {
+	return (f.licensee == "" || slices.Contains(g.Licensees, f.licensee)) &&
+		(f.licensor == "" || slices.Contains(g.Licensors, f.licensor)) &&
+		(f.asset == "" || slices.Contains(g.Terms.Assets, f.asset)) &&
+		(f.status == "" || string(status) == f.status)
+}
+
+// visibleGrant reports whether p may see g: parties, auditors, operator.
+func visibleGrant(p *principal, g *ledger.Grant) bool {
+	return p.party(g.Licensors, g.Licensees)
+}
+
+// handleGrantList lists the grants the caller may see, filtered by
+// licensee, licensor, asset and status (as of ledger time).
+func (s *Server) handleGrantList(w http.ResponseWriter, r *http.Request) {
+	cursor, limit, err := page(r)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := grantFilter{licensee: q.Get("licensee"), licensor: q.Get("licensor"), asset: q.Get("asset"), status: q.Get("status")}
+	p := principalOf(r.Context())
+	var out listResponse[*ledger.Grant]
+	s.view(w, func(v *ledger.View) error {
+		now := v.LedgerTime()
+		gs, next := v.Grants(cursor, limit, func(g *ledger.Grant) bool {
+			return visibleGrant(p, g) && f.matches(g, g.StatusAt(now))
+		})
+		for _, g := range gs {
+			g.Status = g.StatusAt(now)
+		}
+		out = newList(gs, next)
+		return nil
+	})
+	s.writeJSON(w, http.StatusOK, out)
+}
+
+// grant loads a grant the caller may see, with its status as of ledger
+// time, or returns not_found.
+func grant(v *ledger.View, p *principal, id string) (*ledger.Grant, error) {
+	g, ok := v.Grant(id)
+	if !ok || !visibleGrant(p, g) {
+		return nil, notFound("grant", id)
+	}
+	g.Status = g.StatusAt(v.LedgerTime())
+	return g, nil
+}
+
+// handleGrantGet returns one grant to its parties, auditors and the operator.
+func (s *Server) handleGrantGet(w http.ResponseWriter, r *http.Request) {
+	var g *ledger.Grant
+	err := s.view(w, func(v *ledger.View) (err error) {
+		g, err = grant(v, principalOf(r.Context()), mux.Vars(r)["id"])
+		return err
+	})
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, g)
+}
+
+// handleGrantHistory returns a grant's history: offer, acceptance,
+// amendments and status changes.
+func (s *Server) handleGrantHistory(w http.ResponseWriter, r *http.Request) {
+	var out listResponse[any]
+	err := s.view(w, func(v *ledger.View) error {
+		g, err := grant(v, principalOf(r.Context()), mux.Vars(r)["id"])
+		if err != nil {
+			return err
+		}
+		out = newList(grantHistory(v, g), "")
+		return nil
+	})
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, out)
+}
+
+// grantHistory reads the ledger's history of g. The ledger stores every
+// GrantEvent; when its View exposes them (GrantHistory) they are served as
+// they are. Until then the history is rebuilt from the grant record: its
+// offer, its activation and its present status.
+func grantHistory(v *ledger.View, g *ledger.Grant) []any {
+	switch h := any(v).(type) {
+	case interface {
+		GrantHistory(id string) []*ledger.GrantEvent
+	}:
+		return toAny(h.GrantHistory(g.ID))
+	case interface {
+		GrantHistory(id string) []ledger.GrantEvent
+	}:
+		return toAny(h.GrantHistory(g.ID))
+	}
+	by := ""
+	if len(g.Licensors) > 0 {
+		by = g.Licensors[0]
+	}
+	events := []any{ledger.GrantEvent{Grant: g.ID, Index: g.Index, At: g.OfferedAt, Kind: "offered", By: by, Version: 1, Status: ledger.StatusOffered}}
+	if !g.ActivatedAt.IsZero() {
+		events = append(events, ledger.GrantEvent{Grant: g.ID, At: g.ActivatedAt, Kind: "activated", Version: g.Version, Status: ledger.StatusActive})
+	}
+	if g.Status != ledger.StatusOffered && g.Status != ledger.StatusActive {
+		events = append(events, ledger.GrantEvent{Grant: g.ID, Kind: string(g.Status), Version: g.Version, Status: g.Status, By: g.SuspendedBy})
+	}
+	return events
+}
+
+func toAny[T any](xs []T) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
+}
+
+// handleGrantStatements computes a grant's statement for every period
+// with usage, provisional while the period is open and final after grace.
+func (s *Server) handleGrantStatements(w http.ResponseWriter, r *http.Request) {
+	var out []*ledger.Statement
+	err := s.view(w, func(v *ledger.View) error {
+		var err error
+		out, err = statements(v, principalOf(r.Context()), mux.Vars(r)["id"], r.URL.Query().Get("period"))
+		return err
+	})
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, newList(out, ""))
+}

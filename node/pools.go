@@ -1,0 +1,153 @@
+package node
+
+import (
+	"net/http"
+
+	"github.com/charta/charta/ledger"
+	"github.com/gorilla/mux"
+)
+
+// Pools are visible to every member. Statements and infractions belong to
+// a grant and are visible to its parties, auditors and the operator.
+func (s *Server) registerPoolRoutes(r *mux.Router) {
+	s.handle(r, http.MethodGet, "/v1/pools", "handlePoolList", read, s.handlePoolList)
+	s.handle(r, http.MethodGet, "/v1/pools/{id}", "handlePoolGet", read, s.handlePoolGet)
+	s.handle(r, http.MethodGet, "/v1/pools/{id}/usage", "handlePoolUsage", read, s.handlePoolUsage)
+	s.handle(r, http.MethodGet, "/v1/statements", "handleStatementList", read, s.handleStatementList)
+	s.handle(r, http.MethodGet, "/v1/infractions", "handleInfractionList", read, s.handleInfractionList)
+}
+
+func (s *Server) handlePoolList(w http.ResponseWriter, r *http.Request) {
+	cursor, limit, err := page(r)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	var out any
+	err = s.view(w, func(v *ledger.View) error {
+		items, next := v.Pools(cursor, limit)
+		out = newList(items, next)
+		return nil
+	})
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handlePoolGet(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	var p *ledger.Pool
+	err := s.view(w, func(v *ledger.View) error {
+		var ok bool
+		if p, ok = v.Pool(id); !ok {
+			return notFound("pool", id)
+		}
+		return nil
+	})
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, p)
+}
+
+// poolUsage is the answer of GET /v1/pools/{id}/usage.
+type poolUsage struct {
+	Pool    string               `json:"pool"`
+	Period  string               `json:"period,omitempty"`
+	Members []ledger.MemberUsage `json:"members"`
+}
+
+// handlePoolUsage shows each member's use and remaining quota in a period
+// (?period=, default the one holding ledger time).
+func (s *Server) handlePoolUsage(w http.ResponseWriter, r *http.Request) {
+	id, period := mux.Vars(r)["id"], r.URL.Query().Get("period")
+	var out poolUsage
+	err := s.view(w, func(v *ledger.View) error {
+		if _, ok := v.Pool(id); !ok {
+			return notFound("pool", id)
+		}
+		ms, err := v.PoolUsage(id, period)
+		out = poolUsage{Pool: id, Period: period, Members: ms}
+		return err
+	})
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, out)
+}
+
+// handleStatementList computes a grant's statements (?grant=, required;
+// ?period= for one period), provisional while a period is open.
+func (s *Server) handleStatementList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	id := q.Get("grant")
+	if id == "" {
+		s.writeProblem(w, r, errorf(codeInvalid, "grant: required; statements are listed per grant"))
+		return
+	}
+	var out []*ledger.Statement
+	err := s.view(w, func(v *ledger.View) error {
+		var err error
+		out, err = statements(v, principalOf(r.Context()), id, q.Get("period"))
+		return err
+	})
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, newList(out, ""))
+}
+
+// statements computes the statements of a grant the caller may see.
+func statements(v *ledger.View, p *principal, id, period string) ([]*ledger.Statement, error) {
+	if _, err := grant(v, p, id); err != nil {
+		return nil, err
+	}
+	periods := v.Statements(id)
+	if period != "" {
+		periods = []string{period}
+	}
+	out := []*ledger.Statement{}
+	for _, per := range periods {
+		st, err := v.Statement(id, per)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// handleInfractionList lists infractions, filtered by member, grant and
+// kind, keeping those of grants the caller is a party to.
+func (s *Server) handleInfractionList(w http.ResponseWriter, r *http.Request) {
+	cursor, limit, err := page(r)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := ledger.InfractionFilter{Member: q.Get("member"), Grant: q.Get("grant"), Kind: q.Get("kind")}
+	p := principalOf(r.Context())
+	var out any
+	err = s.view(w, func(v *ledger.View) error {
+		items, next := v.Infractions(f, cursor, limit)
+		kept := items[:0]
+		for _, in := range items {
+			if g, ok := v.Grant(in.Grant); ok && visibleGrant(p, g) {
+				kept = append(kept, in)
+			}
+		}
+		out = newList(kept, next)
+		return nil
+	})
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,156 @@
+package node
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+
+	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/verify"
+	"github.com/gorilla/mux"
+)
+
+func (s *Server) registerProposalRoutes(r *mux.Router) {
+	s.handle(r, http.MethodPost, "/v1/proposals", "handleProposalCreate", routeOpts{access: accessSigned}, s.handleProposalCreate)
+}
+
+// ProposalResponse is the answer to an accepted proposal.
+type ProposalResponse struct {
+	Index     uint64         `json:"index"`      // Raft log index of the entry
+	Seq       uint64         `json:"seq"`        // journal position
+	EntryHash ledger.Hash    `json:"entry_hash"` // hex
+	Outcome   ledger.Outcome `json:"outcome"`
+	Duplicate bool           `json:"duplicate"` // the same proposal was committed before; this is its original result
+	// Receipt proves the entry's inclusion under a cosigned checkpoint;
+	// sent with ?receipt=true.
+	Receipt *verify.Receipt `json:"receipt,omitempty"`
+}
+
+// handleProposalCreate takes a signed envelope: it checks it against the
+// current state, then commits it through the leader (forwarding if this
+// node is not the leader) and answers with the journaled outcome.
+func (s *Server) handleProposalCreate(w http.ResponseWriter, r *http.Request) {
+	var limit int
+	s.l.View(func(v *ledger.View) error { limit = v.Charter().MaxProposalBytes; return nil })
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.writeProblem(w, r, errorf(codeTooLarge, "the envelope is over the charter's limit of %d bytes", limit))
+			return
+		}
+		s.writeProblem(w, r, errorf(codeInvalid, "reading the envelope: %v", err))
+		return
+	}
+	if err := s.precheck(body); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	// The slot is taken only for the commit itself, so that slow uploads
+	// cannot hold every slot.
+	select {
+	case s.inFlight <- struct{}{}:
+		s.metrics.inFlight.Inc()
+		defer func() { <-s.inFlight; s.metrics.inFlight.Dec() }()
+	default:
+		s.writeProblem(w, r, errorf(codeRateLimited, "this node is committing %d proposals already; retry shortly", cap(s.inFlight)).retry(1))
+		return
+	}
+	if !s.c.IsLeader() {
+		s.forward(w, r, body)
+		return
+	}
+	res, err := s.c.Propose(r.Context(), body)
+	if errors.Is(err, ErrNotLeader) {
+		s.forward(w, r, body)
+		return
+	}
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.setIndex(w, max(res.Index, s.l.AppliedIndex()))
+	if res.Outcome.Status != ledger.StatusAccepted {
+		s.writeProblem(w, r, &rejection{result: res})
+		return
+	}
+	out := ProposalResponse{
+		Index: res.Index, Seq: res.Seq, EntryHash: res.EntryHash, Outcome: res.Outcome, Duplicate: res.Duplicate,
+	}
+	if r.URL.Query().Get("receipt") == "true" {
+		if out.Receipt, err = s.receipt(r.Context(), res.Seq); err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
+	}
+	s.writeJSON(w, http.StatusOK, out)
+}
+
+// precheck fails fast on an envelope the ledger would certainly refuse,
+// against the current state: the same decoding, consortium, type,
+// signature and signer checks that the ledger's admission makes first. It
+// changes nothing. The ledger still decides: it checks again when it
+// applies the entry, and owns everything that depends on the state at that
+// index (replays, the issued_at window, the rules of each type).
+func (s *Server) precheck(raw []byte) error {
+	env, err := ledger.DecodeEnvelope(raw)
+	if err != nil {
+		return err
+	}
+	p, err := ledger.DecodePayload(env.Payload)
+	if err != nil {
+		return err
+	}
+	if p.Consortium != s.l.Consortium() {
+		return errorf(codeInvalid, "consortium: the proposal is for consortium %s, not this one (%s)", p.Consortium, s.l.Consortium())
+	}
+	if !slices.Contains(ledger.ProposalTypes(), p.Type) {
+		return errorf(codeInvalid, "type: unknown proposal type %q (known: %v)", p.Type, ledger.ProposalTypes())
+	}
+	return s.l.View(func(v *ledger.View) error {
+		extra := proposalKeys(p)
+		// Verified through the ledger, which remembers the signatures that
+		// verify: the leader's Apply then does not verify them again.
+		signedBy, err := s.l.VerifyEnvelope(env, func(id string) (ledger.PublicKey, bool) {
+			if pk, ok := extra[id]; ok {
+				return pk, true
+			}
+			return v.KeyValidNow(id)
+		})
+		if err != nil {
+			return err
+		}
+		signed := false
+		for _, kid := range signedBy {
+			m, _, _ := ledger.SplitKeyID(kid)
+			if m == p.Signer {
+				signed = true
+			}
+			mem, ok := v.Member(m)
+			if !ok {
+				return errorf(codeUnauthorized, "signatures: %s is not a member", m)
+			}
+			if mem.Status != ledger.MemberActive {
+				return errorf(codeForbidden, "signatures: member %s is %s and can no longer sign", m, mem.Status)
+			}
+		}
+		if !signed {
+			return errorf(codeUnauthorized, "signer: the envelope carries no valid signature by %s", p.Signer)
+		}
+		return nil
+	})
+}
+
+// proposalKeys returns keys that a proposal introduces itself and that may
+// sign it: the new key of a key rotation, as in the ledger's admission.
+func proposalKeys(p *ledger.Proposal) map[string]ledger.PublicKey {
+	if p.Type != "key.rotate" {
+		return nil
+	}
+	var b ledger.KeyRotate
+	if p.DecodeBody(&b) != nil || b.New.Validate() != nil {
+		return nil
+	}
+	return map[string]ledger.PublicKey{ledger.KeyID(p.Signer, b.New): b.New}
+}

@@ -1,0 +1,223 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/charta/charta/ledger"
+)
+
+// Read consistency levels (query parameter consistency).
+const (
+	consistencyStale        = "stale"        // the local state as it is
+	consistencyLeader       = "leader"       // this node leads, or heard from the leader within the lease
+	consistencyLinearizable = "linearizable" // read index from the leader, then wait to apply it
+)
+
+// withConsistency makes a read wait for the consistency and min_index the
+// client asked for, within MaxWait, before the handler reads the state.
+func (s *Server) withConsistency(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.awaitConsistency(r); err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) awaitConsistency(r *http.Request) error {
+	q := r.URL.Query()
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.MaxWait)
+	defer cancel()
+	switch mode := q.Get("consistency"); mode {
+	case consistencyStale:
+	case "", consistencyLeader:
+		if !s.c.IsLeader() {
+			st := s.c.Status()
+			if st.Leader == "" {
+				return errorf(codeUnavailable, "no leader is known; retry, or read with consistency=stale").retry(1)
+			}
+			if st.LastContact > s.cfg.LeaderLease {
+				return errorf(codeUnavailable, "no contact with the leader for %s; retry, or read with consistency=stale", st.LastContact.Round(1e6)).retry(1)
+			}
+		}
+	case consistencyLinearizable:
+		idx, err := s.readIndex(ctx, r)
+		if err != nil {
+			return err
+		}
+		if err := s.waitApplied(ctx, idx); err != nil {
+			return err
+		}
+	default:
+		return errorf(codeInvalid, "consistency: %q is not stale, leader or linearizable", mode)
+	}
+	if v := q.Get("min_index"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return errorf(codeInvalid, "min_index: %q is not a non-negative integer", v)
+		}
+		if err := s.waitApplied(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitApplied waits until the ledger has applied index.
+func (s *Server) waitApplied(ctx context.Context, index uint64) error {
+	if s.l.AppliedIndex() >= index {
+		return nil
+	}
+	err := s.c.WaitApplied(ctx, index)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return errorf(codeUnavailable, "index %d was not applied within %s (applied: %d); retry later", index, s.cfg.MaxWait, s.l.AppliedIndex()).retry(1)
+	}
+	return err
+}
+
+// readIndex obtains a linearizable read index: locally on the leader, from
+// the leader's /v1/cluster/read-index on a follower.
+func (s *Server) readIndex(ctx context.Context, r *http.Request) (uint64, error) {
+	if s.c.IsLeader() {
+		idx, err := s.c.ReadIndex(ctx)
+		if err == nil || !errors.Is(err, ErrNotLeader) {
+			return idx, err
+		}
+	}
+	if r.Header.Get(ForwardedHeader) != "" {
+		return 0, errorf(codeUnavailable, "forwarded read-index request reached %s, which is not the leader; retry", s.c.ID()).retry(1)
+	}
+	url, err := s.leaderURL("/v1/cluster/read-index")
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set(ForwardedHeader, s.c.ID())
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, errorf(codeUnavailable, "the leader could not be reached for a read index: %v", err).retry(1)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode != http.StatusOK {
+		return 0, errorf(codeUnavailable, "the leader refused a read index with status %d; retry", resp.StatusCode).retry(1)
+	}
+	var ri readIndexResponse
+	if err := json.Unmarshal(body, &ri); err != nil {
+		return 0, errorf(codeUnavailable, "the leader's read index answer did not decode: %v", err).retry(1)
+	}
+	return ri.Index, nil
+}
+
+type readIndexResponse struct {
+	Index uint64 `json:"index"`
+}
+
+// leaderURL returns the URL of path on the leader's API, from the leader
+// member's node record.
+func (s *Server) leaderURL(path string) (string, error) {
+	id, _ := s.c.Leader()
+	if id == "" {
+		return "", errorf(codeUnavailable, "no leader is known; retry shortly").retry(1)
+	}
+	if id == s.c.ID() {
+		return "", errorf(codeUnavailable, "leadership is changing; retry shortly").retry(1)
+	}
+	var addr string
+	s.l.View(func(v *ledger.View) error {
+		if m, ok := v.Member(id); ok {
+			addr = m.Node.APIAddr
+		}
+		return nil
+	})
+	if addr == "" {
+		return "", errorf(codeUnavailable, "the leader %s has no API address on the ledger; send the request to it directly", id).retry(1)
+	}
+	if !strings.Contains(addr, "://") {
+		scheme := "http://"
+		if s.cfg.TLS {
+			scheme = "https://"
+		}
+		addr = scheme + addr
+	}
+	return strings.TrimSuffix(addr, "/") + path, nil
+}
+
+// view runs fn on a consistent read view and sets the index header to the
+// view's applied index.
+func (s *Server) view(w http.ResponseWriter, fn func(v *ledger.View) error) error {
+	return s.l.View(func(v *ledger.View) error {
+		s.setIndex(w, v.AppliedIndex())
+		return fn(v)
+	})
+}
+
+// listResponse is the shape of every list.
+type listResponse[T any] struct {
+	Items []T    `json:"items"`
+	Next  string `json:"next"`
+}
+
+func newList[T any](items []T, next string) listResponse[T] {
+	if items == nil {
+		items = []T{}
+	}
+	return listResponse[T]{Items: items, Next: next}
+}
+
+// Pagination bounds.
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
+// page reads the limit and cursor parameters. A limit above the maximum is
+// lowered to it.
+func page(r *http.Request) (cursor string, limit int, err error) {
+	q := r.URL.Query()
+	limit = defaultLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return "", 0, errorf(codeInvalid, "limit: %q is not a positive integer", v)
+		}
+		limit = min(n, maxLimit)
+	}
+	cursor = q.Get("cursor")
+	if cursor != "" && !ledger.ValidID(cursor) {
+		return "", 0, errorf(codeInvalid, "cursor: %q is not a cursor this API returned", cursor)
+	}
+	return cursor, limit, nil
+}
+
+// uintParam parses an optional non-negative integer query parameter.
+func uintParam(r *http.Request, name string, def uint64) (uint64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, errorf(codeInvalid, "%s: %q is not a non-negative integer", name, v)
+	}
+	return n, nil
+}
+
+// notFound is the 404 for a record that does not exist or that the caller
+// may not see; the two are indistinguishable on purpose.
+func notFound(kind, id string) error {
+	return errorf(codeNotFound, "no %s %q", kind, id)
+}
