@@ -3,6 +3,7 @@ package chaos
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -64,7 +65,10 @@ func newInproc(t *testing.T) *inproc {
 		os.WriteFile(tf.KeyFile, key, 0o600)
 		cfg := consensus.DefaultConfig()
 		cfg.ID, cfg.Dir, cfg.BindAddr, cfg.Genesis, cfg.Bootstrap, cfg.TLS = id, filepath.Join(dir, id), addrs[i], g, true, tf
-		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 300*time.Millisecond, 300*time.Millisecond, 150*time.Millisecond
+		// Generous timeouts: this cluster runs beside the rest of the
+		// suite under -race, and a leader change mid-test is handled by
+		// proposeSettled but only slows it down.
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, 500*time.Millisecond
 		cfg.CommitTimeout, cfg.ApplyTimeout, cfg.NoSync = 5*time.Millisecond, 5*time.Second, true
 		cfg.Logger = slog.New(slog.DiscardHandler)
 		n, err := consensus.New(cfg)
@@ -94,6 +98,53 @@ func (c *inproc) leader(t *testing.T) *consensus.Node {
 	}
 	t.Fatal("no leader")
 	return nil
+}
+
+// proposeSettled proposes env through the leader and returns its result.
+// If leadership changes while the entry is in flight (the outcome is
+// ambiguous), it waits until every node has applied everything the new
+// leader has committed: if the journal grew past before, the entry did
+// commit and its journaled outcome is returned; otherwise it proposes
+// again. The rogue's append is thereby judged exactly once.
+func (c *inproc) proposeSettled(t *testing.T, env []byte, before nodeState) *ledger.Result {
+	t.Helper()
+	ctx := context.Background()
+	for attempt := 1; ; attempt++ {
+		res, err := c.leader(t).Propose(ctx, env)
+		if err == nil {
+			return res
+		}
+		if attempt == 3 || !(errors.Is(err, consensus.ErrAmbiguous) || errors.Is(err, consensus.ErrNotLeader)) {
+			t.Fatalf("the log refused the append itself (attempt %d): %v", attempt, err)
+		}
+		t.Logf("attempt %d: %v; settling", attempt, err)
+		var index uint64
+		for {
+			index, err = c.leader(t).ReadIndex(ctx)
+			if err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		now := c.converged(t, index)
+		if now.head.Size == before.head.Size {
+			continue
+		}
+		if now.head.Size != before.head.Size+1 {
+			t.Fatalf("journal %d -> %d after one ambiguous append", before.head.Size, now.head.Size)
+		}
+		var committed *ledger.Result
+		c.nodes[0].Ledger().View(func(v *ledger.View) error {
+			if e, ok := v.Entry(before.head.Size); ok {
+				committed = &ledger.Result{Index: e.Index, Seq: e.Seq, EntryHash: e.Hash, Outcome: e.Outcome}
+			}
+			return nil
+		})
+		if committed == nil {
+			t.Fatalf("entry %d is counted in the head but not readable", before.head.Size)
+		}
+		return committed
+	}
 }
 
 type nodeState struct {
@@ -143,16 +194,15 @@ func TestRogue_AppendsStraightToRaft(t *testing.T) {
 		t.Skip("starts an in-process cluster")
 	}
 	c := newInproc(t)
-	ctx := context.Background()
 	now := time.Now().UTC()
 	tokenBody := func(secret string) ledger.TokenRegister {
 		return ledger.TokenRegister{Hash: ledger.HashToken(secret), Scopes: []string{"read"}, ExpiresAt: now.Add(time.Hour)}
 	}
 	alpha := ledgertest.Signer("alpha", rogueScheme)
 	honest := ledgertest.Propose(c.g.ID(), "alpha", "token.register", "honest-1", now, tokenBody("honest"), alpha).Encode()
-	res, err := c.leader(t).Propose(ctx, honest)
-	if err != nil || res.Outcome.Status != ledger.StatusAccepted {
-		t.Fatalf("honest proposal: %v %+v", err, res)
+	res := c.proposeSettled(t, honest, c.converged(t, 0))
+	if res.Outcome.Status != ledger.StatusAccepted {
+		t.Fatalf("honest proposal: %+v", res)
 	}
 	c.converged(t, res.Index)
 
@@ -188,10 +238,7 @@ func TestRogue_AppendsStraightToRaft(t *testing.T) {
 	} {
 		t.Run(rc.name, func(t *testing.T) {
 			before := c.converged(t, 0)
-			res, err := c.leader(t).Propose(ctx, rc.env)
-			if err != nil {
-				t.Fatalf("the log refused the append itself: %v", err)
-			}
+			res := c.proposeSettled(t, rc.env, before)
 			after := c.converged(t, res.Index)
 			if rc.code == "" {
 				if !res.Duplicate || res.Outcome.ID != "honest-1" || after.head != before.head {
