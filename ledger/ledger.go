@@ -409,8 +409,8 @@ func (l *Ledger) admit(a *applyCtx, raw []byte, payloadHash *Hash) error {
 	lookup := func(id string) (*VerifyingKey, bool) {
 		pk, ok := extra[id]
 		if !ok {
-			var k KeyRecord
-			if !a.tx.getJSON(bucketKeys, []byte(id), &k) || !k.ValidAt(a.index) {
+			k, ok := a.tx.getKey(id)
+			if !ok || !k.ValidAt(a.index) {
 				return nil, false
 			}
 			pk = k.Public

@@ -208,8 +208,8 @@ func applyKeyRotate(a *applyCtx) error {
 
 // key returns a key record or a not_found error.
 func (a *applyCtx) key(id string) (*KeyRecord, error) {
-	var k KeyRecord
-	if !a.tx.getJSON(bucketKeys, []byte(id), &k) {
+	k, ok := a.tx.getKey(id)
+	if !ok {
 		return nil, Errorf(CodeNotFound, "key %s is not in the key table", id)
 	}
 	return &k, nil

@@ -128,11 +128,8 @@ func (l *Ledger) Preverify(entries []LogEntry) {
 	lookup := func(id string) (PublicKey, bool) {
 		keyMu.Lock() // a bbolt read transaction is not for concurrent use
 		defer keyMu.Unlock()
-		var k KeyRecord
-		if !t.getJSON(bucketKeys, []byte(id), &k) {
-			return PublicKey{}, false
-		}
-		return k.Public, true
+		k, ok := t.getKey(id)
+		return k.Public, ok
 	}
 	workers := min(runtime.GOMAXPROCS(0), len(envs))
 	next := make(chan *Envelope)

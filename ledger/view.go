@@ -58,8 +58,8 @@ func (v *View) Member(id string) (*Member, bool) {
 
 // Key returns a key record.
 func (v *View) Key(id string) (*KeyRecord, bool) {
-	var k KeyRecord
-	return &k, v.t.getJSON(bucketKeys, []byte(id), &k)
+	k, ok := v.t.getKey(id)
+	return &k, ok
 }
 
 // KeyValidNow reports whether key id can sign the next entry: the check the
