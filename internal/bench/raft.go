@@ -133,11 +133,16 @@ func (c *RaftCluster) Leader() *raft.Raft {
 }
 
 // Apply commits data through the leader and waits until the leader has
-// applied it.
+// applied it. During an election it waits up to a second for a leader, as
+// a node's client would, rather than failing at once: a client spinning on
+// "no leader" would count millions of errors and starve the election.
 func (c *RaftCluster) Apply(data []byte) error {
 	r := c.Leader()
-	if r == nil {
-		return errors.New("bench: raft baseline: no leader")
+	for wait := time.Now().Add(time.Second); r == nil; r = c.Leader() {
+		if time.Now().After(wait) {
+			return errors.New("bench: raft baseline: no leader")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	return r.Apply(data, 10*time.Second).Error()
 }
