@@ -29,6 +29,8 @@ type Node struct {
 	trans  *raft.NetworkTransport
 	raft   atomic.Pointer[raft.Raft] // nil until raft is running
 	peers  *peerBook
+	// deferSync: the state store commits without fsync (durability.go).
+	deferSync bool
 
 	obsCh    chan raft.Observation
 	observer *raft.Observer
@@ -92,7 +94,13 @@ func New(cfg Config) (*Node, error) {
 			n.closeStores()
 		}
 	}()
-	if n.ledger, err = ledger.Open(filepath.Join(cfg.Dir, "state.db"), cfg.Genesis, ledger.Options{NoSync: cfg.NoSync}); err != nil {
+	if !cfg.NoSync {
+		if n.deferSync, err = prepareStateStore(cfg.Dir, log); err != nil {
+			return nil, err
+		}
+	}
+	opts := ledger.Options{NoSync: cfg.NoSync, DeferSync: n.deferSync}
+	if n.ledger, err = ledger.Open(filepath.Join(cfg.Dir, "state.db"), cfg.Genesis, opts); err != nil {
 		return nil, err
 	}
 	n.fsm = newFSM(n.ledger)
@@ -562,7 +570,11 @@ func (n *Node) closeStores() error {
 		errs = append(errs, n.st.close())
 	}
 	if n.ledger != nil {
-		errs = append(errs, n.ledger.Close())
+		err := n.ledger.Close() // syncs a store that deferred its fsyncs
+		if err == nil && n.deferSync {
+			err = stateStoreClosed(n.cfg.Dir)
+		}
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -22,6 +22,7 @@ func (n *Node) crash() {
 		r := n.r()
 		r.DeregisterObserver(n.observer)
 		r.Shutdown().Error()
+		n.deferSync = false // a killed process leaves the state store's marker behind
 		n.downErr = n.closeStores()
 	})
 }

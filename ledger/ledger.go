@@ -51,6 +51,12 @@ type Options struct {
 	// NoSync skips fsync of the state store. Tests only: after a crash
 	// the state could fall behind a Raft log that was already compacted.
 	NoSync bool
+	// DeferSync commits batches without fsync; Sync and Close make the
+	// state durable. It is for a caller that can rebuild the state from a
+	// durable source if the machine goes down first: a node rebuilds it
+	// from Raft's snapshot and log (see consensus). A process crash loses
+	// nothing either way, since the kernel keeps what was written.
+	DeferSync bool
 }
 
 // LogEntry is a committed Raft log entry as Apply receives it.
@@ -110,7 +116,7 @@ func (l *Ledger) loadIndex() {
 func openBolt(path string, opts Options) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: 2 * time.Second,
-		NoSync:  opts.NoSync,
+		NoSync:  opts.NoSync || opts.DeferSync,
 		// The freelist is written with each commit, so that opening a large
 		// state does not rebuild it by scanning every page (restart time).
 		NoFreelistSync:  false,
@@ -171,7 +177,22 @@ func writeGenesis(t *tx, g *Genesis) {
 func (l *Ledger) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.db.Close()
+	var err error
+	if l.opts.DeferSync && !l.opts.NoSync {
+		err = l.db.Sync()
+	}
+	return errors.Join(err, l.db.Close())
+}
+
+// Sync flushes the state store to disk. Commits do so themselves unless
+// the ledger was opened with DeferSync.
+func (l *Ledger) Sync() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if err := l.db.Sync(); err != nil {
+		return fmt.Errorf("ledger: sync state store: %w", err)
+	}
+	return nil
 }
 
 // Consortium returns the consortium ID.

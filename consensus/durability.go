@@ -1,0 +1,108 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// The ledger's state store commits each applied batch without fsync
+// (ledger.Options.DeferSync). The Raft log is the durable record: an entry
+// commits only once a quorum has fsynced it, and the state is a function of
+// the log. Syncing the state store as well put a second fsync on the serial
+// apply path of every batch.
+//
+// A process crash (kill -9, a panic, the OOM killer) loses nothing, because
+// the kernel still holds every write the store made. Only a crash of the
+// machine can lose or tear writes that were never synced, and it changes the
+// boot ID. So while the store is open, a marker file holds the boot ID; a
+// clean shutdown syncs the store and removes the marker. A marker left by
+// another boot means the machine went down under an open store: the store is
+// set aside and rebuilt from the newest snapshot and the log
+// (catchUpFromSnapshot, then Raft replaying the entries after the snapshot).
+// Where there is no boot ID to compare, every commit is synced.
+
+// stateOpenMarker is the marker's name in the data directory.
+const stateOpenMarker = "state.db.open"
+
+// bootIDFile holds the kernel's random ID of the current boot (Linux).
+var bootIDFile = "/proc/sys/kernel/random/boot_id"
+
+func bootID() (string, bool) {
+	b, err := os.ReadFile(bootIDFile)
+	id := strings.TrimSpace(string(b))
+	return id, err == nil && id != ""
+}
+
+// prepareStateStore runs before the state store opens. It reports whether
+// the store may defer its fsyncs and, if the machine went down while the
+// store had unsynced writes, moves the store aside so that it is rebuilt.
+func prepareStateStore(dir string, log *slog.Logger) (deferSync bool, err error) {
+	boot, ok := bootID()
+	if !ok {
+		return false, nil
+	}
+	marker := filepath.Join(dir, stateOpenMarker)
+	prev, err := os.ReadFile(marker)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return false, fmt.Errorf("consensus: read %s: %w", marker, err)
+	case strings.TrimSpace(string(prev)) != boot:
+		state := filepath.Join(dir, "state.db")
+		aside := fmt.Sprintf("%s.unsynced-%s", state, time.Now().UTC().Format("20060102T150405Z"))
+		if err := os.Rename(state, aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return false, fmt.Errorf("consensus: set aside the state store: %w", err)
+		}
+		log.Warn("the machine restarted while the state store had unsynced writes; rebuilding it from the Raft snapshot and log",
+			"set_aside", aside)
+	}
+	if err := writeFileSync(marker, []byte(boot+"\n")); err != nil {
+		return false, fmt.Errorf("consensus: write %s: %w", marker, err)
+	}
+	return true, nil
+}
+
+// stateStoreClosed removes the marker after the store was synced and closed.
+func stateStoreClosed(dir string) error {
+	err := os.Remove(filepath.Join(dir, stateOpenMarker))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("consensus: remove %s: %w", stateOpenMarker, err)
+	}
+	return nil
+}
+
+// writeFileSync writes a small file durably: a temporary file, fsync,
+// rename, and fsync of the directory.
+func writeFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
