@@ -22,15 +22,22 @@ import (
 
 // The dashboard is a server-rendered web UI over the same read paths as the
 // API, with the API's visibility rules. A member logs in with its API
-// token; the token is kept in an HttpOnly, SameSite=Strict cookie and
-// authenticated on every request exactly as a bearer token is, so that an
-// expired token or a removed member loses access at once.
+// token; the node keeps the token in a session (sessions.go) whose random
+// ID goes in an HttpOnly, SameSite=Strict cookie, and authenticates the
+// token on every request exactly as a bearer token is, so that an expired
+// token or a removed member loses access at once.
 
 //go:embed web
 var webFiles embed.FS
 
 // sessionCookie is the name of the dashboard's session cookie.
 const sessionCookie = "charta_session"
+
+// A dashboard session lasts 12 hours; a node keeps at most 10,000.
+const (
+	sessionTTL  = 12 * time.Hour
+	maxSessions = 10000
+)
 
 // dashboardCSP is the Content-Security-Policy of every dashboard response:
 // nothing is loaded from anywhere but the node itself.
@@ -128,8 +135,8 @@ func (s *Server) sessionPrincipal(r *http.Request) (*principal, error) {
 	if err != nil || c.Value == "" {
 		return nil, errorf(codeUnauthorized, "not logged in")
 	}
-	tok, err := url.QueryUnescape(c.Value)
-	if err != nil {
+	tok, ok := s.sessions.token(c.Value)
+	if !ok {
 		return nil, errorf(codeUnauthorized, "not logged in")
 	}
 	if wait, ok := s.limits.allow("t:" + ledger.HashToken(tok)); !ok {
@@ -287,9 +294,9 @@ func (s *Server) handleDashboardLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: url.QueryEscape(tok), Path: "/",
+		Name: sessionCookie, Value: s.sessions.open(tok), Path: "/",
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.cfg.TLS || r.TLS != nil,
-		MaxAge: 12 * 3600,
+		MaxAge: int(sessionTTL.Seconds()),
 	})
 	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
 }
@@ -303,6 +310,9 @@ func (s *Server) renderLoginError(w http.ResponseWriter, r *http.Request, status
 // handleDashboardLogout ends the session.
 func (s *Server) handleDashboardLogout(w http.ResponseWriter, r *http.Request) {
 	setUIHeaders(w)
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		s.sessions.close(c.Value)
+	}
 	clearSession(w, r, s.cfg.TLS)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

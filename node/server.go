@@ -67,7 +67,8 @@ type Server struct {
 	digest      ledger.Hash
 	digestOK    bool
 
-	ckpt *checkpointer // checkpoint cosigning state
+	ckpt     *checkpointer // checkpoint cosigning state
+	sessions *sessions     // dashboard sessions
 }
 
 // NewServer builds the API server over c. It creates or reads the operator
@@ -118,6 +119,7 @@ func NewServer(cfg ServerConfig, c Consensus, deps Deps) (*Server, error) {
 	s.inFlight = make(chan struct{}, cfg.MaxInFlight)
 	s.heavy = make(chan struct{}, 2)
 	s.limits = newLimiters(cfg.RateLimit, cfg.RateBurst, s.clock)
+	s.sessions = newSessions(sessionTTL, maxSessions, s.clock)
 	s.ckpt = newCheckpointer(cfg)
 	s.router = s.routes()
 	s.handler = s.recoverer(s.withRequestID(s.router))
