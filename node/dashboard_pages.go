@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -594,17 +593,32 @@ func (s *Server) handleDashboardEntry(w http.ResponseWriter, r *http.Request, p 
 // internalJSON runs an API read handler for target and returns its JSON
 // answer, or its problem as an error.
 func (s *Server) internalJSON(r *http.Request, h http.HandlerFunc, target string) (json.RawMessage, error) {
-	req := httptest.NewRequestWithContext(r.Context(), http.MethodGet, target, nil)
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, target, nil)
+	if err != nil {
+		return nil, errorf(codeInternal, "%s: %v", target, err)
+	}
 	req.Header.Set("Accept", "application/json")
-	rec := httptest.NewRecorder()
+	rec := &bufferedResponse{header: http.Header{}, code: http.StatusOK}
 	h(rec, req)
-	if rec.Code != http.StatusOK {
+	if rec.code != http.StatusOK {
 		var pr Problem
-		json.Unmarshal(rec.Body.Bytes(), &pr)
+		json.Unmarshal(rec.body.Bytes(), &pr)
 		return nil, errorf(codeInternal, "%s: %s", target, pr.Detail)
 	}
-	return json.RawMessage(bytes.TrimSpace(rec.Body.Bytes())), nil
+	return json.RawMessage(bytes.TrimSpace(rec.body.Bytes())), nil
 }
+
+// bufferedResponse is an http.ResponseWriter that keeps the answer of a
+// handler run inside the node, for a dashboard page to use.
+type bufferedResponse struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header         { return b.header }
+func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p) }
+func (b *bufferedResponse) WriteHeader(code int)        { b.code = code }
 
 type checkData struct {
 	Q        checkQuery

@@ -105,33 +105,9 @@ func (s *Server) handleGrantHistory(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, out)
 }
 
-// grantHistory reads the ledger's history of g. The ledger stores every
-// GrantEvent; when its View exposes them (GrantHistory) they are served as
-// they are. Until then the history is rebuilt from the grant record: its
-// offer, its activation and its present status.
+// grantHistory returns a grant's recorded lifecycle events, oldest first.
 func grantHistory(v *ledger.View, g *ledger.Grant) []any {
-	switch h := any(v).(type) {
-	case interface {
-		GrantHistory(id string) []*ledger.GrantEvent
-	}:
-		return toAny(h.GrantHistory(g.ID))
-	case interface {
-		GrantHistory(id string) []ledger.GrantEvent
-	}:
-		return toAny(h.GrantHistory(g.ID))
-	}
-	by := ""
-	if len(g.Licensors) > 0 {
-		by = g.Licensors[0]
-	}
-	events := []any{ledger.GrantEvent{Grant: g.ID, Index: g.Index, At: g.OfferedAt, Kind: "offered", By: by, Version: 1, Status: ledger.StatusOffered}}
-	if !g.ActivatedAt.IsZero() {
-		events = append(events, ledger.GrantEvent{Grant: g.ID, At: g.ActivatedAt, Kind: "activated", Version: g.Version, Status: ledger.StatusActive})
-	}
-	if g.Status != ledger.StatusOffered && g.Status != ledger.StatusActive {
-		events = append(events, ledger.GrantEvent{Grant: g.ID, Kind: string(g.Status), Version: g.Version, Status: g.Status, By: g.SuspendedBy})
-	}
-	return events
+	return toAny(v.GrantHistory(g.ID))
 }
 
 func toAny[T any](xs []T) []any {
