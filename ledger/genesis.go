@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -151,6 +152,9 @@ func (g *Genesis) Validate() error {
 		}
 		if len(m.Keys) == 0 {
 			return Errorf(CodeInvalid, "genesis.members[%d].keys: at least one key is required", i)
+		}
+		if err := m.Node.Validate(fmt.Sprintf("genesis.members[%d].node", i)); err != nil {
+			return err
 		}
 		for j, k := range m.Keys {
 			if err := k.Validate(); err != nil {

@@ -261,6 +261,9 @@ func checkAdmit(a *applyCtx, raw json.RawMessage) error {
 	if len(p.Keys) == 0 {
 		return Errorf(CodeInvalid, "body.params.keys: at least one key is required")
 	}
+	if err := p.Node.Validate("body.params.node"); err != nil {
+		return err
+	}
 	for i, k := range p.Keys {
 		if err := k.Validate(); err != nil {
 			return Errorf(CodeInvalid, "body.params.keys[%d]: %s", i, messageOf(err))

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -234,4 +236,60 @@ func (a *applyCtx) activeMember(field, id string) (*Member, error) {
 		return nil, Errorf(CodeRejected, "%s: member %s is %s", field, id, m.Status)
 	}
 	return m, nil
+}
+
+// Validate checks the node's addresses. Each, when given, must be host:port
+// as a peer dials it (a name, an IPv4 address, or an IPv6 address in
+// brackets, and a port from 1 to 65535): no scheme, path, query or user
+// information, so that no member can point other nodes' requests at a URL
+// of its choosing. field prefixes the error.
+func (n NodeInfo) Validate(field string) error {
+	for _, a := range []struct{ name, addr string }{{"raft_addr", n.RaftAddr}, {"api_addr", n.APIAddr}} {
+		if a.addr == "" {
+			continue
+		}
+		if why := checkHostPort(a.addr); why != "" {
+			return Errorf(CodeInvalid, "%s.%s: %q %s", field, a.name, a.addr, why)
+		}
+	}
+	return nil
+}
+
+// checkHostPort returns why s is not host:port, or "".
+func checkHostPort(s string) string {
+	if len(s) > 261 {
+		return "is longer than 261 characters"
+	}
+	var host, port string
+	if strings.HasPrefix(s, "[") {
+		end := strings.Index(s, "]:")
+		if end < 0 {
+			return "is not [ipv6]:port"
+		}
+		host, port = s[1:end], s[end+2:]
+		if host == "" || strings.Trim(host, "0123456789abcdefABCDEF:.") != "" {
+			return "does not hold an IPv6 address in brackets"
+		}
+	} else {
+		i := strings.LastIndexByte(s, ':')
+		if i < 0 {
+			return "is not host:port"
+		}
+		host, port = s[:i], s[i+1:]
+		if host == "" || len(host) > 253 {
+			return "has no host, or one longer than 253 characters"
+		}
+		for _, c := range host {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+				return "has a host that is not a DNS name or an IPv4 address"
+			}
+		}
+	}
+	if len(port) == 0 || len(port) > 5 || strings.Trim(port, "0123456789") != "" {
+		return "has no numeric port"
+	}
+	if p, _ := strconv.Atoi(port); p < 1 || p > 65535 {
+		return "has a port outside 1-65535"
+	}
+	return ""
 }
