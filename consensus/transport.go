@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -27,6 +28,10 @@ type peerPolicy struct {
 	admit func(id string) error
 	// expect returns the ID of the server at a Raft address, if known.
 	expect func(addr string) (id string, ok bool)
+	// snapshot checks the body of an InstallSnapshot request before Raft
+	// reads it, and returns the body to be read again; nil refuses every
+	// snapshot.
+	snapshot func(body io.Reader) (io.ReadCloser, error)
 }
 
 // streamLayer is a raft.StreamLayer over mutual TLS 1.3. Both sides present
@@ -153,7 +158,7 @@ func (s *streamLayer) handshake(c net.Conn) {
 		tc.Close()
 		return
 	}
-	g := newGuardedConn(tc, id, s.policy.expect, s.log)
+	g := newGuardedConn(tc, id, s.policy, s.log)
 	select {
 	case s.conns <- g:
 	case <-s.closed:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -92,6 +93,12 @@ func Open(path string, g *Genesis, opts Options) (*Ledger, error) {
 		return nil, fmt.Errorf("ledger: genesis: %w", err)
 	}
 	l := &Ledger{path: path, opts: opts, consortium: g.ID(), notify: make(chan struct{}), sigs: newSigCache()}
+	// Snapshots being checked when the process stopped (CheckSnapshot).
+	if stale, err := filepath.Glob(path + ".check-*"); err == nil {
+		for _, p := range stale {
+			removeFile(p)
+		}
+	}
 	db, err := openBolt(path, opts)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -501,4 +502,89 @@ func TestSnapshot_RestoreRoundTripAndTamper(t *testing.T) {
 		}
 	}
 	_ = errors.New
+}
+
+// CheckSnapshot is what a node runs on a snapshot a peer offers, before
+// Raft keeps it: it must refuse what Restore refuses, leave the state
+// alone either way, and leave no file behind.
+func TestSnapshot_CheckRefusesWhatRestoreRefuses(t *testing.T) {
+	f := newFixture(t)
+	for i := range 5 {
+		f.register("alpha", "m"+strconv.Itoa(i))
+	}
+	snap, err := f.l.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := snap.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+
+	other := testGenesis(t)
+	other.Name, other.Signatures = "Another consortium", nil
+	for _, m := range other.Members {
+		if err := other.Sign(ledgertest.Signer(m.ID, scheme)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ol, err := ledger.Open(filepath.Join(t.TempDir(), "state.db"), other, ledger.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	osnap, err := ol.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obuf bytes.Buffer
+	if _, err := osnap.WriteTo(&obuf); err != nil {
+		t.Fatal(err)
+	}
+	osnap.Release()
+	ol.Close()
+
+	dir := t.TempDir()
+	l, err := ledger.Open(filepath.Join(dir, "state.db"), testGenesis(t), ledger.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	h := &fixture{t: t, l: l, g: testGenesis(t), now: t0.Add(time.Minute)}
+	h.register("beta", "keep")
+	files := func() []string {
+		t.Helper()
+		m, err := filepath.Glob(filepath.Join(dir, "*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	want, d, applied := files(), h.digest(), h.l.AppliedIndex()
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		ok   bool
+	}{
+		{"good", buf.Bytes(), true},
+		{"empty", nil, false},
+		{"not a snapshot", []byte("hello"), false},
+		{"truncated", buf.Bytes()[:buf.Len()/2], false},
+		{"flipped byte", func() []byte { b := bytes.Clone(buf.Bytes()); b[len(b)/2] ^= 0x40; return b }(), false},
+		{"another consortium", obuf.Bytes(), false},
+	} {
+		err := h.l.CheckSnapshot(bytes.NewReader(tc.b))
+		if tc.ok != (err == nil) {
+			t.Fatalf("%s: CheckSnapshot = %v", tc.name, err)
+		}
+		if rerr := newFixture(t).l.Restore(bytes.NewReader(tc.b)); tc.ok != (rerr == nil) {
+			t.Fatalf("%s: CheckSnapshot = %v but Restore = %v", tc.name, err, rerr)
+		}
+		if h.digest() != d || h.l.AppliedIndex() != applied {
+			t.Fatalf("%s: CheckSnapshot changed the state", tc.name)
+		}
+		if got := files(); !slices.Equal(got, want) {
+			t.Fatalf("%s: files %v after the check, want %v", tc.name, got, want)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -78,11 +79,11 @@ func (l *Ledger) Restore(r io.Reader) error {
 	if err := removeFile(tmp); err != nil {
 		return err
 	}
-	if err := receiveSnapshot(r, tmp); err != nil {
-		removeFile(tmp)
-		return err
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("ledger: restore: %w", err)
 	}
-	applied, err := checkSnapshot(tmp, l.consortium)
+	applied, err := receiveAndCheck(r, f, l.consortium)
 	if err != nil {
 		removeFile(tmp)
 		return err
@@ -112,19 +113,42 @@ func (l *Ledger) Restore(r io.Reader) error {
 	return nil
 }
 
-// receiveSnapshot copies the stream to path, checking the magic and the
+// CheckSnapshot checks a snapshot stream exactly as Restore does, without
+// touching the state: it lets a node refuse a snapshot before anything
+// keeps it. It reads r to the end unless it refuses the stream earlier. The
+// stream is received into a temporary file beside the state, removed on
+// return.
+func (l *Ledger) CheckSnapshot(r io.Reader) error {
+	f, err := os.CreateTemp(filepath.Dir(l.path), filepath.Base(l.path)+".check-*")
+	if err != nil {
+		return fmt.Errorf("ledger: restore: %w", err)
+	}
+	defer removeFile(f.Name())
+	_, err = receiveAndCheck(r, f, l.consortium)
+	return err
+}
+
+// receiveAndCheck receives the stream into f, closes f, and checks the
+// state file; it returns the snapshot's applied index.
+func receiveAndCheck(r io.Reader, f *os.File, consortium string) (applied uint64, err error) {
+	err = receiveSnapshot(r, f)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("ledger: restore: %w", cerr)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return checkSnapshot(f.Name(), consortium)
+}
+
+// receiveSnapshot copies the stream to f, checking the magic and the
 // trailing checksum.
-func receiveSnapshot(r io.Reader, path string) error {
+func receiveSnapshot(r io.Reader, f *os.File) error {
 	br := bufio.NewReaderSize(r, 1<<16)
 	magic := make([]byte, len(snapshotMagic))
 	if _, err := io.ReadFull(br, magic); err != nil || !bytes.Equal(magic, snapshotMagic) {
 		return errors.New("ledger: restore: not a Charta snapshot")
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("ledger: restore: %w", err)
-	}
-	defer f.Close()
 	h := sha256.New()
 	h.Write(magic)
 	tail, err := copyHoldingTail(io.MultiWriter(f, h), br, sha256.Size)

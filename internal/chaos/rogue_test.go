@@ -23,6 +23,7 @@ const rogueScheme = ledger.SchemeEd25519
 type inproc struct {
 	g     *ledger.Genesis
 	nodes []*consensus.Node
+	cfgs  []consensus.Config // each node's config, to restart it from its data directory
 }
 
 func newInproc(t *testing.T) *inproc {
@@ -76,6 +77,7 @@ func newInproc(t *testing.T) *inproc {
 			t.Fatal(err)
 		}
 		c.nodes = append(c.nodes, n)
+		c.cfgs = append(c.cfgs, cfg)
 	}
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
