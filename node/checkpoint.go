@@ -26,6 +26,11 @@ const checkpointStateFile = "checkpoint.signed"
 // cosignTimeout bounds one round of gathering cosignatures from peers.
 const cosignTimeout = 3 * time.Second
 
+// cosignBackoff is how long a peer that did not cosign is left out of
+// gathering rounds, so that one node that is down does not make every
+// checkpoint read (gathering is one round at a time) wait cosignTimeout.
+const cosignBackoff = 15 * time.Second
+
 // checkpointer holds a node's checkpoint cosigning state: its key, the
 // newest checkpoint it cosigned, and the newest note it gathered.
 type checkpointer struct {
@@ -36,11 +41,12 @@ type checkpointer struct {
 	last       *verify.Checkpoint // newest checkpoint this node cosigned
 	cached     *verify.Note       // newest gathered note
 	cachedSize uint64
-	gather     sync.Mutex // one gathering round at a time
+	gather     sync.Mutex           // one gathering round at a time
+	resting    map[string]time.Time // peer → when it is asked again, after a failure
 }
 
 func newCheckpointer(cfg ServerConfig) *checkpointer {
-	c := &checkpointer{signer: cfg.SigningKey, path: filepath.Join(cfg.DataDir, checkpointStateFile)}
+	c := &checkpointer{signer: cfg.SigningKey, path: filepath.Join(cfg.DataDir, checkpointStateFile), resting: map[string]time.Time{}}
 	if b, err := os.ReadFile(c.path); err == nil {
 		if cp, err := verify.ParseCheckpoint(string(b)); err == nil {
 			c.last = cp
@@ -196,19 +202,25 @@ func (s *Server) gatherInto(ctx context.Context, note *verify.Note, cp *verify.C
 		got []verify.NoteSignature
 	)
 	req := note.String()
+	now := s.clock()
+	var ask []peer
 	for _, p := range peers {
-		if have[verify.KeyName(cp.Origin, p.member)] {
-			continue
+		if !have[verify.KeyName(cp.Origin, p.member)] && !now.Before(c.resting[p.member]) {
+			ask = append(ask, p)
 		}
+	}
+	for _, p := range ask {
 		wg.Go(func() {
 			sigs, err := s.askCosign(gctx, p, req)
+			mu.Lock()
+			defer mu.Unlock()
 			if err != nil {
 				s.log.Debug("peer did not cosign the checkpoint", "peer", p.member, "size", cp.Size, "err", err)
+				c.resting[p.member] = now.Add(cosignBackoff)
 				return
 			}
-			mu.Lock()
+			delete(c.resting, p.member)
 			got = append(got, sigs...)
-			mu.Unlock()
 		})
 	}
 	wg.Wait()

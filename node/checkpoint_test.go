@@ -80,6 +80,13 @@ func TestCheckpoint_GathersCosignatures(t *testing.T) {
 	if got.Size != cp.Size || len(signers) != 3 {
 		t.Fatalf("verified %d by %v", got.Size, signers)
 	}
+	// The unreachable peer is left out of the next rounds for a while.
+	a.s.ckpt.gather.Lock()
+	until := a.s.ckpt.resting["audit"]
+	a.s.ckpt.gather.Unlock()
+	if !until.After(time.Now()) {
+		t.Fatalf("the unreachable peer rests until %v", until)
+	}
 	// The text form is the note itself.
 	r := a.do(http.MethodGet, "/v1/checkpoint", "beta", nil, "Accept", "text/plain")
 	if string(r.body) != cp.Note {
