@@ -240,15 +240,22 @@ func (a *applyCtx) activeMember(field, id string) (*Member, error) {
 
 // Validate checks the node's addresses. Each, when given, must be host:port
 // as a peer dials it (a name, an IPv4 address, or an IPv6 address in
-// brackets, and a port from 1 to 65535): no scheme, path, query or user
+// brackets, and a port from 1 to 65535); the API address may also be an
+// http:// or https:// URL of that host and port. No path, query or user
 // information, so that no member can point other nodes' requests at a URL
 // of its choosing. field prefixes the error.
 func (n NodeInfo) Validate(field string) error {
-	for _, a := range []struct{ name, addr string }{{"raft_addr", n.RaftAddr}, {"api_addr", n.APIAddr}} {
+	api := n.APIAddr
+	for _, scheme := range []string{"http://", "https://"} {
+		if rest, ok := strings.CutPrefix(api, scheme); ok {
+			api = strings.TrimSuffix(rest, "/")
+		}
+	}
+	for _, a := range []struct{ name, addr, hostPort string }{{"raft_addr", n.RaftAddr, n.RaftAddr}, {"api_addr", n.APIAddr, api}} {
 		if a.addr == "" {
 			continue
 		}
-		if why := checkHostPort(a.addr); why != "" {
+		if why := checkHostPort(a.hostPort); why != "" {
 			return Errorf(CodeInvalid, "%s.%s: %q %s", field, a.name, a.addr, why)
 		}
 	}

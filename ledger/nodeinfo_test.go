@@ -28,7 +28,7 @@ func TestNodeInfo_Validate(t *testing.T) {
 		{"a:b:80", "not a DNS name"},
 		{strings.Repeat("a", 300) + ":80", "longer than 261"},
 	} {
-		for _, n := range []NodeInfo{{RaftAddr: c.addr}, {APIAddr: c.addr}} {
+		for _, n := range []NodeInfo{{RaftAddr: c.addr}, {APIAddr: c.addr}, {APIAddr: "https://" + c.addr}} {
 			err := n.Validate("node")
 			switch {
 			case c.why == "" && err != nil:
@@ -37,5 +37,18 @@ func TestNodeInfo_Validate(t *testing.T) {
 				t.Errorf("%q: got %v, want an error saying %q", c.addr, err, c.why)
 			}
 		}
+	}
+	for _, api := range []string{"http://10.0.0.7:8080", "https://node-a.example.org:443/"} {
+		if err := (NodeInfo{APIAddr: api}).Validate("node"); err != nil {
+			t.Errorf("%q: %v", api, err)
+		}
+	}
+	for _, bad := range []string{"https://node-a.example.org:443/admin", "ftp://host:21", "http://user@host:80", "https://host:80?x=1", "http://10.0.0.7:8080//"} {
+		if err := (NodeInfo{APIAddr: bad}).Validate("node"); err == nil {
+			t.Errorf("%q passed", bad)
+		}
+	}
+	if err := (NodeInfo{RaftAddr: "http://10.0.0.7:7000"}).Validate("node"); err == nil {
+		t.Error("a URL passed as a Raft address")
 	}
 }
