@@ -7,6 +7,7 @@ TOOLS     := $(CURDIR)/bin/tools
 FUZZ_TIME ?= 30s
 SEEDS     ?= 10
 NODES     ?= 3
+MIX       ?=
 DEV_DIR   ?= .charta-dev
 
 .DEFAULT_GOAL := help
@@ -36,8 +37,8 @@ verify: ## gofmt, go vet, staticcheck, import rules, go mod tidy
 fuzz: ## Run every fuzz target for FUZZ_TIME each
 	scripts/fuzz.sh $(FUZZ_TIME)
 
-chaos: build ## Long randomised fault campaigns (SEEDS, NODES)
-	CHARTA_BIN=$(CURDIR)/$(BIN) CHARTA_CHAOS_SEEDS=$(SEEDS) CHARTA_CHAOS_NODES=$(NODES) $(GO) test -count=1 -timeout 0 -run 'TestChaos' ./internal/chaos/...
+chaos: build ## Long randomised fault campaigns (SEEDS, NODES, MIX=w3,w4 adds workloads)
+	CHARTA_BIN=$(CURDIR)/$(BIN) CHARTA_CHAOS_SEEDS=$(SEEDS) CHARTA_CHAOS_NODES=$(NODES) CHARTA_CHAOS_MIX=$(MIX) $(GO) test -count=1 -timeout 0 -run 'TestChaos' ./internal/chaos/...
 
 bench: build ## Benchmarks with same-run baselines; refreshes docs/benchmarks.md
 	scripts/bench.sh

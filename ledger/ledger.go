@@ -291,6 +291,16 @@ type seenRecord struct {
 	Result      Result `json:"result"`
 }
 
+// seenResult returns the recorded result of p if p's payload is the one
+// recorded under its signer and ID.
+func seenResult(t *tx, p *Proposal, payloadHash Hash) (Result, bool) {
+	var seen seenRecord
+	if !t.getJSON(bucketSeen, key(p.Signer, p.ID), &seen) || seen.PayloadHash != payloadHash {
+		return Result{}, false
+	}
+	return seen.Result, true
+}
+
 // applyCtx is what a rule sees while it applies one proposal.
 type applyCtx struct {
 	tx       *tx
@@ -430,6 +440,15 @@ func (l *Ledger) admit(a *applyCtx, raw []byte, payloadHash *Hash) error {
 	if !ok {
 		return Errorf(CodeInvalid, "type: unknown proposal type %q", p.Type)
 	}
+	// An exact resubmission of a proposal already authenticated and
+	// recorded gets its original result before its signatures are checked
+	// again: the keys that signed it may have been rotated or revoked
+	// since (a key.rotate always retires its own signing key), and a client
+	// resubmitting after a lost answer must still learn what happened.
+	*payloadHash = sha256.Sum256(env.Payload)
+	if r, ok := seenResult(a.tx, p, *payloadHash); ok {
+		return &duplicate{result: r}
+	}
 	extra := map[string]PublicKey{}
 	if h.extraKeys != nil {
 		extra = h.extraKeys(p)
@@ -467,7 +486,6 @@ func (l *Ledger) admit(a *applyCtx, raw []byte, payloadHash *Hash) error {
 		return Errorf(CodeUnauthorized, "signer: the envelope carries no valid signature by %s", p.Signer)
 	}
 	a.signedBy, a.signers = signedBy, signers
-	*payloadHash = sha256.Sum256(env.Payload)
 	var seen seenRecord
 	if a.tx.getJSON(bucketSeen, key(p.Signer, p.ID), &seen) {
 		if seen.PayloadHash == *payloadHash {

@@ -326,6 +326,48 @@ func TestKeyRotate_NeedsBothKeys(t *testing.T) {
 	})
 }
 
+// TestKeyRotate_ResubmissionAfterRotation is a regression test: a
+// resubmission of an accepted proposal whose signing key has since been
+// retired was journaled as a rejection (unauthorized) instead of answered
+// with its original result. A key.rotate retires its own signing key, so a
+// client that lost the answer to a rotation could never learn that it
+// passed (found by the chaos suite's W3).
+func TestKeyRotate_ResubmissionAfterRotation(t *testing.T) {
+	f := newFixture(t)
+	old := ledgertest.Signer("alpha", scheme)
+	ns := ledger.NewSigner("alpha", ledgertest.Key("alpha-next", scheme))
+	write := f.envelope("alpha", "token.register", "tok-1", ledger.TokenRegister{
+		Hash: ledger.HashToken("one"), Scopes: []string{"read"}, ExpiresAt: t0.Add(time.Hour)})
+	w := f.raw(write)
+	rotate := ledgertest.Propose(f.g.ID(), "alpha", "key.rotate", "rot-1", f.now,
+		ledger.KeyRotate{Old: old.KeyID, New: ns.Key.Public()}, old, ns).Encode()
+	r := f.raw(rotate)
+	if w.Outcome.Status != ledger.StatusAccepted || r.Outcome.Status != ledger.StatusAccepted {
+		t.Fatalf("write %+v, rotation %+v", w.Outcome, r.Outcome)
+	}
+	var before, after ledger.Head
+	f.view(func(v *ledger.View) { before = v.Head() })
+	for _, c := range []struct {
+		name string
+		env  []byte
+		want *ledger.Result
+	}{{"the rotation", rotate, r}, {"a write signed by the retired key", write, w}} {
+		got := f.raw(c.env)
+		if !got.Duplicate || got.Index != c.want.Index || got.EntryHash != c.want.EntryHash || got.Outcome.Status != ledger.StatusAccepted {
+			t.Errorf("resubmitting %s: %+v, want the original result at index %d", c.name, got, c.want.Index)
+		}
+	}
+	f.view(func(v *ledger.View) { after = v.Head() })
+	if after != before {
+		t.Fatalf("a resubmission added to the journal: head %+v, before %+v", after, before)
+	}
+	// A new proposal by the retired key is still refused.
+	if got := f.submit("alpha", "token.register", ledger.TokenRegister{
+		Hash: ledger.HashToken("two"), Scopes: []string{"read"}, ExpiresAt: t0.Add(time.Hour)}); got.Outcome.Code != ledger.CodeUnauthorized {
+		t.Fatalf("retired key: %+v", got.Outcome)
+	}
+}
+
 func TestAssets(t *testing.T) {
 	f := newFixture(t)
 	owners := []map[string]any{{"member": "alpha", "share_bp": 6000}, {"member": "beta", "share_bp": 4000}}

@@ -72,6 +72,14 @@ func (v *View) KeyValidNow(id string) (PublicKey, bool) {
 	return k.Public, true
 }
 
+// Resubmission returns the recorded result of p when its payload, with
+// this hash, is exactly a proposal already applied: the ledger answers a
+// resubmission of it with that result, whatever its signatures.
+func (v *View) Resubmission(p *Proposal, payloadHash Hash) (*Result, bool) {
+	r, ok := seenResult(v.t, p, payloadHash)
+	return &r, ok
+}
+
 // Token looks a bearer token up by the hex SHA-256 of its secret.
 func (v *View) Token(hash string) (*Token, bool) {
 	var t Token

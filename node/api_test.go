@@ -715,3 +715,55 @@ func TestVisibility_JournalWithholdsOthersEntries(t *testing.T) {
 		t.Fatalf("gamma sees %d of %d entries whole", whole, len(list.Items))
 	}
 }
+
+// TestProposals_PrecheckCatchesUpBeforeRefusing is a regression test: a
+// node whose state lagged the leader's refused, with 401, a proposal
+// signed by a key whose rotation had already been acknowledged through
+// another node (found by the chaos suite's W3). Precheck now catches up
+// with the leader's commit index before it refuses for a key or member.
+func TestProposals_PrecheckCatchesUpBeforeRefusing(t *testing.T) {
+	ts := newTestServer(t)
+	w := ts.w
+	old, next := ledgertest.Signer("alpha", scheme), ledger.NewSigner("alpha", ledgertest.Key("alpha-next", scheme))
+	rotate := ledgertest.Propose(w.g.ID(), "alpha", "key.rotate", "rotate-1", w.now,
+		ledger.KeyRotate{Old: old.KeyID, New: next.Key.Public()}, old, next).Encode()
+	withNew := ledgertest.Propose(w.g.ID(), "alpha", "token.register", "tok-next", w.now,
+		ledger.TokenRegister{Hash: ledger.HashToken("next"), Scopes: []string{"read"}, ExpiresAt: t0.Add(time.Hour)}, next).Encode()
+
+	// The rotation is committed (the read index is past it) but not yet
+	// applied here: the proposal must wait for it, then be accepted.
+	target := w.l.AppliedIndex() + 1
+	ts.c.ReadIndexFn = func(context.Context) (uint64, error) { return target, nil }
+	var waiting atomic.Bool
+	wait := ts.c.WaitAppliedFn
+	ts.c.WaitAppliedFn = func(ctx context.Context, index uint64) error { waiting.Store(true); return wait(ctx, index) }
+	done := make(chan response)
+	go func() { done <- ts.do(http.MethodPost, "/v1/proposals", "", withNew) }()
+	for !waiting.Load() {
+		select {
+		case r := <-done:
+			t.Fatalf("answered %d without catching up: %s", r.status, r.body)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if r := w.apply(rotate); r.Outcome.Status != ledger.StatusAccepted {
+		t.Fatalf("rotation: %s: %s", r.Outcome.Code, r.Outcome.Message)
+	}
+	if r := <-done; r.status != 200 {
+		t.Fatalf("a proposal signed by the new key: status %d, want 200: %s", r.status, r.body)
+	}
+
+	// Caught up, a retired or unknown key is still refused.
+	ts.c.ReadIndexFn = func(context.Context) (uint64, error) { return w.l.AppliedIndex(), nil }
+	stale := ledgertest.Propose(w.g.ID(), "alpha", "token.register", "tok-old", w.now,
+		ledger.TokenRegister{Hash: ledger.HashToken("old"), Scopes: []string{"read"}, ExpiresAt: t0.Add(time.Hour)}, old).Encode()
+	ts.do(http.MethodPost, "/v1/proposals", "", stale).problem(t, 401, "unauthorized")
+
+	// But a resubmission of the rotation, which retired the key that
+	// signed it, gets the original result.
+	r := ts.do(http.MethodPost, "/v1/proposals", "", rotate)
+	var res ProposalResponse
+	if r.status != 200 || json.Unmarshal(r.body, &res) != nil || !res.Duplicate || res.Outcome.Status != ledger.StatusAccepted {
+		t.Fatalf("resubmitted rotation: status %d: %s", r.status, r.body)
+	}
+}

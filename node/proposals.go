@@ -1,6 +1,8 @@
 package node
 
 import (
+	"context"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"net/http"
@@ -44,8 +46,13 @@ func (s *Server) handleProposalCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.precheck(body); err != nil {
-		s.writeProblem(w, r, err)
-		return
+		if refusedOnState(err) {
+			err = s.precheckCaughtUp(r, body)
+		}
+		if err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
 	}
 	// The slot is taken only for the commit itself, so that slow uploads
 	// cannot hold every slot.
@@ -109,6 +116,9 @@ func (s *Server) precheck(raw []byte) error {
 		return errorf(codeInvalid, "type: unknown proposal type %q (known: %v)", p.Type, ledger.ProposalTypes())
 	}
 	return s.l.View(func(v *ledger.View) error {
+		if _, ok := v.Resubmission(p, sha256.Sum256(env.Payload)); ok {
+			return nil // the ledger answers with the original result
+		}
 		extra := proposalKeys(p)
 		// Verified through the ledger, which remembers the signatures that
 		// verify: the leader's Apply then does not verify them again.
@@ -140,6 +150,37 @@ func (s *Server) precheck(raw []byte) error {
 		}
 		return nil
 	})
+}
+
+// refusedOnState reports whether precheck refused for what this node's
+// state says about keys and members (unauthorized, forbidden), rather than
+// for the envelope's form.
+func refusedOnState(err error) bool {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.code == codeUnauthorized || ae.code == codeForbidden
+	}
+	c := ledger.CodeOf(err)
+	return c == ledger.CodeUnauthorized || c == ledger.CodeForbidden
+}
+
+// precheckCaughtUp runs precheck again once this node has applied the
+// leader's commit index, as a linearizable read does. A node's state can
+// lag: a follower may not know yet a key whose rotation was acknowledged
+// through another node, and refusing on that state would contradict a
+// write that completed before this request. If the node cannot catch up,
+// the answer is unavailable, and the client resubmits.
+func (s *Server) precheckCaughtUp(r *http.Request, body []byte) error {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.MaxWait)
+	defer cancel()
+	idx, err := s.readIndex(ctx, r)
+	if err != nil {
+		return err
+	}
+	if err := s.waitApplied(ctx, idx); err != nil {
+		return err
+	}
+	return s.precheck(body)
 }
 
 // proposalKeys returns keys that a proposal introduces itself and that may

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,7 +67,9 @@ func runScenarioS(t *testing.T, s Scenario, ops int) {
 		t.Skip("starts a consortium of node processes")
 	}
 	name, seed, nodes := s.Name, s.Seed, s.Nodes
+	mix := s.Workload
 	s.Workload = DefaultWorkloadConfig()
+	s.Workload.Ballots, s.Workload.Rotators, s.Workload.Adversaries = mix.Ballots, mix.Rotators, mix.Adversaries
 	s.Workload.MaxOps = ops
 	s.Bin, s.Dir, s.Logger = chartaBin(t), os.Getenv("CHARTA_CHAOS_DIR"), slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -77,7 +80,7 @@ func runScenarioS(t *testing.T, s Scenario, ops int) {
 	}
 	if err != nil {
 		if rep != nil {
-			t.Errorf("kept the history (history.json, grants.html, pools.html), the node logs and data in %s", rep.Dir)
+			t.Errorf("kept the history (history.json, grants.html, pools.html, ballots.html, keys.html), the node logs and data in %s", rep.Dir)
 		}
 		t.Fatal(err)
 	}
@@ -154,9 +157,42 @@ func TestChaos_ClockOffsets(t *testing.T) {
 		After:       ClockAheadCheck(30 * time.Second)}, shortOps)
 }
 
+// TestChaos_W3KillLeader runs W3 (ballots and key rotation) beside W1 and
+// W2 and kills the leader while ballots are open and keys rotate.
+func TestChaos_W3KillLeader(t *testing.T) {
+	runScenarioS(t, Scenario{Name: "w3-kill-leader", Nodes: 3, Seed: 111,
+		Workload: WorkloadConfig{}.WithW3(), Fault: Sequence(gap, KillLeader(3*time.Second))}, shortOps)
+}
+
+// TestChaos_W4IsolateLeader runs W4's adversarial client beside W1, W2
+// and W3, and cuts the leader off.
+func TestChaos_W4IsolateLeader(t *testing.T) {
+	runScenarioS(t, Scenario{Name: "w4-isolate-leader", Nodes: 3, Seed: 112,
+		Workload: WorkloadConfig{}.WithW3().WithW4(), Fault: Sequence(gap, IsolateLeader(4*time.Second))}, shortOps)
+}
+
+// campaignMix returns the workloads CHARTA_CHAOS_MIX adds to W1 and W2:
+// a comma-separated list of w3 and w4.
+func campaignMix(t *testing.T) WorkloadConfig {
+	var w WorkloadConfig
+	for _, x := range strings.Split(os.Getenv("CHARTA_CHAOS_MIX"), ",") {
+		switch strings.TrimSpace(x) {
+		case "":
+		case "w3":
+			w = w.WithW3()
+		case "w4":
+			w = w.WithW4()
+		default:
+			t.Fatalf("CHARTA_CHAOS_MIX: unknown workload %q (want w3, w4)", x)
+		}
+	}
+	return w
+}
+
 // TestChaos_Campaign runs randomised fault sequences when
 // CHARTA_CHAOS_SEEDS is set (make chaos): that many seeds, on
-// CHARTA_CHAOS_NODES nodes (default 3).
+// CHARTA_CHAOS_NODES nodes (default 3), with the workloads of
+// CHARTA_CHAOS_MIX added to W1 and W2.
 func TestChaos_Campaign(t *testing.T) {
 	seeds, _ := strconv.Atoi(os.Getenv("CHARTA_CHAOS_SEEDS"))
 	if seeds <= 0 {
@@ -167,11 +203,12 @@ func TestChaos_Campaign(t *testing.T) {
 		nodes = 3
 	}
 	first, _ := strconv.Atoi(os.Getenv("CHARTA_CHAOS_FIRST_SEED"))
+	mix := campaignMix(t)
 	for seed := uint64(first + 1); seed <= uint64(first+seeds); seed++ {
 		t.Run(fmt.Sprintf("seed-%d", seed), func(t *testing.T) {
 			fault, names := RandomFaults(rand.New(rand.NewPCG(seed, 7)), 4)
-			t.Logf("seed %d: %d nodes, faults %v", seed, nodes, names)
-			runScenario(t, fmt.Sprintf("campaign-%d", seed), nodes, seed, 4000, fault)
+			t.Logf("seed %d: %d nodes, faults %v, mix %q", seed, nodes, names, os.Getenv("CHARTA_CHAOS_MIX"))
+			runScenarioS(t, Scenario{Name: fmt.Sprintf("campaign-%d", seed), Nodes: nodes, Seed: seed, Fault: fault, Workload: mix}, 4000)
 		})
 	}
 }

@@ -2,10 +2,13 @@ package chaos
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/charta/charta/ledger"
@@ -122,21 +125,30 @@ func VerifyJournal(g *ledger.Genesis, entries []ledger.Entry, want *client.Statu
 }
 
 // CheckDurable checks, for proposal IDs unique in the history, that every write with a known outcome appears exactly
-// once in the journal, with that outcome, and an ambiguous one at most once.
+// once in the journal, with that outcome, a refused one never, and an ambiguous one at most once. The adversarial
+// requests of W4 are left to CheckAdversary, and their entries are not counted for the honest proposals they imitate.
 func CheckDurable(ops []Op, entries []ledger.Entry, who string) error {
+	adv := adversarialEnvelopes(ops)
 	seen := map[string][]ledger.Outcome{}
 	for _, e := range entries {
+		if h := sha256.Sum256(e.Envelope); len(adv) > 0 && adv[hex.EncodeToString(h[:])] {
+			continue
+		}
 		if e.Outcome.ID != "" {
 			seen[e.Outcome.ID] = append(seen[e.Outcome.ID], e.Outcome)
 		}
 	}
 	var errs []error
 	for _, op := range ops {
-		if op.ID == "" {
+		if op.ID == "" || strings.HasPrefix(op.Kind, "adv.") {
 			continue
 		}
 		found := seen[op.ID]
 		switch op.Outcome {
+		case Refused:
+			if len(found) != 0 {
+				errs = append(errs, fmt.Errorf("chaos: %s: %s %s was refused (%s) but is in the journal %d times (%v)", who, op.Kind, op.ID, op.Rejected, len(found), found))
+			}
 		case OK, Failed:
 			want := ledger.StatusAccepted
 			if op.Outcome == Failed {

@@ -17,11 +17,19 @@
 //   - W2 (pools): per member of a pool, consume proposals that must fail
 //     exactly when the quota would be exceeded, and usage reads at
 //     consistency=linearizable.
+//   - W3 (governance, WorkloadConfig.Ballots and Rotators): per ballot,
+//     opens, votes and reads of charter-amendment ballots, some left to
+//     expire; per rotating auditor, key rotations, writes signed with some
+//     key generation, and reads of the member's keys.
+//   - W4 (adversary, WorkloadConfig.Adversaries): forged signatures,
+//     replays, same-ID conflicts, stale issued_at, oversized envelopes,
+//     other consortiums and malformed JSON, each with the code its refusal
+//     must carry (CheckAdversary).
 //
 // After each scenario the checkers assert the invariants of
 // docs/TESTING.md: the history is linearizable (porcupine, partitioned by
 // grant and by pool member, ambiguous writes with an unbounded return
-// time); every acknowledged proposal appears exactly once in every node's
+// time; W3 also by ballot and by member key); every acknowledged proposal appears exactly once in every node's
 // journal and no ambiguous one twice; no pool is overdrawn; every node
 // reaches the same applied index, journal head and state digest; each
 // node's journal replays from genesis to its hash chain, Merkle root and

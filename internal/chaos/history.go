@@ -22,6 +22,7 @@ const (
 	Failed    Outcome = "failed"    // a write journaled as rejected (it had no effect)
 	Ambiguous Outcome = "ambiguous" // a write whose effect is unknown (timeout, cut connection, unavailable)
 	NoAnswer  Outcome = "no-answer" // a read that got no answer (it is left out of the checks)
+	Refused   Outcome = "refused"   // a write refused by the API with a 4xx problem, before the log (no effect)
 )
 
 // Op is one operation of a history.
@@ -40,7 +41,19 @@ type Op struct {
 	Node     int       `json:"node"`
 	Index    uint64    `json:"index,omitempty"` // journal/Raft index of a write's result
 	Err      string    `json:"err,omitempty"`
-	Rejected string    `json:"rejected,omitempty"` // the rejection code of a failed write
+	Rejected string    `json:"rejected,omitempty"` // the rejection code of a failed or refused write
+
+	// W3 and W4.
+	Member    string    `json:"member,omitempty"`    // ballot: who opens, votes or (reads) nobody
+	Approve   bool      `json:"approve,omitempty"`   // ballot.vote: the vote
+	Deadline  time.Time `json:"deadline,omitzero"`   // ballot ops: the ballot's deadline
+	Status    string    `json:"status,omitempty"`    // ballot.read: the status read ("none" if not found)
+	Votes     string    `json:"votes,omitempty"`     // ballot.read: the votes read, "alpha:y,beta:n"
+	Gen       int       `json:"gen,omitempty"`       // key ops: the key generation signed with, or read
+	Envelope  string    `json:"envelope,omitempty"`  // adversarial ops: hex SHA-256 of the envelope sent
+	Expect    string    `json:"expect,omitempty"`    // adversarial ops: the code the refusal must carry
+	Duplicate bool      `json:"duplicate,omitempty"` // adv.replay: the answer was marked a duplicate
+	Orig      uint64    `json:"orig,omitempty"`      // adv.replay: the index of the original
 }
 
 // History is a concurrent-safe record of operations.

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/charta/charta/ledger"
@@ -120,11 +121,16 @@ func (s Scenario) check(ctx context.Context, c *Cluster, w *Workload, ops []Op, 
 	if err != nil {
 		errs = append(errs, err)
 	}
-	var grantOps, poolOps []Op
+	var grantOps, poolOps, ballotOps, keyOps []Op
 	for _, op := range ops {
-		switch op.Kind {
-		case "consume", "usage":
+		switch {
+		case op.Kind == "consume" || op.Kind == "usage":
 			poolOps = append(poolOps, op)
+		case strings.HasPrefix(op.Kind, "ballot."):
+			ballotOps = append(ballotOps, op)
+		case strings.HasPrefix(op.Kind, "key."):
+			keyOps = append(keyOps, op)
+		case strings.HasPrefix(op.Kind, "adv."): // checked against the journals below
 		default:
 			grantOps = append(grantOps, op)
 		}
@@ -133,6 +139,12 @@ func (s Scenario) check(ctx context.Context, c *Cluster, w *Workload, ops []Op, 
 		errs = append(errs, err)
 	}
 	if err := CheckLinearizable(poolModel(w.cfg.Quota), poolOps, 60*time.Second, filepath.Join(dir, "pools.html")); err != nil {
+		errs = append(errs, err)
+	}
+	if err := CheckLinearizable(ballotModel(c.IDs(), c.Genesis.Charter.Threshold), ballotOps, 60*time.Second, filepath.Join(dir, "ballots.html")); err != nil {
+		errs = append(errs, err)
+	}
+	if err := CheckLinearizable(keyModel(), keyOps, 60*time.Second, filepath.Join(dir, "keys.html")); err != nil {
 		errs = append(errs, err)
 	}
 	if err := w.CheckPools(ctx); err != nil {
@@ -149,6 +161,9 @@ func (s Scenario) check(ctx context.Context, c *Cluster, w *Workload, ops []Op, 
 			first = entries
 		}
 		if err := CheckDurable(ops, entries, n.ID); err != nil {
+			errs = append(errs, err)
+		}
+		if err := CheckAdversary(ops, entries, n.ID); err != nil {
 			errs = append(errs, err)
 		}
 		if err := CheckLedgerTime(entries, n.ID); err != nil {

@@ -15,15 +15,20 @@ import (
 	"github.com/charta/charta/node/client"
 )
 
-// WorkloadConfig configures the W1 and W2 workloads.
+// WorkloadConfig configures the workloads. W1 and W2 always run; W3 runs
+// when Ballots or Rotators is set, and takes a third of each client's
+// operations; W4 runs when Adversaries is set.
 type WorkloadConfig struct {
-	Clients   int           // concurrent clients, spread over the nodes
-	Grants    int           // W1: grants (one asset each)
-	Pools     int           // W2: pools, each with a quota per member
-	Quota     int64         // W2: each member's quota per pool
-	MaxOps    int           // stop after this many operations (0: run until the context ends)
-	Seed      uint64        // seed of the operation mix
-	OpTimeout time.Duration // longest one operation may take, retries included
+	Clients     int           // concurrent clients, spread over the nodes
+	Grants      int           // W1: grants (one asset each)
+	Pools       int           // W2: pools, each with a quota per member
+	Quota       int64         // W2: each member's quota per pool
+	Ballots     int           // W3: charter-amendment ballots (0: none)
+	Rotators    int           // W3: auditors that rotate their keys (0: none)
+	Adversaries int           // W4: clients beside the honest ones that send forged, replayed and malformed proposals
+	MaxOps      int           // stop after this many operations (0: run until the context ends)
+	Seed        uint64        // seed of the operation mix
+	OpTimeout   time.Duration // longest one operation may take, retries included
 }
 
 // DefaultWorkloadConfig returns 8 clients over 6 grants and 3 pools.
@@ -31,10 +36,25 @@ func DefaultWorkloadConfig() WorkloadConfig {
 	return WorkloadConfig{Clients: 8, Grants: 6, Pools: 3, Quota: 120, Seed: 1, OpTimeout: 8 * time.Second}
 }
 
+// WithW3 returns c with W3 added: 24 ballots and 2 rotating members.
+func (c WorkloadConfig) WithW3() WorkloadConfig {
+	c.Ballots, c.Rotators = 24, 2
+	return c
+}
+
+// WithW4 returns c with W4's two adversarial clients added.
+func (c WorkloadConfig) WithW4() WorkloadConfig {
+	c.Adversaries = 2
+	return c
+}
+
 // Validate checks the configuration.
 func (c *WorkloadConfig) Validate() error {
 	if c.Clients < 1 || c.Grants < 1 || c.Pools < 1 || c.Quota < 1 || c.OpTimeout <= 0 {
 		return fmt.Errorf("chaos: workload: Clients, Grants, Pools, Quota and OpTimeout must be positive: %+v", *c)
+	}
+	if c.Ballots < 0 || c.Rotators < 0 || c.Adversaries < 0 || c.Ballots > 1000 || c.Rotators > 10 {
+		return fmt.Errorf("chaos: workload: Ballots must be 0 to 1000, Rotators 0 to 10, Adversaries not negative: %+v", *c)
 	}
 	return nil
 }
@@ -47,6 +67,8 @@ type Workload struct {
 	ops     atomic.Int64
 	seq     atomic.Int64
 	lastOK  atomic.Int64 // unix nanos of the last accepted write
+	gov     *governance  // W3, or nil
+	adv     *adversary   // W4, or nil
 }
 
 func grantID(i int) string { return "g-" + strconv.Itoa(i) }
@@ -93,6 +115,14 @@ func NewWorkload(ctx context.Context, c *Cluster, cfg WorkloadConfig) (*Workload
 			return nil, fmt.Errorf("chaos: setup pool %d: %w", i, err)
 		}
 	}
+	if cfg.Ballots > 0 || cfg.Rotators > 0 {
+		if w.gov, err = setupGovernance(ctx, c, cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Adversaries > 0 {
+		w.adv = &adversary{}
+	}
 	return w, nil
 }
 
@@ -107,12 +137,22 @@ func (w *Workload) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, w.cfg.Clients)
+	errc := make(chan error, w.cfg.Clients+w.cfg.Adversaries)
 	for k := 0; k < w.cfg.Clients; k++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := w.client(ctx, k); err != nil {
+				errc <- err
+				cancel()
+			}
+		}()
+	}
+	for k := w.cfg.Clients; k < w.cfg.Clients+w.cfg.Adversaries; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.adversaryLoop(ctx, k); err != nil {
 				errc <- err
 				cancel()
 			}
@@ -142,6 +182,10 @@ func (w *Workload) client(ctx context.Context, k int) error {
 	for ctx.Err() == nil {
 		if w.cfg.MaxOps > 0 && w.ops.Load() >= int64(w.cfg.MaxOps) {
 			return nil
+		}
+		if w.gov != nil && rng.IntN(3) == 0 {
+			w.governanceOp(ctx, rng, clients, k, node)
+			continue
 		}
 		if rng.IntN(2) == 0 {
 			g := rng.IntN(w.cfg.Grants)
@@ -173,7 +217,11 @@ func (w *Workload) write(ctx context.Context, cl *client.Client, k, node int, ke
 	id := fmt.Sprintf("c%d-%d", k, w.seq.Add(1))
 	op := Op{Client: k, Key: key, Kind: kind, ID: id, Amount: amount, Node: node, Call: time.Now()}
 	octx, cancel := context.WithTimeout(ctx, w.cfg.OpTimeout)
-	res, err := cl.Propose(octx, typ, id, body)
+	e, err := cl.Sign(octx, typ, id, body) // then Submit: Propose, keeping the envelope for W4's replays
+	var res *ledger.Result
+	if err == nil {
+		res, err = cl.Submit(octx, e.Encode())
+	}
 	cancel()
 	op.Return = time.Now()
 	var ce *client.Error
@@ -181,6 +229,7 @@ func (w *Workload) write(ctx context.Context, cl *client.Client, k, node int, ke
 	case err == nil:
 		op.Outcome, op.Index = OK, res.Index
 		w.lastOK.Store(op.Return.UnixNano())
+		w.adv.remember(e, res.Index)
 	case errors.As(err, &ce) && ce.Outcome != nil && ce.Outcome.Status == ledger.StatusRejected:
 		op.Outcome, op.Index, op.Rejected, op.Err = Failed, ce.Index, string(ce.Outcome.Code), ce.Outcome.Message
 	default:
@@ -236,3 +285,5 @@ func (w *Workload) usage(ctx context.Context, cl *client.Client, k, node, p int,
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
