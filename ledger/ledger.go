@@ -41,6 +41,8 @@ type Ledger struct {
 	index atomic.Pointer[checkIndex]
 	// sigs remembers signatures that verified (see sigCache).
 	sigs *sigCache
+	// checked remembers snapshots that passed the restore check.
+	checked checkedSnapshots
 }
 
 // Options tune a Ledger. The zero value is what production uses.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -83,7 +84,7 @@ func (l *Ledger) Restore(r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("ledger: restore: %w", err)
 	}
-	applied, err := receiveAndCheck(r, f, l.consortium)
+	applied, err := l.receiveAndCheck(r, f)
 	if err != nil {
 		removeFile(tmp)
 		return err
@@ -124,41 +125,84 @@ func (l *Ledger) CheckSnapshot(r io.Reader) error {
 		return fmt.Errorf("ledger: restore: %w", err)
 	}
 	defer removeFile(f.Name())
-	_, err = receiveAndCheck(r, f, l.consortium)
+	_, err = l.receiveAndCheck(r, f)
 	return err
 }
 
 // receiveAndCheck receives the stream into f, closes f, and checks the
 // state file; it returns the snapshot's applied index.
-func receiveAndCheck(r io.Reader, f *os.File, consortium string) (applied uint64, err error) {
-	err = receiveSnapshot(r, f)
+//
+// A snapshot is usually checked twice on a follower: by CheckSnapshot when
+// it arrives (the Raft listener's guard) and by Restore. The check is a
+// pure function of the snapshot's bytes and the consortium, so the ledger
+// remembers the checksums of the last few snapshots that passed and skips
+// the second check (which recomputes the journal's hash chain and Merkle
+// tree) for the same bytes.
+func (l *Ledger) receiveAndCheck(r io.Reader, f *os.File) (applied uint64, err error) {
+	sum, err := receiveSnapshot(r, f)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("ledger: restore: %w", cerr)
 	}
 	if err != nil {
 		return 0, err
 	}
-	return checkSnapshot(f.Name(), consortium)
+	if applied, ok := l.checked.get(sum); ok {
+		return applied, nil
+	}
+	if applied, err = checkSnapshot(f.Name(), l.consortium); err != nil {
+		return 0, err
+	}
+	l.checked.add(sum, applied)
+	return applied, nil
+}
+
+// checkedSnapshots remembers the checksums of snapshots that passed the
+// check, with their applied index.
+type checkedSnapshots struct {
+	mu   sync.Mutex
+	sums [4]Hash
+	at   [4]uint64
+	next int
+}
+
+func (c *checkedSnapshots) get(sum Hash) (uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, s := range c.sums {
+		if s == sum && s != (Hash{}) {
+			return c.at[i], true
+		}
+	}
+	return 0, false
+}
+
+func (c *checkedSnapshots) add(sum Hash, applied uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sums[c.next], c.at[c.next] = sum, applied
+	c.next = (c.next + 1) % len(c.sums)
 }
 
 // receiveSnapshot copies the stream to f, checking the magic and the
-// trailing checksum.
-func receiveSnapshot(r io.Reader, f *os.File) error {
+// trailing checksum, which it returns.
+func receiveSnapshot(r io.Reader, f *os.File) (Hash, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	magic := make([]byte, len(snapshotMagic))
 	if _, err := io.ReadFull(br, magic); err != nil || !bytes.Equal(magic, snapshotMagic) {
-		return errors.New("ledger: restore: not a Charta snapshot")
+		return Hash{}, errors.New("ledger: restore: not a Charta snapshot")
 	}
 	h := sha256.New()
 	h.Write(magic)
 	tail, err := copyHoldingTail(io.MultiWriter(f, h), br, sha256.Size)
 	if err != nil {
-		return fmt.Errorf("ledger: restore: %w", err)
+		return Hash{}, fmt.Errorf("ledger: restore: %w", err)
 	}
-	if !bytes.Equal(tail, h.Sum(nil)) {
-		return errors.New("ledger: restore: snapshot checksum does not match: truncated or altered")
+	var sum Hash
+	h.Sum(sum[:0])
+	if !bytes.Equal(tail, sum[:]) {
+		return Hash{}, errors.New("ledger: restore: snapshot checksum does not match: truncated or altered")
 	}
-	return f.Sync()
+	return sum, f.Sync()
 }
 
 // copyHoldingTail copies r to w except for the last n bytes, which it
