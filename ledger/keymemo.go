@@ -2,57 +2,79 @@ package ledger
 
 import (
 	"bytes"
+	"slices"
 	"sync"
 )
 
-// keyMemo remembers decoded key records by their stored bytes. A key record
-// is read for every signature of every proposal (the API's precheck,
-// Preverify and Apply), and most of it is a public key in base64 (1,952
-// bytes for ML-DSA-65), so decoding it as JSON each time cost more than the
-// rest of a lookup. The decoded record is a pure function of the stored
-// bytes, and an entry is used only when the bytes are equal, so the memo
-// changes how long a read takes, never what it returns.
-type keyMemo struct {
+// memo remembers the records of one bucket, decoded, by their stored bytes.
+// Some records are read far more often than they change: a key record for
+// every signature (the API's precheck, Preverify and Apply), a token and a
+// member for every API request. Decoding them as JSON each time was the
+// largest cost of a lookup (a key record is mostly a base64 ML-DSA public
+// key). A decoded record is a pure function of the stored bytes, and an
+// entry is used only when the bytes are equal, so the memo changes how long
+// a read takes, never what it returns. Each read gets its own copy of the
+// record's slices, so callers may modify what they get.
+type memo[T any] struct {
+	bucket []byte
+	clone  func(T) T // copies what a caller could modify through T
+
 	mu sync.RWMutex
-	m  map[string]keyMemoEntry // key ID → last decoded record
+	m  map[string]memoEntry[T] // ID → last decoded record
 }
 
-type keyMemoEntry struct {
+type memoEntry[T any] struct {
 	raw []byte
-	rec KeyRecord
+	rec T
 }
 
-// keyMemoSize bounds the memo: past it, the memo starts over.
-const keyMemoSize = 4096
+// memoSize bounds each memo: past it, the memo starts over.
+const memoSize = 4096
 
-var keys = &keyMemo{m: make(map[string]keyMemoEntry)}
+var (
+	keyMemo = &memo[KeyRecord]{bucket: bucketKeys, clone: func(k KeyRecord) KeyRecord {
+		k.Public.Key = slices.Clone(k.Public.Key)
+		return k
+	}}
+	memberMemo = &memo[Member]{bucket: bucketMembers, clone: func(m Member) Member {
+		m.Keys = slices.Clone(m.Keys)
+		return m
+	}}
+	tokenMemo = &memo[Token]{bucket: bucketTokens, clone: func(t Token) Token {
+		t.Scopes = slices.Clone(t.Scopes)
+		return t
+	}}
+)
 
 // decode returns the record stored as raw under id. raw may belong to a
-// bbolt transaction: the memo keeps its own copy. Callers must not modify
-// the returned record's key bytes.
-func (km *keyMemo) decode(id string, raw []byte) KeyRecord {
-	km.mu.RLock()
-	e, ok := km.m[id]
-	km.mu.RUnlock()
+// bbolt transaction: the memo keeps its own copy.
+func (mm *memo[T]) decode(id string, raw []byte) T {
+	mm.mu.RLock()
+	e, ok := mm.m[id]
+	mm.mu.RUnlock()
 	if ok && bytes.Equal(e.raw, raw) {
-		return e.rec
+		return mm.clone(e.rec)
 	}
-	var rec KeyRecord
-	mustUnmarshal(bucketKeys, []byte(id), raw, &rec)
-	km.mu.Lock()
-	if len(km.m) >= keyMemoSize {
-		clear(km.m)
+	var rec T
+	mustUnmarshal(mm.bucket, []byte(id), raw, &rec)
+	mm.mu.Lock()
+	if mm.m == nil || len(mm.m) >= memoSize {
+		mm.m = make(map[string]memoEntry[T])
 	}
-	km.m[id] = keyMemoEntry{raw: bytes.Clone(raw), rec: rec}
-	km.mu.Unlock()
+	mm.m[id] = memoEntry[T]{raw: bytes.Clone(raw), rec: mm.clone(rec)}
+	mm.mu.Unlock()
 	return rec
 }
 
-// getKey reads a key record from the key table.
-func (t *tx) getKey(id string) (KeyRecord, bool) {
-	raw := t.get(bucketKeys, []byte(id))
+// get reads the record id of mm's bucket through the memo.
+func (mm *memo[T]) get(t *tx, id string) (T, bool) {
+	raw := t.get(mm.bucket, []byte(id))
 	if raw == nil {
-		return KeyRecord{}, false
+		var zero T
+		return zero, false
 	}
-	return keys.decode(id, raw), true
+	return mm.decode(id, raw), true
 }
+
+// getKey reads a key record from the key table.
+func (t *tx) getKey(id string) (KeyRecord, bool) { return keyMemo.get(t, id) }

@@ -219,8 +219,8 @@ func (a *applyCtx) key(id string) (*KeyRecord, error) {
 
 // member returns a member or a not_found error naming the field.
 func (a *applyCtx) member(field, id string) (*Member, error) {
-	var m Member
-	if !a.tx.getJSON(bucketMembers, []byte(id), &m) {
+	m, ok := memberMemo.get(a.tx, id)
+	if !ok {
 		return nil, Errorf(CodeNotFound, "%s: no member %q", field, id)
 	}
 	return &m, nil

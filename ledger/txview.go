@@ -17,8 +17,8 @@ func (v txView) Grant(id string) (*Grant, bool) {
 func (v txView) GrantsFor(licensee, asset string) []*Grant { return grantsFor(v.t, licensee, asset) }
 
 func (v txView) Member(id string) (*Member, bool) {
-	var m Member
-	return &m, v.t.getJSON(bucketMembers, []byte(id), &m)
+	m, ok := memberMemo.get(v.t, id)
+	return &m, ok
 }
 
 func (v txView) UsageTotal(grant, period string) (*UsageTotals, bool) {

@@ -52,8 +52,8 @@ func (v *View) Genesis() *Genesis {
 
 // Member returns a member.
 func (v *View) Member(id string) (*Member, bool) {
-	var m Member
-	return &m, v.t.getJSON(bucketMembers, []byte(id), &m)
+	m, ok := memberMemo.get(v.t, id)
+	return &m, ok
 }
 
 // Key returns a key record.
@@ -82,8 +82,8 @@ func (v *View) Resubmission(p *Proposal, payloadHash Hash) (*Result, bool) {
 
 // Token looks a bearer token up by the hex SHA-256 of its secret.
 func (v *View) Token(hash string) (*Token, bool) {
-	var t Token
-	return &t, v.t.getJSON(bucketTokens, []byte(hash), &t)
+	t, ok := tokenMemo.get(v.t, hash)
+	return &t, ok
 }
 
 // Asset returns an asset.
