@@ -94,7 +94,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 const (
-	shortOps = 2000
+	shortOps = 3000
 	gap      = 1500 * time.Millisecond
 )
 
