@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -132,7 +131,7 @@ func TestRogue_MemberProcessAppendsToHonestNodes(t *testing.T) {
 		return ledger.TokenRegister{Hash: ledger.HashToken(secret), Scopes: []string{"read"}, ExpiresAt: now.Add(time.Hour)}
 	}
 	signer := c.Signer(alpha.ID) // the one key the rogue holds
-	first := ledgertest.Propose(g.ID(), "alpha", "token.register", "rogue-honest-1", now, token("rogue-honest"), signer).Encode()
+	first := ledgertest.Propose(g.ID(), "alpha", "token.register", "rogue-honest-1", now, token("honest"), signer).Encode()
 	lead()
 	res := propose(first, honest(0))
 	if res.Outcome.Status != ledger.StatusAccepted {
@@ -140,32 +139,7 @@ func TestRogue_MemberProcessAppendsToHonestNodes(t *testing.T) {
 	}
 	honest(res.Index)
 
-	forged := ledgertest.Propose(g.ID(), "beta", "token.register", "forged-1", now, token("forged-1"), c.Signer("beta"))
-	forged.Signatures[0].Sig[0] ^= 0xff
-	relabelled := ledgertest.Propose(g.ID(), "beta", "token.register", "forged-2", now, token("forged-2"), signer)
-	relabelled.Signatures[0].KeyID = c.Signer("beta").KeyID
-	for _, rc := range []struct {
-		name    string
-		env     []byte
-		code    ledger.Code // "" for a replay: the original result, no new entry
-		secrets []string
-	}{
-		{"forged signature of beta", forged.Encode(), ledger.CodeUnauthorized, []string{"forged-1"}},
-		{"beta's proposal signed by alpha", ledgertest.Propose(g.ID(), "beta", "token.register", "forged-3", now, token("forged-3"), signer).Encode(),
-			ledger.CodeUnauthorized, []string{"forged-3"}},
-		{"alpha's signature relabelled as beta's", relabelled.Encode(), ledger.CodeUnauthorized, []string{"forged-2"}},
-		{"replay", first, "", nil},
-		{"same ID, other body", ledgertest.Propose(g.ID(), "alpha", "token.register", "rogue-honest-1", now, token("other"), signer).Encode(),
-			ledger.CodeConflict, []string{"other"}},
-		{"oversized", ledgertest.Propose(g.ID(), "alpha", "asset.register", "big-1", now, map[string]any{
-			"id": "big", "kind": "model", "digest": "sha256:" + strings.Repeat("ab", 32), "name": strings.Repeat("x", 1<<20),
-			"owners": []map[string]any{{"member": "alpha", "share_bp": 10000}}}, signer).Encode(), ledger.CodeTooLarge, nil},
-		{"other consortium", ledgertest.Propose(ledgertest.Consortium, "alpha", "token.register", "other-c", now, token("other-c"), signer).Encode(),
-			ledger.CodeInvalid, []string{"other-c"}},
-		{"issued a day ago", ledgertest.Propose(g.ID(), "alpha", "token.register", "stale-1", now.Add(-24*time.Hour), token("stale"), signer).Encode(),
-			ledger.CodeRejected, []string{"stale"}},
-		{"undecodable envelope", []byte("\x00\x01 not an envelope"), ledger.CodeInvalid, nil},
-	} {
+	for _, rc := range rogueCases(g.ID(), now, "rogue-honest-1", signer, c.Signer("beta")) {
 		t.Run(rc.name, func(t *testing.T) {
 			before := honest(0)
 			res := propose(rc.env, before)

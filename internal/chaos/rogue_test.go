@@ -19,6 +19,48 @@ import (
 
 const rogueScheme = ledger.SchemeEd25519
 
+// rogueCase is one record a rogue member appends straight to the Raft log.
+type rogueCase struct {
+	name    string
+	env     []byte
+	code    ledger.Code // "" for a replay: the original result, no new entry
+	secrets []string    // tokens that must not be registered afterwards
+}
+
+// rogueCases are the records a rogue holding alpha's key (own) appends:
+// forged and relabelled signatures of beta (whose real key is other), a
+// replay of its accepted proposal honestID, a conflicting body under that
+// ID, an oversized and an undecodable envelope, a proposal for another
+// consortium and one issued a day ago.
+func rogueCases(consortium string, now time.Time, honestID string, own, other ledger.Signer) []rogueCase {
+	token := func(secret string) ledger.TokenRegister {
+		return ledger.TokenRegister{Hash: ledger.HashToken(secret), Scopes: []string{"read"}, ExpiresAt: now.Add(time.Hour)}
+	}
+	forged := ledgertest.Propose(consortium, "beta", "token.register", "forged-1", now, token("forged-1"), other)
+	forged.Signatures[0].Sig[0] ^= 0xff
+	relabelled := ledgertest.Propose(consortium, "beta", "token.register", "forged-3", now, token("forged-3"), own)
+	relabelled.Signatures[0].KeyID = other.KeyID
+	replay := ledgertest.Propose(consortium, "alpha", "token.register", honestID, now, token("honest"), own)
+	return []rogueCase{
+		{"forged signature of beta", forged.Encode(), ledger.CodeUnauthorized, []string{"forged-1"}},
+		{"beta's proposal signed by alpha", ledgertest.Propose(consortium, "beta", "token.register", "forged-2", now, token("forged-2"), own).Encode(),
+			ledger.CodeUnauthorized, []string{"forged-2"}},
+		{"alpha's signature relabelled as beta's", relabelled.Encode(), ledger.CodeUnauthorized, []string{"forged-3"}},
+		{"replay of an applied proposal", replay.Encode(), "", nil},
+		{"same ID, other body", ledgertest.Propose(consortium, "alpha", "token.register", honestID, now, token("other"), own).Encode(),
+			ledger.CodeConflict, []string{"other"}},
+		{"oversized envelope", ledgertest.Propose(consortium, "alpha", "asset.register", "big-1", now, map[string]any{
+			"id": "big", "kind": "model", "digest": "sha256:" + strings.Repeat("ab", 32), "name": strings.Repeat("x", 1<<20),
+			"owners": []map[string]any{{"member": "alpha", "share_bp": 10000}}}, own).Encode(), ledger.CodeTooLarge, nil},
+		{"other consortium", ledgertest.Propose(ledgertest.Consortium, "alpha", "token.register", "other-c", now, token("other-c"), own).Encode(),
+			ledger.CodeInvalid, []string{"other-c"}},
+		{"issued_at a day old", ledgertest.Propose(consortium, "alpha", "token.register", "stale-1", now.Add(-24*time.Hour), token("stale"), own).Encode(),
+			ledger.CodeRejected, []string{"stale"}},
+		{"undecodable envelope", []byte("\x00\x01 not an envelope"), ledger.CodeInvalid, nil},
+		{"JSON that is not an envelope", []byte(`{"payloadType":"x"}`), ledger.CodeInvalid, nil},
+	}
+}
+
 // inproc is an in-process 3-node cluster of consensus.Node over mTLS.
 type inproc struct {
 	g     *ledger.Genesis
@@ -208,36 +250,7 @@ func TestRogue_AppendsStraightToRaft(t *testing.T) {
 	}
 	c.converged(t, res.Index)
 
-	forgedBeta := ledgertest.Propose(c.g.ID(), "beta", "token.register", "forged-1", now, tokenBody("forged-1"), ledgertest.Signer("beta", rogueScheme))
-	forgedBeta.Signatures[0].Sig[0] ^= 0xff
-	claimedByBeta := ledgertest.Propose(c.g.ID(), "beta", "token.register", "forged-2", now, tokenBody("forged-2"), alpha)
-	// alpha's signature relabelled as beta's key.
-	relabelled := ledgertest.Propose(c.g.ID(), "beta", "token.register", "forged-3", now, tokenBody("forged-3"), alpha)
-	relabelled.Signatures[0].KeyID = ledgertest.KeyID("beta", rogueScheme)
-	sameIDOtherBody := ledgertest.Propose(c.g.ID(), "alpha", "token.register", "honest-1", now, tokenBody("other"), alpha).Encode()
-	oversized := ledgertest.Propose(c.g.ID(), "alpha", "asset.register", "big-1", now, map[string]any{
-		"id": "big", "kind": "model", "digest": "sha256:" + strings.Repeat("ab", 32), "name": strings.Repeat("x", 1<<20),
-		"owners": []map[string]any{{"member": "alpha", "share_bp": 10000}}}, alpha).Encode()
-	otherConsortium := ledgertest.Propose(ledgertest.Consortium, "alpha", "token.register", "other-c", now, tokenBody("other-c"), alpha).Encode()
-	stale := ledgertest.Propose(c.g.ID(), "alpha", "token.register", "stale-1", now.Add(-24*time.Hour), tokenBody("stale"), alpha).Encode()
-
-	for _, rc := range []struct {
-		name    string
-		env     []byte
-		code    ledger.Code // "" for a replay: no new entry, the original result
-		secrets []string    // tokens that must not be registered afterwards
-	}{
-		{"forged signature of beta", forgedBeta.Encode(), ledger.CodeUnauthorized, []string{"forged-1"}},
-		{"beta's proposal signed by alpha", claimedByBeta.Encode(), ledger.CodeUnauthorized, []string{"forged-2"}},
-		{"alpha's signature relabelled as beta's", relabelled.Encode(), ledger.CodeUnauthorized, []string{"forged-3"}},
-		{"replay of an applied proposal", honest, "", nil},
-		{"same ID, other body", sameIDOtherBody, ledger.CodeConflict, []string{"other"}},
-		{"oversized envelope", oversized, ledger.CodeTooLarge, nil},
-		{"other consortium", otherConsortium, ledger.CodeInvalid, []string{"other-c"}},
-		{"issued_at a day old", stale, ledger.CodeRejected, []string{"stale"}},
-		{"undecodable envelope", []byte("\x00\x01 not an envelope"), ledger.CodeInvalid, nil},
-		{"JSON that is not an envelope", []byte(`{"payloadType":"x"}`), ledger.CodeInvalid, nil},
-	} {
+	for _, rc := range rogueCases(c.g.ID(), now, "honest-1", alpha, ledgertest.Signer("beta", rogueScheme)) {
 		t.Run(rc.name, func(t *testing.T) {
 			before := c.converged(t, 0)
 			res := c.proposeSettled(t, rc.env, before)
