@@ -43,13 +43,17 @@ type Node struct {
 
 // Status is a node's view of the cluster.
 type Status struct {
-	ID           string        `json:"id"`
-	State        string        `json:"state"` // "leader", "follower", "candidate" or "shutdown"
-	Term         uint64        `json:"term"`
-	Leader       string        `json:"leader"`
-	LeaderAddr   string        `json:"leader_addr"`
-	CommitIndex  uint64        `json:"commit_index"`
-	AppliedIndex uint64        `json:"applied_index"` // the ledger's applied index
+	ID           string `json:"id"`
+	State        string `json:"state"` // "leader", "follower", "candidate" or "shutdown"
+	Term         uint64 `json:"term"`
+	Leader       string `json:"leader"`
+	LeaderAddr   string `json:"leader_addr"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"` // the ledger's applied index
+	// CommandIndex is the last committed entry that is a proposal, the
+	// one the ledger's applied index must reach to reflect everything
+	// committed (no-ops and configuration changes never reach the ledger).
+	CommandIndex uint64        `json:"command_index"`
 	LastIndex    uint64        `json:"last_index"`
 	LastContact  time.Duration `json:"last_contact"` // since the last contact with the leader; 0 on the leader
 }
@@ -382,6 +386,7 @@ func (n *Node) Status() Status {
 	s.Term = r.CurrentTerm()
 	s.Leader, s.LeaderAddr = n.Leader()
 	s.CommitIndex = r.CommitIndex()
+	s.CommandIndex = lastCommandAtOrBelow(n.st.logs, s.CommitIndex, s.AppliedIndex)
 	s.LastIndex = r.LastIndex()
 	if r.State() != raft.Leader {
 		if lc := r.LastContact(); !lc.IsZero() {

@@ -411,3 +411,30 @@ func (s *memSink) reader() *nopCloser {
 type nopCloser struct{ *bytes.Reader }
 
 func (nopCloser) Close() error { return nil }
+
+// TestStatus_CommandIndexSkipsNoops: the command index is the last
+// committed proposal, below a new leader's no-op and configuration
+// entries, which the ledger never applies; readiness waits for it.
+func TestStatus_CommandIndexSkipsNoops(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	r := c.propose("tok-1")
+	c.converged(r.Index)
+	if err := c.leader().TransferLeadership(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "a new leader's no-op", func() error {
+		st := c.leader().Status()
+		if st.CommitIndex <= r.Index {
+			return fmt.Errorf("commit index %d, proposal at %d", st.CommitIndex, r.Index)
+		}
+		return nil
+	})
+	for _, n := range c.running() {
+		eventually(t, 10*time.Second, n.ID()+" command index", func() error {
+			if st := n.Status(); st.CommandIndex != r.Index || st.AppliedIndex != r.Index {
+				return fmt.Errorf("%s: command index %d, applied %d, commit %d; want %d", n.ID(), st.CommandIndex, st.AppliedIndex, st.CommitIndex, r.Index)
+			}
+			return nil
+		})
+	}
+}

@@ -608,7 +608,10 @@ func TestReadyz(t *testing.T) {
 	c.StatusFn = func() ClusterStatus { return st }
 	ts := startServer(t, w, c, testConfig(t))
 	ts.get("/readyz", "").problem(t, 503, "unavailable")
-	st = ClusterStatus{State: "follower", Leader: "beta", CommitIndex: w.l.AppliedIndex() + readySlack + 1, AppliedIndex: w.l.AppliedIndex()}
+	// Two proposals behind, then a no-op on top (commit index past the
+	// last proposal): ready once the proposals are applied.
+	st = ClusterStatus{State: "follower", Leader: "beta", CommitIndex: w.l.AppliedIndex() + 3,
+		CommandIndex: w.l.AppliedIndex() + 2, AppliedIndex: w.l.AppliedIndex() + 1}
 	ts.get("/readyz", "").problem(t, 503, "unavailable")
 	st.AppliedIndex++
 	if r := ts.get("/readyz", ""); r.status != 200 {

@@ -57,6 +57,7 @@ type ClusterStatus struct {
 	LeaderAddr   string        // leader's Raft address; "" when unknown
 	CommitIndex  uint64        // highest index known to be committed
 	AppliedIndex uint64        // highest index applied to the ledger
+	CommandIndex uint64        // last committed proposal: what AppliedIndex must reach to reflect all that is committed
 	LastIndex    uint64        // last index in the local log
 	LastContact  time.Duration // time since the last contact with the leader; 0 on the leader
 }

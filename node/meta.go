@@ -36,11 +36,6 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// readySlack is how many log entries that are not proposals (no-ops,
-// configuration changes) readiness tolerates between the ledger's applied
-// index and the commit index seen at the first leader contact.
-const readySlack = 4
-
 func (s *Server) checkReady() error {
 	st := s.c.Status()
 	if st.Leader == "" && !s.c.IsLeader() {
@@ -51,13 +46,14 @@ func (s *Server) checkReady() error {
 	}
 	s.readyMu.Lock()
 	defer s.readyMu.Unlock()
+	// The target is the last proposal committed when a leader was first
+	// known: the ledger applies only proposals, and a new leader's no-op
+	// or a configuration change raises the commit index without ever
+	// reaching it.
 	if !s.readySet {
-		s.readyTarget, s.readySet = st.CommitIndex, true
+		s.readyTarget, s.readySet = st.CommandIndex, true
 	}
-	// The ledger applies only proposals: a new leader's no-op and
-	// configuration changes raise the commit index without ever reaching
-	// it. readySlack tolerates those few entries.
-	if applied := max(st.AppliedIndex, s.l.AppliedIndex()); applied+readySlack < s.readyTarget {
+	if applied := max(st.AppliedIndex, s.l.AppliedIndex()); applied < s.readyTarget {
 		return errorf(codeUnavailable, "catching up: applied %d of %d", applied, s.readyTarget).retry(1)
 	}
 	s.ready.Store(true)

@@ -299,7 +299,8 @@ func (a adapter) WaitApplied(ctx context.Context, index uint64) error {
 func (a adapter) Status() ClusterStatus {
 	s := a.n.Status()
 	return ClusterStatus{ID: s.ID, State: s.State, Term: s.Term, Leader: s.Leader, LeaderAddr: s.LeaderAddr,
-		CommitIndex: s.CommitIndex, AppliedIndex: s.AppliedIndex, LastIndex: s.LastIndex, LastContact: s.LastContact}
+		CommitIndex: s.CommitIndex, AppliedIndex: s.AppliedIndex, CommandIndex: s.CommandIndex, LastIndex: s.LastIndex,
+		LastContact: s.LastContact}
 }
 
 func (a adapter) Servers() ([]ClusterServer, error) {

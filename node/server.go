@@ -59,7 +59,7 @@ type Server struct {
 	ready atomic.Bool // latched once a leader is known and the local state caught up
 
 	readyMu     sync.Mutex
-	readyTarget uint64 // commit index seen when a leader was first known
+	readyTarget uint64 // last proposal committed when a leader was first known
 	readySet    bool
 
 	digestMu    sync.Mutex
