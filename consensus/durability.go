@@ -25,7 +25,10 @@ import (
 // another boot means the machine went down under an open store: the store is
 // set aside and rebuilt from the newest snapshot and the log
 // (catchUpFromSnapshot, then Raft replaying the entries after the snapshot).
-// Where there is no boot ID to compare, every commit is synced.
+// If the final sync fails (a write-back error, which the kernel reports
+// once and then forgets), the marker is left matching no boot, with the
+// same effect on the next start. Where there is no boot ID to compare,
+// every commit is synced.
 
 // stateOpenMarker is the marker's name in the data directory.
 const stateOpenMarker = "state.db.open"
@@ -55,7 +58,7 @@ func prepareStateStore(dir string, log *slog.Logger) (deferSync bool, err error)
 		return false, fmt.Errorf("consensus: read %s: %w", marker, err)
 	case strings.TrimSpace(string(prev)) != boot:
 		state := filepath.Join(dir, "state.db")
-		aside := fmt.Sprintf("%s.unsynced-%s", state, time.Now().UTC().Format("20060102T150405Z"))
+		aside := fmt.Sprintf("%s.unsynced-%s", state, time.Now().UTC().Format("20060102T150405.000000000Z"))
 		if err := os.Rename(state, aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return false, fmt.Errorf("consensus: set aside the state store: %w", err)
 		}
@@ -68,14 +71,27 @@ func prepareStateStore(dir string, log *slog.Logger) (deferSync bool, err error)
 	return true, nil
 }
 
-// stateStoreClosed removes the marker after the store was synced and closed.
-func stateStoreClosed(dir string) error {
-	err := os.Remove(filepath.Join(dir, stateOpenMarker))
+// stateStoreClosed removes the marker after the store was synced and
+// closed. If syncing or closing failed (synced is false), the writes may
+// never reach the disk, and the kernel does not say so again: the marker
+// is then made to match no boot, so that the next start rebuilds the store.
+func stateStoreClosed(dir string, synced bool) error {
+	marker := filepath.Join(dir, stateOpenMarker)
+	if !synced {
+		if err := writeFileSync(marker, []byte(unsyncedMarker+"\n")); err != nil {
+			return fmt.Errorf("consensus: mark the state store for rebuilding: %w", err)
+		}
+		return nil
+	}
+	err := os.Remove(marker)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("consensus: remove %s: %w", stateOpenMarker, err)
 	}
 	return nil
 }
+
+// unsyncedMarker is a marker's content that matches no boot ID.
+const unsyncedMarker = "unsynced"
 
 // writeFileSync writes a small file durably: a temporary file, fsync,
 // rename, and fsync of the directory.

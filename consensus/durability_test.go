@@ -66,8 +66,20 @@ func TestPrepareStateStore_SetsAsideAfterMachineCrash(t *testing.T) {
 		t.Fatalf("marker holds %q", b)
 	}
 
+	// A close whose sync failed leaves a marker that no boot matches.
+	if err := stateStoreClosed(dir, false); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(state, []byte("state"), 0o600)
+	if _, err := prepareStateStore(dir, log); err != nil {
+		t.Fatal(err)
+	}
+	if aside, _ := filepath.Glob(state + ".unsynced-*"); len(aside) != 2 {
+		t.Fatalf("after a failed sync the store was not set aside: %v", aside)
+	}
+
 	// A clean shutdown removes the marker; the next boot keeps the store.
-	if err := stateStoreClosed(dir); err != nil {
+	if err := stateStoreClosed(dir, true); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(state, []byte("state"), 0o600)

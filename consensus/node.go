@@ -577,8 +577,8 @@ func (n *Node) closeStores() error {
 	}
 	if n.ledger != nil {
 		err := n.ledger.Close() // syncs a store that deferred its fsyncs
-		if err == nil && n.deferSync {
-			err = stateStoreClosed(n.cfg.Dir)
+		if n.deferSync {
+			err = errors.Join(err, stateStoreClosed(n.cfg.Dir, err == nil))
 		}
 		errs = append(errs, err)
 	}

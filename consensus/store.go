@@ -57,7 +57,8 @@ func (s *stores) close() error { return s.bolt.Close() }
 
 // catchUpFromSnapshot makes sure the ledger holds at least the state of the
 // newest snapshot. Raft is started with NoSnapshotRestoreOnStart, because
-// the ledger's state store is durable and normally ahead of any snapshot;
+// the ledger's state store persists and is normally ahead of any snapshot
+// (or was set aside to be rebuilt, see durability.go);
 // Raft then resumes applying after the snapshot's index. If the node
 // stopped after a snapshot was installed but before the ledger had
 // restored it, command entries up to the snapshot index would be missed:

@@ -54,8 +54,8 @@ type Options struct {
 	// NoSync skips fsync of the state store. Tests only: after a crash
 	// the state could fall behind a Raft log that was already compacted.
 	NoSync bool
-	// DeferSync commits batches without fsync; Sync and Close make the
-	// state durable. It is for a caller that can rebuild the state from a
+	// DeferSync commits batches without fsync; Close makes the state
+	// durable. It is for a caller that can rebuild the state from a
 	// durable source if the machine goes down first: a node rebuilds it
 	// from Raft's snapshot and log (see consensus). A process crash loses
 	// nothing either way, since the kernel keeps what was written.
@@ -191,17 +191,6 @@ func (l *Ledger) Close() error {
 		err = l.db.Sync()
 	}
 	return errors.Join(err, l.db.Close())
-}
-
-// Sync flushes the state store to disk. Commits do so themselves unless
-// the ledger was opened with DeferSync.
-func (l *Ledger) Sync() error {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if err := l.db.Sync(); err != nil {
-		return fmt.Errorf("ledger: sync state store: %w", err)
-	}
-	return nil
 }
 
 // Consortium returns the consortium ID.

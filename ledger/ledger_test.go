@@ -2,7 +2,10 @@ package ledger_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
+	"hash/fnv"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -614,6 +617,7 @@ func TestSnapshot_CheckRefusesWhatRestoreRefuses(t *testing.T) {
 		{"truncated", buf.Bytes()[:buf.Len()/2], false},
 		{"flipped byte", func() []byte { b := bytes.Clone(buf.Bytes()); b[len(b)/2] ^= 0x40; return b }(), false},
 		{"another consortium", obuf.Bytes(), false},
+		{"root page past the end", rootPastEnd(t, buf.Bytes()), false},
 	} {
 		err := h.l.CheckSnapshot(bytes.NewReader(tc.b))
 		if tc.ok != (err == nil) {
@@ -629,4 +633,30 @@ func TestSnapshot_CheckRefusesWhatRestoreRefuses(t *testing.T) {
 			t.Fatalf("%s: files %v after the check, want %v", tc.name, got, want)
 		}
 	}
+}
+
+// rootPastEnd rewrites a snapshot so that both bbolt meta pages, with
+// valid checksums, name a root page far past the end of the file, and
+// recomputes the snapshot's trailing checksum: reading it faults outside
+// the file's mapping, which must be a refusal, not a crash.
+func rootPastEnd(t *testing.T, snap []byte) []byte {
+	t.Helper()
+	b := bytes.Clone(snap)
+	db := b[len(snapshotMagic) : len(b)-sha256.Size]
+	const pageHeader, boltMagic = 16, 0xED0CDAED
+	pageSize := int(binary.LittleEndian.Uint32(db[pageHeader+8:]))
+	for _, page := range []int{0, 1} {
+		m := db[page*pageSize+pageHeader:]
+		if binary.LittleEndian.Uint32(m) != boltMagic {
+			t.Fatalf("page %d is not a bbolt meta page", page)
+		}
+		binary.LittleEndian.PutUint64(m[16:], 1<<30) // root bucket's page
+		binary.LittleEndian.PutUint64(m[40:], 1<<31) // high-water mark
+		h := fnv.New64a()
+		h.Write(m[:56])
+		binary.LittleEndian.PutUint64(m[56:], h.Sum64())
+	}
+	sum := sha256.Sum256(b[:len(b)-sha256.Size])
+	copy(b[len(b)-sha256.Size:], sum[:])
+	return b
 }

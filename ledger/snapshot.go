@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -232,19 +233,23 @@ func copyHoldingTail(w io.Writer, r io.Reader, n int) ([]byte, error) {
 }
 
 // checkSnapshot opens a received state file read-only and verifies it.
+// The file comes from a peer, so it may be crafted: bbolt panics on some
+// corrupt pages, and a page number past the end of the file makes it read
+// outside its memory mapping, a fault that would kill the process. With
+// SetPanicOnFault such a fault panics instead, on this goroutine (bbolt
+// reads on the caller's), and either way the snapshot is refused.
 func checkSnapshot(path, consortium string) (applied uint64, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			applied, err = 0, fmt.Errorf("ledger: restore: corrupt snapshot: %v", p)
+		}
+	}()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
 	if err != nil {
 		return 0, fmt.Errorf("ledger: restore: snapshot does not open: %w", err)
 	}
 	defer db.Close()
-	defer func() {
-		// bbolt panics on some corrupt pages; a corrupt snapshot is an
-		// error here, never a crash.
-		if p := recover(); p != nil {
-			err = fmt.Errorf("ledger: restore: corrupt snapshot: %v", p)
-		}
-	}()
 	err = db.View(func(btx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if btx.Bucket(b) == nil {
