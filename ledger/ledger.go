@@ -477,11 +477,10 @@ func (l *Ledger) admit(a *applyCtx, raw []byte, payloadHash *Hash) error {
 		return Errorf(CodeUnauthorized, "signer: the envelope carries no valid signature by %s", p.Signer)
 	}
 	a.signedBy, a.signers = signedBy, signers
+	// An exact resubmission was answered above; the same ID with another
+	// payload is a conflict.
 	var seen seenRecord
 	if a.tx.getJSON(bucketSeen, key(p.Signer, p.ID), &seen) {
-		if seen.PayloadHash == *payloadHash {
-			return &duplicate{result: seen.Result}
-		}
 		a.signers = nil // keep the original's record
 		return Errorf(CodeConflict, "id: %s already used proposal ID %q for a different proposal (entry %d)", p.Signer, p.ID, seen.Result.Seq)
 	}

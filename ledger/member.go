@@ -246,10 +246,10 @@ func (a *applyCtx) activeMember(field, id string) (*Member, error) {
 // of its choosing. field prefixes the error.
 func (n NodeInfo) Validate(field string) error {
 	api := n.APIAddr
-	for _, scheme := range []string{"http://", "https://"} {
-		if rest, ok := strings.CutPrefix(api, scheme); ok {
-			api = strings.TrimSuffix(rest, "/")
-		}
+	if rest, ok := strings.CutPrefix(api, "http://"); ok {
+		api = strings.TrimSuffix(rest, "/")
+	} else if rest, ok := strings.CutPrefix(api, "https://"); ok {
+		api = strings.TrimSuffix(rest, "/")
 	}
 	for _, a := range []struct{ name, addr, hostPort string }{{"raft_addr", n.RaftAddr, n.RaftAddr}, {"api_addr", n.APIAddr, api}} {
 		if a.addr == "" {

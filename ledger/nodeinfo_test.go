@@ -43,7 +43,7 @@ func TestNodeInfo_Validate(t *testing.T) {
 			t.Errorf("%q: %v", api, err)
 		}
 	}
-	for _, bad := range []string{"https://node-a.example.org:443/admin", "ftp://host:21", "http://user@host:80", "https://host:80?x=1", "http://10.0.0.7:8080//"} {
+	for _, bad := range []string{"https://node-a.example.org:443/admin", "ftp://host:21", "http://user@host:80", "https://host:80?x=1", "http://10.0.0.7:8080//", "http://https://h:1"} {
 		if err := (NodeInfo{APIAddr: bad}).Validate("node"); err == nil {
 			t.Errorf("%q passed", bad)
 		}

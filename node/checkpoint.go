@@ -216,7 +216,11 @@ func (s *Server) gatherInto(ctx context.Context, note *verify.Note, cp *verify.C
 			defer mu.Unlock()
 			if err != nil {
 				s.log.Debug("peer did not cosign the checkpoint", "peer", p.member, "size", cp.Size, "err", err)
-				c.resting[p.member] = now.Add(cosignBackoff)
+				// A peer rests for its own failures only: not when the
+				// caller went away, nor when it was merely behind.
+				if ctx.Err() == nil && !errors.Is(err, errPeerBehind) {
+					c.resting[p.member] = now.Add(cosignBackoff)
+				}
 				return
 			}
 			delete(c.resting, p.member)
