@@ -770,3 +770,38 @@ func TestProposals_PrecheckCatchesUpBeforeRefusing(t *testing.T) {
 		t.Fatalf("resubmitted rotation: status %d: %s", r.status, r.body)
 	}
 }
+
+// TestProposals_ResubmissionAnsweredWithoutCommitting: an exact
+// resubmission of a committed proposal, even with its signatures replaced
+// by garbage, is answered with the original result from the node's state,
+// without a new log entry and without any effect.
+func TestProposals_ResubmissionAnsweredWithoutCommitting(t *testing.T) {
+	ts := newTestServer(t)
+	w := ts.w
+	env := ledgertest.Propose(w.g.ID(), "alpha", "token.register", "tok-once", w.now,
+		ledger.TokenRegister{Hash: ledger.HashToken("once"), Scopes: []string{"read"}, ExpiresAt: t0.Add(time.Hour)}, ledgertest.Signer("alpha", scheme))
+	orig := w.apply(env.Encode())
+	if orig.Outcome.Status != ledger.StatusAccepted {
+		t.Fatalf("original: %+v", orig.Outcome)
+	}
+	proposed := 0
+	ts.c.ProposeFn = func(context.Context, []byte) (*ledger.Result, error) {
+		proposed++
+		return nil, errors.New("must not be proposed")
+	}
+	head := w.l.AppliedIndex()
+	env.Signatures[0].Sig = bytes.Repeat([]byte{0x5a}, len(env.Signatures[0].Sig))
+	r := ts.do(http.MethodPost, "/v1/proposals", "", env.Encode())
+	var res ProposalResponse
+	if r.status != 200 || json.Unmarshal(r.body, &res) != nil {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	if !res.Duplicate || res.Index != orig.Index || res.EntryHash != orig.EntryHash || proposed != 0 || w.l.AppliedIndex() != head {
+		t.Fatalf("resubmission: %+v (original %+v), proposed %d times, applied %d -> %d", res, orig, proposed, head, w.l.AppliedIndex())
+	}
+	// Another body under the same ID is still refused by its signature.
+	other := ledgertest.Propose(w.g.ID(), "alpha", "token.register", "tok-once", w.now,
+		ledger.TokenRegister{Hash: ledger.HashToken("twice"), Scopes: []string{"read"}, ExpiresAt: t0.Add(time.Hour)}, ledgertest.Signer("alpha", scheme))
+	other.Signatures[0].Sig = bytes.Repeat([]byte{0x5a}, len(other.Signatures[0].Sig))
+	ts.do(http.MethodPost, "/v1/proposals", "", other.Encode()).problem(t, 401, "unauthorized")
+}

@@ -45,14 +45,18 @@ func (s *Server) handleProposalCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, errorf(codeInvalid, "reading the envelope: %v", err))
 		return
 	}
-	if err := s.precheck(body); err != nil {
-		if refusedOnState(err) {
-			err = s.precheckCaughtUp(r, body)
-		}
-		if err != nil {
-			s.writeProblem(w, r, err)
-			return
-		}
+	pc, err := s.precheck(body)
+	if err != nil && pc.behind {
+		pc, err = s.precheckCaughtUp(r, body)
+	}
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	if pc.resubmission != nil {
+		// Already committed: the original result, without a new entry.
+		s.respondProposal(w, r, pc.resubmission)
+		return
 	}
 	// The slot is taken only for the commit itself, so that slow uploads
 	// cannot hold every slot.
@@ -77,6 +81,11 @@ func (s *Server) handleProposalCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
+	s.respondProposal(w, r, res)
+}
+
+// respondProposal answers with a proposal's journaled result.
+func (s *Server) respondProposal(w http.ResponseWriter, r *http.Request, res *ledger.Result) {
 	s.setIndex(w, max(res.Index, s.l.AppliedIndex()))
 	if res.Outcome.Status != ledger.StatusAccepted {
 		s.writeProblem(w, r, &rejection{result: res})
@@ -86,6 +95,7 @@ func (s *Server) handleProposalCreate(w http.ResponseWriter, r *http.Request) {
 		Index: res.Index, Seq: res.Seq, EntryHash: res.EntryHash, Outcome: res.Outcome, Duplicate: res.Duplicate,
 	}
 	if r.URL.Query().Get("receipt") == "true" {
+		var err error
 		if out.Receipt, err = s.receipt(r.Context(), res.Seq); err != nil {
 			s.writeProblem(w, r, err)
 			return
@@ -94,30 +104,46 @@ func (s *Server) handleProposalCreate(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, out)
 }
 
+// prechecked is what precheck learned about an envelope it let through
+// or refused.
+type prechecked struct {
+	// resubmission is the recorded result of an exact resubmission of a
+	// committed proposal, which the ledger would answer with anyway.
+	resubmission *ledger.Result
+	// behind is set on a refusal that rests on keys or members this node
+	// does not know as valid, which a node behind the leader may not know
+	// yet: a signature by a key it does not hold, or a signer that is not
+	// an active member here.
+	behind bool
+}
+
 // precheck fails fast on an envelope the ledger would certainly refuse,
 // against the current state: the same decoding, consortium, type,
 // signature and signer checks that the ledger's admission makes first. It
 // changes nothing. The ledger still decides: it checks again when it
 // applies the entry, and owns everything that depends on the state at that
 // index (replays, the issued_at window, the rules of each type).
-func (s *Server) precheck(raw []byte) error {
+func (s *Server) precheck(raw []byte) (prechecked, error) {
+	var pc prechecked
 	env, err := ledger.DecodeEnvelope(raw)
 	if err != nil {
-		return err
+		return pc, err
 	}
 	p, err := ledger.DecodePayload(env.Payload)
 	if err != nil {
-		return err
+		return pc, err
 	}
 	if p.Consortium != s.l.Consortium() {
-		return errorf(codeInvalid, "consortium: the proposal is for consortium %s, not this one (%s)", p.Consortium, s.l.Consortium())
+		return pc, errorf(codeInvalid, "consortium: the proposal is for consortium %s, not this one (%s)", p.Consortium, s.l.Consortium())
 	}
 	if !slices.Contains(ledger.ProposalTypes(), p.Type) {
-		return errorf(codeInvalid, "type: unknown proposal type %q (known: %v)", p.Type, ledger.ProposalTypes())
+		return pc, errorf(codeInvalid, "type: unknown proposal type %q (known: %v)", p.Type, ledger.ProposalTypes())
 	}
-	return s.l.View(func(v *ledger.View) error {
-		if _, ok := v.Resubmission(p, sha256.Sum256(env.Payload)); ok {
-			return nil // the ledger answers with the original result
+	err = s.l.View(func(v *ledger.View) error {
+		if res, ok := v.Resubmission(p, sha256.Sum256(env.Payload)); ok {
+			res.Duplicate = true
+			pc.resubmission = res
+			return nil
 		}
 		extra := proposalKeys(p)
 		// Verified through the ledger, which remembers the signatures that
@@ -126,7 +152,9 @@ func (s *Server) precheck(raw []byte) error {
 			if pk, ok := extra[id]; ok {
 				return pk, true
 			}
-			return v.KeyValidNow(id)
+			pk, ok := v.KeyValidNow(id)
+			pc.behind = pc.behind || !ok
+			return pk, ok
 		})
 		if err != nil {
 			return err
@@ -139,9 +167,11 @@ func (s *Server) precheck(raw []byte) error {
 			}
 			mem, ok := v.Member(m)
 			if !ok {
+				pc.behind = true
 				return errorf(codeUnauthorized, "signatures: %s is not a member", m)
 			}
 			if mem.Status != ledger.MemberActive {
+				pc.behind = true
 				return errorf(codeForbidden, "signatures: member %s is %s and can no longer sign", m, mem.Status)
 			}
 		}
@@ -150,18 +180,10 @@ func (s *Server) precheck(raw []byte) error {
 		}
 		return nil
 	})
-}
-
-// refusedOnState reports whether precheck refused for what this node's
-// state says about keys and members (unauthorized, forbidden), rather than
-// for the envelope's form.
-func refusedOnState(err error) bool {
-	var ae *apiError
-	if errors.As(err, &ae) {
-		return ae.code == codeUnauthorized || ae.code == codeForbidden
+	if err == nil {
+		pc.behind = false
 	}
-	c := ledger.CodeOf(err)
-	return c == ledger.CodeUnauthorized || c == ledger.CodeForbidden
+	return pc, err
 }
 
 // precheckCaughtUp runs precheck again once this node has applied the
@@ -170,15 +192,15 @@ func refusedOnState(err error) bool {
 // through another node, and refusing on that state would contradict a
 // write that completed before this request. If the node cannot catch up,
 // the answer is unavailable, and the client resubmits.
-func (s *Server) precheckCaughtUp(r *http.Request, body []byte) error {
+func (s *Server) precheckCaughtUp(r *http.Request, body []byte) (prechecked, error) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.MaxWait)
 	defer cancel()
 	idx, err := s.readIndex(ctx, r)
 	if err != nil {
-		return err
+		return prechecked{}, err
 	}
 	if err := s.waitApplied(ctx, idx); err != nil {
-		return err
+		return prechecked{}, err
 	}
 	return s.precheck(body)
 }
