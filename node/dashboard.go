@@ -33,10 +33,12 @@ var webFiles embed.FS
 // sessionCookie is the name of the dashboard's session cookie.
 const sessionCookie = "charta_session"
 
-// A dashboard session lasts 12 hours; a node keeps at most 10,000.
+// A dashboard session lasts 12 hours; a node keeps at most 10,000, and at
+// most 8 per token.
 const (
-	sessionTTL  = 12 * time.Hour
-	maxSessions = 10000
+	sessionTTL       = 12 * time.Hour
+	maxSessions      = 10000
+	sessionsPerToken = 8
 )
 
 // dashboardCSP is the Content-Security-Policy of every dashboard response:
@@ -293,8 +295,16 @@ func (s *Server) handleDashboardLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderLoginError(w, r, http.StatusForbidden, "That token lacks the read scope.")
 		return
 	}
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		s.sessions.close(c.Value) // a new login replaces the browser's session
+	}
+	id, ok := s.sessions.open(tok)
+	if !ok {
+		s.renderLoginError(w, r, http.StatusServiceUnavailable, "This node has too many open dashboard sessions; try again later.")
+		return
+	}
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: s.sessions.open(tok), Path: "/",
+		Name: sessionCookie, Value: id, Path: "/",
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.cfg.TLS || r.TLS != nil,
 		MaxAge: int(sessionTTL.Seconds()),
 	})

@@ -13,12 +13,19 @@ import (
 // browser's cookie store; the token is still authenticated on every
 // request, so an expired token or a removed member loses access at once.
 // Sessions live in the node's memory: a restart logs everyone out.
+//
+// One token holds at most perToken sessions (a new login closes its
+// oldest), so that logging in over and over with one token cannot push
+// other members out; past max sessions in all, a login is refused until
+// some expire.
 type sessions struct {
-	mu  sync.Mutex
-	ttl time.Duration
-	max int
-	now func() time.Time
-	m   map[string]session
+	mu       sync.Mutex
+	ttl      time.Duration
+	max      int
+	perToken int
+	now      func() time.Time
+	m        map[string]session  // session ID → session
+	byToken  map[string][]string // token → its session IDs, oldest first
 }
 
 type session struct {
@@ -26,34 +33,36 @@ type session struct {
 	expires time.Time
 }
 
-func newSessions(ttl time.Duration, max int, now func() time.Time) *sessions {
-	return &sessions{ttl: ttl, max: max, now: now, m: make(map[string]session)}
+func newSessions(ttl time.Duration, max, perToken int, now func() time.Time) *sessions {
+	return &sessions{ttl: ttl, max: max, perToken: perToken, now: now,
+		m: make(map[string]session), byToken: make(map[string][]string)}
 }
 
-// open starts a session for token and returns its ID. At capacity, expired
-// sessions are dropped first, then the one closest to expiry.
-func (ss *sessions) open(token string) string {
+// open starts a session for token and returns its ID, or false when the
+// node holds as many sessions as it may.
+func (ss *sessions) open(token string) (string, bool) {
 	var b [32]byte
 	rand.Read(b[:])
 	id := base64.RawURLEncoding.EncodeToString(b[:])
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	now := ss.now()
+	if ids := ss.byToken[token]; len(ids) >= ss.perToken {
+		ss.closeLocked(ids[0])
+	}
 	if len(ss.m) >= ss.max {
-		var soonest string
+		now := ss.now()
 		for k, s := range ss.m {
 			if !s.expires.After(now) {
-				delete(ss.m, k)
-			} else if soonest == "" || s.expires.Before(ss.m[soonest].expires) {
-				soonest = k
+				ss.closeLocked(k)
 			}
 		}
 		if len(ss.m) >= ss.max {
-			delete(ss.m, soonest)
+			return "", false
 		}
 	}
-	ss.m[id] = session{token: token, expires: now.Add(ss.ttl)}
-	return id
+	ss.m[id] = session{token: token, expires: ss.now().Add(ss.ttl)}
+	ss.byToken[token] = append(ss.byToken[token], id)
+	return id, true
 }
 
 // token returns the token of a live session.
@@ -62,7 +71,7 @@ func (ss *sessions) token(id string) (string, bool) {
 	defer ss.mu.Unlock()
 	s, ok := ss.m[id]
 	if ok && !s.expires.After(ss.now()) {
-		delete(ss.m, id)
+		ss.closeLocked(id)
 		return "", false
 	}
 	return s.token, ok
@@ -72,5 +81,25 @@ func (ss *sessions) token(id string) (string, bool) {
 func (ss *sessions) close(id string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	ss.closeLocked(id)
+}
+
+func (ss *sessions) closeLocked(id string) {
+	s, ok := ss.m[id]
+	if !ok {
+		return
+	}
 	delete(ss.m, id)
+	ids := ss.byToken[s.token]
+	for i, x := range ids {
+		if x == id {
+			ids = append(ids[:i], ids[i+1:]...)
+			break
+		}
+	}
+	if len(ids) == 0 {
+		delete(ss.byToken, s.token)
+	} else {
+		ss.byToken[s.token] = ids
+	}
 }

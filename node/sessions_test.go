@@ -8,32 +8,48 @@ import (
 	"time"
 )
 
-func TestSessions_ExpireAndEvict(t *testing.T) {
+func TestSessions_ExpireAndCaps(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	ss := newSessions(time.Hour, 2, func() time.Time { return now })
-	a := ss.open("token-a")
-	now = now.Add(10 * time.Minute)
-	b := ss.open("token-b")
-	if a == b || len(a) != 43 {
-		t.Fatalf("session IDs %q and %q", a, b)
+	ss := newSessions(time.Hour, 3, 2, func() time.Time { return now })
+	open := func(tok string) string {
+		t.Helper()
+		id, ok := ss.open(tok)
+		if !ok {
+			t.Fatalf("login with %s refused", tok)
+		}
+		return id
 	}
-	if tok, ok := ss.token(a); !ok || tok != "token-a" {
-		t.Fatalf("session a: %q %v", tok, ok)
+	a1 := open("token-a")
+	a2 := open("token-a")
+	if a1 == a2 || len(a1) != 43 {
+		t.Fatalf("session IDs %q and %q", a1, a2)
 	}
-	// At capacity, the session closest to expiry (a) makes room.
-	c := ss.open("token-c")
-	if _, ok := ss.token(a); ok {
-		t.Fatal("the oldest session survived eviction")
+	if tok, ok := ss.token(a1); !ok || tok != "token-a" {
+		t.Fatalf("session a1: %q %v", tok, ok)
 	}
-	if tok, ok := ss.token(c); !ok || tok != "token-c" {
-		t.Fatalf("session c: %q %v", tok, ok)
+	// A third login with the same token closes its oldest session.
+	a3 := open("token-a")
+	if _, ok := ss.token(a1); ok {
+		t.Fatal("token-a holds more than 2 sessions")
 	}
-	now = now.Add(time.Hour)
-	if _, ok := ss.token(b); ok {
+	b1 := open("token-b")
+	// The node is full: another login is refused, nobody is pushed out.
+	if _, ok := ss.open("token-c"); ok {
+		t.Fatal("a login past the node's cap was accepted")
+	}
+	for _, id := range []string{a2, a3, b1} {
+		if _, ok := ss.token(id); !ok {
+			t.Fatalf("session %s was pushed out", id)
+		}
+	}
+	// Expired sessions make room.
+	now = now.Add(2 * time.Hour)
+	open("token-c")
+	if _, ok := ss.token(b1); ok {
 		t.Fatal("an expired session is still open")
 	}
-	ss.close(c)
-	if _, ok := ss.token(c); ok {
+	ss.close(a3)
+	if _, ok := ss.token(a3); ok {
 		t.Fatal("a closed session is still open")
 	}
 }
