@@ -108,7 +108,6 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.fsm = newFSM(n.ledger)
-	removeStaleSpools(cfg.Dir, log)
 
 	level := hclog.Warn
 	if cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
@@ -611,48 +610,10 @@ func (n *Node) admitPeer(id string) error {
 	return nil
 }
 
-// spoolPattern names the files that hold snapshots offered by peers while
-// they are checked.
-const spoolPattern = "snapshot-offered-*"
-
-// vetSnapshot is the transport's snapshot policy (see guardedConn): it
-// spools a snapshot offered by a peer to the data directory while the
-// ledger checks it, exactly as a restore would, and returns the spooled
-// copy for Raft to read.
+// vetSnapshot is the transport's snapshot policy (see guardedConn): the
+// ledger receives a snapshot offered by a peer into a file beside its
+// state and checks it, exactly as a restore would, and Raft then reads the
+// checked copy back.
 func (n *Node) vetSnapshot(body io.Reader) (io.ReadCloser, error) {
-	f, err := os.CreateTemp(n.cfg.Dir, spoolPattern)
-	if err != nil {
-		return nil, fmt.Errorf("consensus: spool snapshot: %w", err)
-	}
-	spool := &spoolFile{f}
-	if err := n.ledger.CheckSnapshot(io.TeeReader(body, f)); err != nil {
-		spool.Close()
-		return nil, err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		spool.Close()
-		return nil, fmt.Errorf("consensus: spool snapshot: %w", err)
-	}
-	return spool, nil
-}
-
-// spoolFile is a temporary file removed when closed.
-type spoolFile struct{ *os.File }
-
-func (s *spoolFile) Close() error {
-	err := s.File.Close()
-	if rerr := os.Remove(s.Name()); err == nil {
-		err = rerr
-	}
-	return err
-}
-
-// removeStaleSpools removes the spooled snapshots a crash left behind.
-func removeStaleSpools(dir string, log *slog.Logger) {
-	stale, _ := filepath.Glob(filepath.Join(dir, spoolPattern))
-	for _, p := range stale {
-		if err := os.Remove(p); err != nil {
-			log.Warn("stale spooled snapshot not removed", "path", p, "err", err)
-		}
-	}
+	return n.ledger.CheckSnapshot(body)
 }

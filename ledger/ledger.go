@@ -43,6 +43,7 @@ type Ledger struct {
 	sigs *sigCache
 	// checked remembers snapshots that passed the restore check.
 	checked checkedSnapshots
+	checkMu sync.Mutex // one CheckSnapshot at a time
 }
 
 // Options tune a Ledger. The zero value is what production uses.

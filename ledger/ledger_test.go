@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/fnv"
+	"io"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -619,9 +620,19 @@ func TestSnapshot_CheckRefusesWhatRestoreRefuses(t *testing.T) {
 		{"another consortium", obuf.Bytes(), false},
 		{"root page past the end", rootPastEnd(t, buf.Bytes()), false},
 	} {
-		err := h.l.CheckSnapshot(bytes.NewReader(tc.b))
+		checked, err := h.l.CheckSnapshot(bytes.NewReader(tc.b))
 		if tc.ok != (err == nil) {
 			t.Fatalf("%s: CheckSnapshot = %v", tc.name, err)
+		}
+		if err == nil {
+			// The checked copy reads back as the stream that was offered.
+			back, rerr := io.ReadAll(checked)
+			if rerr != nil || !bytes.Equal(back, tc.b) {
+				t.Fatalf("%s: the checked snapshot reads back %d bytes (%v), offered %d", tc.name, len(back), rerr, len(tc.b))
+			}
+			if err := checked.Close(); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if rerr := newFixture(t).l.Restore(bytes.NewReader(tc.b)); tc.ok != (rerr == nil) {
 			t.Fatalf("%s: CheckSnapshot = %v but Restore = %v", tc.name, err, rerr)

@@ -85,7 +85,7 @@ func (l *Ledger) Restore(r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("ledger: restore: %w", err)
 	}
-	applied, err := l.receiveAndCheck(r, f)
+	_, applied, err := l.receiveAndCheck(r, f, true)
 	if err != nil {
 		removeFile(tmp)
 		return err
@@ -117,17 +117,44 @@ func (l *Ledger) Restore(r io.Reader) error {
 
 // CheckSnapshot checks a snapshot stream exactly as Restore does, without
 // touching the state: it lets a node refuse a snapshot before anything
-// keeps it. It reads r to the end unless it refuses the stream earlier. The
-// stream is received into a temporary file beside the state, removed on
-// return.
-func (l *Ledger) CheckSnapshot(r io.Reader) error {
-	f, err := os.CreateTemp(filepath.Dir(l.path), filepath.Base(l.path)+".check-*")
+// keeps it. It reads r to the end unless it refuses the stream earlier.
+// The stream is received into a temporary file beside the state; on
+// success the returned reader gives back the same stream from that file
+// (so the caller needs no copy of its own), and closing it removes the
+// file.
+func (l *Ledger) CheckSnapshot(r io.Reader) (io.ReadCloser, error) {
+	f, err := os.CreateTemp(filepath.Dir(l.path), filepath.Base(l.path)+checkPattern)
 	if err != nil {
-		return fmt.Errorf("ledger: restore: %w", err)
+		return nil, fmt.Errorf("ledger: restore: %w", err)
 	}
-	defer removeFile(f.Name())
-	_, err = l.receiveAndCheck(r, f)
-	return err
+	l.checkMu.Lock() // one at a time: each may be gigabytes of disk
+	defer l.checkMu.Unlock()
+	sum, _, err := l.receiveAndCheck(r, f, false)
+	if err != nil {
+		removeFile(f.Name())
+		return nil, err
+	}
+	db, err := os.Open(f.Name())
+	if err != nil {
+		removeFile(f.Name())
+		return nil, fmt.Errorf("ledger: restore: %w", err)
+	}
+	return &checkedSnapshot{Reader: io.MultiReader(bytes.NewReader(snapshotMagic), db, bytes.NewReader(sum[:])), f: db}, nil
+}
+
+// checkPattern names the files that hold snapshots being checked.
+const checkPattern = ".check-*"
+
+// checkedSnapshot streams a checked snapshot back from its file, which
+// Close removes.
+type checkedSnapshot struct {
+	io.Reader
+	f *os.File
+}
+
+func (c *checkedSnapshot) Close() error {
+	err := c.f.Close()
+	return errors.Join(err, removeFile(c.f.Name()))
 }
 
 // receiveAndCheck receives the stream into f, closes f, and checks the
@@ -139,22 +166,24 @@ func (l *Ledger) CheckSnapshot(r io.Reader) error {
 // remembers the checksums of the last few snapshots that passed and skips
 // the second check (which recomputes the journal's hash chain and Merkle
 // tree) for the same bytes.
-func (l *Ledger) receiveAndCheck(r io.Reader, f *os.File) (applied uint64, err error) {
-	sum, err := receiveSnapshot(r, f)
+//
+// The file is fsynced only when it becomes the state (sync).
+func (l *Ledger) receiveAndCheck(r io.Reader, f *os.File, sync bool) (sum Hash, applied uint64, err error) {
+	sum, err = receiveSnapshot(r, f, sync)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("ledger: restore: %w", cerr)
 	}
 	if err != nil {
-		return 0, err
+		return Hash{}, 0, err
 	}
 	if applied, ok := l.checked.get(sum); ok {
-		return applied, nil
+		return sum, applied, nil
 	}
 	if applied, err = checkSnapshot(f.Name(), l.consortium); err != nil {
-		return 0, err
+		return Hash{}, 0, err
 	}
 	l.checked.add(sum, applied)
-	return applied, nil
+	return sum, applied, nil
 }
 
 // checkedSnapshots remembers the checksums of snapshots that passed the
@@ -185,8 +214,8 @@ func (c *checkedSnapshots) add(sum Hash, applied uint64) {
 }
 
 // receiveSnapshot copies the stream to f, checking the magic and the
-// trailing checksum, which it returns.
-func receiveSnapshot(r io.Reader, f *os.File) (Hash, error) {
+// trailing checksum, which it returns; with sync, it fsyncs f.
+func receiveSnapshot(r io.Reader, f *os.File, sync bool) (Hash, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	magic := make([]byte, len(snapshotMagic))
 	if _, err := io.ReadFull(br, magic); err != nil || !bytes.Equal(magic, snapshotMagic) {
@@ -203,7 +232,10 @@ func receiveSnapshot(r io.Reader, f *os.File) (Hash, error) {
 	if !bytes.Equal(tail, sum[:]) {
 		return Hash{}, errors.New("ledger: restore: snapshot checksum does not match: truncated or altered")
 	}
-	return sum, f.Sync()
+	if sync {
+		return sum, f.Sync()
+	}
+	return sum, nil
 }
 
 // copyHoldingTail copies r to w except for the last n bytes, which it
