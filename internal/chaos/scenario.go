@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,6 +48,15 @@ type Report struct {
 // Run runs the scenario and checks every invariant. The returned error
 // joins every violation; the run's directory is removed only on success.
 func (s Scenario) Run(ctx context.Context) (rep *Report, err error) {
+	if s.Workload.Ballots > 0 {
+		// W3's ballot model compares deadlines with the harness's clock,
+		// which the nodes must share.
+		for id, args := range s.PerNodeArgs {
+			if slices.Contains(args, "--clock-offset") {
+				return nil, fmt.Errorf("chaos: scenario %s: W3 (ballots) cannot run with a clock offset on %s", s.Name, id)
+			}
+		}
+	}
 	start := time.Now()
 	dir, err := os.MkdirTemp(s.Dir, "chaos-"+s.Name+"-")
 	if err != nil {
