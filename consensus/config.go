@@ -40,6 +40,7 @@ type Config struct {
 	VoterDeadAfter     time.Duration         // a voter unreachable this long is replaced by a nonvoter; 0 = 10s
 	ReconcileInterval  time.Duration         // period of the membership reconciler besides its event wake-ups; 0 = 2s
 	NoSync             bool                  // skip fsync of the stores; tests only
+	BootIDFile         string                // the kernel's boot ID (see durability.go); default /proc/sys/kernel/random/boot_id
 	Clock              func() time.Time      // stamps records; default time.Now (tests inject offsets)
 	Registerer         prometheus.Registerer // where Raft's metrics are registered; nil = not exported
 	Logger             *slog.Logger          // default slog.Default(); Raft logs at Warn and above unless Debug is enabled
@@ -51,6 +52,7 @@ func DefaultConfig() Config {
 	return Config{
 		SnapshotThreshold:  8192,
 		SnapshotInterval:   2 * time.Minute,
+		BootIDFile:         "/proc/sys/kernel/random/boot_id",
 		TrailingLogs:       10240,
 		HeartbeatTimeout:   500 * time.Millisecond,
 		ElectionTimeout:    500 * time.Millisecond,
@@ -77,6 +79,7 @@ func (c Config) withDefaults() Config {
 	}
 	setDefault(&c.SnapshotThreshold, d.SnapshotThreshold)
 	setDefault(&c.SnapshotInterval, d.SnapshotInterval)
+	setDefault(&c.BootIDFile, d.BootIDFile)
 	setDefault(&c.TrailingLogs, d.TrailingLogs)
 	setDefault(&c.HeartbeatTimeout, d.HeartbeatTimeout)
 	setDefault(&c.ElectionTimeout, d.ElectionTimeout)

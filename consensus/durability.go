@@ -33,11 +33,13 @@ import (
 // stateOpenMarker is the marker's name in the data directory.
 const stateOpenMarker = "state.db.open"
 
-// bootIDFile holds the kernel's random ID of the current boot (Linux).
-var bootIDFile = "/proc/sys/kernel/random/boot_id"
-
-func bootID() (string, bool) {
-	b, err := os.ReadFile(bootIDFile)
+// bootID reads the kernel's random ID of the current boot from file (on
+// Linux, /proc/sys/kernel/random/boot_id).
+func bootID(file string) (string, bool) {
+	if file == "" {
+		return "", false
+	}
+	b, err := os.ReadFile(file)
 	id := strings.TrimSpace(string(b))
 	return id, err == nil && id != ""
 }
@@ -45,8 +47,8 @@ func bootID() (string, bool) {
 // prepareStateStore runs before the state store opens. It reports whether
 // the store may defer its fsyncs and, if the machine went down while the
 // store had unsynced writes, moves the store aside so that it is rebuilt.
-func prepareStateStore(dir string, log *slog.Logger) (deferSync bool, err error) {
-	boot, ok := bootID()
+func prepareStateStore(dir, bootIDFile string, log *slog.Logger) (deferSync bool, err error) {
+	boot, ok := bootID(bootIDFile)
 	if !ok {
 		return false, nil
 	}

@@ -9,17 +9,14 @@ import (
 	"time"
 )
 
-// setBootID points bootID at a file holding id ("" for no such file).
-func setBootID(t *testing.T, id string) {
+// bootFile writes a boot ID file holding id and returns its path.
+func bootFile(t *testing.T, id string) string {
 	t.Helper()
-	old := bootIDFile
-	t.Cleanup(func() { bootIDFile = old })
-	bootIDFile = filepath.Join(t.TempDir(), "boot_id")
-	if id != "" {
-		if err := os.WriteFile(bootIDFile, []byte(id+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+	p := filepath.Join(t.TempDir(), "boot_id")
+	if err := os.WriteFile(p, []byte(id+"\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	return p
 }
 
 func TestPrepareStateStore_SetsAsideAfterMachineCrash(t *testing.T) {
@@ -28,13 +25,12 @@ func TestPrepareStateStore_SetsAsideAfterMachineCrash(t *testing.T) {
 	marker := filepath.Join(dir, stateOpenMarker)
 	log := testLogger(t)
 
-	setBootID(t, "")
-	if deferSync, err := prepareStateStore(dir, log); err != nil || deferSync {
+	if deferSync, err := prepareStateStore(dir, filepath.Join(dir, "no-such-file"), log); err != nil || deferSync {
 		t.Fatalf("without a boot ID: defer %v, err %v; want synced commits", deferSync, err)
 	}
 
-	setBootID(t, "boot-a")
-	if deferSync, err := prepareStateStore(dir, log); err != nil || !deferSync {
+	bootA, bootB, bootC := bootFile(t, "boot-a"), bootFile(t, "boot-b"), bootFile(t, "boot-c")
+	if deferSync, err := prepareStateStore(dir, bootA, log); err != nil || !deferSync {
 		t.Fatalf("first open: defer %v, err %v", deferSync, err)
 	}
 	if b, _ := os.ReadFile(marker); string(b) != "boot-a\n" {
@@ -43,7 +39,7 @@ func TestPrepareStateStore_SetsAsideAfterMachineCrash(t *testing.T) {
 	os.WriteFile(state, []byte("state"), 0o600)
 
 	// A process crash: same boot, the marker is still there. Keep the store.
-	if _, err := prepareStateStore(dir, log); err != nil {
+	if _, err := prepareStateStore(dir, bootA, log); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(state); err != nil {
@@ -51,8 +47,7 @@ func TestPrepareStateStore_SetsAsideAfterMachineCrash(t *testing.T) {
 	}
 
 	// A machine crash: another boot. Set the store aside.
-	setBootID(t, "boot-b")
-	if _, err := prepareStateStore(dir, log); err != nil {
+	if _, err := prepareStateStore(dir, bootB, log); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(state); !os.IsNotExist(err) {
@@ -71,7 +66,7 @@ func TestPrepareStateStore_SetsAsideAfterMachineCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(state, []byte("state"), 0o600)
-	if _, err := prepareStateStore(dir, log); err != nil {
+	if _, err := prepareStateStore(dir, bootB, log); err != nil {
 		t.Fatal(err)
 	}
 	if aside, _ := filepath.Glob(state + ".unsynced-*"); len(aside) != 2 {
@@ -83,8 +78,7 @@ func TestPrepareStateStore_SetsAsideAfterMachineCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(state, []byte("state"), 0o600)
-	setBootID(t, "boot-c")
-	if _, err := prepareStateStore(dir, log); err != nil {
+	if _, err := prepareStateStore(dir, bootC, log); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(state); err != nil {
@@ -97,9 +91,10 @@ func TestPrepareStateStore_SetsAsideAfterMachineCrash(t *testing.T) {
 // power loss could, and restarts it under another boot ID: it must rebuild
 // the state from its snapshot and log and converge with the others.
 func TestCluster_RebuildsStateAfterMachineCrash(t *testing.T) {
-	setBootID(t, "boot-1")
+	boot1, boot2 := bootFile(t, "boot-1"), bootFile(t, "boot-2")
 	c := newCluster(t, 3, func(cfg *Config) {
 		cfg.NoSync = false
+		cfg.BootIDFile = boot1
 		cfg.SnapshotThreshold = 16
 		cfg.TrailingLogs = 4
 		cfg.SnapshotInterval = 50 * time.Millisecond
@@ -138,7 +133,7 @@ func TestCluster_RebuildsStateAfterMachineCrash(t *testing.T) {
 	}
 	last := c.propose("tok-while-down")
 
-	setBootID(t, "boot-2")
+	c.cfgs[fi].BootIDFile = boot2 // the machine restarted
 	n := c.start(fi)
 	s := c.converged(last.Index)
 	if s.applied != last.Index {

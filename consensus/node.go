@@ -99,7 +99,7 @@ func New(cfg Config) (*Node, error) {
 		}
 	}()
 	if !cfg.NoSync {
-		if n.deferSync, err = prepareStateStore(cfg.Dir, log); err != nil {
+		if n.deferSync, err = prepareStateStore(cfg.Dir, cfg.BootIDFile, log); err != nil {
 			return nil, err
 		}
 	}

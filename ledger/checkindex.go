@@ -131,7 +131,7 @@ func buildIndex(btx *bolt.Tx) *checkIndex {
 			return nil
 		})
 	}
-	t := newTx(btx)
+	t := newTx(btx, newMemos())
 	if b := t.get(bucketMeta, metaApplied); len(b) == 8 {
 		u.next.applied = binary.BigEndian.Uint64(b)
 	}

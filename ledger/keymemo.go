@@ -31,20 +31,29 @@ type memoEntry[T any] struct {
 // memoSize bounds each memo: past it, the memo starts over.
 const memoSize = 4096
 
-var (
-	keyMemo = &memo[KeyRecord]{bucket: bucketKeys, clone: func(k KeyRecord) KeyRecord {
-		k.Public.Key = slices.Clone(k.Public.Key)
-		return k
-	}}
-	memberMemo = &memo[Member]{bucket: bucketMembers, clone: func(m Member) Member {
-		m.Keys = slices.Clone(m.Keys)
-		return m
-	}}
-	tokenMemo = &memo[Token]{bucket: bucketTokens, clone: func(t Token) Token {
-		t.Scopes = slices.Clone(t.Scopes)
-		return t
-	}}
-)
+// memos are a ledger's memos, one per memoised bucket.
+type memos struct {
+	keys    memo[KeyRecord]
+	members memo[Member]
+	tokens  memo[Token]
+}
+
+func newMemos() *memos {
+	return &memos{
+		keys: memo[KeyRecord]{bucket: bucketKeys, clone: func(k KeyRecord) KeyRecord {
+			k.Public.Key = slices.Clone(k.Public.Key)
+			return k
+		}},
+		members: memo[Member]{bucket: bucketMembers, clone: func(m Member) Member {
+			m.Keys = slices.Clone(m.Keys)
+			return m
+		}},
+		tokens: memo[Token]{bucket: bucketTokens, clone: func(t Token) Token {
+			t.Scopes = slices.Clone(t.Scopes)
+			return t
+		}},
+	}
+}
 
 // decode returns the record stored as raw under id. raw may belong to a
 // bbolt transaction: the memo keeps its own copy.
@@ -77,4 +86,4 @@ func (mm *memo[T]) get(t *tx, id string) (T, bool) {
 }
 
 // getKey reads a key record from the key table.
-func (t *tx) getKey(id string) (KeyRecord, bool) { return keyMemo.get(t, id) }
+func (t *tx) getKey(id string) (KeyRecord, bool) { return t.memos.keys.get(t, id) }

@@ -9,7 +9,7 @@ import (
 // the stored bytes say, even when they change under the same ID, and a
 // caller that modifies its record does not change what the next one gets.
 func TestMemo_FollowsBytesAndHandsOutCopies(t *testing.T) {
-	mm := &memo[Member]{bucket: bucketMembers, clone: memberMemo.clone}
+	mm := &newMemos().members
 	raw := func(m Member) []byte { b, _ := json.Marshal(m); return b }
 	v1 := raw(Member{ID: "alpha", Role: RoleMember, Status: MemberActive, Keys: []string{"alpha/k1"}})
 	got := mm.decode("alpha", v1)

@@ -44,6 +44,7 @@ type Ledger struct {
 	// checked remembers snapshots that passed the restore check.
 	checked checkedSnapshots
 	checkMu sync.Mutex // one CheckSnapshot at a time
+	memos   *memos     // decoded records, by their stored bytes
 }
 
 // Options tune a Ledger. The zero value is what production uses.
@@ -95,7 +96,7 @@ func Open(path string, g *Genesis, opts Options) (*Ledger, error) {
 	if err := g.Verify(); err != nil {
 		return nil, fmt.Errorf("ledger: genesis: %w", err)
 	}
-	l := &Ledger{path: path, opts: opts, consortium: g.ID(), notify: make(chan struct{}), sigs: newSigCache()}
+	l := &Ledger{path: path, opts: opts, consortium: g.ID(), notify: make(chan struct{}), sigs: newSigCache(), memos: newMemos()}
 	// Snapshots being checked when the process stopped (CheckSnapshot).
 	if stale, err := filepath.Glob(path + ".check-*"); err == nil {
 		for _, p := range stale {
@@ -154,7 +155,7 @@ func (l *Ledger) init(g *Genesis) error {
 			l.applied.Store(binary.BigEndian.Uint64(meta.Get(metaApplied)))
 			return nil
 		}
-		t := newTx(btx)
+		t := newTx(btx, l.memos)
 		writeGenesis(t, g)
 		t.commit()
 		return nil
@@ -229,7 +230,7 @@ func (l *Ledger) Apply(entries []LogEntry) []*Result {
 	last := l.applied.Load()
 	u := newUpdate(l.index.Load())
 	err := l.db.Update(func(btx *bolt.Tx) error {
-		t := newTx(btx)
+		t := newTx(btx, l.memos)
 		t.committed = u.apply
 		charter := loadCharter(t)
 		for i, e := range entries {

@@ -219,7 +219,7 @@ func (a *applyCtx) key(id string) (*KeyRecord, error) {
 
 // member returns a member or a not_found error naming the field.
 func (a *applyCtx) member(field, id string) (*Member, error) {
-	m, ok := memberMemo.get(a.tx, id)
+	m, ok := a.tx.memos.members.get(a.tx, id)
 	if !ok {
 		return nil, Errorf(CodeNotFound, "%s: no member %q", field, id)
 	}

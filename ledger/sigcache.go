@@ -125,7 +125,7 @@ func (l *Ledger) Preverify(entries []LogEntry) {
 		return
 	}
 	defer btx.Rollback()
-	t := newTx(btx)
+	t := newTx(btx, l.memos)
 	var keyMu sync.Mutex
 	lookup := func(id string) (PublicKey, bool) {
 		keyMu.Lock() // a bbolt read transaction is not for concurrent use

@@ -296,7 +296,7 @@ func checkSnapshot(path, consortium string) (applied uint64, err error) {
 			return errors.New("ledger: restore: snapshot has no applied index")
 		}
 		applied = binary.BigEndian.Uint64(a)
-		return verifyJournal(newTx(btx))
+		return verifyJournal(newTx(btx, newMemos()))
 	})
 	return applied, err
 }

@@ -82,10 +82,11 @@ type tx struct {
 	// committed, when set, sees every write as it reaches bbolt, so that
 	// the in-memory check index can follow the state.
 	committed func(bucket, key string, value []byte)
+	memos     *memos // the ledger's decoded records (keymemo.go)
 }
 
-func newTx(btx *bolt.Tx) *tx {
-	return &tx{btx: btx, pending: make(map[string]map[string][]byte)}
+func newTx(btx *bolt.Tx, ms *memos) *tx {
+	return &tx{btx: btx, pending: make(map[string]map[string][]byte), memos: ms}
 }
 
 func (t *tx) get(bucket, k []byte) []byte {

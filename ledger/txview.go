@@ -17,7 +17,7 @@ func (v txView) Grant(id string) (*Grant, bool) {
 func (v txView) GrantsFor(licensee, asset string) []*Grant { return grantsFor(v.t, licensee, asset) }
 
 func (v txView) Member(id string) (*Member, bool) {
-	m, ok := memberMemo.get(v.t, id)
+	m, ok := v.t.memos.members.get(v.t, id)
 	return &m, ok
 }
 

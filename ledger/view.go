@@ -22,7 +22,7 @@ func (l *Ledger) View(fn func(v *View) error) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.db.View(func(btx *bolt.Tx) error {
-		return fn(&View{t: newTx(btx)})
+		return fn(&View{t: newTx(btx, l.memos)})
 	})
 }
 
@@ -52,7 +52,7 @@ func (v *View) Genesis() *Genesis {
 
 // Member returns a member.
 func (v *View) Member(id string) (*Member, bool) {
-	m, ok := memberMemo.get(v.t, id)
+	m, ok := v.t.memos.members.get(v.t, id)
 	return &m, ok
 }
 
@@ -82,7 +82,7 @@ func (v *View) Resubmission(p *Proposal, payloadHash Hash) (*Result, bool) {
 
 // Token looks a bearer token up by the hex SHA-256 of its secret.
 func (v *View) Token(hash string) (*Token, bool) {
-	t, ok := tokenMemo.get(v.t, hash)
+	t, ok := v.t.memos.tokens.get(v.t, hash)
 	return &t, ok
 }
 
