@@ -361,8 +361,10 @@ func (l *Ledger) applyOne(t *tx, charter *Charter, index uint64, data []byte) Re
 	var payloadHash Hash
 	err = l.admit(a, rec.Envelope, &payloadHash)
 	if dup, ok := err.(*duplicate); ok {
+		// No effect at all, not even on ledger time: the state stays a
+		// function of the journal, where a duplicate leaves no entry, so
+		// that a replay of the journal reproduces the state digest.
 		t.discard()
-		putLedgerTime(t, now)
 		r := dup.result
 		r.Duplicate = true
 		return r

@@ -671,3 +671,45 @@ func rootPastEnd(t *testing.T, snap []byte) []byte {
 	copy(b[len(b)-sha256.Size:], sum[:])
 	return b
 }
+
+// TestDuplicate_LeavesNoTrace: a duplicate takes a Raft index but leaves
+// no journal entry, so it must not change the state either, not even the
+// ledger time: a replay of the journal, which does not hold it, must
+// reproduce the state digest (what charta audit and the chaos suite check).
+func TestDuplicate_LeavesNoTrace(t *testing.T) {
+	g := testGenesis(t)
+	open := func() *ledger.Ledger {
+		l, err := ledger.Open(filepath.Join(t.TempDir(), "state.db"), g, ledger.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	issued := t0.Add(time.Minute)
+	env := ledgertest.Propose(g.ID(), "alpha", "token.register", "tok-1", issued,
+		ledger.TokenRegister{Hash: ledger.HashToken("one"), Scopes: []string{"read"}, ExpiresAt: t0.Add(48 * time.Hour)},
+		ledgertest.Signer("alpha", scheme)).Encode()
+	live := open()
+	first := live.Apply([]ledger.LogEntry{{Index: 5, Data: ledger.EncodeRecord(issued, env)}})[0]
+	dup := live.Apply([]ledger.LogEntry{{Index: 6, Data: ledger.EncodeRecord(issued.Add(time.Minute), env)}})[0]
+	if first.Outcome.Status != ledger.StatusAccepted || !dup.Duplicate || dup.Seq != first.Seq {
+		t.Fatalf("first %+v, resubmission %+v", first, dup)
+	}
+	replay := open()
+	var entries []*ledger.Entry
+	live.View(func(v *ledger.View) error { entries = v.Entries(1, 10); return nil })
+	for _, e := range entries {
+		replay.Apply([]ledger.LogEntry{{Index: e.Index, Data: ledger.EncodeRecord(e.LedgerTime, e.Envelope)}})
+	}
+	var liveDigest, replayDigest ledger.Hash
+	var liveTime, replayTime time.Time
+	live.View(func(v *ledger.View) error { liveDigest, liveTime = v.Digest(), v.LedgerTime(); return nil })
+	replay.View(func(v *ledger.View) error { replayDigest, replayTime = v.Digest(), v.LedgerTime(); return nil })
+	if live.AppliedIndex() != 6 || replay.AppliedIndex() != 5 {
+		t.Fatalf("applied %d and %d", live.AppliedIndex(), replay.AppliedIndex())
+	}
+	if liveDigest != replayDigest || !liveTime.Equal(replayTime) {
+		t.Fatalf("after a trailing duplicate: digest %s, ledger time %v; the journal's replay: %s, %v", liveDigest, liveTime, replayDigest, replayTime)
+	}
+}
