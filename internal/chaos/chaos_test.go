@@ -171,11 +171,11 @@ func TestChaos_W4IsolateLeader(t *testing.T) {
 		Workload: WorkloadConfig{}.WithW3().WithW4(), Fault: Sequence(gap, IsolateLeader(4*time.Second))}, shortOps)
 }
 
-// campaignMix returns the workloads CHARTA_CHAOS_MIX adds to W1 and W2:
-// a comma-separated list of w3 and w4.
-func campaignMix(t *testing.T) WorkloadConfig {
+// campaignMix returns the workloads mix adds to W1 and W2: a
+// comma-separated list of w3 and w4.
+func campaignMix(t *testing.T, mix string) WorkloadConfig {
 	var w WorkloadConfig
-	for _, x := range strings.Split(os.Getenv("CHARTA_CHAOS_MIX"), ",") {
+	for _, x := range strings.Split(mix, ",") {
 		switch strings.TrimSpace(x) {
 		case "":
 		case "w3":
@@ -203,12 +203,44 @@ func TestChaos_Campaign(t *testing.T) {
 		nodes = 3
 	}
 	first, _ := strconv.Atoi(os.Getenv("CHARTA_CHAOS_FIRST_SEED"))
-	mix := campaignMix(t)
+	mix := os.Getenv("CHARTA_CHAOS_MIX")
 	for seed := uint64(first + 1); seed <= uint64(first+seeds); seed++ {
-		t.Run(fmt.Sprintf("seed-%d", seed), func(t *testing.T) {
-			fault, names := RandomFaults(rand.New(rand.NewPCG(seed, 7)), 4)
-			t.Logf("seed %d: %d nodes, faults %v, mix %q", seed, nodes, names, os.Getenv("CHARTA_CHAOS_MIX"))
-			runScenarioS(t, Scenario{Name: fmt.Sprintf("campaign-%d", seed), Nodes: nodes, Seed: seed, Fault: fault, Workload: mix}, 4000)
+		t.Run(fmt.Sprintf("seed-%d", seed), func(t *testing.T) { runCampaignSeed(t, seed, nodes, mix) })
+	}
+}
+
+// runCampaignSeed runs one seed of a campaign: four faults drawn from it
+// over a 4,000-operation workload.
+func runCampaignSeed(t *testing.T, seed uint64, nodes int, mix string) {
+	t.Helper()
+	fault, names := RandomFaults(rand.New(rand.NewPCG(seed, 7)), 4)
+	t.Logf("seed %d: %d nodes, faults %v, mix %q", seed, nodes, names, mix)
+	runScenarioS(t, Scenario{Name: fmt.Sprintf("campaign-%d", seed), Nodes: nodes, Seed: seed, Fault: fault,
+		Workload: campaignMix(t, mix)}, 4000)
+}
+
+// regressions are campaign seeds that failed once, with the bug each
+// found; make chaos runs them besides its random seeds.
+var regressions = []struct {
+	seed  uint64
+	nodes int
+	mix   string
+	bug   string
+}{
+	{5, 5, "w3,w4", "a trailing duplicate proposal changed the state digest (ledger TestDuplicate_LeavesNoTrace)"},
+	{24, 5, "w3,w4", "the same, after a transfer storm, a killed follower, an isolated and a paused leader"},
+}
+
+// TestChaos_Regressions replays the pinned seeds when CHARTA_CHAOS_SEEDS
+// is set (make chaos).
+func TestChaos_Regressions(t *testing.T) {
+	if os.Getenv("CHARTA_CHAOS_SEEDS") == "" {
+		t.Skip("set CHARTA_CHAOS_SEEDS (make chaos) to run the pinned campaign seeds")
+	}
+	for _, r := range regressions {
+		t.Run(fmt.Sprintf("seed-%d-%d-nodes", r.seed, r.nodes), func(t *testing.T) {
+			t.Log(r.bug)
+			runCampaignSeed(t, r.seed, r.nodes, r.mix)
 		})
 	}
 }
