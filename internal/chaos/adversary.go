@@ -105,13 +105,22 @@ func (w *Workload) adversaryLoop(ctx context.Context, k int) error {
 			return nil
 		}
 		node := n % len(nodes)
-		w.attack(ctx, rng, nodes[node], k, node)
+		if w.attack(ctx, rng, nodes[node], k, node) == Ambiguous {
+			// Without retries, an attack during an election or over the
+			// rate limit is unanswered at once; pause as a retrying
+			// client would, so that such attacks do not use up the
+			// scenario's operations.
+			select {
+			case <-ctx.Done():
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
 	}
 	return nil
 }
 
-// attack sends one adversarial request and records it.
-func (w *Workload) attack(ctx context.Context, rng *rand.Rand, cl *client.Client, k, node int) {
+// attack sends one adversarial request, records it and returns its outcome.
+func (w *Workload) attack(ctx context.Context, rng *rand.Rand, cl *client.Client, k, node int) Outcome {
 	ids := w.c.IDs()
 	victim, attacker := ids[rng.IntN(len(ids))], ids[rng.IntN(len(ids))]
 	op := Op{Client: k, Key: "adv", Node: node}
@@ -133,13 +142,13 @@ func (w *Workload) attack(ctx context.Context, rng *rand.Rand, cl *client.Client
 	case r < 45: // a replay of an accepted proposal: the original result, no second effect
 		x, ok := w.adv.pick(rng, nil)
 		if !ok {
-			return
+			return NoAnswer
 		}
 		op.Kind, op.ID, op.Orig, env = "adv.replay", x.p.ID, x.index, x.envelope
 	case r < 60: // the same signer and ID with another body, unique to this attack
 		x, ok := w.adv.pick(rng, func(m string) bool { return slicesIndex(ids, m) >= 0 })
 		if !ok {
-			return
+			return NoAnswer
 		}
 		op.Kind, op.Expect = "adv.conflict", string(ledger.CodeConflict)
 		q := *x.p
@@ -177,6 +186,7 @@ func (w *Workload) attack(ctx context.Context, rng *rand.Rand, cl *client.Client
 		op.Index, op.Duplicate = res.Index, res.Duplicate
 	}
 	w.record(op)
+	return op.Outcome
 }
 
 // malformed returns one of several malformed envelopes derived from a
