@@ -498,15 +498,7 @@ func TestSnapshot_RestoreRoundTripAndTamper(t *testing.T) {
 	for i := range 20 {
 		f.register("alpha", "m"+strconv.Itoa(i))
 	}
-	snap, err := f.l.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if _, err := snap.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	snap.Release()
+	buf := snapshotOf(t, f.l)
 	want := f.digest()
 
 	g := newFixture(t)
@@ -558,15 +550,7 @@ func TestSnapshot_CheckRefusesWhatRestoreRefuses(t *testing.T) {
 	for i := range 5 {
 		f.register("alpha", "m"+strconv.Itoa(i))
 	}
-	snap, err := f.l.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if _, err := snap.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	snap.Release()
+	buf := snapshotOf(t, f.l)
 
 	other := testGenesis(t)
 	other.Name, other.Signatures = "Another consortium", nil
@@ -579,15 +563,7 @@ func TestSnapshot_CheckRefusesWhatRestoreRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	osnap, err := ol.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var obuf bytes.Buffer
-	if _, err := osnap.WriteTo(&obuf); err != nil {
-		t.Fatal(err)
-	}
-	osnap.Release()
+	obuf := snapshotOf(t, ol)
 	ol.Close()
 
 	dir := t.TempDir()
@@ -712,4 +688,19 @@ func TestDuplicate_LeavesNoTrace(t *testing.T) {
 	if liveDigest != replayDigest || !liveTime.Equal(replayTime) {
 		t.Fatalf("after a trailing duplicate: digest %s, ledger time %v; the journal's replay: %s, %v", liveDigest, liveTime, replayDigest, replayTime)
 	}
+}
+
+// snapshotOf writes l's snapshot into a buffer.
+func snapshotOf(t *testing.T, l *ledger.Ledger) *bytes.Buffer {
+	t.Helper()
+	snap, err := l.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	var buf bytes.Buffer
+	if _, err := snap.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return &buf
 }
