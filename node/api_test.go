@@ -439,7 +439,12 @@ func TestAuth_Unauthenticated401(t *testing.T) {
 			t.Errorf("public %s: %d", path, r.status)
 		}
 	}
-	// Tokens expire against ledger time.
+	// Tokens expire against ledger time, also once a request has
+	// authenticated with them (the principal cache lives for one applied
+	// index).
+	if r := ts.get("/v1/members", "beta"); r.status != 200 {
+		t.Fatalf("beta before expiry: %d %s", r.status, r.body)
+	}
 	w := ts.w
 	w.now = t0.Add(49 * time.Hour)
 	w.accept("alpha", "token.register", "tok-late", ledger.TokenRegister{Hash: ledger.HashToken("late"), Scopes: []string{"read"}, ExpiresAt: t0.Add(100 * time.Hour)})

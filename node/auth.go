@@ -85,6 +85,9 @@ func (s *Server) authenticateHash(hash string) (*principal, error) {
 	if subtle.ConstantTimeCompare([]byte(hash), []byte(s.operatorHash)) == 1 {
 		return &principal{operator: true, key: "t:" + hash}, nil
 	}
+	if p := s.principals.get(hash, s.l.AppliedIndex()); p != nil {
+		return p, nil
+	}
 	var p *principal
 	err := s.l.View(func(v *ledger.View) error {
 		t, ok := v.Token(hash)
@@ -99,9 +102,50 @@ func (s *Server) authenticateHash(hash string) (*principal, error) {
 			return errorf(codeUnauthorized, "the bearer token's member %s is no longer in the consortium", t.Member)
 		}
 		p = &principal{member: m.ID, role: m.Role, scopes: t.Scopes, key: "t:" + hash}
+		s.principals.put(hash, v.AppliedIndex(), p)
 		return nil
 	})
 	return p, err
+}
+
+// maxPrincipals bounds the principal cache; only registered, unexpired
+// tokens enter it, so it fills only in a consortium with that many live
+// tokens, and then the rest are looked up each time.
+const maxPrincipals = 4096
+
+// principalCache remembers what ledger tokens resolved to at one applied
+// index. A token's expiry (against ledger time), revocation and member
+// standing change only when the ledger applies an entry, so an answer
+// cached at the current applied index is the one a lookup would give; the
+// first lookup after the index moves starts afresh. Refusals are never
+// cached, so junk tokens cannot fill it.
+type principalCache struct {
+	mu      sync.Mutex
+	applied uint64
+	byHash  map[string]*principal
+}
+
+func (c *principalCache) get(hash string, applied uint64) *principal {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.applied != applied {
+		return nil
+	}
+	return c.byHash[hash]
+}
+
+func (c *principalCache) put(hash string, applied uint64, p *principal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case applied < c.applied:
+		return // a lookup that raced a newer one
+	case applied > c.applied || c.byHash == nil:
+		c.applied, c.byHash = applied, make(map[string]*principal)
+	}
+	if len(c.byHash) < maxPrincipals {
+		c.byHash[hash] = p
+	}
 }
 
 // withAuth enforces a route's access rule and the rate limit, and puts the

@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -53,8 +54,7 @@ func toCheckRequest(q checkQuery, ledgerTime time.Time) (ledger.CheckRequest, er
 }
 
 // checkQueryFrom reads a question from query parameters.
-func checkQueryFrom(r *http.Request) (checkQuery, error) {
-	v := r.URL.Query()
+func checkQueryFrom(v url.Values) (checkQuery, error) {
 	q := checkQuery{
 		Member: v.Get("member"), Asset: v.Get("asset"), Action: v.Get("action"),
 		Territory: v.Get("territory"), Purpose: v.Get("purpose"), Industry: v.Get("industry"),
@@ -113,17 +113,18 @@ func authorizeCheck(v interface {
 // With as_of_index=N the question is answered as the ledger stood at Raft
 // index N, by replaying the journal up to N into a temporary ledger.
 func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
-	q, err := checkQueryFrom(r)
+	vals := r.URL.Query()
+	q, err := checkQueryFrom(vals)
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
 	}
-	withProof, err := boolParam(r, "proof")
+	withProof, err := boolValue(vals, "proof")
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
 	}
-	asOf, err := uintParam(r, "as_of_index", 0)
+	asOf, err := uintValue(vals, "as_of_index", 0)
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
@@ -228,9 +229,9 @@ func checkIndexed(ix ledger.CheckView, lt time.Time, p *principal, q *checkQuery
 	return ledger.Check(ix, req)
 }
 
-// boolParam reads an optional true/false query parameter.
-func boolParam(r *http.Request, name string) (bool, error) {
-	switch v := r.URL.Query().Get(name); v {
+// boolValue reads an optional true/false query parameter.
+func boolValue(q url.Values, name string) (bool, error) {
+	switch v := q.Get(name); v {
 	case "", "false", "0":
 		return false, nil
 	case "true", "1":

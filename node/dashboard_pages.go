@@ -633,7 +633,7 @@ type checkData struct {
 // handleDashboardCheck asks the ledger an entitlement question and shows
 // the decision and its reasons.
 func (s *Server) handleDashboardCheck(w http.ResponseWriter, r *http.Request, p *principal) error {
-	q, qerr := checkQueryFrom(r)
+	q, qerr := checkQueryFrom(r.URL.Query())
 	d := &checkData{Q: q, Rights: ledger.Rights}
 	var pd pageData
 	s.l.View(func(v *ledger.View) error {

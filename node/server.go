@@ -48,6 +48,7 @@ type Server struct {
 	clock  func() time.Time
 
 	operatorHash string // hex SHA-256 of the operator token
+	principals   principalCache
 	router       *mux.Router
 	handler      http.Handler
 	inFlight     chan struct{}
