@@ -43,7 +43,8 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	want := []string{"write ed25519 1c", "write ed25519 4c", "check 2c", "check-batch 2c", "bbolt 1-record tx",
 		"raft baseline 1c", "raft baseline 4c", "noop http baseline 2c", "write ml-dsa-44 4c", "check under writes 2c",
-		"writes during check under writes"}
+		"writes during check under writes", "check paced under writes 2c", "check paced idle 2c", "noop paced under writes 2c",
+		"noop paced idle 2c"}
 	for _, name := range want {
 		r, ok := rep.Find(name)
 		if !ok {
@@ -72,7 +73,7 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("scale result %q: %+v", name, r)
 		}
 	}
-	for id, n := range map[string]int{"T1": 2, "T2": 2, "T3": 2, "T4": 3, "T5": 1, "T6": 2, "T7": 2, "T8": 1} {
+	for id, n := range map[string]int{"T1": 2, "T2": 2, "T3": 2, "T4": 3, "T5": 2, "T6": 2, "T7": 2, "T8": 1} {
 		if ids[id] != n {
 			t.Errorf("%d %s targets, want %d (%v)", ids[id], id, n, rep.Targets)
 		}

@@ -112,3 +112,40 @@ func TestCommas(t *testing.T) {
 		}
 	}
 }
+
+func TestRunPacedOffersTheRate(t *testing.T) {
+	cfg := RunConfig{Name: "paced", Clients: 4, Rate: 200, Duration: 500 * time.Millisecond, Unit: "x/s"}
+	r, err := Run(context.Background(), cfg, func(context.Context, int) error {
+		time.Sleep(time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Ops < 80 || r.Ops > 110 {
+		t.Fatalf("%d operations in 500 ms at 200/s, want about 100", r.Ops)
+	}
+	if r.Latency.P50 < 1 {
+		t.Fatalf("latency %+v, want p50 >= 1 ms", r.Latency)
+	}
+}
+
+// A paced run counts the wait behind slow answers: one worker offered 100
+// operations a second that each take 20 ms falls further behind with each
+// one, and its latencies must show it.
+func TestRunPacedCountsTheBacklog(t *testing.T) {
+	cfg := RunConfig{Name: "backlog", Clients: 1, Rate: 100, Duration: 300 * time.Millisecond, Unit: "x/s"}
+	r, err := Run(context.Background(), cfg, func(context.Context, int) error {
+		time.Sleep(20 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Ops < 25 {
+		t.Fatalf("%d operations, want the whole backlog of about 30 run", r.Ops)
+	}
+	if r.Latency.Max < 200 {
+		t.Fatalf("latency %+v, want the last of the backlog to wait over 200 ms", r.Latency)
+	}
+}

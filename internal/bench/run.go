@@ -16,10 +16,12 @@ import (
 // run out; the run then ends early and reports the time it actually took.
 var ErrExhausted = errors.New("bench: workload exhausted")
 
-// RunConfig configures one closed-loop measurement.
+// RunConfig configures one measurement: closed-loop (each worker sends its
+// next request when the last is answered) or, with Rate, open-loop.
 type RunConfig struct {
 	Name     string        // label for progress lines and the result, e.g. "write ml-dsa-44 256c"
 	Clients  int           // concurrent workers, each waiting for its answer before the next request
+	Rate     float64       // operations offered per second (open loop); 0 for closed loop
 	Duration time.Duration // measured time
 	Warmup   time.Duration // unmeasured time before it (connections, caches); 0 for none
 	PerOp    int           // units one operation counts for (e.g. 100 checks per batch request); 0 = 1
@@ -39,8 +41,8 @@ func (c *RunConfig) Validate() error {
 		return fmt.Errorf("bench: %s: clients %d must be at least 1", c.Name, c.Clients)
 	case c.Duration <= 0:
 		return fmt.Errorf("bench: %s: duration %s must be positive", c.Name, c.Duration)
-	case c.Warmup < 0 || c.PerOp < 0:
-		return fmt.Errorf("bench: %s: warm-up and per-op must not be negative", c.Name)
+	case c.Warmup < 0 || c.PerOp < 0 || c.Rate < 0:
+		return fmt.Errorf("bench: %s: warm-up, per-op and rate must not be negative", c.Name)
 	}
 	return nil
 }
@@ -91,7 +93,7 @@ func Run(ctx context.Context, cfg RunConfig, op Op) (Result, error) {
 	}
 	if cfg.Warmup > 0 {
 		wctx, cancel := context.WithTimeout(ctx, cfg.Warmup)
-		runLoop(wctx, cfg.Clients, op, nil)
+		cfg.loop(wctx, op, nil)
 		cancel()
 		if err := ctx.Err(); err != nil {
 			return Result{}, err
@@ -110,7 +112,7 @@ func Run(ctx context.Context, cfg RunConfig, op Op) (Result, error) {
 	} else {
 		close(progressDone)
 	}
-	runLoop(mctx, cfg.Clients, op, st)
+	cfg.loop(mctx, op, st)
 	elapsed := time.Since(start)
 	cancel()
 	<-progressDone
@@ -144,6 +146,14 @@ type loopStats struct {
 	ops      atomic.Int64
 	errs     atomic.Int64
 	firstErr atomic.Pointer[error]
+}
+
+func (c *RunConfig) loop(ctx context.Context, op Op, st *loopStats) {
+	if c.Rate > 0 {
+		pacedLoop(ctx, c.Clients, c.Rate, op, st)
+		return
+	}
+	runLoop(ctx, c.Clients, op, st)
 }
 
 // runLoop runs the workers until ctx ends or one is exhausted. st is nil
@@ -180,6 +190,62 @@ func runLoop(ctx context.Context, clients int, op Op, st *loopStats) {
 			}
 		}()
 	}
+	wg.Wait()
+}
+
+// pacedLoop offers operations at rate per second until ctx ends, to the
+// clients workers. An operation's latency runs from the moment it was due,
+// not from when a worker took it up: when the workers fall behind, the
+// wait counts, as it would for a caller (no coordinated omission).
+// Operations that fell due before the end are still run and counted, with
+// a context of their own, so that a backlog at the end is not dropped.
+func pacedLoop(ctx context.Context, clients int, rate float64, op Op, st *loopStats) {
+	due := make(chan time.Time, 4096)
+	opCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	var wg sync.WaitGroup
+	for w := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for at := range due {
+				err := op(opCtx, w)
+				d := time.Since(at)
+				if errors.Is(err, ErrExhausted) {
+					cancel()
+					continue
+				}
+				if st == nil || opCtx.Err() != nil {
+					continue
+				}
+				if err != nil {
+					st.errs.Add(1)
+					st.firstErr.CompareAndSwap(nil, &err)
+					continue
+				}
+				st.hists[w].RecordValue(max(d.Microseconds(), histMin))
+				st.ops.Add(1)
+			}
+		}()
+	}
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) / rate)
+	for i := int64(0); ctx.Err() == nil && opCtx.Err() == nil; {
+		now := time.Now()
+		for at := start.Add(time.Duration(i) * interval); !at.After(now); at = start.Add(time.Duration(i) * interval) {
+			due <- at
+			i++
+		}
+		select {
+		case <-ctx.Done():
+		case <-opCtx.Done():
+		case <-time.After(time.Until(start.Add(time.Duration(i) * interval))):
+		}
+	}
+	close(due)
+	// The backlog may take at most a few seconds more; then give up on it.
+	stop := time.AfterFunc(5*time.Second, cancel)
+	defer stop.Stop()
 	wg.Wait()
 }
 
