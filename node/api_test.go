@@ -810,3 +810,35 @@ func TestProposals_ResubmissionAnsweredWithoutCommitting(t *testing.T) {
 	other.Signatures[0].Sig = bytes.Repeat([]byte{0x5a}, len(other.Signatures[0].Sig))
 	ts.do(http.MethodPost, "/v1/proposals", "", other.Encode()).problem(t, 401, "unauthorized")
 }
+
+// A principal is cached only while the applied index stands still: a
+// token that authenticated a moment ago is refused once its revocation is
+// applied.
+func TestAuth_CachedPrincipalFollowsTheLedger(t *testing.T) {
+	ts := newTestServer(t)
+	for range 2 {
+		if r := ts.get("/v1/members", "beta"); r.status != 200 {
+			t.Fatalf("beta: %d %s", r.status, r.body)
+		}
+	}
+	ts.w.accept("beta", "token.revoke", "rev-beta", ledger.TokenRevoke{Hash: ledger.HashToken(secret("beta"))})
+	p := ts.get("/v1/members", "beta").problem(t, 401, "unauthorized")
+	if !strings.Contains(p["detail"].(string), "not registered") {
+		t.Errorf("revoked token: %v", p)
+	}
+}
+
+// The consistency parameters are read however they are spelled: escaped
+// names are still seen (the fast path skips parsing only a query with no
+// escape in it), and what url.ParseQuery does not take as the name is not.
+func TestRead_ConsistencyParamsSpelledAnyWay(t *testing.T) {
+	ts := newTestServer(t)
+	for _, q := range []string{"consistency=bogus", "consisten%63y=bogus", "min_index=x", "min%5Findex=x", "a=%41&min_index=-1"} {
+		ts.get("/v1/members?"+q, "alpha").problem(t, 400, "invalid")
+	}
+	for _, q := range []string{"", "a=1", "consistency+=bogus", "xconsistency=bogus", "consistency=stale&min_index=0"} {
+		if r := ts.get("/v1/members?"+q, "alpha"); r.status != 200 {
+			t.Errorf("?%s: %d %s", q, r.status, r.body)
+		}
+	}
+}

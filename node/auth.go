@@ -117,8 +117,11 @@ const maxPrincipals = 4096
 // index. A token's expiry (against ledger time), revocation and member
 // standing change only when the ledger applies an entry, so an answer
 // cached at the current applied index is the one a lookup would give; the
-// first lookup after the index moves starts afresh. Refusals are never
-// cached, so junk tokens cannot fill it.
+// first lookup after the index moves starts afresh. (The ledger commits a
+// batch a moment before it publishes the new applied index; a request
+// served from the cache in that moment is ordered before the batch, whose
+// proposers have not been answered yet.) Refusals are never cached, so
+// junk tokens cannot fill it.
 type principalCache struct {
 	mu      sync.Mutex
 	applied uint64

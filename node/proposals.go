@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/ledger/verify"
@@ -193,13 +194,14 @@ func (s *Server) precheck(raw []byte) (prechecked, error) {
 // write that completed before this request. If the node cannot catch up,
 // the answer is unavailable, and the client resubmits.
 func (s *Server) precheckCaughtUp(r *http.Request, body []byte) (prechecked, error) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.MaxWait)
+	deadline := time.Now().Add(s.cfg.MaxWait)
+	ctx, cancel := context.WithDeadline(r.Context(), deadline)
 	defer cancel()
 	idx, err := s.readIndex(ctx, r)
 	if err != nil {
 		return prechecked{}, err
 	}
-	if err := s.waitApplied(ctx, idx); err != nil {
+	if err := s.waitApplied(r.Context(), deadline, idx); err != nil {
 		return prechecked{}, err
 	}
 	return s.precheck(body)

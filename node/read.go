@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/charta/charta/ledger"
 )
@@ -40,6 +41,9 @@ func (s *Server) awaitConsistency(r *http.Request) error {
 		q := r.URL.Query()
 		mode, minIndex = q.Get("consistency"), q.Get("min_index")
 	}
+	// One MaxWait covers every wait of the request; its context is made
+	// only when a read has to wait.
+	deadline := time.Now().Add(s.cfg.MaxWait)
 	switch mode {
 	case consistencyStale:
 	case "", consistencyLeader:
@@ -53,13 +57,13 @@ func (s *Server) awaitConsistency(r *http.Request) error {
 			}
 		}
 	case consistencyLinearizable:
-		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.MaxWait)
+		ctx, cancel := context.WithDeadline(r.Context(), deadline)
 		defer cancel()
 		idx, err := s.readIndex(ctx, r)
 		if err != nil {
 			return err
 		}
-		if err := s.waitApplied(ctx, idx); err != nil {
+		if err := s.waitApplied(r.Context(), deadline, idx); err != nil {
 			return err
 		}
 	default:
@@ -70,23 +74,21 @@ func (s *Server) awaitConsistency(r *http.Request) error {
 		if err != nil {
 			return errorf(codeInvalid, "min_index: %q is not a non-negative integer", minIndex)
 		}
-		if s.l.AppliedIndex() >= n {
-			return nil
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.MaxWait)
-		defer cancel()
-		if err := s.waitApplied(ctx, n); err != nil {
+		if err := s.waitApplied(r.Context(), deadline, n); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// waitApplied waits until the ledger has applied index.
-func (s *Server) waitApplied(ctx context.Context, index uint64) error {
+// waitApplied waits until the ledger has applied index, at most until
+// deadline.
+func (s *Server) waitApplied(parent context.Context, deadline time.Time, index uint64) error {
 	if s.l.AppliedIndex() >= index {
 		return nil
 	}
+	ctx, cancel := context.WithDeadline(parent, deadline)
+	defer cancel()
 	err := s.c.WaitApplied(ctx, index)
 	if err == nil {
 		return nil

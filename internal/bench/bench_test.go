@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -147,5 +148,44 @@ func TestRunPacedCountsTheBacklog(t *testing.T) {
 	}
 	if r.Latency.Max < 200 {
 		t.Fatalf("latency %+v, want the last of the backlog to wait over 200 ms", r.Latency)
+	}
+}
+
+// A paced run's backlog at the end is run for the drain time and what is
+// left counts as errors, never silently dropped; a cancelled run stops at
+// once.
+func TestRunPacedBacklogAndCancel(t *testing.T) {
+	block := func(ctx context.Context, _ int) error { <-ctx.Done(); return ctx.Err() }
+	cfg := RunConfig{Name: "stuck", Clients: 2, Rate: 100, Duration: 200 * time.Millisecond, Drain: 100 * time.Millisecond}
+	start := time.Now()
+	r, err := Run(context.Background(), cfg, block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %v, want the duration plus the drain", d)
+	}
+	if r.Ops != 0 || r.Errors < 15 || !strings.Contains(r.FirstError, "not answered") {
+		t.Errorf("result %+v, want about 20 operations counted as not answered", r)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start = time.Now()
+	cfg.Duration, cfg.Drain = time.Minute, time.Minute
+	if _, err := Run(ctx, cfg, block); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled run: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("cancelled run took %v", d)
+	}
+}
+
+func TestRunConfigValidateRate(t *testing.T) {
+	for _, rate := range []float64{-1, math.NaN(), math.Inf(1), 2e9} {
+		cfg := RunConfig{Name: "r", Clients: 1, Duration: time.Second, Rate: rate}
+		if cfg.Validate() == nil {
+			t.Errorf("rate %v accepted", rate)
+		}
 	}
 }

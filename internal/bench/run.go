@@ -20,8 +20,9 @@ var ErrExhausted = errors.New("bench: workload exhausted")
 // next request when the last is answered) or, with Rate, open-loop.
 type RunConfig struct {
 	Name     string        // label for progress lines and the result, e.g. "write ml-dsa-44 256c"
-	Clients  int           // concurrent workers, each waiting for its answer before the next request
+	Clients  int           // concurrent workers, each waiting for its answer before the next request (with Rate: most in flight)
 	Rate     float64       // operations offered per second (open loop); 0 for closed loop
+	Drain    time.Duration // with Rate: how long the backlog may run after Duration; 0 = 5 s
 	Duration time.Duration // measured time
 	Warmup   time.Duration // unmeasured time before it (connections, caches); 0 for none
 	PerOp    int           // units one operation counts for (e.g. 100 checks per batch request); 0 = 1
@@ -41,8 +42,10 @@ func (c *RunConfig) Validate() error {
 		return fmt.Errorf("bench: %s: clients %d must be at least 1", c.Name, c.Clients)
 	case c.Duration <= 0:
 		return fmt.Errorf("bench: %s: duration %s must be positive", c.Name, c.Duration)
-	case c.Warmup < 0 || c.PerOp < 0 || c.Rate < 0:
-		return fmt.Errorf("bench: %s: warm-up, per-op and rate must not be negative", c.Name)
+	case c.Warmup < 0 || c.PerOp < 0:
+		return fmt.Errorf("bench: %s: warm-up and per-op must not be negative", c.Name)
+	case c.Rate != 0 && !(c.Rate > 0 && c.Rate <= 1e9):
+		return fmt.Errorf("bench: %s: rate %v must be 0 (closed loop) or a positive number up to 1e9 per second", c.Name, c.Rate)
 	}
 	return nil
 }
@@ -66,7 +69,8 @@ type Result struct {
 	Errors     int64       `json:"errors"` // failed operations, not counted in Ops
 	FirstError string      `json:"first_error,omitempty"`
 	Seconds    float64     `json:"seconds"`
-	Throughput float64     `json:"throughput"` // units per second
+	Throughput float64     `json:"throughput"`        // units per second
+	Offered    float64     `json:"offered,omitempty"` // operations offered per second (open loop), 0 for closed loop
 	Unit       string      `json:"unit"`
 	Latency    Latency     `json:"latency"` // of one operation
 	Procs      []ProcUsage `json:"procs,omitempty"`
@@ -123,7 +127,7 @@ func Run(ctx context.Context, cfg RunConfig, op Op) (Result, error) {
 	ops := st.ops.Load()
 	r := Result{
 		Name: cfg.Name, Clients: cfg.Clients, Ops: ops, Units: ops * int64(cfg.PerOp), Errors: st.errs.Load(),
-		Seconds: elapsed.Seconds(), Unit: cfg.Unit, Latency: latencyOf(h),
+		Seconds: elapsed.Seconds(), Unit: cfg.Unit, Latency: latencyOf(h), Offered: cfg.Rate,
 	}
 	if e := st.firstErr.Load(); e != nil {
 		r.FirstError = (*e).Error()
@@ -150,7 +154,11 @@ type loopStats struct {
 
 func (c *RunConfig) loop(ctx context.Context, op Op, st *loopStats) {
 	if c.Rate > 0 {
-		pacedLoop(ctx, c.Clients, c.Rate, op, st)
+		drain := c.Drain
+		if drain <= 0 {
+			drain = defaultDrain
+		}
+		pacedLoop(ctx, c.Clients, c.Rate, drain, op, st)
 		return
 	}
 	runLoop(ctx, c.Clients, op, st)
@@ -193,32 +201,58 @@ func runLoop(ctx context.Context, clients int, op Op, st *loopStats) {
 	wg.Wait()
 }
 
+// errNotAnswered marks a paced operation that fell due but was not
+// answered before the run gave up on its backlog.
+var errNotAnswered = errors.New("bench: due but not answered within the drain time after the run")
+
+// defaultDrain is how long a paced run waits, after its measured time,
+// for the operations that fell due before the end.
+const defaultDrain = 5 * time.Second
+
 // pacedLoop offers operations at rate per second until ctx ends, to the
-// clients workers. An operation's latency runs from the moment it was due,
-// not from when a worker took it up: when the workers fall behind, the
-// wait counts, as it would for a caller (no coordinated omission).
-// Operations that fell due before the end are still run and counted, with
-// a context of their own, so that a backlog at the end is not dropped.
-func pacedLoop(ctx context.Context, clients int, rate float64, op Op, st *loopStats) {
+// clients workers (at most that many are in flight; the rest queue). An
+// operation's latency runs from the moment it was due, not from when a
+// worker took it up: when the workers fall behind, the wait counts, as it
+// would for a caller (no coordinated omission). When the measured time
+// ends, operations that fell due before it still run, under a context of
+// their own, for at most drain; any left then count as errors, so
+// that a backlog is never dropped from the figures. A cancelled run (as
+// opposed to one whose time ran out) stops them at once.
+func pacedLoop(ctx context.Context, clients int, rate float64, drain time.Duration, op Op, st *loopStats) {
 	due := make(chan time.Time, 4096)
 	opCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	stopOnCancel := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			cancel()
+		}
+	})
+	defer stopOnCancel()
+	var exhausted atomic.Bool
 	var wg sync.WaitGroup
 	for w := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for at := range due {
-				err := op(opCtx, w)
+				var err error
+				if opCtx.Err() == nil {
+					err = op(opCtx, w)
+				} else {
+					err = errNotAnswered
+				}
 				d := time.Since(at)
 				if errors.Is(err, ErrExhausted) {
+					exhausted.Store(true)
 					cancel()
-					continue
 				}
-				if st == nil || opCtx.Err() != nil {
+				if st == nil || exhausted.Load() {
 					continue
 				}
 				if err != nil {
+					if opCtx.Err() != nil {
+						err = errNotAnswered
+					}
 					st.errs.Add(1)
 					st.firstErr.CompareAndSwap(nil, &err)
 					continue
@@ -230,22 +264,29 @@ func pacedLoop(ctx context.Context, clients int, rate float64, op Op, st *loopSt
 	}
 	start := time.Now()
 	interval := time.Duration(float64(time.Second) / rate)
-	for i := int64(0); ctx.Err() == nil && opCtx.Err() == nil; {
-		now := time.Now()
-		for at := start.Add(time.Duration(i) * interval); !at.After(now); at = start.Add(time.Duration(i) * interval) {
-			due <- at
-			i++
+	dueAt := func(i int64) time.Time { return start.Add(time.Duration(i) * interval) }
+offer:
+	for i := int64(0); ; {
+		for ; !dueAt(i).After(time.Now()); i++ {
+			select {
+			case due <- dueAt(i):
+			case <-ctx.Done():
+				break offer
+			case <-opCtx.Done():
+				break offer
+			}
 		}
 		select {
 		case <-ctx.Done():
+			break offer
 		case <-opCtx.Done():
-		case <-time.After(time.Until(start.Add(time.Duration(i) * interval))):
+			break offer
+		case <-time.After(time.Until(dueAt(i))):
 		}
 	}
 	close(due)
-	// The backlog may take at most a few seconds more; then give up on it.
-	stop := time.AfterFunc(5*time.Second, cancel)
-	defer stop.Stop()
+	giveUp := time.AfterFunc(drain, cancel)
+	defer giveUp.Stop()
 	wg.Wait()
 }
 
