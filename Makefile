@@ -38,7 +38,7 @@ fuzz: ## Run every fuzz target for FUZZ_TIME each
 	scripts/fuzz.sh $(FUZZ_TIME)
 
 chaos: build ## Long randomised fault campaigns (SEEDS, NODES, MIX=w3,w4 adds workloads)
-	CHARTA_BIN=$(CURDIR)/$(BIN) CHARTA_CHAOS_SEEDS=$(SEEDS) CHARTA_CHAOS_NODES=$(NODES) CHARTA_CHAOS_MIX=$(MIX) $(GO) test -count=1 -timeout 0 -run 'TestChaos' ./internal/chaos/...
+	CHARTA_BIN=$(CURDIR)/$(BIN) CHARTA_CHAOS_SEEDS=$(SEEDS) CHARTA_CHAOS_NODES=$(NODES) CHARTA_CHAOS_MIX=$(MIX) $(GO) test -v -count=1 -timeout 0 -run 'TestChaos' ./internal/chaos/...
 
 bench: build ## Benchmarks with same-run baselines; refreshes docs/benchmarks.md
 	scripts/bench.sh
