@@ -59,12 +59,19 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	g := testGenesis(t)
+	return &fixture{t: t, l: openLedger(t, g), g: g, now: t0.Add(time.Minute)}
+}
+
+// openLedger opens a fresh ledger for g on a temporary bbolt file, closed
+// when the test ends.
+func openLedger(t testing.TB, g *ledger.Genesis) *ledger.Ledger {
+	t.Helper()
 	l, err := ledger.Open(filepath.Join(t.TempDir(), "state.db"), g, ledger.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	return &fixture{t: t, l: l, g: g, now: t0.Add(time.Minute)}
+	return l
 }
 
 // envelope signs a proposal by member with the given co-signers.

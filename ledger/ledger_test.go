@@ -654,25 +654,17 @@ func rootPastEnd(t *testing.T, snap []byte) []byte {
 // reproduce the state digest (what charta audit and the chaos suite check).
 func TestDuplicate_LeavesNoTrace(t *testing.T) {
 	g := testGenesis(t)
-	open := func() *ledger.Ledger {
-		l, err := ledger.Open(filepath.Join(t.TempDir(), "state.db"), g, ledger.Options{NoSync: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		return l
-	}
 	issued := t0.Add(time.Minute)
 	env := ledgertest.Propose(g.ID(), "alpha", "token.register", "tok-1", issued,
 		ledger.TokenRegister{Hash: ledger.HashToken("one"), Scopes: []string{"read"}, ExpiresAt: t0.Add(48 * time.Hour)},
 		ledgertest.Signer("alpha", scheme)).Encode()
-	live := open()
+	live := openLedger(t, g)
 	first := live.Apply([]ledger.LogEntry{{Index: 5, Data: ledger.EncodeRecord(issued, env)}})[0]
 	dup := live.Apply([]ledger.LogEntry{{Index: 6, Data: ledger.EncodeRecord(issued.Add(time.Minute), env)}})[0]
 	if first.Outcome.Status != ledger.StatusAccepted || !dup.Duplicate || dup.Seq != first.Seq {
 		t.Fatalf("first %+v, resubmission %+v", first, dup)
 	}
-	replay := open()
+	replay := openLedger(t, g)
 	var entries []*ledger.Entry
 	live.View(func(v *ledger.View) error { entries = v.Entries(1, 10); return nil })
 	for _, e := range entries {
