@@ -13,20 +13,27 @@ import (
 // BenchmarkApply measures signed proposals applied per second on one
 // ledger, for each scheme, next to the same records applied with
 // verification disabled: the ratio is what verification costs Apply.
-// Batches of 64 entries, as Raft hands them over under load.
+// Batches of 64 entries, as Raft hands them over under load. The
+// preverify runs do what a node's state machine does with a batch:
+// Preverify (signatures on every core) and then Apply.
 func BenchmarkApply(b *testing.B) {
 	for _, s := range []ledger.Scheme{ledger.SchemeEd25519, ledger.SchemeMLDSA44, ledger.SchemeMLDSA65, ledger.SchemeComposite} {
-		for _, skip := range []bool{false, true} {
-			name := string(s) + "/verify"
-			if skip {
-				name = string(s) + "/noverify"
-			}
-			b.Run(name, func(b *testing.B) { benchApply(b, s, skip) })
-		}
+		b.Run(string(s)+"/verify", func(b *testing.B) { benchApply(b, s, applyVerify) })
+		b.Run(string(s)+"/preverify", func(b *testing.B) { benchApply(b, s, applyPreverify) })
+		b.Run(string(s)+"/noverify", func(b *testing.B) { benchApply(b, s, applySkipVerify) })
 	}
 }
 
-func benchApply(b *testing.B, s ledger.Scheme, skip bool) {
+type applyMode int
+
+const (
+	applyVerify     applyMode = iota // Apply verifies one entry after another
+	applyPreverify                   // Preverify, then Apply
+	applySkipVerify                  // no verification
+)
+
+func benchApply(b *testing.B, s ledger.Scheme, mode applyMode) {
+	skip := mode == applySkipVerify
 	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "bench", CreatedAt: t0, Charter: ledger.DefaultCharter()}
 	g.Members = []ledger.GenesisMember{{ID: "alpha", Role: ledger.RoleMember, Keys: []ledger.PublicKey{ledgertest.Key("alpha", s).Public()}}}
 	g.Sign(ledgertest.Signer("alpha", s))
@@ -50,6 +57,9 @@ func benchApply(b *testing.B, s ledger.Scheme, skip bool) {
 		entries := make([]ledger.LogEntry, n)
 		for j := range entries {
 			entries[j] = ledger.LogEntry{Index: uint64(i + j + 1), Data: records[i+j]}
+		}
+		if mode == applyPreverify {
+			l.Preverify(entries)
 		}
 		for _, r := range l.Apply(entries) {
 			if r.Outcome.Status != ledger.StatusAccepted {

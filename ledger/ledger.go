@@ -68,6 +68,9 @@ type Options struct {
 type LogEntry struct {
 	Index uint64
 	Data  []byte
+	// env is the entry's envelope as Preverify decoded it, so that Apply
+	// does not decode it again; nil if Preverify did not.
+	env *Envelope
 }
 
 // Result is the answer to one applied entry.
@@ -237,7 +240,7 @@ func (l *Ledger) Apply(entries []LogEntry) []*Result {
 			if e.Index <= last {
 				continue
 			}
-			r := l.applyOne(t, &charter, e.Index, e.Data)
+			r := l.applyOne(t, &charter, e)
 			results[i] = &r
 			last = e.Index
 		}
@@ -348,8 +351,9 @@ func (a *applyCtx) requireSigned(what string, members ...string) error {
 	return nil
 }
 
-func (l *Ledger) applyOne(t *tx, charter *Charter, index uint64, data []byte) Result {
-	rec, err := DecodeRecord(data)
+func (l *Ledger) applyOne(t *tx, charter *Charter, entry LogEntry) Result {
+	index := entry.Index
+	rec, err := DecodeRecord(entry.Data)
 	if err != nil {
 		panic(fmt.Sprintf("ledger: committed entry %d cannot be decoded: %v; stopping rather than diverging from peers", index, err))
 	}
@@ -359,7 +363,7 @@ func (l *Ledger) applyOne(t *tx, charter *Charter, index uint64, data []byte) Re
 	}
 	a := &applyCtx{tx: t, index: index, now: now, charter: charter}
 	var payloadHash Hash
-	err = l.admit(a, rec.Envelope, &payloadHash)
+	err = l.admit(a, rec.Envelope, entry.env, &payloadHash)
 	if dup, ok := err.(*duplicate); ok {
 		// No effect at all, not even on ledger time: the state stays a
 		// function of the journal, where a duplicate leaves no entry, so
@@ -415,13 +419,17 @@ func (d *duplicate) Error() string { return "duplicate" }
 // set. a.signers is set only once signatures verified, which is what
 // decides whether the proposal is remembered for replay protection: a
 // forged envelope must not be able to take an honest (signer, ID).
-func (l *Ledger) admit(a *applyCtx, raw []byte, payloadHash *Hash) error {
+// decoded is raw as DecodeEnvelope returned it before, or nil.
+func (l *Ledger) admit(a *applyCtx, raw []byte, decoded *Envelope, payloadHash *Hash) error {
 	if len(raw) > a.charter.MaxProposalBytes {
 		return Errorf(CodeTooLarge, "envelope: %d bytes is over the charter's limit of %d", len(raw), a.charter.MaxProposalBytes)
 	}
-	env, err := DecodeEnvelope(raw)
-	if err != nil {
-		return err
+	env := decoded
+	if env == nil {
+		var err error
+		if env, err = DecodeEnvelope(raw); err != nil {
+			return err
+		}
 	}
 	p, err := DecodePayload(env.Payload)
 	if err != nil {

@@ -98,21 +98,23 @@ func (l *Ledger) VerifyEnvelope(env *Envelope, lookup func(keyID string) (Public
 // ones that verify; Apply then finds them in the cache instead of
 // verifying one entry after another. Records it cannot decode, and keys it
 // does not know yet (a rotation earlier in the same batch), are left to
-// Apply, which remains the authority. A batch of one entry gains nothing
-// from it (Apply verifies it as fast, without decoding it twice), and is
-// the common case of a lightly loaded node.
+// Apply, which remains the authority. The envelopes it decodes are left in
+// entries, so that Apply on the same slice does not decode them again. A
+// batch of one entry gains nothing from it (Apply verifies it as fast), and
+// is the common case of a lightly loaded node.
 func (l *Ledger) Preverify(entries []LogEntry) {
 	if l.opts.SkipVerify || len(entries) < 2 {
 		return
 	}
 	envs := make([]*Envelope, 0, len(entries))
-	for _, e := range entries {
+	for i, e := range entries {
 		rec, err := DecodeRecord(e.Data)
 		if err != nil {
 			continue
 		}
 		if env, err := DecodeEnvelope(rec.Envelope); err == nil {
 			envs = append(envs, env)
+			entries[i].env = env // for Apply, which would decode it again
 		}
 	}
 	if len(envs) == 0 {

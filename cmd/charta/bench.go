@@ -49,6 +49,7 @@ type benchOpts struct {
 	keep        bool
 	ledgerCheck float64
 	serveNoop   string
+	serveRaft   string
 	// scaleEntries is the size of the preloaded state of the scale
 	// workload (T6–T8); 0 skips it.
 	scaleEntries int
@@ -79,10 +80,14 @@ func benchCmd() *command {
 			fs.BoolVar(&o.keep, "keep", false, "keep the working directory")
 			fs.Float64Var(&o.ledgerCheck, "ledger-check-rate", 0, "in-process ledger.Check rate from BenchmarkCheck, to include in the report (checks/s)")
 			fs.StringVar(&o.serveNoop, "serve-noop", "", "internal: serve the no-op HTTP baseline on this address and do nothing else")
+			fs.StringVar(&o.serveRaft, "serve-raft", "", "internal: run the raw-Raft baseline server this JSON spec file names and do nothing else")
 		},
 		run: func(e *env, _ *flag.FlagSet, args []string) error {
 			if err := needArgs(args, 0, "no arguments"); err != nil {
 				return err
+			}
+			if o.serveRaft != "" {
+				return serveRaftBaseline(e, o.serveRaft)
 			}
 			if o.serveNoop != "" {
 				ln, err := net.Listen("tcp", o.serveNoop)
@@ -628,15 +633,23 @@ func (r *benchRun) writeRun(c *benchCluster, clients int, label string) (bench.R
 	if pool, err = r.presign(c, n, "run"); err != nil {
 		return bench.Result{}, err
 	}
-	var prof func() error
+	// Every node is profiled: the leader serves the HTTP path and
+	// replicates, the followers apply what it sends.
+	var profs []func() error
 	if r.o.profileDir != "" && clients > 1 {
-		prof = r.profile(c.pprof(c.leader), strings.ReplaceAll(label, " ", "-")+"-leader")
+		for i := range c.d.procs {
+			role := "follower"
+			if i == c.leader {
+				role = "leader"
+			}
+			profs = append(profs, r.profile(c.pprof(i), fmt.Sprintf("%s-%s-%s", strings.ReplaceAll(label, " ", "-"), devMembers[i], role)))
+		}
 	}
 	procs := c.procs()
 	before := procs.Sample()
 	res, err := bench.Run(r.ctx, bench.RunConfig{Name: name, Clients: clients, Duration: r.o.duration, Unit: "writes/s", Progress: r.out}, fire(pool))
 	res.Procs = procs.Usage(before, procs.Sample())
-	if prof != nil {
+	for _, prof := range profs {
 		if perr := prof(); perr != nil {
 			fmt.Fprintf(r.out, "  profile: %v\n", perr)
 		}
@@ -769,36 +782,130 @@ func (r *benchRun) writeBaselines(c *benchCluster) error {
 	os.Remove(filepath.Join(r.root, "bolt-baseline.db"))
 	r.rep.Add(bolt)
 
-	base, err := freePortBase()
+	rc, err := r.startRaftBaseline(c)
 	if err != nil {
 		return err
 	}
-	var nodes []bench.RaftNode
-	for i, m := range devMembers {
-		nodes = append(nodes, bench.RaftNode{ID: m, Addr: fmt.Sprintf("127.0.0.1:%d", base+101+i), TLS: tlsFilesOf(c.d, m)})
-	}
-	dir := filepath.Join(r.root, "raft-baseline")
-	os.RemoveAll(dir)
-	fmt.Fprintf(r.out, "baseline: raw raft, %d in-process servers, mTLS, raft-boltdb, %d-byte unsigned entries, no-op FSM\n", len(nodes), size)
-	rc, err := bench.StartRaftCluster(dir, nodes)
-	if err != nil {
-		return err
-	}
-	defer func() { rc.Close(); os.RemoveAll(dir) }()
-	data := make([]byte, size)
-	rand.Read(data)
-	self := bench.ProcSet{Names: []string{"bench"}, PIDs: []int{os.Getpid()}}
+	defer rc.stop()
+	fmt.Fprintf(r.out, "baseline: raw raft, %d server processes, mTLS, raft-boltdb, %d-byte unsigned entries, no-op FSM, load generated in the leader's process\n", len(rc.cmds), size)
 	for _, n := range []int{1, r.o.clients} {
-		before := self.Sample()
-		res, err := bench.Run(r.ctx, bench.RunConfig{Name: fmt.Sprintf("raft baseline %dc", n), Clients: n, Duration: r.o.duration,
-			Warmup: r.o.warmup, Unit: "writes/s", Progress: r.out}, func(context.Context, int) error { return rc.Apply(data) })
-		res.Procs = self.Usage(before, self.Sample())
+		before := rc.procs.Sample()
+		res, err := rc.run(r.ctx, bench.RaftRunRequest{Name: fmt.Sprintf("raft baseline %dc", n), Clients: n, Size: size,
+			Duration: r.o.duration, Warmup: r.o.warmup})
+		res.Procs = rc.procs.Usage(before, rc.procs.Sample())
 		if err != nil {
 			return err
 		}
 		r.rep.Add(res)
 	}
 	return nil
+}
+
+// raftBaseline is the raw-Raft baseline: one hashicorp/raft server per
+// process (charta bench --serve-raft), like the nodes.
+type raftBaseline struct {
+	cmds     []*exec.Cmd
+	controls []string // control API base URLs
+	procs    bench.ProcSet
+	dir      string
+}
+
+// startRaftBaseline starts the baseline's servers with the main cluster's
+// certificates and waits up to 30 s for a leader.
+func (r *benchRun) startRaftBaseline(c *benchCluster) (*raftBaseline, error) {
+	base, err := freePortBase()
+	if err != nil {
+		return nil, err
+	}
+	rb := &raftBaseline{dir: filepath.Join(r.root, "raft-baseline")}
+	os.RemoveAll(rb.dir)
+	if err := os.MkdirAll(rb.dir, 0o700); err != nil {
+		return nil, err
+	}
+	var nodes []bench.RaftNode
+	for i, m := range devMembers {
+		nodes = append(nodes, bench.RaftNode{ID: m, Addr: fmt.Sprintf("127.0.0.1:%d", base+101+i), TLS: tlsFilesOf(c.d, m)})
+	}
+	for i, n := range nodes {
+		spec := bench.RaftSpec{Dir: rb.dir, Self: n.ID, Nodes: nodes, Control: fmt.Sprintf("127.0.0.1:%d", base+151+i)}
+		b, _ := json.Marshal(spec)
+		file := filepath.Join(rb.dir, n.ID+".json")
+		if err := os.WriteFile(file, b, 0o600); err != nil {
+			rb.stop()
+			return nil, err
+		}
+		cmd := exec.Command(r.bin, "bench", "--serve-raft", file)
+		cmd.Stdout, cmd.Stderr = r.out, r.out // its progress lines
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			rb.stop()
+			return nil, err
+		}
+		rb.cmds = append(rb.cmds, cmd)
+		rb.controls = append(rb.controls, "http://"+spec.Control)
+		rb.procs.Names = append(rb.procs.Names, n.ID)
+		rb.procs.PIDs = append(rb.procs.PIDs, cmd.Process.Pid)
+	}
+	for deadline := time.Now().Add(30 * time.Second); rb.leader() == ""; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			rb.stop()
+			return nil, errors.New("bench: raft baseline: no leader within 30 s")
+		}
+	}
+	return rb, nil
+}
+
+// leader returns the leader's control URL, or "".
+func (rb *raftBaseline) leader() string {
+	for _, u := range rb.controls {
+		resp, err := http.Get(u + "/leader")
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return u
+		}
+	}
+	return ""
+}
+
+// run has the leader's process run req and returns its result.
+func (rb *raftBaseline) run(ctx context.Context, req bench.RaftRunRequest) (bench.Result, error) {
+	var res bench.Result
+	u := rb.leader()
+	if u == "" {
+		return res, errors.New("bench: raft baseline: no leader")
+	}
+	body, _ := json.Marshal(req)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u+"/run", bytes.NewReader(body))
+	if err != nil {
+		return res, err
+	}
+	resp, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		return res, fmt.Errorf("bench: raft baseline: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return res, fmt.Errorf("bench: raft baseline: %s: %s", resp.Status, bytes.TrimSpace(msg))
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		return res, fmt.Errorf("bench: raft baseline: %w", err)
+	}
+	return res, nil
+}
+
+// stop ends the servers and removes their stores.
+func (rb *raftBaseline) stop() {
+	for _, cmd := range rb.cmds {
+		cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, cmd := range rb.cmds {
+		cmd.Wait()
+	}
+	os.RemoveAll(rb.dir)
 }
 
 func tlsFilesOf(d *devCluster, m string) consensus.TLSFiles {
@@ -946,4 +1053,17 @@ func (r *benchRun) targets() {
 		rep.Targets = append(rep.Targets, bench.Target{ID: "T4", What: "in-process ledger.Check (BenchmarkCheck)",
 			Measured: r.o.ledgerCheck, Unit: "checks/s", Want: "> 1,000,000 checks/s", Met: r.o.ledgerCheck > 1000000})
 	}
+}
+
+// serveRaftBaseline runs one server of the raw-Raft baseline.
+func serveRaftBaseline(e *env, file string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	var spec bench.RaftSpec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return fmt.Errorf("bench: %s: %w", file, err)
+	}
+	return bench.ServeRaftBaseline(e.ctx, spec, e.stdout)
 }

@@ -1,11 +1,15 @@
 package bench
 
 import (
+	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -21,152 +25,205 @@ import (
 
 // RaftNode names one server of a baseline Raft cluster.
 type RaftNode struct {
-	ID   string             // server ID
-	Addr string             // loopback host:port to listen on
-	TLS  consensus.TLSFiles // the node's mTLS identity, as Charta's nodes use
+	ID   string             `json:"id"`   // server ID
+	Addr string             `json:"addr"` // loopback host:port to listen on
+	TLS  consensus.TLSFiles `json:"tls"`  // the node's mTLS identity, as Charta's nodes use
 }
 
-// RaftCluster is the raw-Raft baseline: hashicorp/raft servers in this
-// process with the settings Charta's consensus package uses — the same
-// timeouts, BatchApplyCh, a raft-boltdb log and stable store behind a
-// 512-entry log cache, a file snapshot store, a network transport over
-// mutual TLS 1.3 — and a state machine that does nothing but count.
-type RaftCluster struct {
-	rafts  []*raft.Raft
+// RaftServer is one server of the raw-Raft baseline, run in its own
+// process as a node is, with the settings Charta's consensus package uses
+// — the same timeouts, BatchApplyCh, a raft-boltdb log and stable store
+// behind a 512-entry log cache, a file snapshot store, a network transport
+// over mutual TLS 1.3 — and a state machine that does nothing but count.
+type RaftServer struct {
+	r      *raft.Raft
+	fsm    *countFSM
 	closes []func() error
-	fsms   []*countFSM
 }
 
-// StartRaftCluster starts the servers with their stores under dir, and
-// waits up to 30 s for a leader.
-func StartRaftCluster(dir string, nodes []RaftNode) (*RaftCluster, error) {
-	c := &RaftCluster{}
+// StartRaftServer starts the server self of the cluster all, with its
+// stores under dir/<id>; the first start bootstraps the configuration.
+func StartRaftServer(dir string, self RaftNode, all []RaftNode) (*RaftServer, error) {
+	s := &RaftServer{}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
 	var conf raft.Configuration
-	for _, n := range nodes {
+	for _, n := range all {
 		conf.Servers = append(conf.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(n.ID), Address: raft.ServerAddress(n.Addr)})
 	}
 	cc := consensus.DefaultConfig()
 	logger := hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: io.Discard})
-	for _, n := range nodes {
-		nd := filepath.Join(dir, n.ID)
-		if err := os.MkdirAll(filepath.Join(nd, "raft"), 0o700); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("bench: %w", err)
-		}
-		b, err := raftboltdb.New(raftboltdb.Options{
-			Path:        filepath.Join(nd, "raft", "raft.db"),
-			BoltOptions: &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true},
-		})
-		if err != nil {
-			c.Close()
-			return nil, fmt.Errorf("bench: raft store: %w", err)
-		}
-		c.closes = append(c.closes, b.Close)
-		logs, err := raft.NewLogCache(512, b)
-		if err != nil {
-			c.Close()
-			return nil, fmt.Errorf("bench: %w", err)
-		}
-		snaps, err := raft.NewFileSnapshotStoreWithLogger(nd, 2, logger)
-		if err != nil {
-			c.Close()
-			return nil, fmt.Errorf("bench: %w", err)
-		}
-		id, err := n.TLS.Load()
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		stream, err := newTLSStream(n.Addr, id)
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-			Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: logger,
-		})
-		c.closes = append(c.closes, trans.Close)
-		rc := raft.DefaultConfig()
-		rc.LocalID = raft.ServerID(n.ID)
-		rc.Logger = logger
-		rc.HeartbeatTimeout = cc.HeartbeatTimeout
-		rc.ElectionTimeout = cc.ElectionTimeout
-		rc.LeaderLeaseTimeout = cc.LeaderLeaseTimeout
-		rc.CommitTimeout = cc.CommitTimeout
-		rc.SnapshotThreshold = cc.SnapshotThreshold
-		rc.SnapshotInterval = cc.SnapshotInterval
-		rc.TrailingLogs = cc.TrailingLogs
-		rc.BatchApplyCh = true
-		rc.NoSnapshotRestoreOnStart = true
+	nd := filepath.Join(dir, self.ID)
+	if err := os.MkdirAll(filepath.Join(nd, "raft"), 0o700); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	b, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(nd, "raft", "raft.db"),
+		BoltOptions: &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bench: raft store: %w", err)
+	}
+	s.closes = append(s.closes, b.Close)
+	logs, err := raft.NewLogCache(512, b)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(nd, 2, logger)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	id, err := self.TLS.Load()
+	if err != nil {
+		return nil, err
+	}
+	stream, err := newTLSStream(self.Addr, id)
+	if err != nil {
+		return nil, err
+	}
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: logger,
+	})
+	s.closes = append(s.closes, trans.Close)
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(self.ID)
+	rc.Logger = logger
+	rc.HeartbeatTimeout = cc.HeartbeatTimeout
+	rc.ElectionTimeout = cc.ElectionTimeout
+	rc.LeaderLeaseTimeout = cc.LeaderLeaseTimeout
+	rc.CommitTimeout = cc.CommitTimeout
+	rc.SnapshotThreshold = cc.SnapshotThreshold
+	rc.SnapshotInterval = cc.SnapshotInterval
+	rc.TrailingLogs = cc.TrailingLogs
+	rc.BatchApplyCh = true
+	rc.NoSnapshotRestoreOnStart = true
+	existing, err := raft.HasExistingState(logs, b, snaps)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if !existing {
 		if err := raft.BootstrapCluster(rc, logs, b, snaps, trans, conf); err != nil {
-			c.Close()
 			return nil, fmt.Errorf("bench: bootstrap: %w", err)
 		}
-		f := &countFSM{}
-		r, err := raft.NewRaft(rc, f, logs, b, snaps, trans)
-		if err != nil {
-			c.Close()
-			return nil, fmt.Errorf("bench: start raft: %w", err)
-		}
-		c.rafts = append(c.rafts, r)
-		c.fsms = append(c.fsms, f)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for c.Leader() == nil {
-		if time.Now().After(deadline) {
-			c.Close()
-			return nil, errors.New("bench: raft baseline: no leader within 30 s")
-		}
-		time.Sleep(20 * time.Millisecond)
+	s.fsm = &countFSM{}
+	if s.r, err = raft.NewRaft(rc, s.fsm, logs, b, snaps, trans); err != nil {
+		return nil, fmt.Errorf("bench: start raft: %w", err)
 	}
-	return c, nil
+	ok = true
+	return s, nil
 }
 
-// Leader returns the current leader, or nil.
-func (c *RaftCluster) Leader() *raft.Raft {
-	for _, r := range c.rafts {
-		if r.State() == raft.Leader {
-			return r
-		}
-	}
-	return nil
-}
+// IsLeader reports whether the server leads.
+func (s *RaftServer) IsLeader() bool { return s.r.State() == raft.Leader }
 
-// Apply commits data through the leader and waits until the leader has
-// applied it. During an election it waits up to a second for a leader, as
-// a node's client would, rather than failing at once: a client spinning on
-// "no leader" would count millions of errors and starve the election.
-func (c *RaftCluster) Apply(data []byte) error {
-	r := c.Leader()
-	for wait := time.Now().Add(time.Second); r == nil; r = c.Leader() {
-		if time.Now().After(wait) {
-			return errors.New("bench: raft baseline: no leader")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return r.Apply(data, 10*time.Second).Error()
-}
+// Apply commits data and waits until this server, the leader, applied it.
+func (s *RaftServer) Apply(data []byte) error { return s.r.Apply(data, 10*time.Second).Error() }
 
-// Applied returns how many entries each server's state machine applied.
-func (c *RaftCluster) Applied() []int64 {
-	out := make([]int64, len(c.fsms))
-	for i, f := range c.fsms {
-		out[i] = f.n.Load()
-	}
-	return out
-}
+// Applied returns how many entries the state machine applied.
+func (s *RaftServer) Applied() int64 { return s.fsm.n.Load() }
 
-// Close shuts the servers down and closes their stores.
-func (c *RaftCluster) Close() error {
+// Close shuts the server down and closes its stores.
+func (s *RaftServer) Close() error {
 	var errs []error
-	for _, r := range c.rafts {
-		errs = append(errs, r.Shutdown().Error())
+	if s.r != nil {
+		errs = append(errs, s.r.Shutdown().Error())
+		s.r = nil
 	}
-	for _, f := range c.closes {
+	for _, f := range s.closes {
 		errs = append(errs, f())
 	}
-	c.rafts, c.closes = nil, nil
+	s.closes = nil
 	return errors.Join(errs...)
+}
+
+// RaftSpec is what a baseline server process is started with (as a JSON
+// file): the cluster, which server it is, and where its control API
+// listens.
+type RaftSpec struct {
+	Dir     string     `json:"dir"`
+	Self    string     `json:"self"`
+	Nodes   []RaftNode `json:"nodes"`
+	Control string     `json:"control"` // loopback host:port of the control API
+}
+
+// RaftRunRequest asks the leader's process to apply entries of Size
+// random bytes from Clients goroutines for a run (POST /run).
+type RaftRunRequest struct {
+	Name     string        `json:"name"`
+	Clients  int           `json:"clients"`
+	Size     int           `json:"size"`
+	Duration time.Duration `json:"duration"`
+	Warmup   time.Duration `json:"warmup"`
+}
+
+// ServeRaftBaseline runs the server spec names until ctx ends, with a
+// control API on spec.Control for the process that runs the benchmark:
+// GET /leader answers 200 on the leader and 409 elsewhere; POST /run
+// (a RaftRunRequest) runs the load on this server, which must lead, and
+// answers with the Result. The load is generated in the leader's process,
+// as an application embedding Raft would, so that no HTTP is measured.
+// Progress lines go to progress.
+func ServeRaftBaseline(ctx context.Context, spec RaftSpec, progress io.Writer) error {
+	var self RaftNode
+	for _, n := range spec.Nodes {
+		if n.ID == spec.Self {
+			self = n
+		}
+	}
+	if self.ID == "" {
+		return fmt.Errorf("bench: raft baseline: %q is not one of the nodes", spec.Self)
+	}
+	ln, err := net.Listen("tcp", spec.Control)
+	if err != nil {
+		return fmt.Errorf("bench: raft baseline: %w", err)
+	}
+	s, err := StartRaftServer(spec.Dir, self, spec.Nodes)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer s.Close()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /leader", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.IsLeader() {
+			w.WriteHeader(http.StatusConflict)
+		}
+	})
+	mux.HandleFunc("POST /run", func(w http.ResponseWriter, r *http.Request) {
+		var req RaftRunRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Size < 1 {
+			http.Error(w, fmt.Sprintf("bad run request (%v)", err), http.StatusBadRequest)
+			return
+		}
+		if !s.IsLeader() {
+			http.Error(w, "not the leader", http.StatusConflict)
+			return
+		}
+		data := make([]byte, req.Size)
+		rand.Read(data)
+		res, err := Run(r.Context(), RunConfig{Name: req.Name, Clients: req.Clients, Duration: req.Duration, Warmup: req.Warmup,
+			Unit: "writes/s", Progress: progress}, func(context.Context, int) error { return s.Apply(data) })
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(res)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 // countFSM applies entries by counting them.
