@@ -8,7 +8,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,6 +70,9 @@ func TestRunConfigValidate(t *testing.T) {
 }
 
 func TestReadProcSelf(t *testing.T) {
+	// Some CPU time first: /proc counts it in 10 ms ticks.
+	for start := time.Now(); time.Since(start) < 50*time.Millisecond; {
+	}
 	s, err := ReadProc(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +83,41 @@ func TestReadProcSelf(t *testing.T) {
 	u := Usage("self", ProcSample{At: s.At.Add(-time.Second)}, s)
 	if u.CPUPercent <= 0 || u.RSSMiB <= 0 {
 		t.Fatalf("usage %+v", u)
+	}
+}
+
+// TestReadProcRunWait oversubscribes the cores with busy threads and
+// expects their wait for a core in the sample.
+func TestReadProcRunWait(t *testing.T) {
+	if _, err := os.Stat("/proc/self/task/" + strconv.Itoa(os.Getpid()) + "/schedstat"); err != nil {
+		t.Skip("no scheduler statistics:", err)
+	}
+	threads := 3 * runtime.NumCPU()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
+	before, err := ReadProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range threads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; !stop.Load(); n++ {
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	after, err := ReadProc(os.Getpid())
+	stop.Store(true)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three threads per core: each waits about two thirds of the time.
+	if u := Usage("self", before, after); u.RunWaitPercent < 50 {
+		t.Fatalf("run-queue wait %.0f %% of the wall time with %d busy threads on %d cores, want well over 50 %%", u.RunWaitPercent, threads, runtime.NumCPU())
 	}
 }
 

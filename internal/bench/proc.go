@@ -19,6 +19,7 @@ type ProcSample struct {
 	PID     int
 	At      time.Time
 	CPU     time.Duration // user + system time so far
+	RunWait time.Duration // time its threads were runnable but waited for a core, so far
 	RSS     int64         // resident set size, bytes
 	PeakRSS int64         // VmHWM, bytes
 }
@@ -28,8 +29,12 @@ type ProcUsage struct {
 	Name       string  `json:"name"`
 	PID        int     `json:"pid"`
 	CPUPercent float64 `json:"cpu_percent"` // of one core; 200 = both cores of a 2-core machine
-	RSSMiB     float64 `json:"rss_mib"`     // at the end
-	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	// RunWaitPercent is the time its threads spent runnable but waiting
+	// for a core, summed over the threads, as a share of the wall time
+	// (from /proc/<pid>/task/*/schedstat): what CPU contention cost it.
+	RunWaitPercent float64 `json:"run_wait_percent"`
+	RSSMiB         float64 `json:"rss_mib"` // at the end
+	PeakRSSMiB     float64 `json:"peak_rss_mib"`
 }
 
 // ReadProc reads pid's CPU time and memory from /proc.
@@ -53,6 +58,7 @@ func ReadProc(pid int) (ProcSample, error) {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	s.CPU = time.Duration(ut+st) * time.Second / clockTicks
+	s.RunWait = runWait(pid)
 	status, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return s, fmt.Errorf("bench: %w", err)
@@ -78,11 +84,32 @@ func ReadProc(pid int) (ProcSample, error) {
 	return s, sc.Err()
 }
 
+// runWait sums the run-queue wait of pid's threads (the second field of
+// each thread's schedstat, in nanoseconds); 0 where the kernel does not
+// keep scheduler statistics.
+func runWait(pid int) time.Duration {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			ns, _ := strconv.ParseInt(f[1], 10, 64)
+			sum += time.Duration(ns)
+		}
+	}
+	return sum
+}
+
 // Usage is what the process used between two samples.
 func Usage(name string, before, after ProcSample) ProcUsage {
 	u := ProcUsage{Name: name, PID: after.PID, RSSMiB: mib(after.RSS), PeakRSSMiB: mib(after.PeakRSS)}
 	if wall := after.At.Sub(before.At); wall > 0 {
 		u.CPUPercent = 100 * float64(after.CPU-before.CPU) / float64(wall)
+		// A thread that exited between the samples takes its wait with it.
+		u.RunWaitPercent = max(0, 100*float64(after.RunWait-before.RunWait)/float64(wall))
 	}
 	return u
 }

@@ -86,10 +86,10 @@ func (r *Report) WriteJSON(path string) error {
 // PrintTable writes the results and targets as aligned text.
 func (r *Report) PrintTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tclients\tthroughput\tunit\tp50 ms\tp99 ms\tmax ms\terrors\tnode CPU %\tnode RSS MiB\t")
+	fmt.Fprintln(tw, "workload\tclients\tthroughput\tunit\tp50 ms\tp99 ms\tmax ms\terrors\tnode CPU %\trun-queue wait %\tnode RSS MiB\t")
 	for _, x := range r.Results {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%.2f\t%.2f\t%.1f\t%d\t%s\t%s\t\n", x.Name, x.Clients, commas(x.Throughput), x.Unit,
-			x.Latency.P50, x.Latency.P99, x.Latency.Max, x.Errors, procCPU(x.Procs), procRSS(x.Procs))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%.2f\t%.2f\t%.1f\t%d\t%s\t%s\t%s\t\n", x.Name, x.Clients, commas(x.Throughput), x.Unit,
+			x.Latency.P50, x.Latency.P99, x.Latency.Max, x.Errors, procCPU(x.Procs), procWait(x.Procs), procRSS(x.Procs))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -110,11 +110,11 @@ func (r *Report) Markdown(w io.Writer) {
 			strings.ReplaceAll(t.Want, "|", "\\|"), metText(t))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| workload | clients | throughput | p50 ms | p99 ms | max ms | errors | node CPU % | node RSS MiB |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| workload | clients | throughput | p50 ms | p99 ms | max ms | errors | node CPU % | run-queue wait % | node RSS MiB |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, x := range r.Results {
-		fmt.Fprintf(w, "| %s | %d | %s %s | %.2f | %.2f | %.1f | %d | %s | %s |\n", x.Name, x.Clients, commas(x.Throughput), x.Unit,
-			x.Latency.P50, x.Latency.P99, x.Latency.Max, x.Errors, procCPU(x.Procs), procRSS(x.Procs))
+		fmt.Fprintf(w, "| %s | %d | %s %s | %.2f | %.2f | %.1f | %d | %s | %s | %s |\n", x.Name, x.Clients, commas(x.Throughput), x.Unit,
+			x.Latency.P50, x.Latency.P99, x.Latency.Max, x.Errors, procCPU(x.Procs), procWait(x.Procs), procRSS(x.Procs))
 	}
 }
 
@@ -170,23 +170,23 @@ func commas(v float64) string {
 }
 
 func procCPU(ps []ProcUsage) string {
-	if len(ps) == 0 {
-		return "—"
-	}
-	parts := make([]string, len(ps))
-	for i, p := range ps {
-		parts[i] = fmt.Sprintf("%.0f", p.CPUPercent)
-	}
-	return strings.Join(parts, "/")
+	return perProc(ps, func(p ProcUsage) float64 { return p.CPUPercent })
+}
+func procWait(ps []ProcUsage) string {
+	return perProc(ps, func(p ProcUsage) float64 { return p.RunWaitPercent })
+}
+func procRSS(ps []ProcUsage) string {
+	return perProc(ps, func(p ProcUsage) float64 { return p.RSSMiB })
 }
 
-func procRSS(ps []ProcUsage) string {
+// perProc formats one figure of each process, separated by slashes.
+func perProc(ps []ProcUsage, f func(ProcUsage) float64) string {
 	if len(ps) == 0 {
 		return "—"
 	}
 	parts := make([]string, len(ps))
 	for i, p := range ps {
-		parts[i] = fmt.Sprintf("%.0f", p.RSSMiB)
+		parts[i] = fmt.Sprintf("%.0f", f(p))
 	}
 	return strings.Join(parts, "/")
 }
