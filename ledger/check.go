@@ -195,7 +195,7 @@ func Check(v CheckView, req CheckRequest) (Decision, error) {
 				}
 			}
 		}
-		chain, why := evaluate(v, g, &req)
+		why := evaluate(v, g, &req)
 		var caps []CapLeft
 		if why == "" {
 			caps, why = hardCaps(v, g, req.At)
@@ -204,7 +204,7 @@ func Check(v CheckView, req CheckRequest) (Decision, error) {
 			c.Allowed = true
 			c.Reason = "allows it"
 			if allow == nil {
-				allow, d.Chain, d.Caps = g, chain, caps
+				allow, d.Chain, d.Caps = g, chainOf(v, g), caps
 			}
 		} else {
 			c.Reason = why
@@ -223,7 +223,20 @@ func Check(v CheckView, req CheckRequest) (Decision, error) {
 		}
 	case allow != nil:
 		d.Allowed, d.Basis = true, "grant"
-		d.Reason = "grant " + allow.ID + " from " + strings.Join(allow.Licensors, ", ") + " allows " + describeUse(&req)
+		var b strings.Builder
+		b.Grow(len("grant  from  allows ") + len(allow.ID) + joinedLen(allow.Licensors, ", ") + useLen(&req))
+		b.WriteString("grant ")
+		b.WriteString(allow.ID)
+		b.WriteString(" from ")
+		for i, m := range allow.Licensors {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(m)
+		}
+		b.WriteString(" allows ")
+		writeUse(&b, &req)
+		d.Reason = b.String()
 		for _, du := range allow.Terms.Duties {
 			d.Duties = append(d.Duties, PendingDuty{Grant: allow.ID, Duty: du})
 		}
@@ -232,9 +245,14 @@ func Check(v CheckView, req CheckRequest) (Decision, error) {
 			d.SeatsLeft = &left
 		}
 	default:
+		n := len("no grant allows ") + useLen(&req)
+		for _, c := range d.Candidates {
+			n += len("; grant : ") + len(c.Grant) + len(c.Reason)
+		}
 		var b strings.Builder
+		b.Grow(n)
 		b.WriteString("no grant allows ")
-		b.WriteString(describeUse(&req))
+		writeUse(&b, &req)
 		for _, c := range d.Candidates {
 			b.WriteString("; grant ")
 			b.WriteString(c.Grant)
@@ -246,30 +264,44 @@ func Check(v CheckView, req CheckRequest) (Decision, error) {
 	return d, nil
 }
 
-// evaluate returns the chain of grants from g up to the root of its
-// sublicensing, and "" if every one of them allows req, or else why not.
-func evaluate(v CheckView, g *Grant, req *CheckRequest) ([]string, string) {
-	var chain []string
+// evaluate returns "" if g and every grant up to the root of its
+// sublicensing allow req, or else why not.
+func evaluate(v CheckView, g *Grant, req *CheckRequest) string {
 	for depth := 0; ; depth++ {
-		chain = append(chain, g.ID)
 		if why := covers(g, req); why != "" {
 			if depth > 0 {
-				return chain, "its parent grant " + g.ID + " " + why
+				return "its parent grant " + g.ID + " " + why
 			}
-			return chain, why
+			return why
 		}
 		if g.Terms.Parent == "" {
-			return chain, ""
+			return ""
 		}
 		if depth == maxChain {
-			return chain, "its chain of parent grants is deeper than " + itoa(maxChain)
+			return "its chain of parent grants is deeper than " + itoa(maxChain)
 		}
 		p, ok := v.Grant(g.Terms.Parent)
 		if !ok {
-			return chain, "its parent grant " + g.Terms.Parent + " does not exist"
+			return "its parent grant " + g.Terms.Parent + " does not exist"
 		}
 		g = p
 	}
+}
+
+// chainOf returns the IDs of g and its parent grants, up to the root of
+// its sublicensing, for a grant evaluate found allowing: only the
+// allowing grant's chain is answered, so the others' are never built.
+func chainOf(v CheckView, g *Grant) []string {
+	chain := []string{g.ID}
+	for g.Terms.Parent != "" && len(chain) <= maxChain {
+		p, ok := v.Grant(g.Terms.Parent)
+		if !ok {
+			break
+		}
+		g = p
+		chain = append(chain, g.ID)
+	}
+	return chain
 }
 
 // covers says, in words, the first reason g does not allow req, or "".
@@ -348,8 +380,36 @@ func joinRights(rs []Right) string {
 	return strings.Join(s, ", ")
 }
 
-func describeUse(r *CheckRequest) string {
-	var b strings.Builder
+// useLen is the length of what writeUse writes.
+func useLen(r *CheckRequest) int {
+	n := len(r.Member) + len(" to  ") + len(r.Action) + len(r.Asset)
+	if r.Territory != "" {
+		n += len(" in ") + len(r.Territory)
+	}
+	if r.Purpose != "" {
+		n += len(" for ") + len(r.Purpose)
+	}
+	if r.Industry != "" {
+		n += len(" in the  industry") + len(r.Industry)
+	}
+	return n
+}
+
+// joinedLen is the length of strings.Join(list, sep).
+func joinedLen(list []string, sep string) int {
+	n := 0
+	for i, s := range list {
+		if i > 0 {
+			n += len(sep)
+		}
+		n += len(s)
+	}
+	return n
+}
+
+// writeUse describes the use a request asks about, as in "beta to train
+// atlas-7b in DE for research".
+func writeUse(b *strings.Builder, r *CheckRequest) {
 	b.WriteString(r.Member)
 	b.WriteString(" to ")
 	b.WriteString(string(r.Action))
@@ -368,5 +428,4 @@ func describeUse(r *CheckRequest) string {
 		b.WriteString(r.Industry)
 		b.WriteString(" industry")
 	}
-	return b.String()
 }
