@@ -50,6 +50,8 @@ type benchOpts struct {
 	ledgerCheck float64
 	serveNoop   string
 	serveRaft   string
+	// nodeProcs is the GOMAXPROCS the bench gives each server process.
+	nodeProcs int
 	// scaleEntries is the size of the preloaded state of the scale
 	// workload (T6–T8); 0 skips it.
 	scaleEntries int
@@ -77,6 +79,7 @@ func benchCmd() *command {
 			fs.StringVar(&o.dir, "dir", "", "working directory for keys, node data and baselines (default a new temporary directory, removed afterwards)")
 			fs.StringVar(&o.bin, "bin", os.Getenv("CHARTA_BIN"), "charta binary to run the nodes with (env CHARTA_BIN; default this one)")
 			fs.IntVar(&o.batch, "batch", 100, "questions per batched check request")
+			fs.IntVar(&o.nodeProcs, "node-procs", 0, "GOMAXPROCS of each node, raw-raft server and no-op server (0: Go's default, every core)")
 			fs.BoolVar(&o.keep, "keep", false, "keep the working directory")
 			fs.Float64Var(&o.ledgerCheck, "ledger-check-rate", 0, "in-process ledger.Check rate from BenchmarkCheck, to include in the report (checks/s)")
 			fs.StringVar(&o.serveNoop, "serve-noop", "", "internal: serve the no-op HTTP baseline on this address and do nothing else")
@@ -114,6 +117,8 @@ func (o *benchOpts) validate() error {
 		return usagef("--duration must be positive and --warmup not negative")
 	case o.batch < 1:
 		return usagef("--batch must be at least 1")
+	case o.nodeProcs < 0:
+		return usagef("--node-procs must not be negative")
 	}
 	switch o.workload {
 	case "write", "check", "check-batch", "scale", "all":
@@ -176,7 +181,7 @@ func runBench(e *env, o benchOpts) error {
 		Settings: map[string]string{
 			"nodes": strconv.Itoa(o.nodes), "clients": strconv.Itoa(o.clients), "check_conns": strconv.Itoa(o.checkConns),
 			"duration": o.duration.String(), "warmup": o.warmup.String(), "scheme": o.scheme, "compare_schemes": o.compare,
-			"workload": o.workload, "batch": strconv.Itoa(o.batch), "dir": r.root,
+			"workload": o.workload, "batch": strconv.Itoa(o.batch), "node_procs": strconv.Itoa(o.nodeProcs), "dir": r.root,
 		},
 	}
 	fmt.Fprintf(r.out, "charta bench: %d CPUs (%s), %s; working directory %s\n", r.rep.Machine.CPUs, r.rep.Machine.CPUModel, r.rep.Machine.GoVersion, r.root)
@@ -418,7 +423,8 @@ func (r *benchRun) startCluster(scheme string) (*benchCluster, error) {
 	}
 	dir := filepath.Join(r.root, "cluster-"+strings.ReplaceAll(scheme, "+", "-"))
 	os.RemoveAll(dir)
-	c := &benchCluster{d: &devCluster{dir: dir, base: base, scheme: ledger.Scheme(scheme), out: io.Discard}, scheme: scheme, exited: make(chan error, len(devMembers))}
+	c := &benchCluster{d: &devCluster{dir: dir, base: base, scheme: ledger.Scheme(scheme), out: io.Discard, env: r.o.procsEnv()},
+		scheme: scheme, exited: make(chan error, len(devMembers))}
 	fmt.Fprintf(r.out, "starting a %d-node cluster (%s keys) on ports %d..., data in %s\n", len(devMembers), scheme, base+1, dir)
 	if _, err := c.d.prepare(); err != nil {
 		return nil, err
@@ -835,6 +841,9 @@ func (r *benchRun) startRaftBaseline(c *benchCluster) (*raftBaseline, error) {
 			return nil, err
 		}
 		cmd := exec.Command(r.bin, "bench", "--serve-raft", file)
+		if env := r.o.procsEnv(); env != nil {
+			cmd.Env = append(os.Environ(), env...)
+		}
 		cmd.Stdout, cmd.Stderr = r.out, r.out // its progress lines
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
@@ -927,6 +936,9 @@ func (r *benchRun) startNoop() (*noopServer, error) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", base+1)
 	cmd := exec.Command(r.bin, "bench", "--serve-noop", addr)
+	if env := r.o.procsEnv(); env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -1066,4 +1078,15 @@ func serveRaftBaseline(e *env, file string) error {
 		return fmt.Errorf("bench: %s: %w", file, err)
 	}
 	return bench.ServeRaftBaseline(e.ctx, spec, e.stdout)
+}
+
+// procsEnv is what the bench adds to its server processes' environment:
+// GOMAXPROCS if --node-procs is set. The three nodes share the machine's
+// cores; with one core each, the writes wait less for a core and the reads
+// more (docs/benchmarks.md, "One core per node").
+func (o *benchOpts) procsEnv() []string {
+	if o.nodeProcs == 0 {
+		return nil
+	}
+	return []string{"GOMAXPROCS=" + strconv.Itoa(o.nodeProcs)}
 }

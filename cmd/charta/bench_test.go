@@ -29,7 +29,7 @@ func TestBenchSmoke(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := run(ctx, []string{"bench", "--bin", bin, "--dir", filepath.Join(dir, "work"), "--duration", "1s", "--warmup", "0s",
 		"--clients", "4", "--check-conns", "2", "--batch", "10", "--scheme", "ed25519", "--compare-schemes", "ml-dsa-44",
-		"--json", out, "--ledger-check-rate", "1234", "--scale-entries", "1000"}, &stdout, &stderr)
+		"--json", out, "--ledger-check-rate", "1234", "--scale-entries", "1000", "--node-procs", "1"}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("bench exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
@@ -78,6 +78,9 @@ func TestBenchSmoke(t *testing.T) {
 		if ids[id] != n {
 			t.Errorf("%d %s targets, want %d (%v)", ids[id], id, n, rep.Targets)
 		}
+	}
+	if rep.Settings["node_procs"] != "1" {
+		t.Errorf("settings %v, want node_procs 1", rep.Settings)
 	}
 	if rep.Machine.CPUs == 0 || rep.Machine.GoVersion == "" {
 		t.Errorf("machine not described: %+v", rep.Machine)

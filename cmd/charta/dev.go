@@ -58,6 +58,7 @@ type devCluster struct {
 	scheme ledger.Scheme
 	out    io.Writer
 	procs  []*exec.Cmd
+	env    []string // added to the nodes' environment
 }
 
 func (d *devCluster) apiURL(i int) string   { return fmt.Sprintf("http://127.0.0.1:%d", d.base+1+i) }
@@ -219,6 +220,9 @@ func (d *devCluster) spawn(bin string, i int, exited chan<- error, extra ...stri
 		return err
 	}
 	cmd := exec.Command(bin, append(d.nodeArgs(i), extra...)...)
+	if d.env != nil {
+		cmd.Env = append(os.Environ(), d.env...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Own process group: Ctrl-C reaches dev, which stops the nodes in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
