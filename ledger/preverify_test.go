@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -56,8 +57,7 @@ func TestPreverify_SameResultsAsApplyAlone(t *testing.T) {
 		if got[i] == nil {
 			continue
 		}
-		if got[i].EntryHash != want[i].EntryHash || got[i].Outcome.Status != want[i].Outcome.Status ||
-			got[i].Outcome.Code != want[i].Outcome.Code || got[i].Duplicate != want[i].Duplicate {
+		if !reflect.DeepEqual(got[i], want[i]) {
 			t.Errorf("entry %d: %+v with Preverify, %+v without", i+1, *got[i], *want[i])
 		}
 		statuses[got[i].Outcome.Status]++

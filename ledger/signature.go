@@ -202,7 +202,7 @@ func (v *VerifyingKey) PublicKey() PublicKey { return v.pub }
 func (v *VerifyingKey) Fingerprint() string { return string(v.fp[:]) }
 
 // Verify reports whether sig is a valid signature of msg. It never panics on
-// a malformed signature, and it does not allocate.
+// a malformed signature.
 func (v *VerifyingKey) Verify(msg, sig []byte) bool {
 	if v == nil || len(sig) != v.pub.Scheme.signatureSize() {
 		return false

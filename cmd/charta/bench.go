@@ -152,7 +152,9 @@ type benchRun struct {
 }
 
 func runBench(e *env, o benchOpts) error {
-	r := &benchRun{ctx: e.ctx, o: o, out: e.stdout, bin: o.bin, recordSize: map[string]int{}}
+	// The raw-Raft baseline's processes write their progress lines to the
+	// same output, from exec's copying goroutines.
+	r := &benchRun{ctx: e.ctx, o: o, out: &lockedWriter{w: e.stdout}, bin: o.bin, recordSize: map[string]int{}}
 	if r.bin == "" {
 		r.bin = selfPath()
 	}
@@ -488,7 +490,8 @@ func freePortBase() (int, error) {
 		var b [2]byte
 		rand.Read(b[:])
 		base := 20000 + int(b[0])<<8%20000 + int(b[1])
-		if portsFree(base, 1, 2, 3, 101, 102, 103, 201, 202, 203) {
+		// API, Raft, the raw-Raft baseline's control API, pprof.
+		if portsFree(base, 1, 2, 3, 101, 102, 103, 151, 152, 153, 201, 202, 203) {
 			return base, nil
 		}
 	}
@@ -811,10 +814,14 @@ func (r *benchRun) writeBaselines(c *benchCluster) error {
 // process (charta bench --serve-raft), like the nodes.
 type raftBaseline struct {
 	cmds     []*exec.Cmd
-	controls []string // control API base URLs
+	exited   []chan struct{} // closed when the process has exited
+	controls []string        // control API base URLs
 	procs    bench.ProcSet
 	dir      string
 }
+
+// control asks a baseline server's control API, within 10 s.
+var control = &http.Client{Timeout: 10 * time.Second}
 
 // startRaftBaseline starts the baseline's servers with the main cluster's
 // certificates and waits up to 30 s for a leader.
@@ -850,12 +857,22 @@ func (r *benchRun) startRaftBaseline(c *benchCluster) (*raftBaseline, error) {
 			rb.stop()
 			return nil, err
 		}
-		rb.cmds = append(rb.cmds, cmd)
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		rb.cmds, rb.exited = append(rb.cmds, cmd), append(rb.exited, exited)
 		rb.controls = append(rb.controls, "http://"+spec.Control)
 		rb.procs.Names = append(rb.procs.Names, n.ID)
 		rb.procs.PIDs = append(rb.procs.PIDs, cmd.Process.Pid)
 	}
 	for deadline := time.Now().Add(30 * time.Second); rb.leader() == ""; time.Sleep(20 * time.Millisecond) {
+		for i, x := range rb.exited {
+			select {
+			case <-x:
+				rb.stop()
+				return nil, fmt.Errorf("bench: raft baseline: server %s exited (%v)", nodes[i].ID, rb.cmds[i].ProcessState)
+			default:
+			}
+		}
 		if time.Now().After(deadline) {
 			rb.stop()
 			return nil, errors.New("bench: raft baseline: no leader within 30 s")
@@ -867,7 +884,7 @@ func (r *benchRun) startRaftBaseline(c *benchCluster) (*raftBaseline, error) {
 // leader returns the leader's control URL, or "".
 func (rb *raftBaseline) leader() string {
 	for _, u := range rb.controls {
-		resp, err := http.Get(u + "/leader")
+		resp, err := control.Get(u + "/leader")
 		if err != nil {
 			continue
 		}
@@ -879,42 +896,75 @@ func (rb *raftBaseline) leader() string {
 	return ""
 }
 
-// run has the leader's process run req and returns its result.
+// run has the leader's process run req and returns its result. A leader
+// that lost its leadership before the run started (409) is looked up again,
+// once.
 func (rb *raftBaseline) run(ctx context.Context, req bench.RaftRunRequest) (bench.Result, error) {
 	var res bench.Result
-	u := rb.leader()
-	if u == "" {
-		return res, errors.New("bench: raft baseline: no leader")
-	}
 	body, _ := json.Marshal(req)
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u+"/run", bytes.NewReader(body))
-	if err != nil {
-		return res, err
+	for try := 0; ; try++ {
+		u := rb.leader()
+		if u == "" {
+			return res, errors.New("bench: raft baseline: no leader")
+		}
+		hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u+"/run", bytes.NewReader(body))
+		if err != nil {
+			return res, err
+		}
+		resp, err := http.DefaultClient.Do(hreq) // as long as the run: no timeout but ctx
+		if err != nil {
+			return res, fmt.Errorf("bench: raft baseline: %w", err)
+		}
+		if resp.StatusCode == http.StatusConflict && try == 0 {
+			resp.Body.Close()
+			continue
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+			return res, fmt.Errorf("bench: raft baseline: %s: %s", resp.Status, bytes.TrimSpace(msg))
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+			return res, fmt.Errorf("bench: raft baseline: %w", err)
+		}
+		return res, nil
 	}
-	resp, err := http.DefaultClient.Do(hreq)
-	if err != nil {
-		return res, fmt.Errorf("bench: raft baseline: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return res, fmt.Errorf("bench: raft baseline: %s: %s", resp.Status, bytes.TrimSpace(msg))
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
-		return res, fmt.Errorf("bench: raft baseline: %w", err)
-	}
-	return res, nil
 }
 
-// stop ends the servers and removes their stores.
+// stop ends the servers, killing any still running after 15 s, and
+// removes their stores.
 func (rb *raftBaseline) stop() {
 	for _, cmd := range rb.cmds {
 		cmd.Process.Signal(syscall.SIGTERM)
 	}
-	for _, cmd := range rb.cmds {
-		cmd.Wait()
+	deadline := time.NewTimer(15 * time.Second)
+	defer deadline.Stop()
+	late := false
+	for i, x := range rb.exited {
+		if !late {
+			select {
+			case <-x:
+				continue
+			case <-deadline.C:
+				late = true
+			}
+		}
+		rb.cmds[i].Process.Kill()
+		<-x
 	}
 	os.RemoveAll(rb.dir)
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func tlsFilesOf(d *devCluster, m string) consensus.TLSFiles {

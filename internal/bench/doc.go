@@ -1,15 +1,16 @@
 // Package bench measures Charta against baselines taken in the same run.
 //
 // It holds the parts of `charta bench` that do not depend on how a cluster
-// is started: a closed-loop load runner that records latencies in an
-// HdrHistogram (Run), the node process sampler that reads CPU time and
-// resident memory from /proc (ReadProc), the three baselines — a raw
-// hashicorp/raft cluster with Charta's Raft and raft-boltdb settings and a
-// no-op state machine (StartRaftCluster), a no-op gorilla/mux handler
-// behind the API's server settings (NoopHandler, ServeNoop), and
-// single-record bbolt transactions on the same disk (BoltTxRate) — and the
-// report: results, the targets as ratios against the baselines, a table, a
-// Markdown section and JSON (Report).
+// is started: a load runner, closed-loop or at a fixed rate, that records
+// latencies in an HdrHistogram (Run), the process sampler that reads CPU
+// time, run-queue wait and resident memory from /proc (ReadProc), the three
+// baselines — a raw hashicorp/raft cluster with Charta's Raft and
+// raft-boltdb settings and a no-op state machine, one server per process
+// (ServeRaftBaseline), a no-op gorilla/mux handler behind the API's server
+// settings (NoopHandler, ServeNoop), and single-record bbolt transactions
+// on the same disk (BoltTxRate) — and the report: results, the targets as
+// ratios against the baselines, a table, a Markdown section and JSON
+// (Report).
 //
 // Figures depend on the machine and on what else runs on it; the ratios
 // within one report are what the targets are stated in.

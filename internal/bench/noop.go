@@ -7,6 +7,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -38,20 +39,35 @@ func NoopHandler() http.Handler {
 // timeouts (node.DefaultServerConfig) until ctx ends.
 func ServeNoop(ctx context.Context, ln net.Listener) error {
 	c := node.DefaultServerConfig()
-	srv := &http.Server{
+	return serveUntil(ctx, &http.Server{
 		Handler:           NoopHandler(),
 		ReadHeaderTimeout: c.ReadHeaderTimeout,
 		ReadTimeout:       c.ReadTimeout,
 		WriteTimeout:      c.WriteTimeout,
 		IdleTimeout:       c.IdleTimeout,
 		ErrorLog:          log.New(io.Discard, "", 0),
-	}
+	}, ln)
+}
+
+// serveUntil serves srv on ln until ctx ends, then lets the requests in
+// progress finish, for up to 10 s, before it returns.
+func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	served, shut := make(chan struct{}), make(chan struct{})
 	go func() {
-		<-ctx.Done()
-		srv.Close()
+		defer close(shut)
+		select {
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			srv.Shutdown(sctx)
+		case <-served:
+		}
 	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
+	err := srv.Serve(ln)
+	close(served)
+	<-shut
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
 	}
-	return nil
+	return err
 }

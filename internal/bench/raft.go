@@ -122,17 +122,21 @@ func StartRaftServer(dir string, self RaftNode, all []RaftNode) (*RaftServer, er
 func (s *RaftServer) IsLeader() bool { return s.r.State() == raft.Leader }
 
 // Apply commits data and waits until this server, the leader, applied it.
-func (s *RaftServer) Apply(data []byte) error { return s.r.Apply(data, 10*time.Second).Error() }
-
-// Applied returns how many entries the state machine applied.
-func (s *RaftServer) Applied() int64 { return s.fsm.n.Load() }
+// A server that lost its leadership refuses at once; Apply then pauses for
+// 10 ms, so that the clients of a run do not spin while an election runs.
+func (s *RaftServer) Apply(data []byte) error {
+	err := s.r.Apply(data, 10*time.Second).Error()
+	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return err
+}
 
 // Close shuts the server down and closes its stores.
 func (s *RaftServer) Close() error {
 	var errs []error
 	if s.r != nil {
 		errs = append(errs, s.r.Shutdown().Error())
-		s.r = nil
 	}
 	for _, f := range s.closes {
 		errs = append(errs, f())
@@ -196,8 +200,13 @@ func ServeRaftBaseline(ctx context.Context, spec RaftSpec, progress io.Writer) e
 	})
 	mux.HandleFunc("POST /run", func(w http.ResponseWriter, r *http.Request) {
 		var req RaftRunRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Size < 1 {
-			http.Error(w, fmt.Sprintf("bad run request (%v)", err), http.StatusBadRequest)
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, "bad run request: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		cfg := RunConfig{Name: req.Name, Clients: req.Clients, Duration: req.Duration, Warmup: req.Warmup, Unit: "writes/s", Progress: progress}
+		if err := cfg.Validate(); err != nil || req.Size < 1 {
+			http.Error(w, fmt.Sprintf("bad run request: size %d, %v", req.Size, err), http.StatusBadRequest)
 			return
 		}
 		if !s.IsLeader() {
@@ -206,8 +215,11 @@ func ServeRaftBaseline(ctx context.Context, spec RaftSpec, progress io.Writer) e
 		}
 		data := make([]byte, req.Size)
 		rand.Read(data)
-		res, err := Run(r.Context(), RunConfig{Name: req.Name, Clients: req.Clients, Duration: req.Duration, Warmup: req.Warmup,
-			Unit: "writes/s", Progress: progress}, func(context.Context, int) error { return s.Apply(data) })
+		// The run ends with the request or with the server.
+		runCtx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		defer context.AfterFunc(ctx, cancel)()
+		res, err := Run(runCtx, cfg, func(context.Context, int) error { return s.Apply(data) })
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -215,15 +227,7 @@ func ServeRaftBaseline(ctx context.Context, spec RaftSpec, progress io.Writer) e
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(res)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serveUntil(ctx, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln)
 }
 
 // countFSM applies entries by counting them.

@@ -18,8 +18,8 @@ import (
 
 // TestServeRaftBaseline runs the raw-Raft baseline's three servers, as the
 // three processes of charta bench do, and drives them through the control
-// API: one leader, a run on it that commits entries on every server, and
-// refusals for a follower and a malformed request.
+// API: one leader, a run on it that commits entries, and refusals for a
+// follower and for malformed requests.
 func TestServeRaftBaseline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Raft cluster")
@@ -105,8 +105,10 @@ func TestServeRaftBaseline(t *testing.T) {
 	if code, body := status(http.MethodPost, follower+"/run", req); code != http.StatusConflict {
 		t.Errorf("run on a follower: %d %s, want 409", code, body)
 	}
-	if code, body := status(http.MethodPost, leader+"/run", []byte(`{"clients":1}`)); code != http.StatusBadRequest {
-		t.Errorf("run without a size: %d %s, want 400", code, body)
+	for _, bad := range []string{`{"clients":1,"duration":1000000}`, `{"clients":0,"size":10,"duration":1000000}`, `{"clients":`} {
+		if code, body := status(http.MethodPost, leader+"/run", []byte(bad)); code != http.StatusBadRequest {
+			t.Errorf("run %s: %d %s, want 400", bad, code, body)
+		}
 	}
 }
 

@@ -172,9 +172,11 @@ func commas(v float64) string {
 func procCPU(ps []ProcUsage) string {
 	return perProc(ps, func(p ProcUsage) float64 { return p.CPUPercent })
 }
+
 func procWait(ps []ProcUsage) string {
 	return perProc(ps, func(p ProcUsage) float64 { return p.RunWaitPercent })
 }
+
 func procRSS(ps []ProcUsage) string {
 	return perProc(ps, func(p ProcUsage) float64 { return p.RSSMiB })
 }

@@ -1,0 +1,53 @@
+package ledger
+
+import (
+	"crypto/sha256"
+	"testing"
+	"time"
+)
+
+// TestPreverify_LeavesEnvelopesForApply checks that Preverify hands Apply
+// the envelopes it decoded, each in its own entry, and none for a record
+// whose envelope does not decode.
+func TestPreverify_LeavesEnvelopesForApply(t *testing.T) {
+	t0 := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	seed := sha256.Sum256([]byte("preverify test"))
+	key, err := NewKeyFromSeed(SchemeEd25519, seed[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &Genesis{Format: GenesisFormat, Name: "preverify", CreatedAt: t0, Charter: DefaultCharter(),
+		Members: []GenesisMember{{ID: "alpha", Role: RoleMember, Keys: []PublicKey{key.Public()}}}}
+	if err := g.Sign(NewSigner("alpha", key)); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(t.TempDir()+"/state.db", g, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var envs []*Envelope
+	for _, id := range []string{"one", "two"} {
+		p := &Proposal{V: 1, Consortium: g.ID(), ID: id, Type: "asset.register", Signer: "alpha", IssuedAt: t0, Body: []byte(`{}`)}
+		e, err := SignDeterministic(p, NewSigner("alpha", key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		envs = append(envs, e)
+	}
+	entries := []LogEntry{
+		{Index: 1, Data: EncodeRecord(t0, envs[0].Encode())},
+		{Index: 2, Data: EncodeRecord(t0, []byte(`{"payloadType":`))},
+		{Index: 3, Data: EncodeRecord(t0, envs[1].Encode())},
+	}
+	l.Preverify(entries)
+	if entries[1].env != nil {
+		t.Errorf("entry 2 (no envelope) got %+v", entries[1].env)
+	}
+	for i, want := range map[int]*Envelope{0: envs[0], 2: envs[1]} {
+		got := entries[i].env
+		if got == nil || string(got.Payload) != string(want.Payload) || got.Signatures[0].KeyID != want.Signatures[0].KeyID {
+			t.Errorf("entry %d: Preverify left %+v, want the envelope of its own record", i+1, got)
+		}
+	}
+}
