@@ -7,6 +7,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/charta/charta/ledger"
@@ -63,6 +65,29 @@ func DefaultConfig() Config {
 		ReconcileInterval:  2 * time.Second,
 		Clock:              time.Now,
 	}
+}
+
+// RaftConfig returns the hashicorp/raft settings a node with c runs Raft
+// with, as server c.ID logging to logger. The raw-Raft baseline of charta
+// bench takes its settings from here too.
+func (c Config) RaftConfig(logger hclog.Logger) *raft.Config {
+	c = c.withDefaults()
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(c.ID)
+	rc.Logger = logger
+	rc.HeartbeatTimeout = c.HeartbeatTimeout
+	rc.ElectionTimeout = c.ElectionTimeout
+	rc.LeaderLeaseTimeout = c.LeaderLeaseTimeout
+	rc.CommitTimeout = c.CommitTimeout
+	rc.SnapshotThreshold = c.SnapshotThreshold
+	rc.SnapshotInterval = c.SnapshotInterval
+	rc.TrailingLogs = c.TrailingLogs
+	rc.BatchApplyCh = true
+	// The ledger's state store is durable and at least as new as any
+	// snapshot, so restoring one on start would only throw work away
+	// (catchUpFromSnapshot covers the one case where it is not).
+	rc.NoSnapshotRestoreOnStart = true
+	return rc
 }
 
 // withDefaults returns c with its zero fields set to the defaults.

@@ -134,21 +134,7 @@ func New(cfg Config) (*Node, error) {
 		Logger:  hlog.Named("transport"),
 	})
 
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(cfg.ID)
-	rc.Logger = hlog
-	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
-	rc.ElectionTimeout = cfg.ElectionTimeout
-	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
-	rc.CommitTimeout = cfg.CommitTimeout
-	rc.SnapshotThreshold = cfg.SnapshotThreshold
-	rc.SnapshotInterval = cfg.SnapshotInterval
-	rc.TrailingLogs = cfg.TrailingLogs
-	rc.BatchApplyCh = true
-	// The ledger's state store is durable and at least as new as any
-	// snapshot, so restoring one on start would only throw work away
-	// (catchUpFromSnapshot covers the one case where it is not).
-	rc.NoSnapshotRestoreOnStart = true
+	rc := cfg.RaftConfig(hlog)
 	if err := raft.ValidateConfig(rc); err != nil {
 		return nil, fmt.Errorf("consensus: raft config: %w", err)
 	}

@@ -847,12 +847,8 @@ func (r *benchRun) startRaftBaseline(c *benchCluster) (*raftBaseline, error) {
 			rb.stop()
 			return nil, err
 		}
-		cmd := exec.Command(r.bin, "bench", "--serve-raft", file)
-		if env := r.o.procsEnv(); env != nil {
-			cmd.Env = append(os.Environ(), env...)
-		}
+		cmd := r.serverCommand("--serve-raft", file)
 		cmd.Stdout, cmd.Stderr = r.out, r.out // its progress lines
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
 			rb.stop()
 			return nil, err
@@ -985,11 +981,7 @@ func (r *benchRun) startNoop() (*noopServer, error) {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", base+1)
-	cmd := exec.Command(r.bin, "bench", "--serve-noop", addr)
-	if env := r.o.procsEnv(); env != nil {
-		cmd.Env = append(os.Environ(), env...)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd := r.serverCommand("--serve-noop", addr)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -1128,6 +1120,17 @@ func serveRaftBaseline(e *env, file string) error {
 		return fmt.Errorf("bench: %s: %w", file, err)
 	}
 	return bench.ServeRaftBaseline(e.ctx, spec, e.stdout)
+}
+
+// serverCommand is `charta bench` with args, for one of the baseline
+// servers: in its own process group, with procsEnv.
+func (r *benchRun) serverCommand(args ...string) *exec.Cmd {
+	cmd := exec.Command(r.bin, append([]string{"bench"}, args...)...)
+	if env := r.o.procsEnv(); env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd
 }
 
 // procsEnv is what the bench adds to its server processes' environment:

@@ -104,7 +104,7 @@ func TestReadProcRunWait(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for n := 0; !stop.Load(); n++ {
+			for !stop.Load() {
 			}
 		}()
 	}

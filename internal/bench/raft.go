@@ -89,18 +89,8 @@ func StartRaftServer(dir string, self RaftNode, all []RaftNode) (*RaftServer, er
 		Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: logger,
 	})
 	s.closes = append(s.closes, trans.Close)
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(self.ID)
-	rc.Logger = logger
-	rc.HeartbeatTimeout = cc.HeartbeatTimeout
-	rc.ElectionTimeout = cc.ElectionTimeout
-	rc.LeaderLeaseTimeout = cc.LeaderLeaseTimeout
-	rc.CommitTimeout = cc.CommitTimeout
-	rc.SnapshotThreshold = cc.SnapshotThreshold
-	rc.SnapshotInterval = cc.SnapshotInterval
-	rc.TrailingLogs = cc.TrailingLogs
-	rc.BatchApplyCh = true
-	rc.NoSnapshotRestoreOnStart = true
+	cc.ID = self.ID
+	rc := cc.RaftConfig(logger)
 	existing, err := raft.HasExistingState(logs, b, snaps)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
