@@ -67,6 +67,18 @@ func DefaultConfig() Config {
 	}
 }
 
+// RPCsInFlight is the transport's MaxRPCsInFlight: 1, which turns off
+// hashicorp/raft's pipelined replication. Its pipeline can deadlock when a
+// follower answers an AppendEntries with Success=false while more entries
+// are being sent (the decoder stops reading responses, the sender blocks
+// handing over the next one, and the pipeline is never closed): that
+// follower then gets heartbeats but no entries, and Shutdown hangs. A
+// consensus test hung this way once. Replication without the pipeline sends
+// the next batch after the previous one is answered, batching up to
+// MaxAppendEntries; HashiCorp's measurements found the pipeline of little
+// benefit with batching (hashicorp/raft#541).
+const RPCsInFlight = 1
+
 // RaftConfig returns the hashicorp/raft settings a node with c runs Raft
 // with, as server c.ID logging to logger. The raw-Raft baseline of charta
 // bench takes its settings from here too.

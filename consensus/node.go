@@ -128,10 +128,11 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  stream,
-		MaxPool: 3,
-		Timeout: 10 * time.Second,
-		Logger:  hlog.Named("transport"),
+		Stream:          stream,
+		MaxPool:         3,
+		MaxRPCsInFlight: RPCsInFlight,
+		Timeout:         10 * time.Second,
+		Logger:          hlog.Named("transport"),
 	})
 
 	rc := cfg.RaftConfig(hlog)

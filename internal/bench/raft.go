@@ -86,7 +86,7 @@ func StartRaftServer(dir string, self RaftNode, all []RaftNode) (*RaftServer, er
 		return nil, err
 	}
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: logger,
+		Stream: stream, MaxPool: 3, MaxRPCsInFlight: consensus.RPCsInFlight, Timeout: 10 * time.Second, Logger: logger,
 	})
 	s.closes = append(s.closes, trans.Close)
 	cc.ID = self.ID
