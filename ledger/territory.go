@@ -62,10 +62,29 @@ func (s *territorySet) add(code string) {
 		s[p/64] |= 1 << (p % 64)
 		return
 	}
-	for _, c := range regions[code] {
-		s.add(c)
+	r := regionSets[code]
+	for i := range s {
+		s[i] |= r[i]
 	}
 }
+
+// regionSets are the regions as sets, so that a region in a territory list
+// costs Check one lookup rather than one per country.
+var regionSets = func() map[string]territorySet {
+	m := make(map[string]territorySet, len(regions))
+	for name, codes := range regions {
+		var s territorySet
+		for _, c := range codes {
+			p, ok := countryPos(c)
+			if !ok {
+				panic("ledger: region " + name + " lists " + c + ", which is not a country")
+			}
+			s[p/64] |= 1 << (p % 64)
+		}
+		m[name] = s
+	}
+	return m
+}()
 
 func (s territorySet) has(code string) bool {
 	p, ok := countryPos(code)

@@ -154,7 +154,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 			s.writeProblem(w, r, err)
 			return
 		}
-		s.writeJSON(w, http.StatusOK, d)
+		s.writeJSON(w, http.StatusOK, (*decisionJSON)(&d))
 		return
 	}
 	var (
@@ -213,7 +213,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		s.writeJSON(w, http.StatusOK, cp)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, d)
+	s.writeJSON(w, http.StatusOK, (*decisionJSON)(&d))
 }
 
 // checkIndexed answers one question from the check index ix at ledger

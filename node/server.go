@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -291,14 +292,49 @@ func (s *Server) setIndex(w http.ResponseWriter, index uint64) {
 	w.Header().Set(IndexHeader, strconv.FormatUint(index, 10))
 }
 
-// writeJSON sends v as JSON with status.
+// writeJSON sends v as JSON with status. The body is encoded whole first:
+// a value that cannot be encoded is answered with a problem instead of a
+// truncated body, and the body goes out with its Content-Length in as few
+// writes as the connection allows.
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	buf := responseBuffers.Get().(*bytes.Buffer)
+	defer putResponseBuffer(buf)
+	buf.Reset()
+	var err error
+	if a, ok := v.(jsonAppender); ok {
+		var b []byte
+		b, err = a.appendJSON(buf.AvailableBuffer())
+		buf.Write(append(b, '\n'))
+	} else {
+		enc := json.NewEncoder(buf)
+		enc.SetEscapeHTML(false)
+		err = enc.Encode(v)
+	}
+	if err != nil {
+		p := problemFor(fmt.Errorf("encoding the response: %w", err), w.Header().Get("X-Request-ID"), s.log)
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(p.Status)
+		b, _ := json.Marshal(p)
+		w.Write(append(b, '\n'))
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	if _, err := w.Write(buf.Bytes()); err != nil {
 		s.log.Debug("write response", "err", err)
+	}
+}
+
+// responseBuffers holds the buffers writeJSON encodes into; one larger
+// than maxPooledResponse is left to the collector.
+var responseBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledResponse = 1 << 20
+
+func putResponseBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledResponse {
+		responseBuffers.Put(b)
 	}
 }
 

@@ -1,0 +1,204 @@
+package node
+
+import (
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/charta/charta/ledger"
+)
+
+// The check answers are the node's hottest responses: a batch carries up to
+// the charter's MaxBatch decisions, and encoding/json's reflection cost
+// more than answering the questions. They are written by hand here, byte
+// for byte what encoding/json writes with HTML escaping off (the node's
+// writeJSON); TestAppendDecision_MatchesEncodingJSON and
+// FuzzAppendJSONString hold the two together.
+
+// jsonAppender is a response that appends its own JSON encoding.
+type jsonAppender interface {
+	appendJSON(b []byte) ([]byte, error)
+}
+
+func (r checkBatchResponse) appendJSON(b []byte) ([]byte, error) {
+	if r.Decisions == nil {
+		return append(b, `{"decisions":null}`...), nil
+	}
+	b = append(b, `{"decisions":[`...)
+	for i := range r.Decisions {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = appendDecision(b, &r.Decisions[i]); err != nil {
+			return b, err
+		}
+	}
+	return append(b, "]}"...), nil
+}
+
+type decisionJSON ledger.Decision
+
+func (d *decisionJSON) appendJSON(b []byte) ([]byte, error) {
+	return appendDecision(b, (*ledger.Decision)(d))
+}
+
+// appendDecision appends d as encoding/json encodes a ledger.Decision.
+func appendDecision(b []byte, d *ledger.Decision) ([]byte, error) {
+	b = append(b, `{"allowed":`...)
+	b = strconv.AppendBool(b, d.Allowed)
+	b = append(b, `,"basis":`...)
+	b = appendJSONString(b, d.Basis)
+	b = append(b, `,"reason":`...)
+	b = appendJSONString(b, d.Reason)
+	if len(d.Chain) > 0 {
+		b = append(b, `,"chain":[`...)
+		for i, g := range d.Chain {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, g)
+		}
+		b = append(b, ']')
+	}
+	if len(d.Candidates) > 0 {
+		b = append(b, `,"candidates":[`...)
+		for i, c := range d.Candidates {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"grant":`...)
+			b = appendJSONString(b, c.Grant)
+			b = append(b, `,"status":`...)
+			b = appendJSONString(b, string(c.Status))
+			b = append(b, `,"allowed":`...)
+			b = strconv.AppendBool(b, c.Allowed)
+			b = append(b, `,"reason":`...)
+			b = appendJSONString(b, c.Reason)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if len(d.Duties) > 0 {
+		b = append(b, `,"duties":[`...)
+		for i, u := range d.Duties {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"grant":`...)
+			b = appendJSONString(b, u.Grant)
+			b = append(b, `,"kind":`...)
+			b = appendJSONString(b, u.Kind)
+			if u.Text != "" {
+				b = append(b, `,"text":`...)
+				b = appendJSONString(b, u.Text)
+			}
+			if u.Metric != "" {
+				b = append(b, `,"metric":`...)
+				b = appendJSONString(b, u.Metric)
+			}
+			if u.Period != "" {
+				b = append(b, `,"period":`...)
+				b = appendJSONString(b, string(u.Period))
+			}
+			if u.DueDays != 0 {
+				b = append(b, `,"due_days":`...)
+				b = strconv.AppendInt(b, int64(u.DueDays), 10)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if d.SeatsLeft != nil {
+		b = append(b, `,"seats_left":`...)
+		b = strconv.AppendInt(b, *d.SeatsLeft, 10)
+	}
+	if len(d.Caps) > 0 {
+		b = append(b, `,"caps":[`...)
+		for i, c := range d.Caps {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"grant":`...)
+			b = appendJSONString(b, c.Grant)
+			b = append(b, `,"metric":`...)
+			b = appendJSONString(b, c.Metric)
+			b = append(b, `,"unit":`...)
+			b = appendJSONString(b, c.Unit)
+			b = append(b, `,"period":`...)
+			b = appendJSONString(b, c.Period)
+			b = append(b, `,"cap":`...)
+			b = strconv.AppendInt(b, c.Cap, 10)
+			b = append(b, `,"used":`...)
+			b = strconv.AppendInt(b, c.Used, 10)
+			b = append(b, `,"remaining":`...)
+			b = strconv.AppendInt(b, c.Remaining, 10)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"at":"`...)
+	// time.Time's MarshalJSON is its AppendText in quotes; both refuse a
+	// year outside 0-9999.
+	b, err := d.At.AppendText(b)
+	if err != nil {
+		return b, err
+	}
+	return append(b, `"}`...), nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string the way encoding/json does
+// without HTML escaping: quotes, backslashes and control characters
+// escaped, U+2028 and U+2029 escaped for JavaScript, and each byte of
+// invalid UTF-8 replaced by U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
