@@ -103,7 +103,7 @@ type JoinRequest struct {
 // handleClusterJoin adds a member's node to Raft, on the leader; a follower
 // forwards the request to it.
 func (s *Server) handleClusterJoin(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.BodyLimit))
+	body, err := readBody(w, r, s.cfg.BodyLimit)
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"time"
@@ -36,7 +35,7 @@ type ProposalResponse struct {
 func (s *Server) handleProposalCreate(w http.ResponseWriter, r *http.Request) {
 	var limit int
 	s.l.View(func(v *ledger.View) error { limit = v.Charter().MaxProposalBytes; return nil })
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
+	body, err := readBody(w, r, int64(limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

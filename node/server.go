@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -338,9 +339,33 @@ func putResponseBuffer(b *bytes.Buffer) {
 	}
 }
 
+// readBody reads a request body of at most limit bytes. When the client
+// declared the length, the body is read into one buffer of that size
+// instead of a growing one; net/http ends the body at the declared length.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	n := r.ContentLength
+	if n <= 0 || n > limit {
+		return io.ReadAll(body)
+	}
+	b := make([]byte, 0, n+1) // the extra byte lets the last read see EOF
+	for {
+		m, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		switch {
+		case err == io.EOF:
+			return b, nil
+		case err != nil:
+			return b, err
+		case len(b) == cap(b):
+			b = slices.Grow(b, len(b))
+		}
+	}
+}
+
 // decodeBody reads a JSON request body of at most BodyLimit bytes strictly.
 func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.BodyLimit))
+	b, err := readBody(w, r, s.cfg.BodyLimit)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
