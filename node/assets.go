@@ -26,7 +26,7 @@ func (s *Server) handleAssetList(w http.ResponseWriter, r *http.Request) {
 		out = newList(as, next)
 		return nil
 	})
-	s.writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, out)
 }
 
 // handleAssetGet returns one asset.
@@ -44,7 +44,7 @@ func (s *Server) handleAssetGet(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, a)
+	s.writeJSON(w, r, http.StatusOK, a)
 }
 
 // lineageResponse is an asset with everything it derives from and
@@ -130,5 +130,5 @@ func (s *Server) handleAssetLineage(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, out)
 }

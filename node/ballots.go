@@ -25,7 +25,7 @@ func (s *Server) handleBallotList(w http.ResponseWriter, r *http.Request) {
 		out = newList(bs, next)
 		return nil
 	})
-	s.writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, out)
 }
 
 // handleBallotGet returns one ballot with its votes.
@@ -43,5 +43,5 @@ func (s *Server) handleBallotGet(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, b)
+	s.writeJSON(w, r, http.StatusOK, b)
 }

@@ -34,7 +34,7 @@ func (s *Server) handleBundleList(w http.ResponseWriter, r *http.Request) {
 		out = newList(bs, next)
 		return nil
 	})
-	s.writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, out)
 }
 
 // handleBundleGet returns one bundle to its parties, auditors and the operator.
@@ -55,5 +55,5 @@ func (s *Server) handleBundleGet(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, b)
+	s.writeJSON(w, r, http.StatusOK, b)
 }

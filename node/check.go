@@ -154,7 +154,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 			s.writeProblem(w, r, err)
 			return
 		}
-		s.writeJSON(w, http.StatusOK, (*decisionJSON)(&d))
+		s.writeJSON(w, r, http.StatusOK, (*decisionJSON)(&d))
 		return
 	}
 	var (
@@ -210,10 +210,10 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if withProof {
-		s.writeJSON(w, http.StatusOK, cp)
+		s.writeJSON(w, r, http.StatusOK, cp)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, (*decisionJSON)(&d))
+	s.writeJSON(w, r, http.StatusOK, (*decisionJSON)(&d))
 }
 
 // checkIndexed answers one question from the check index ix at ledger
@@ -289,5 +289,5 @@ func (s *Server) handleCheckBatch(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, out)
 }

@@ -70,7 +70,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		out.StateDigest = s.stateDigest(v)
 		return nil
 	})
-	s.writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, out)
 }
 
 // stateDigest returns the view's state digest, computed once per applied
@@ -91,7 +91,7 @@ func (s *Server) handleClusterList(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, newList(servers, ""))
+	s.writeJSON(w, r, http.StatusOK, newList(servers, ""))
 }
 
 // JoinRequest asks the cluster to add a member's node.
@@ -140,7 +140,7 @@ func (s *Server) handleClusterJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setIndex(w, s.l.AppliedIndex())
-	s.writeJSON(w, http.StatusOK, req)
+	s.writeJSON(w, r, http.StatusOK, req)
 }
 
 // handleClusterTransfer hands leadership to another voter.
@@ -154,7 +154,7 @@ func (s *Server) handleClusterTransfer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, _ := s.c.Leader()
-	s.writeJSON(w, http.StatusOK, map[string]string{"previous": s.c.ID(), "leader": id})
+	s.writeJSON(w, r, http.StatusOK, map[string]string{"previous": s.c.ID(), "leader": id})
 }
 
 // handleClusterReadIndex gives a follower the index a linearizable read
@@ -171,7 +171,7 @@ func (s *Server) handleClusterReadIndex(w http.ResponseWriter, r *http.Request) 
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, readIndexResponse{Index: idx})
+	s.writeJSON(w, r, http.StatusOK, readIndexResponse{Index: idx})
 }
 
 // handleBackup streams a consistent snapshot of the ledger.

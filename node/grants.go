@@ -58,7 +58,7 @@ func (s *Server) handleGrantList(w http.ResponseWriter, r *http.Request) {
 		out = newList(gs, next)
 		return nil
 	})
-	s.writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, out)
 }
 
 // grant loads a grant the caller may see, with its status as of ledger
@@ -83,7 +83,7 @@ func (s *Server) handleGrantGet(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, g)
+	s.writeJSON(w, r, http.StatusOK, g)
 }
 
 // handleGrantHistory returns a grant's history: offer, acceptance,
@@ -102,7 +102,7 @@ func (s *Server) handleGrantHistory(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, out)
 }
 
 // grantHistory returns a grant's recorded lifecycle events, oldest first.
@@ -131,5 +131,5 @@ func (s *Server) handleGrantStatements(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, newList(out, ""))
+	s.writeJSON(w, r, http.StatusOK, newList(out, ""))
 }

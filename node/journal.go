@@ -64,7 +64,7 @@ func (s *Server) handleJournalList(w http.ResponseWriter, r *http.Request) {
 		out = newList(es, next)
 		return nil
 	})
-	s.writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, out)
 }
 
 // handleJournalGet returns the entry at a journal position (seq, the
@@ -89,7 +89,7 @@ func (s *Server) handleJournalGet(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, e)
+	s.writeJSON(w, r, http.StatusOK, e)
 }
 
 // Checkpoint is the journal's checkpoint: a C2SP tlog-checkpoint note
@@ -129,7 +129,7 @@ func (s *Server) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(out.Note))
 		return
 	}
-	s.writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, out)
 }
 
 // InclusionProof proves that the entry at Index is a leaf of the journal
@@ -254,7 +254,7 @@ func (s *Server) handleProofInclusion(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, out)
 }
 
 // handleProofConsistency proves that the journal of `from` entries is a
@@ -305,5 +305,5 @@ func (s *Server) handleProofConsistency(w http.ResponseWriter, r *http.Request) 
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, out)
 }

@@ -36,6 +36,7 @@ func (r checkBatchResponse) appendJSON(b []byte) ([]byte, error) {
 	return append(b, "]}"...), nil
 }
 
+// decisionJSON is a single decision as writeJSON's jsonAppender.
 type decisionJSON ledger.Decision
 
 func (d *decisionJSON) appendJSON(b []byte) ([]byte, error) {

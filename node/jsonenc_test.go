@@ -105,6 +105,20 @@ func TestAppendDecision_MatchesEncodingJSON(t *testing.T) {
 			t.Fatalf("decision %d:\n got %s\nwant %s", i, got, want)
 		}
 	}
+	zero := int64(0)
+	for i, d := range []ledger.Decision{
+		{SeatsLeft: &zero}, // no seats left is an answer, not an omission
+		{Chain: []string{}, Candidates: []ledger.Candidate{}, Duties: []ledger.PendingDuty{}, Caps: []ledger.CapLeft{}},
+		{Duties: []ledger.PendingDuty{{Grant: "g", Duty: ledger.Duty{Kind: "report_usage", DueDays: -1}}}},
+	} {
+		got, err := (*decisionJSON)(&d).appendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := stdJSON(t, d); !bytes.Equal(append(got, '\n'), want) {
+			t.Fatalf("fixed decision %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
 	for _, n := range []int{-1, 0, 1, 7} {
 		var batch checkBatchResponse
 		if n >= 0 {
@@ -140,9 +154,10 @@ func FuzzAppendJSONString(f *testing.F) {
 // cannot be encoded.
 func TestWriteJSON_LengthAndFailure(t *testing.T) {
 	s := &Server{log: slog.New(slog.DiscardHandler)}
+	r := httptest.NewRequest(http.MethodGet, "/v1/check", nil)
 	d := ledger.Decision{Allowed: true, Basis: "grant", Reason: "ok", At: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
 	w := httptest.NewRecorder()
-	s.writeJSON(w, http.StatusOK, (*decisionJSON)(&d))
+	s.writeJSON(w, r, http.StatusOK, (*decisionJSON)(&d))
 	if w.Code != http.StatusOK || w.Header().Get("Content-Length") != strconv.Itoa(w.Body.Len()) {
 		t.Fatalf("status %d, Content-Length %q for a body of %d bytes", w.Code, w.Header().Get("Content-Length"), w.Body.Len())
 	}
@@ -155,10 +170,10 @@ func TestWriteJSON_LengthAndFailure(t *testing.T) {
 		map[string]any{"f": func() {}},
 	} {
 		w := httptest.NewRecorder()
-		s.writeJSON(w, http.StatusOK, v)
+		s.writeJSON(w, r, http.StatusOK, v)
 		var p Problem
 		if w.Code != http.StatusInternalServerError || w.Header().Get("Content-Type") != "application/problem+json" ||
-			json.Unmarshal(w.Body.Bytes(), &p) != nil || p.Status != http.StatusInternalServerError {
+			json.Unmarshal(w.Body.Bytes(), &p) != nil || p.Status != http.StatusInternalServerError || p.Instance != "/v1/check" {
 			t.Fatalf("%T: status %d, %s: %s", v, w.Code, w.Header().Get("Content-Type"), w.Body.Bytes())
 		}
 	}

@@ -29,7 +29,7 @@ func (s *Server) handleMemberList(w http.ResponseWriter, r *http.Request) {
 		out = newList(ms, next)
 		return nil
 	})
-	s.writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, out)
 }
 
 // handleMemberGet returns one member.
@@ -47,5 +47,5 @@ func (s *Server) handleMemberGet(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, m)
+	s.writeJSON(w, r, http.StatusOK, m)
 }

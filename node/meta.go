@@ -22,7 +22,7 @@ func (s *Server) registerMetaRoutes(r *mux.Router) {
 
 // handleHealthz answers 200 while the process serves.
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	s.writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // handleReadyz answers 200 once a leader is known and this node has
@@ -33,7 +33,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 func (s *Server) checkReady() error {

@@ -33,7 +33,7 @@ func (s *Server) handlePoolList(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, out)
 }
 
 func (s *Server) handlePoolGet(w http.ResponseWriter, r *http.Request) {
@@ -50,7 +50,7 @@ func (s *Server) handlePoolGet(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, p)
+	s.writeJSON(w, r, http.StatusOK, p)
 }
 
 // poolUsage is the answer of GET /v1/pools/{id}/usage.
@@ -77,7 +77,7 @@ func (s *Server) handlePoolUsage(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, out)
 }
 
 // handleStatementList computes a grant's statements (?grant=, required;
@@ -99,7 +99,7 @@ func (s *Server) handleStatementList(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, newList(out, ""))
+	s.writeJSON(w, r, http.StatusOK, newList(out, ""))
 }
 
 // statements computes the statements of a grant the caller may see.
@@ -149,5 +149,5 @@ func (s *Server) handleInfractionList(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, out)
 }

@@ -101,7 +101,7 @@ func (s *Server) respondProposal(w http.ResponseWriter, r *http.Request, res *le
 			return
 		}
 	}
-	s.writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, out)
 }
 
 // prechecked is what precheck learned about an envelope it let through

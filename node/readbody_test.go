@@ -7,30 +7,42 @@ import (
 	"testing"
 )
 
-// TestReadBody reads bodies with and without a declared length, and over
-// the limit.
+// TestReadBody reads bodies with and without a declared length, longer
+// than declared, and over the limit; a declared length sizes the buffer
+// once, up to maxPrealloc.
 func TestReadBody(t *testing.T) {
 	for _, tc := range []struct {
 		body     string
-		declared bool
+		declared int64 // -1: none
 		limit    int64
 		wantErr  bool
+		wantCap  int // 0: not checked
 	}{
-		{"", true, 10, false},
-		{"hello", true, 10, false},
-		{"hello", false, 10, false},
-		{"0123456789", true, 10, false},
-		{"0123456789a", true, 10, true},
-		{"0123456789a", false, 10, true},
-		{strings.Repeat("x", 70000), true, 1 << 20, false},
+		{"", 0, 10, false, 0},
+		{"hello", 5, 10, false, 6},
+		{"hello", -1, 10, false, 0},
+		{"hello", 2, 10, false, 0}, // longer than declared: the buffer grows
+		{"hello", 2, 4, true, 0},   // and the limit still holds
+		{"0123456789", 10, 10, false, 11},
+		{"0123456789a", 11, 10, true, 0},
+		{"0123456789a", -1, 10, true, 0},
+		{strings.Repeat("x", 70000), 70000, 1 << 20, false, 0},
 	} {
 		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tc.body))
-		if !tc.declared {
-			r.ContentLength = -1
-		}
+		r.ContentLength = tc.declared
 		b, err := readBody(httptest.NewRecorder(), r, tc.limit)
 		if (err != nil) != tc.wantErr || (!tc.wantErr && string(b) != tc.body) {
-			t.Errorf("%d bytes (declared %v, limit %d): %d bytes, err %v", len(tc.body), tc.declared, tc.limit, len(b), err)
+			t.Errorf("%d bytes (declared %d, limit %d): %d bytes, err %v", len(tc.body), tc.declared, tc.limit, len(b), err)
 		}
+		if tc.wantCap != 0 && cap(b) != tc.wantCap {
+			t.Errorf("%d bytes declared: buffer of %d bytes, want %d", tc.declared, cap(b), tc.wantCap)
+		}
+	}
+	// A large declared length is not allocated before the bytes arrive.
+	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("x"))
+	r.ContentLength = 1 << 20
+	b, _ := readBody(httptest.NewRecorder(), r, 1<<20)
+	if cap(b) > maxPrealloc+1 {
+		t.Errorf("declared 1 MiB, sent 1 byte: buffer of %d bytes", cap(b))
 	}
 }

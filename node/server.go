@@ -297,10 +297,11 @@ func (s *Server) setIndex(w http.ResponseWriter, index uint64) {
 // a value that cannot be encoded is answered with a problem instead of a
 // truncated body, and the body goes out with its Content-Length in as few
 // writes as the connection allows.
-func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	buf := responseBuffers.Get().(*bytes.Buffer)
 	defer putResponseBuffer(buf)
 	buf.Reset()
+	buf.Grow(4 << 10)
 	var err error
 	if a, ok := v.(jsonAppender); ok {
 		var b []byte
@@ -312,11 +313,7 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 		err = enc.Encode(v)
 	}
 	if err != nil {
-		p := problemFor(fmt.Errorf("encoding the response: %w", err), w.Header().Get("X-Request-ID"), s.log)
-		w.Header().Set("Content-Type", "application/problem+json")
-		w.WriteHeader(p.Status)
-		b, _ := json.Marshal(p)
-		w.Write(append(b, '\n'))
+		s.writeProblem(w, r, fmt.Errorf("encoding the response: %w", err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -339,6 +336,10 @@ func putResponseBuffer(b *bytes.Buffer) {
 	}
 }
 
+// maxPrealloc is how much of a declared body length readBody allocates
+// before the bytes arrive.
+const maxPrealloc = 64 << 10
+
 // readBody reads a request body of at most limit bytes. When the client
 // declared the length, the body is read into one buffer of that size
 // instead of a growing one; net/http ends the body at the declared length.
@@ -348,7 +349,10 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	if n <= 0 || n > limit {
 		return io.ReadAll(body)
 	}
-	b := make([]byte, 0, n+1) // the extra byte lets the last read see EOF
+	// The extra byte lets the last read see EOF. A declared length is only
+	// trusted up to maxPrealloc: beyond it the buffer grows as bytes
+	// arrive, so that a client cannot reserve memory it never sends.
+	b := make([]byte, 0, min(n, maxPrealloc)+1)
 	for {
 		m, err := body.Read(b[len(b):cap(b)])
 		b = b[:len(b)+m]
