@@ -152,7 +152,8 @@ const hexDigits = "0123456789abcdef"
 // appendJSONString appends s as a JSON string the way encoding/json does
 // without HTML escaping: quotes, backslashes and control characters
 // escaped, U+2028 and U+2029 escaped for JavaScript, and each byte of
-// invalid UTF-8 replaced by U+FFFD.
+// invalid UTF-8 replaced by U+FFFD. (The ledger's envelope encoding has its
+// own, which keeps encoding/json's HTML escaping: its bytes are hashed.)
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
