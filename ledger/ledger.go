@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -361,18 +360,16 @@ func (l *Ledger) applyOne(t *tx, charter *Charter, entry LogEntry) Result {
 	if rec.Stamp.After(now) {
 		now = rec.Stamp
 	}
-	a := &applyCtx{tx: t, index: index, now: now, charter: charter}
-	var payloadHash Hash
-	err = l.admit(a, rec.Envelope, entry.env, &payloadHash)
-	if dup, ok := err.(*duplicate); ok {
+	adm, err := l.admit(t, charter, index, now, rec.Envelope, entry.env)
+	if adm.Earlier != nil {
 		// No effect at all, not even on ledger time: the state stays a
 		// function of the journal, where a duplicate leaves no entry, so
 		// that a replay of the journal reproduces the state digest.
 		t.discard()
-		r := dup.result
-		r.Duplicate = true
-		return r
+		return *adm.Earlier
 	}
+	a := &applyCtx{tx: t, index: index, now: now, charter: charter,
+		p: adm.Proposal, env: adm.Envelope, signedBy: adm.SignedBy, signers: adm.Signers}
 	if err == nil {
 		err = dispatch(a)
 	}
@@ -403,131 +400,11 @@ func (l *Ledger) applyOne(t *tx, charter *Charter, entry LogEntry) Result {
 	putLedgerTime(t, now)
 	e := appendEntry(t, index, now, rec.Envelope, out)
 	r := Result{Index: index, Seq: e.Seq, EntryHash: e.Hash, Outcome: out}
-	if a.signers != nil && a.p != nil {
-		t.putJSON(bucketSeen, key(a.p.Signer, a.p.ID), seenRecord{PayloadHash: payloadHash, Result: r})
+	if adm.remember {
+		t.putJSON(bucketSeen, key(a.p.Signer, a.p.ID), seenRecord{PayloadHash: adm.PayloadHash, Result: r})
 	}
 	t.commit()
 	return r
-}
-
-type duplicate struct{ result Result }
-
-func (d *duplicate) Error() string { return "duplicate" }
-
-// admit decodes and authenticates a proposal: every check that does not
-// depend on its type. On success a.p, a.env, a.signedBy and a.signers are
-// set. a.signers is set only once signatures verified, which is what
-// decides whether the proposal is remembered for replay protection: a
-// forged envelope must not be able to take an honest (signer, ID).
-// decoded is raw as DecodeEnvelope returned it before, or nil.
-func (l *Ledger) admit(a *applyCtx, raw []byte, decoded *Envelope, payloadHash *Hash) error {
-	if len(raw) > a.charter.MaxProposalBytes {
-		return Errorf(CodeTooLarge, "envelope: %d bytes is over the charter's limit of %d", len(raw), a.charter.MaxProposalBytes)
-	}
-	env := decoded
-	if env == nil {
-		var err error
-		if env, err = DecodeEnvelope(raw); err != nil {
-			return err
-		}
-	}
-	p, err := DecodePayload(env.Payload)
-	if err != nil {
-		return err
-	}
-	a.env, a.p = env, p
-	if p.Consortium != l.consortium {
-		return Errorf(CodeInvalid, "consortium: the proposal is for consortium %s, not this one (%s)", short(p.Consortium), short(l.consortium))
-	}
-	h, ok := handlers[p.Type]
-	if !ok {
-		return Errorf(CodeInvalid, "type: unknown proposal type %q", p.Type)
-	}
-	// An exact resubmission of a proposal already authenticated and
-	// recorded gets its original result before its signatures are checked
-	// again: the keys that signed it may have been rotated or revoked
-	// since (a key.rotate always retires its own signing key), and a client
-	// resubmitting after a lost answer must still learn what happened.
-	*payloadHash = sha256.Sum256(env.Payload)
-	if r, ok := seenResult(a.tx, p, *payloadHash); ok {
-		return &duplicate{result: r}
-	}
-	extra := map[string]PublicKey{}
-	if h.extraKeys != nil {
-		extra = h.extraKeys(p)
-	}
-	lookup := func(id string) (*VerifyingKey, bool) {
-		pk, ok := extra[id]
-		if !ok {
-			k, ok := a.tx.getKey(id)
-			if !ok || !k.ValidAt(a.index) {
-				return nil, false
-			}
-			pk = k.Public
-		}
-		return l.verifyingKey(id, pk)
-	}
-	var signedBy []string
-	if l.opts.SkipVerify {
-		for _, s := range env.Signatures {
-			if _, ok := lookup(s.KeyID); !ok {
-				return Errorf(CodeUnauthorized, "signatures: unknown or expired key %s", s.KeyID)
-			}
-			signedBy = append(signedBy, s.KeyID)
-		}
-	} else if signedBy, err = l.verifyAdmitted(env, lookup); err != nil {
-		return err
-	}
-	var signers []string
-	for _, kid := range signedBy {
-		m, _, _ := SplitKeyID(kid)
-		signers = append(signers, m)
-	}
-	slices.Sort(signers)
-	signers = slices.Compact(signers)
-	if _, found := slices.BinarySearch(signers, p.Signer); !found {
-		return Errorf(CodeUnauthorized, "signer: the envelope carries no valid signature by %s", p.Signer)
-	}
-	a.signedBy, a.signers = signedBy, signers
-	// An exact resubmission was answered above; the same ID with another
-	// payload is a conflict.
-	var seen seenRecord
-	if a.tx.getJSON(bucketSeen, key(p.Signer, p.ID), &seen) {
-		a.signers = nil // keep the original's record
-		return Errorf(CodeConflict, "id: %s already used proposal ID %q for a different proposal (entry %d)", p.Signer, p.ID, seen.Result.Seq)
-	}
-	for _, m := range signers {
-		mem, err := a.member("signatures", m)
-		if err != nil {
-			return err
-		}
-		if mem.Status != MemberActive {
-			return Errorf(CodeForbidden, "signatures: member %s is %s and can no longer sign", m, mem.Status)
-		}
-		if mem.Role == RoleAuditor && !h.auditors {
-			return Errorf(CodeForbidden, "type: auditor %s may not propose %s", m, p.Type)
-		}
-	}
-	lo := a.now.Add(-time.Duration(a.charter.SkewBeforeSec) * time.Second)
-	hi := a.now.Add(time.Duration(a.charter.SkewAfterSec) * time.Second)
-	if p.IssuedAt.Before(lo) || p.IssuedAt.After(hi) {
-		return Errorf(CodeRejected, "issued_at: %s is outside the window [%s, %s] around ledger time",
-			p.IssuedAt.Format(time.RFC3339), lo.Format(time.RFC3339), hi.Format(time.RFC3339))
-	}
-	return nil
-}
-
-// verifyingKey returns the parsed form of key id, parsing it once.
-func (l *Ledger) verifyingKey(id string, pk PublicKey) (*VerifyingKey, bool) {
-	if v, ok := l.keys.Load(id); ok {
-		return v.(*VerifyingKey), true
-	}
-	v, err := pk.Parse()
-	if err != nil || KeyID(memberOf(id), pk) != id {
-		return nil, false
-	}
-	l.keys.Store(id, v)
-	return v, true
 }
 
 func memberOf(keyID string) string {

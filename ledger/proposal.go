@@ -235,7 +235,7 @@ func (e *Envelope) verifyWith(lookup func(keyID string) (*VerifyingKey, bool, er
 		v, found, err := lookup(s.KeyID)
 		switch {
 		case !found:
-			return nil, Errorf(CodeUnauthorized, "signatures[%d]: unknown key %s", i, s.KeyID)
+			return nil, &KeyError{KeyID: s.KeyID, Err: Errorf(CodeUnauthorized, "signatures[%d]: unknown key %s", i, s.KeyID)}
 		case err != nil:
 			return nil, Errorf(CodeUnauthorized, "signatures[%d]: key %s is unusable: %s", i, s.KeyID, errorText(err))
 		case string(v.fp[:]) != fp:

@@ -15,6 +15,7 @@ import (
 // It is valid only inside the function passed to Ledger.View.
 type View struct {
 	t *tx
+	l *Ledger // for admission: the consortium, the key and signature caches
 }
 
 // View runs fn on a consistent read view. It never blocks Apply.
@@ -22,7 +23,7 @@ func (l *Ledger) View(fn func(v *View) error) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.db.View(func(btx *bolt.Tx) error {
-		return fn(&View{t: newTx(btx, l.memos)})
+		return fn(&View{t: newTx(btx, l.memos), l: l})
 	})
 }
 

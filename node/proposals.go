@@ -2,10 +2,8 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/charta/charta/ledger"
@@ -117,72 +115,28 @@ type prechecked struct {
 	behind bool
 }
 
-// precheck fails fast on an envelope the ledger would certainly refuse,
-// against the current state: the same decoding, consortium, type,
-// signature and signer checks that the ledger's admission makes first. It
-// changes nothing. The ledger still decides: it checks again when it
-// applies the entry, and owns everything that depends on the state at that
-// index (replays, the issued_at window, the rules of each type).
+// precheck fails fast on an envelope the ledger would certainly refuse:
+// it runs the ledger's own admission against the current state and
+// changes nothing. The ledger still decides when it applies the entry.
+// The issued_at window is left to it: it is judged at the entry's own
+// ledger time, which this node's view cannot know yet.
 func (s *Server) precheck(raw []byte) (prechecked, error) {
 	var pc prechecked
-	env, err := ledger.DecodeEnvelope(raw)
-	if err != nil {
-		return pc, err
-	}
-	p, err := ledger.DecodePayload(env.Payload)
-	if err != nil {
-		return pc, err
-	}
-	if p.Consortium != s.l.Consortium() {
-		return pc, errorf(codeInvalid, "consortium: the proposal is for consortium %s, not this one (%s)", p.Consortium, s.l.Consortium())
-	}
-	if !slices.Contains(ledger.ProposalTypes(), p.Type) {
-		return pc, errorf(codeInvalid, "type: unknown proposal type %q (known: %v)", p.Type, ledger.ProposalTypes())
-	}
-	err = s.l.View(func(v *ledger.View) error {
-		if res, ok := v.Resubmission(p, sha256.Sum256(env.Payload)); ok {
-			res.Duplicate = true
-			pc.resubmission = res
+	err := s.l.View(func(v *ledger.View) error {
+		adm, err := v.Admit(raw, v.LedgerTime())
+		var ke *ledger.KeyError
+		var se *ledger.SignerError
+		var skew *ledger.SkewError
+		switch {
+		case errors.As(err, &skew):
 			return nil
+		case errors.As(err, &ke), errors.As(err, &se):
+			pc.behind = true
+		case err == nil && adm.Earlier != nil:
+			pc.resubmission = adm.Earlier
 		}
-		extra := proposalKeys(p)
-		// Verified through the ledger, which remembers the signatures that
-		// verify: the leader's Apply then does not verify them again.
-		signedBy, err := s.l.VerifyEnvelope(env, func(id string) (ledger.PublicKey, bool) {
-			if pk, ok := extra[id]; ok {
-				return pk, true
-			}
-			pk, ok := v.KeyValidNow(id)
-			pc.behind = pc.behind || !ok
-			return pk, ok
-		})
-		if err != nil {
-			return err
-		}
-		signed := false
-		for _, kid := range signedBy {
-			m, _, _ := ledger.SplitKeyID(kid)
-			if m == p.Signer {
-				signed = true
-			}
-			mem, ok := v.Member(m)
-			if !ok {
-				pc.behind = true
-				return errorf(codeUnauthorized, "signatures: %s is not a member", m)
-			}
-			if mem.Status != ledger.MemberActive {
-				pc.behind = true
-				return errorf(codeForbidden, "signatures: member %s is %s and can no longer sign", m, mem.Status)
-			}
-		}
-		if !signed {
-			return errorf(codeUnauthorized, "signer: the envelope carries no valid signature by %s", p.Signer)
-		}
-		return nil
+		return err
 	})
-	if err == nil {
-		pc.behind = false
-	}
 	return pc, err
 }
 
@@ -204,17 +158,4 @@ func (s *Server) precheckCaughtUp(r *http.Request, body []byte) (prechecked, err
 		return prechecked{}, err
 	}
 	return s.precheck(body)
-}
-
-// proposalKeys returns keys that a proposal introduces itself and that may
-// sign it: the new key of a key rotation, as in the ledger's admission.
-func proposalKeys(p *ledger.Proposal) map[string]ledger.PublicKey {
-	if p.Type != "key.rotate" {
-		return nil
-	}
-	var b ledger.KeyRotate
-	if p.DecodeBody(&b) != nil || b.New.Validate() != nil {
-		return nil
-	}
-	return map[string]ledger.PublicKey{ledger.KeyID(p.Signer, b.New): b.New}
 }

@@ -1,0 +1,99 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/ledgertest"
+)
+
+// TestAdmission_APIAgreesWithLedger sends the same envelopes to the API
+// and, directly, to the ledger of a twin world with the same state. An
+// envelope the API refuses before proposing it must be one the ledger
+// rejects with the same code and message; one it lets through must get the
+// ledger's own outcome.
+func TestAdmission_APIAgreesWithLedger(t *testing.T) {
+	ts := newTestServer(t)
+	w := ts.w
+	twin := newWorld(t, nil)
+	twin.seed()
+	var proposed atomic.Int32
+	ts.c.ProposeFn = func(ctx context.Context, env []byte) (*ledger.Result, error) {
+		proposed.Add(1)
+		return w.apply(env), nil
+	}
+
+	body := ledger.TokenRegister{Hash: ledger.HashToken("n"), Scopes: []string{"read"}, ExpiresAt: t0.Add(time.Hour)}
+	sign := func(member, typ, id string, at time.Time, body any, signers ...string) []byte {
+		var ss []ledger.Signer
+		for _, s := range signers {
+			ss = append(ss, ledgertest.Signer(s, scheme))
+		}
+		return ledgertest.Propose(w.g.ID(), member, typ, id, at, body, ss...).Encode()
+	}
+	forged, _ := ledger.DecodeEnvelope(w.envelope("alpha", "token.register", "tok-forged", body))
+	forged.Signatures[0].Sig[0] ^= 1
+	newKey := ledgertest.Key("alpha-2", scheme)
+	rotation, err := ledger.SignDeterministic(
+		ledgertest.Proposal(w.g.ID(), "alpha", "key.rotate", "rot-1", w.now, ledger.KeyRotate{Old: ledgertest.KeyID("alpha", scheme), New: newKey.Public()}),
+		ledgertest.Signer("alpha", scheme), ledger.NewSigner("alpha", newKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeded := ledger.TokenRegister{Hash: ledger.HashToken(secret("alpha")), Scopes: []string{"read"}, ExpiresAt: t0.Add(48 * time.Hour)}
+
+	for _, c := range []struct {
+		name string
+		env  []byte
+		// api is what the API does with it: refuse it, propose it, or
+		// answer with the earlier result of the same proposal.
+		api string
+	}{
+		{"accepted", w.envelope("beta", "token.register", "tok-n", body), "propose"},
+		{"exact resubmission", w.envelope("alpha", "token.register", "tok-alpha", seeded), "earlier"},
+		{"ID reused for another payload", w.envelope("alpha", "token.register", "tok-alpha", body), "refuse"},
+		{"bad signature", forged.Encode(), "refuse"},
+		{"other consortium", ledgertest.Propose(ledgertest.Consortium, "alpha", "token.register", "x", w.now, body, ledgertest.Signer("alpha", scheme)).Encode(), "refuse"},
+		{"unknown type", sign("alpha", "grant.steal", "x", w.now, body, "alpha"), "refuse"},
+		{"not signed by its signer", sign("alpha", "token.register", "x", w.now, body, "beta"), "refuse"},
+		{"unknown key", sign("zed", "token.register", "x", w.now, body, "zed"), "refuse"},
+		{"auditor proposing a member's type", w.envelope("audit", "asset.register", "reg-x", ledger.AssetRegister{ID: "x", Kind: ledger.AssetModel,
+			Digest: digestA, Owners: []ledger.Owner{{Member: "audit", ShareBP: 10000}}}), "refuse"},
+		{"issued_at outside the window", sign("gamma", "token.register", "old", w.now.Add(-48*time.Hour), body, "gamma"), "propose"},
+		{"rotation signed by the new key", rotation.Encode(), "propose"},
+		{"not JSON", []byte("hello"), "refuse"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := proposed.Load()
+			r := ts.do(http.MethodPost, "/v1/proposals", "", c.env)
+			want := twin.apply(c.env)
+			if got := proposed.Load() != before; got != (c.api == "propose") {
+				t.Fatalf("proposed: %v, want %v (status %d: %s)", got, !got, r.status, r.body)
+			}
+			var got struct {
+				Code      string          `json:"code"`
+				Detail    string          `json:"detail"`
+				Outcome   *ledger.Outcome `json:"outcome"`
+				Duplicate bool            `json:"duplicate"`
+			}
+			if err := json.Unmarshal(r.body, &got); err != nil {
+				t.Fatalf("%d %s", r.status, r.body)
+			}
+			if c.api == "refuse" {
+				if want.Outcome.Status != ledger.StatusRejected || got.Code != string(want.Outcome.Code) || got.Detail != want.Outcome.Message {
+					t.Fatalf("API refused with %s %q; the ledger answers %+v", got.Code, got.Detail, want.Outcome)
+				}
+				return
+			}
+			if got.Outcome == nil || got.Outcome.Status != want.Outcome.Status || got.Outcome.Code != want.Outcome.Code ||
+				got.Outcome.Message != want.Outcome.Message || got.Duplicate != want.Duplicate {
+				t.Fatalf("API answered %d %s; the ledger answers %+v (duplicate %v)", r.status, r.body, want.Outcome, want.Duplicate)
+			}
+		})
+	}
+}
