@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -123,7 +122,7 @@ func tokenCmd() *command {
 			if err != nil {
 				return err
 			}
-			body := ledger.TokenRegister{Hash: tokenHash(tok), Scopes: split(scopes), ExpiresAt: time.Now().Add(ttl).UTC().Truncate(time.Second)}
+			body := ledger.TokenRegister{Hash: ledger.HashToken(tok), Scopes: split(scopes), ExpiresAt: time.Now().Add(ttl).UTC().Truncate(time.Second)}
 			if err := e.propose("token.register", "", body); err != nil {
 				return err
 			}
@@ -142,7 +141,7 @@ func tokenCmd() *command {
 			}
 			h := args[0]
 			if len(h) != 64 {
-				h = tokenHash(h)
+				h = ledger.HashToken(h)
 			}
 			return e.propose("token.revoke", "", ledger.TokenRevoke{Hash: h})
 		},
@@ -156,11 +155,6 @@ func newToken() (string, error) {
 		return "", err
 	}
 	return "charta_" + hex.EncodeToString(b[:]), nil
-}
-
-func tokenHash(tok string) string {
-	h := sha256.Sum256([]byte(tok))
-	return hex.EncodeToString(h[:])
 }
 
 func assetCmd() *command {
