@@ -60,7 +60,7 @@ func mixedEntries(g *ledger.Genesis, start time.Time, n int, rng *rand.Rand) []l
 		case 3:
 			typ, body = "grant.accept", ledger.GrantRef{Grant: fmt.Sprintf("g-%d", rng.IntN(i+1))}
 		case 4:
-			typ, body = "token.register", ledger.TokenRegister{Hash: tokenHash(fmt.Sprint(i)), Scopes: []string{"read"}, ExpiresAt: at.Add(time.Hour)}
+			typ, body = "token.register", ledger.TokenRegister{Hash: ledger.HashToken(fmt.Sprint(i)), Scopes: []string{"read"}, ExpiresAt: at.Add(time.Hour)}
 		case 5:
 			if last != nil && rng.IntN(2) == 0 {
 				out = append(out, ledger.LogEntry{Data: ledger.EncodeRecord(at, last)}) // a replay

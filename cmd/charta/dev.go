@@ -315,7 +315,7 @@ func (d *devCluster) registerTokens(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		body := ledger.TokenRegister{Hash: tokenHash(strings.TrimSpace(string(tok))), Scopes: []string{"read", "write", "admin"},
+		body := ledger.TokenRegister{Hash: ledger.HashToken(strings.TrimSpace(string(tok))), Scopes: []string{"read", "write", "admin"},
 			ExpiresAt: time.Now().Add(10 * 365 * 24 * time.Hour).UTC().Truncate(time.Second)}
 		if _, err := c.Propose(ctx, "token.register", "dev-token-"+m, body); err != nil {
 			return err
