@@ -104,7 +104,7 @@ func recentEntries(v *ledger.View, x redactor, n int) []entryRow {
 type overviewData struct {
 	Members    []*ledger.Member
 	Status     ClusterStatus
-	Servers    []ClusterServer
+	Servers    []serverRow
 	Healthy    bool
 	Health     string
 	Checkpoint Checkpoint
@@ -112,6 +112,14 @@ type overviewData struct {
 	Counts     struct{ Assets, Grants, Bundles, Pools int }
 	Recent     []entryRow
 	Node       string
+}
+
+// serverRow is one server of the Raft configuration, with whether its
+// node answers this one.
+type serverRow struct {
+	ClusterServer
+	State    string // "up", "down", or "" when not known yet
+	LastSeen string // when its node last answered, to the second; "" if never
 }
 
 // handleDashboard renders the overview: consortium, members, cluster,
@@ -123,7 +131,15 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request, p *prin
 		d.Healthy, d.Health = false, buildProblem(err).Detail
 	}
 	if sv, err := s.c.Servers(); err == nil {
-		d.Servers = sv
+		for _, srv := range sv {
+			row := serverRow{ClusterServer: srv}
+			var seen time.Time
+			row.State, seen = s.peerState(srv.ID)
+			if !seen.IsZero() {
+				row.LastSeen = seen.UTC().Format("2006-01-02 15:04:05 UTC")
+			}
+			d.Servers = append(d.Servers, row)
+		}
 	}
 	// The newest checkpoint with the cosignatures gathered so far (cached;
 	// gathering asks the peers at most once per checkpoint).

@@ -196,6 +196,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.cfg.Join != "" {
 		go n.joinLoop(joinCtx)
 	}
+	go n.srv.watchPeers(joinCtx)
 	var err error
 	select {
 	case <-ctx.Done():

@@ -15,7 +15,10 @@ import (
 )
 
 // client builds an API client from the global settings.
-func (e *env) client() (*client.Client, error) {
+func (e *env) client() (*client.Client, error) { return e.clientFor(e.g.server) }
+
+// clientFor is client for another server of the same consortium.
+func (e *env) clientFor(server string) (*client.Client, error) {
 	opts := []client.Option{client.WithToken(e.g.token)}
 	if e.g.caFile != "" {
 		opts = append(opts, client.WithTLS(e.g.caFile))
@@ -23,7 +26,7 @@ func (e *env) client() (*client.Client, error) {
 	if e.g.key != "" {
 		opts = append(opts, client.WithKeyFile(e.g.key))
 	}
-	return client.New(e.g.server, opts...)
+	return client.New(server, opts...)
 }
 
 // signer loads the --key signer, which signing commands require.

@@ -30,9 +30,12 @@ func devCmd() *command {
 	var demo bool
 	var scheme string
 	return &command{
-		name: "dev", summary: "Run a local 3-member consortium (alpha, beta, gamma) as child processes",
+		name: "dev", args: "[stop|start|restart <member>]",
+		summary: "Run a local 3-member consortium (alpha, beta, gamma) as child processes",
 		example: `  charta dev --dir .charta-dev --demo
-  source .charta-dev/env && charta status`,
+  source .charta-dev/env && charta status --all
+  charta dev stop beta      # from another terminal: stop beta's node; the others carry on
+  charta dev restart beta   # start it again; it catches up`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&dir, "dir", ".charta-dev", "directory for keys, certificates, tokens and node data")
 			fs.IntVar(&basePort, "base-port", 8080, "HTTP APIs listen on base+1..base+3, Raft on base+101..base+103")
@@ -40,8 +43,8 @@ func devCmd() *command {
 			fs.StringVar(&scheme, "scheme", string(ledger.SchemeComposite), "signature scheme for the members' keys")
 		},
 		run: func(e *env, _ *flag.FlagSet, args []string) error {
-			if err := needArgs(args, 0, "no arguments"); err != nil {
-				return err
+			if len(args) > 0 {
+				return devControl(e, dir, args)
 			}
 			if basePort < 1 || basePort > 65000 {
 				return usagef("--base-port: %d is out of range", basePort)
@@ -57,8 +60,35 @@ type devCluster struct {
 	base   int
 	scheme ledger.Scheme
 	out    io.Writer
-	procs  []*exec.Cmd
 	env    []string // added to the nodes' environment
+	bin    string   // the charta binary the nodes run
+	extra  []string // flags every node gets besides nodeArgs
+
+	mu    sync.Mutex  // guards procs and nodes
+	procs []*exec.Cmd // each member's current (or last) node process, by member index
+	nodes []*devNodeProc
+}
+
+// devNodeProc is one run of a member's node process.
+type devNodeProc struct {
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when the process has exited
+	started  time.Time
+	intended bool // stopped on request, not crashed
+}
+
+// nodeExit reports that a member's node process ended.
+type nodeExit struct {
+	member   string
+	err      error // from Wait; nil for a clean exit
+	intended bool  // charta dev stopped it on request
+}
+
+func (e *nodeExit) Error() string {
+	if e.err == nil {
+		return e.member + " exited"
+	}
+	return fmt.Sprintf("%s: %v", e.member, e.err)
 }
 
 func (d *devCluster) apiURL(i int) string   { return fmt.Sprintf("http://127.0.0.1:%d", d.base+1+i) }
@@ -76,13 +106,23 @@ func (d *devCluster) run(ctx context.Context, demo bool) error {
 	if err != nil {
 		return err
 	}
-	exited := make(chan error, len(devMembers))
+	d.bin = self
+	// Every local client shares 127.0.0.1, which the API rate-limits as one
+	// address for proposals; a dev machine gets more headroom.
+	d.extra = []string{"--bootstrap", "--rate-limit", "2000", "--rate-burst", "4000"}
+	exited := make(chan error, 16)
+	ctl, err := d.listenControl()
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
 	defer d.stop()
-	for i, m := range devMembers {
-		if err := d.start(self, i, m, exited); err != nil {
+	for i := range devMembers {
+		if err := d.spawn(self, i, exited, d.extra...); err != nil {
 			return err
 		}
 	}
+	go d.serveControl(ctl, exited)
 	fmt.Fprintf(d.out, "starting %d nodes (logs in %s/<member>.log)...\n", len(devMembers), d.dir)
 	if err := d.waitReady(ctx, exited); err != nil {
 		return err
@@ -104,13 +144,32 @@ func (d *devCluster) run(ctx context.Context, demo bool) error {
 		}
 	}
 	d.printWelcome()
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(d.out, "\nstopping the consortium...")
-		return nil
-	case err := <-exited:
-		return fmt.Errorf("a node stopped unexpectedly (%v); see its log in %s", err, d.dir)
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(d.out, "\nstopping the consortium...")
+			return nil
+		case err := <-exited:
+			d.reportExit(err)
+		}
 	}
+}
+
+// reportExit says that a node stopped, and how to bring it back. The
+// others carry on: with two of three nodes Raft keeps a quorum.
+func (d *devCluster) reportExit(err error) {
+	var ne *nodeExit
+	if !errors.As(err, &ne) {
+		fmt.Fprintf(d.out, "charta dev: %v\n", err)
+		return
+	}
+	ts := time.Now().Format("15:04:05")
+	if ne.intended {
+		fmt.Fprintf(d.out, "%s %s stopped; bring it back with: charta dev --dir %s start %s\n", ts, ne.member, d.dir, ne.member)
+		return
+	}
+	fmt.Fprintf(d.out, "%s %s stopped unexpectedly (%v); the other nodes carry on. Its log: %s\n"+
+		"         bring it back with: charta dev --dir %s restart %s\n", ts, ne.member, ne.err, d.path(ne.member+".log"), d.dir, ne.member)
 }
 
 // prepare creates keys, certificates, genesis and tokens on the first run,
@@ -190,12 +249,6 @@ func selfPath() string {
 	return p
 }
 
-func (d *devCluster) start(self string, i int, m string, exited chan<- error) error {
-	// Every local client shares 127.0.0.1, which the API rate-limits as one
-	// address for proposals; a dev machine gets more headroom.
-	return d.spawn(self, i, exited, "--bootstrap", "--rate-limit", "2000", "--rate-burst", "4000")
-}
-
 // nodeArgs are the flags that start member i's node of this cluster.
 func (d *devCluster) nodeArgs(i int) []string {
 	m := devMembers[i]
@@ -212,7 +265,8 @@ func (d *devCluster) nodeArgs(i int) []string {
 }
 
 // spawn starts member i's node from binary bin with extra flags, logging to
-// DIR/<member>.log, and reports its exit on exited.
+// DIR/<member>.log, writes its PID to DIR/<member>.pid, and reports its
+// exit on exited as a *nodeExit.
 func (d *devCluster) spawn(bin string, i int, exited chan<- error, extra ...string) error {
 	m := devMembers[i]
 	logf, err := os.OpenFile(d.path(m+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -230,43 +284,90 @@ func (d *devCluster) spawn(bin string, i int, exited chan<- error, extra ...stri
 		logf.Close()
 		return err
 	}
-	d.procs = append(d.procs, cmd)
+	if err := os.WriteFile(d.path(m+".pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+		cmd.Process.Kill()
+		logf.Close()
+		return err
+	}
+	p := &devNodeProc{cmd: cmd, done: make(chan struct{}), started: time.Now()}
+	d.mu.Lock()
+	for len(d.procs) <= i {
+		d.procs = append(d.procs, nil)
+		d.nodes = append(d.nodes, nil)
+	}
+	d.procs[i], d.nodes[i] = cmd, p
+	d.mu.Unlock()
 	go func() {
 		err := cmd.Wait()
 		logf.Close()
-		if err == nil {
-			err = errors.New(m + " exited")
-		} else {
-			err = fmt.Errorf("%s: %w", m, err)
-		}
-		exited <- err
+		d.mu.Lock()
+		intended := p.intended
+		d.mu.Unlock()
+		close(p.done)
+		exited <- &nodeExit{member: m, err: err, intended: intended}
 	}()
 	return nil
 }
 
-// stop sends SIGTERM to every node, so that each transfers leadership and
-// closes its stores, and SIGKILL to any still running after 15 s.
+// stop sends SIGTERM to every running node, so that each transfers
+// leadership and closes its stores, and SIGKILL to any still running
+// after 15 s.
 func (d *devCluster) stop() {
 	var wg sync.WaitGroup
-	for _, p := range d.procs {
-		if p.Process == nil {
-			continue
-		}
-		wg.Add(1)
-		go func(p *exec.Cmd) {
-			defer wg.Done()
-			p.Process.Signal(syscall.SIGTERM)
-			deadline := time.Now().Add(15 * time.Second)
-			for time.Now().Before(deadline) {
-				if p.Process.Signal(syscall.Signal(0)) != nil {
-					return
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			p.Process.Kill()
-		}(p)
+	d.mu.Lock()
+	n := len(d.nodes)
+	d.mu.Unlock()
+	for i := range n {
+		wg.Go(func() { d.stopNode(i) })
 	}
 	wg.Wait()
+}
+
+// stopNode stops member i's node as stop does, and reports whether it was
+// running.
+func (d *devCluster) stopNode(i int) bool {
+	d.mu.Lock()
+	var p *devNodeProc
+	if i < len(d.nodes) {
+		p = d.nodes[i]
+	}
+	if p != nil {
+		p.intended = true
+	}
+	d.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+	return true
+}
+
+// running reports whether member i's node process is running, and since
+// when.
+func (d *devCluster) running(i int) (bool, time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if i >= len(d.nodes) || d.nodes[i] == nil {
+		return false, time.Time{}
+	}
+	p := d.nodes[i]
+	select {
+	case <-p.done:
+		return false, time.Time{}
+	default:
+		return true, p.started
+	}
 }
 
 func (d *devCluster) waitReady(ctx context.Context, exited <-chan error) error {
@@ -337,12 +438,17 @@ Charta dev consortium is running: members %s.
 Use the CLI as alpha:
 
   source %s/env
-  charta status
+  charta status --all
   charta grant list
   charta check --member beta --asset model-x --action train --territory DE --purpose research
 
-Press Ctrl-C to stop; run the same command again to resume.
-`, strings.Join(devMembers, ", "), d.apiURL(0), d.apiURL(1), d.apiURL(2), d.apiURL(0), d.apiURL(0), abs, abs, d.dir)
-}
+A node that stops stays down until you bring it back; the other two keep a
+quorum and carry on. From another terminal:
 
-var _ = strconv.Itoa
+  charta dev --dir %s stop beta       (or kill -9 $(cat %s/beta.pid))
+  charta dev --dir %s restart beta    it starts again and catches up
+  charta status --all                 every node's role and applied index
+
+Press Ctrl-C to stop every node; run the same command again to resume.
+`, strings.Join(devMembers, ", "), d.apiURL(0), d.apiURL(1), d.apiURL(2), d.apiURL(0), d.apiURL(0), abs, abs, d.dir, d.dir, d.dir, d.dir)
+}

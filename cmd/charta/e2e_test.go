@@ -60,6 +60,8 @@ type cli struct {
 	t   *testing.T
 	bin string
 	env []string
+	// devOut is what the charta dev the consortium runs under printed.
+	devOut *syncBuffer
 }
 
 // run runs the CLI and returns stdout, stderr and the exit code.

@@ -77,7 +77,7 @@ func devConsortiumStop(t *testing.T, bin string) (string, int, *cli, func() erro
 	if err != nil {
 		t.Fatal(err)
 	}
-	return dir, base, &cli{t: t, bin: bin, env: []string{
+	return dir, base, &cli{t: t, bin: bin, devOut: out, env: []string{
 		fmt.Sprintf("CHARTA_SERVER=http://127.0.0.1:%d", base+1),
 		"CHARTA_TOKEN=" + strings.TrimSpace(string(tok)), "CHARTA_KEY=" + filepath.Join(dir, "alpha.key"),
 	}}, stop

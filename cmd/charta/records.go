@@ -1,12 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"strings"
-	"time"
 
 	"github.com/charta/charta/node/client"
 )
@@ -46,26 +43,4 @@ func reader(name, args, summary string, run func(e *env, c *client.Client, args 
 			}
 			return explain(run(e, c, a))
 		}}
-}
-
-func statusCmd() *command {
-	return reader("status", "", "Show the node's role, leader, applied index, journal head and state digest", func(e *env, c *client.Client, args []string) error {
-		s, err := c.Status(e.ctx)
-		if err != nil {
-			return err
-		}
-		return e.show(s, func(w io.Writer) {
-			fmt.Fprintf(w, "node\t%s (%s)\n", s.ID, s.Role)
-			fmt.Fprintf(w, "leader\t%s (term %d)\n", dash(s.Leader), s.Term)
-			fmt.Fprintf(w, "consortium\t%s\n", s.Consortium)
-			fmt.Fprintf(w, "applied index\t%d (commit %d)\n", s.AppliedIndex, s.CommitIndex)
-			fmt.Fprintf(w, "ledger time\t%s\n", s.LedgerTime.UTC().Format(time.RFC3339))
-			head, _ := json.Marshal(s.JournalHead)
-			fmt.Fprintf(w, "journal head\t%s\n", head)
-			fmt.Fprintf(w, "state digest\t%x\n", s.StateDigest[:])
-			fmt.Fprintf(w, "voters\t%s\n", strings.Join(s.Voters, ", "))
-			fmt.Fprintf(w, "non-voters\t%s\n", orNone(s.Nonvoters))
-			fmt.Fprintf(w, "version\t%s\n", s.Version)
-		})
-	})
 }

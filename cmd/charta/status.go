@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/client"
+)
+
+func statusCmd() *command {
+	var all bool
+	return &command{name: "status", summary: "Show the node's role, leader, applied index, journal head and state digest", client: true,
+		example: "  charta status\n  charta status --all   # every member's node: role, applied index, state digest",
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&all, "all", false, "ask every active member's node, at the API address the ledger records for it")
+		},
+		run: func(e *env, _ *flag.FlagSet, args []string) error {
+			if err := needArgs(args, 0, "no arguments"); err != nil {
+				return err
+			}
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			if all {
+				return explain(statusAll(e, c))
+			}
+			s, err := c.Status(e.ctx)
+			if err != nil {
+				return explain(err)
+			}
+			return e.show(s, func(w io.Writer) {
+				fmt.Fprintf(w, "node\t%s (%s)\n", s.ID, s.Role)
+				fmt.Fprintf(w, "leader\t%s (term %d)\n", dash(s.Leader), s.Term)
+				fmt.Fprintf(w, "consortium\t%s\n", s.Consortium)
+				fmt.Fprintf(w, "applied index\t%d (commit %d)\n", s.AppliedIndex, s.CommitIndex)
+				fmt.Fprintf(w, "ledger time\t%s\n", s.LedgerTime.UTC().Format(time.RFC3339))
+				head, _ := json.Marshal(s.JournalHead)
+				fmt.Fprintf(w, "journal head\t%s\n", head)
+				fmt.Fprintf(w, "state digest\t%x\n", s.StateDigest[:])
+				fmt.Fprintf(w, "voters\t%s\n", strings.Join(s.Voters, ", "))
+				fmt.Fprintf(w, "non-voters\t%s\n", orNone(s.Nonvoters))
+				fmt.Fprintf(w, "version\t%s\n", s.Version)
+			})
+		}}
+}
+
+// memberNodeStatus is one member node's answer to `charta status --all`.
+type memberNodeStatus struct {
+	Member string         `json:"member"`
+	API    string         `json:"api"`
+	Status *client.Status `json:"status,omitempty"` // nil when the node did not answer
+	Error  string         `json:"error,omitempty"`  // why it did not
+}
+
+// statusAll asks every active member's node for its status, concurrently,
+// and prints one line per node. A node that does not answer within a few
+// seconds is shown as down; that is not an error of the command.
+func statusAll(e *env, c *client.Client) error {
+	var members []ledger.Member
+	var after []client.ReadOption
+	for {
+		page, next, err := c.Members(e.ctx, after...)
+		if err != nil {
+			return err
+		}
+		members = append(members, page...)
+		if next == "" {
+			break
+		}
+		after = []client.ReadOption{client.Cursor(next)}
+	}
+	var out []memberNodeStatus
+	for _, m := range members {
+		if m.Status == ledger.MemberActive && m.Node.APIAddr != "" {
+			out = append(out, memberNodeStatus{Member: m.ID, API: apiURL(m.Node.APIAddr, e.g.caFile != "")})
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range out {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(e.ctx, 3*time.Second)
+			defer cancel()
+			nc, err := e.clientFor(out[i].API)
+			if err == nil {
+				out[i].Status, err = nc.Status(ctx)
+			}
+			if err != nil {
+				out[i].Error = err.Error()
+			}
+		})
+	}
+	wg.Wait()
+	return e.show(out, func(w io.Writer) {
+		fmt.Fprintln(w, "NODE\tROLE\tLEADER\tTERM\tAPPLIED\tCOMMIT\tSTATE DIGEST\tAPI")
+		for _, n := range out {
+			if n.Status == nil {
+				fmt.Fprintf(w, "%s\tdown\t-\t-\t-\t-\t-\t%s\n", n.Member, n.API)
+				continue
+			}
+			s := n.Status
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%x\t%s\n", n.Member, s.Role, dash(s.Leader), s.Term, s.AppliedIndex, s.CommitIndex, s.StateDigest[:8], n.API)
+		}
+	})
+}
+
+// apiURL turns a member's recorded API address into a URL.
+func apiURL(addr string, tls bool) string {
+	if strings.Contains(addr, "://") {
+		return strings.TrimSuffix(addr, "/")
+	}
+	if tls {
+		return "https://" + addr
+	}
+	return "http://" + addr
+}
