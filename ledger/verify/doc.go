@@ -12,6 +12,10 @@
 // replaying the proven entries into a fresh ledger gives the same result
 // with the same ledger.Check code the nodes run.
 //
+// Replay is the one replay of a journal into a fresh ledger. Rebuild and
+// every other check that replays a journal call it, and pass their own
+// checks on each entry as hooks.
+//
 // The package imports the ledger, transparency-dev/merkle and the standard
 // library only, so that an edge deployment can link it on its own.
 package verify
