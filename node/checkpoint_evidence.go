@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
 
@@ -144,28 +145,42 @@ func (s *Server) asOf(n uint64, fn func(v *ledger.View) error) error {
 		return err
 	}
 	defer l.Close()
-	for from := uint64(1); ; {
-		var batch []ledger.LogEntry
-		done := false
-		s.l.View(func(v *ledger.View) error {
-			for _, e := range v.Entries(from, 1000) {
-				if e.Index > n {
-					done = true
-					break
-				}
-				batch = append(batch, ledger.LogEntry{Index: e.Index, Data: ledger.EncodeRecord(e.LedgerTime, e.Envelope)})
-				from = e.Seq + 1
-			}
-			return nil
-		})
-		if len(batch) > 0 {
-			l.Apply(batch)
-		}
-		if done || len(batch) == 0 {
-			break
-		}
+	if err := verify.Replay(l, s.journalUpTo(n), verify.Hooks{}); err != nil {
+		return err
 	}
 	return l.View(fn)
+}
+
+// journalUpTo yields this node's journal entries after genesis whose Raft
+// index is at most n. It reads them a thousand at a time and yields each
+// batch outside the read transaction, which the replay would otherwise
+// hold open for its whole length.
+func (s *Server) journalUpTo(n uint64) iter.Seq2[*ledger.Entry, error] {
+	return func(yield func(*ledger.Entry, error) bool) {
+		for from := uint64(1); ; {
+			var batch []*ledger.Entry
+			done := false
+			s.l.View(func(v *ledger.View) error {
+				for _, e := range v.Entries(from, 1000) {
+					if e.Index > n {
+						done = true
+						break
+					}
+					batch = append(batch, e)
+					from = e.Seq + 1
+				}
+				return nil
+			})
+			for _, e := range batch {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if done || len(batch) == 0 {
+				return
+			}
+		}
+	}
 }
 
 // receipt builds the receipt of entry seq: the entry, its inclusion proof

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,19 +15,7 @@ import (
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/ledger/verify"
 	"github.com/charta/charta/node/client"
-	"golang.org/x/term"
 )
-
-// ExportFormat names the journal export format: a header line, then one
-// ledger.Entry per line in journal order (docs/journal.md).
-const ExportFormat = "charta-journal-export-v1"
-
-// ExportHeader is the first line of a journal export.
-type ExportHeader struct {
-	Format     string    `json:"format"`
-	Consortium string    `json:"consortium"`
-	ExportedAt time.Time `json:"exported_at"`
-}
 
 func journalExportCmd() *command {
 	var out string
@@ -57,7 +43,7 @@ func journalExportCmd() *command {
 			if err != nil {
 				return explain(err)
 			}
-			if err := enc.Encode(ExportHeader{Format: ExportFormat, Consortium: consortium, ExportedAt: time.Now().UTC().Truncate(time.Second)}); err != nil {
+			if err := enc.Encode(verify.ExportHeader{Format: verify.ExportFormat, Consortium: consortium, ExportedAt: time.Now().UTC().Truncate(time.Second)}); err != nil {
 				return err
 			}
 			p := newProgress(e.stderr, "export", 0)
@@ -278,174 +264,29 @@ func auditCmd() *command {
 			if err != nil {
 				return err
 			}
-			if len(res.unreached) > 0 {
-				return fmt.Errorf("the export ends at %d entries, before the checkpoint(s) of size %v", res.entries, res.unreached)
+			if len(res.Unreached) > 0 {
+				return fmt.Errorf("the export ends at %d entries, before the checkpoint(s) of size %v", res.Entries, res.Unreached)
 			}
 			fmt.Fprintf(e.stdout, "ok: %d entries replayed from genesis %s; every signature, hash and outcome matches, and %d checkpoint root(s)\n",
-				res.entries, g.ID(), len(roots))
-			fmt.Fprintf(e.stdout, "final state digest %x at index %d\n", res.digest[:], res.applied)
-			if digest != "" && digest != hex.EncodeToString(res.digest[:]) {
-				return fmt.Errorf("state digest mismatch: replay gives %x, expected %s", res.digest[:], digest)
+				res.Entries, g.ID(), len(roots))
+			fmt.Fprintf(e.stdout, "final state digest %x at index %d\n", res.Digest[:], res.Applied)
+			if digest != "" && digest != hex.EncodeToString(res.Digest[:]) {
+				return fmt.Errorf("state digest mismatch: replay gives %x, expected %s", res.Digest[:], digest)
 			}
 			return nil
 		},
 	}
 }
 
-type auditResult struct {
-	entries   int
-	applied   uint64
-	digest    ledger.Hash
-	unreached []uint64 // checkpoint sizes beyond the export
-}
-
-// auditJournal replays an export into a fresh ledger in a temporary
-// directory. Apply re-verifies every signature and rule; each resulting
-// entry must equal the exported one, byte for byte in its hash.
-//
-// roots maps tree sizes to the Merkle roots of checkpoints: when the
-// replayed journal reaches each size, its root must be the checkpoint's.
-// The first discrepancy is reported with its entry and index.
-func auditJournal(g *ledger.Genesis, r io.Reader, roots map[uint64]ledger.Hash, p *progress) (*auditResult, error) {
-	dir, err := os.MkdirTemp("", "charta-audit-")
+// auditJournal audits an export (verify.AuditExport), showing its
+// progress on p.
+func auditJournal(g *ledger.Genesis, r io.Reader, roots map[uint64]ledger.Hash, p *progress) (*verify.Audited, error) {
+	res, err := verify.AuditExport(g, r, roots, func(read int64) { p.set(int(read)) })
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	l, err := ledger.Open(filepath.Join(dir, "state.db"), g, ledger.Options{NoSync: true})
-	if err != nil {
-		return nil, err
-	}
-	defer l.Close()
-	res := &auditResult{}
-	dec := json.NewDecoder(r)
-	var read int64
-	reached := map[uint64]bool{}
-	for first := true; ; first = false {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err == io.EOF {
-			break
-		} else if err != nil {
-			return nil, fmt.Errorf("entry after %d: %w", res.entries, err)
-		}
-		if first {
-			var h ExportHeader
-			if json.Unmarshal(raw, &h) == nil && h.Format != "" {
-				if h.Format != ExportFormat {
-					return nil, fmt.Errorf("export format %q is not %s", h.Format, ExportFormat)
-				}
-				if h.Consortium != g.ID() {
-					return nil, fmt.Errorf("the export is of consortium %s, the genesis is %s", h.Consortium, g.ID())
-				}
-				continue
-			}
-		}
-		var x ledger.Entry
-		if err := json.Unmarshal(raw, &x); err != nil {
-			return nil, fmt.Errorf("entry after %d: %w", res.entries, err)
-		}
-		res.entries++
-		read = dec.InputOffset()
-		p.set(int(read))
-		if x.Seq > 0 && len(x.Envelope) == 0 {
-			return nil, fmt.Errorf("entry %d (index %d) is withheld in this export: it concerns records the exporting token may not see; export with an auditor's or the node operator's token", x.Seq, x.Index)
-		}
-		if err := x.VerifyHash(); err != nil {
-			return nil, err
-		}
-		if x.Seq == 0 {
-			var want ledger.Entry
-			l.View(func(v *ledger.View) error {
-				e, _ := v.Entry(0)
-				want = *e
-				return nil
-			})
-			if want.Hash != x.Hash {
-				return nil, fmt.Errorf("entry 0 is not this genesis: %s, want %s", x.Hash, want.Hash)
-			}
-			continue
-		}
-		rs := l.Apply([]ledger.LogEntry{{Index: x.Index, Data: ledger.EncodeRecord(x.LedgerTime, x.Envelope)}})
-		if rs[0] == nil {
-			return nil, fmt.Errorf("entry %d: index %d is out of order", x.Seq, x.Index)
-		}
-		if rs[0].Seq != x.Seq || rs[0].EntryHash != x.Hash {
-			return nil, fmt.Errorf("entry %d (index %d): replay gives entry %d with hash %s and outcome %s %s, the export says %s %s %s",
-				x.Seq, x.Index, rs[0].Seq, rs[0].EntryHash, rs[0].Outcome.Status, rs[0].Outcome.Code, x.Hash, x.Outcome.Status, x.Outcome.Code)
-		}
-		if want, ok := roots[x.Seq+1]; ok {
-			var got ledger.Hash
-			l.View(func(v *ledger.View) error { got = v.Head().Root; return nil })
-			if got != want {
-				return nil, fmt.Errorf("entry %d (index %d): the journal's Merkle root at size %d is %s, the cosigned checkpoint says %s",
-					x.Seq, x.Index, x.Seq+1, got, want)
-			}
-			reached[x.Seq+1] = true
-		}
-	}
-	for size := range roots {
-		if !reached[size] {
-			res.unreached = append(res.unreached, size)
-		}
-	}
-	slices.Sort(res.unreached)
-	p.done(fmt.Sprintf("%d entries", res.entries))
-	res.applied = l.AppliedIndex()
-	l.View(func(v *ledger.View) error { res.digest = v.Digest(); return nil })
+	p.done(fmt.Sprintf("%d entries", res.Entries))
 	return res, nil
-}
-
-// progress shows a bar on a terminal and plain lines otherwise.
-type progress struct {
-	w     io.Writer
-	what  string
-	total int64
-	tty   bool
-	last  int
-}
-
-func newProgress(w io.Writer, what string, total int64) *progress {
-	p := &progress{w: w, what: what, total: total}
-	if f, ok := w.(*os.File); ok {
-		p.tty = term.IsTerminal(int(f.Fd()))
-	}
-	return p
-}
-
-func (p *progress) set(n int) {
-	switch {
-	case p.tty && p.total > 0:
-		pct := int(int64(n) * 100 / p.total)
-		if pct != p.last {
-			p.last = pct
-			bar := pct / 4
-			fmt.Fprintf(p.w, "\r%s [%-25s] %3d%%", p.what, string(repeat('#', bar)), pct)
-		}
-	case p.tty:
-		if n-p.last >= 100 {
-			p.last = n
-			fmt.Fprintf(p.w, "\r%s %d", p.what, n)
-		}
-	default:
-		if n-p.last >= 10000 {
-			p.last = n
-			fmt.Fprintf(p.w, "%s: %d\n", p.what, n)
-		}
-	}
-}
-
-func (p *progress) done(summary string) {
-	if p.tty {
-		fmt.Fprintf(p.w, "\r%s: done, %s\033[K\n", p.what, summary)
-	}
-}
-
-func repeat(c byte, n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = c
-	}
-	return b
 }
 
 func backupCmd() *command {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/ledger/ledgertest"
+	"github.com/charta/charta/ledger/verify"
 	"github.com/charta/charta/node/client"
 )
 
@@ -136,7 +137,7 @@ func TestAudit_ExportRoundTripAcrossSnapshotRestore(t *testing.T) {
 	var size uint64
 	accepted := 0
 	enc := json.NewEncoder(&export)
-	enc.Encode(ExportHeader{Format: ExportFormat, Consortium: g.ID()})
+	enc.Encode(verify.ExportHeader{Format: verify.ExportFormat, Consortium: g.ID()})
 	b.View(func(v *ledger.View) error {
 		digest, size = v.Digest(), v.Head().Size
 		for from := uint64(0); ; {
@@ -163,8 +164,8 @@ func TestAudit_ExportRoundTripAcrossSnapshotRestore(t *testing.T) {
 	}
 	// Resubmitted proposals return their original outcome without a new
 	// entry, so the journal is shorter than the log.
-	if uint64(res.entries) != size || size < 2500 || res.digest != digest || len(res.unreached) != 0 {
-		t.Fatalf("audit: %d entries, digest %s (want %s), unreached %v", res.entries, res.digest, digest, res.unreached)
+	if uint64(res.Entries) != size || size < 2500 || res.Digest != digest || len(res.Unreached) != 0 {
+		t.Fatalf("audit: %d entries, digest %s (want %s), unreached %v", res.Entries, res.Digest, digest, res.Unreached)
 	}
 
 	lines := bytes.Split(bytes.TrimSpace(export.Bytes()), []byte("\n"))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/verify"
 )
 
 // fuzzStart is the genesis time of the audit fuzz target's consortium.
@@ -25,7 +26,7 @@ func smallExport(t testing.TB, g *ledger.Genesis) []byte {
 	l.Apply(mixedEntries(g, fuzzStart, 6, rand.New(rand.NewPCG(1, 2))))
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
-	enc.Encode(ExportHeader{Format: ExportFormat, Consortium: g.ID()})
+	enc.Encode(verify.ExportHeader{Format: verify.ExportFormat, Consortium: g.ID()})
 	l.View(func(v *ledger.View) error {
 		for _, e := range v.Entries(0, 100) {
 			enc.Encode(e)
@@ -56,7 +57,7 @@ func FuzzAuditJournal(f *testing.F) {
 			}
 			return
 		}
-		if res.entries < 0 || len(res.unreached) != 0 {
+		if res.Entries < 0 || len(res.Unreached) != 0 {
 			t.Fatalf("audit result %+v", res)
 		}
 	})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/verify"
 	"github.com/charta/charta/node/client"
 )
 
@@ -94,25 +95,33 @@ func VerifyJournal(g *ledger.Genesis, entries []ledger.Entry, want *client.Statu
 		return err
 	}
 	defer l.Close()
+	var next uint64
 	var prev ledger.Hash
-	for i, e := range entries {
-		if e.Seq != uint64(i) {
-			return fmt.Errorf("chaos: journal entry %d has seq %d", i, e.Seq)
-		}
-		if err := e.VerifyHash(); err != nil {
-			return fmt.Errorf("chaos: journal entry %d: %w", i, err)
-		}
-		if i > 0 && e.PrevHash != prev {
-			return fmt.Errorf("chaos: journal entry %d: prev_hash %s, the entry before has %s", i, e.PrevHash, prev)
-		}
-		prev = e.Hash
-		if i == 0 {
-			continue
-		}
-		rs := l.Apply([]ledger.LogEntry{{Index: e.Index, Data: ledger.EncodeRecord(e.LedgerTime, e.Envelope)}})
-		if rs[0] == nil || rs[0].EntryHash != e.Hash {
-			return fmt.Errorf("chaos: journal entry %d (index %d) does not replay to its hash", i, e.Index)
-		}
+	err = verify.Replay(l, verify.Entries(entries), verify.Hooks{
+		Before: func(e *ledger.Entry) error {
+			i := next
+			next++
+			if e.Seq != i {
+				return fmt.Errorf("chaos: journal entry %d has seq %d", i, e.Seq)
+			}
+			if err := e.VerifyHash(); err != nil {
+				return fmt.Errorf("chaos: journal entry %d: %w", i, err)
+			}
+			if i > 0 && e.PrevHash != prev {
+				return fmt.Errorf("chaos: journal entry %d: prev_hash %s, the entry before has %s", i, e.PrevHash, prev)
+			}
+			prev = e.Hash
+			return nil
+		},
+		After: func(e *ledger.Entry, r *ledger.Result) error {
+			if e.Seq > 0 && (r == nil || r.EntryHash != e.Hash) {
+				return fmt.Errorf("chaos: journal entry %d (index %d) does not replay to its hash", e.Seq, e.Index)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return err
 	}
 	var head ledger.Head
 	var digest ledger.Hash

@@ -1,7 +1,8 @@
 // Package verify checks Charta's audit documents offline, with no node and
 // no network: cosigned journal checkpoints (C2SP signed notes), receipts
 // that prove a journal entry is included under a checkpoint, proof-carrying
-// entitlement answers, and licence certificates.
+// entitlement answers, licence certificates, and whole journal exports
+// (AuditExport, which charta audit runs).
 //
 // Every document carries the consortium's genesis document. The verifier
 // pins the consortium ID (the SHA-256 of the unsigned genesis), so the
@@ -11,6 +12,11 @@
 // proof under that checkpoint; a decision or a grant counts only when
 // replaying the proven entries into a fresh ledger gives the same result
 // with the same ledger.Check code the nodes run.
+//
+// Replay is the one replay of a journal into a fresh ledger. Rebuild,
+// AuditExport and every other check that replays a journal (the chaos
+// suite's, a node's as_of_index answers) call it, and pass their own
+// checks on each entry as hooks.
 //
 // The package imports the ledger, transparency-dev/merkle and the standard
 // library only, so that an edge deployment can link it on its own.

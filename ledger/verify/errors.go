@@ -1,6 +1,9 @@
 package verify
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Every error the package returns wraps one of them, so
 // callers classify failures with errors.Is.
@@ -28,3 +31,19 @@ var (
 	// ErrExpired: a certificate is outside its validity window.
 	ErrExpired = errors.New("verify: certificate expired")
 )
+
+// markedError is an error marked as one of the sentinels, for errors.Is,
+// without the sentinel's text: the audit's messages are charta audit's
+// output, worded as they were before the audit moved into this package.
+type markedError struct {
+	kind error // one of the sentinels
+	err  error
+}
+
+func (e *markedError) Error() string   { return e.err.Error() }
+func (e *markedError) Unwrap() []error { return []error{e.kind, e.err} }
+
+// markf is fmt.Errorf(format, a...) marked as kind.
+func markf(kind error, format string, a ...any) error {
+	return &markedError{kind: kind, err: fmt.Errorf(format, a...)}
+}
