@@ -193,6 +193,41 @@ func TestGrant_ExclusivityConflict(t *testing.T) {
 	f.accept("alpha", "grant.offer", offer("g-5", "alpha", "beta", "model-x", []ledger.Right{"train"}, nil))
 }
 
+// TestConflict_OutcomeWith: a conflict's outcome names the clashing grant
+// in With, as well as in its message; the entry hash leaves With out (it is
+// the hash of the same outcome without it), and a resubmission of the
+// rejected proposal gets With back.
+func TestConflict_OutcomeWith(t *testing.T) {
+	f := newFixture(t)
+	f.register("alpha", "model-x")
+	f.accept("alpha", "grant.offer", offer("g-ex", "alpha", "beta", "model-x", []ledger.Right{"train"}, func(t *ledger.Terms) { t.Exclusive = true }))
+	f.accept("beta", "grant.accept", ledger.GrantRef{Grant: "g-ex"})
+	env := f.envelope("alpha", "grant.offer", "clash", offer("g-2", "alpha", "gamma", "model-x", []ledger.Right{"train"}, nil))
+	r := f.raw(env)
+	if r.Outcome.Code != ledger.CodeConflict || r.Outcome.With != "g-ex" || !strings.HasSuffix(r.Outcome.Message, " (conflicts with g-ex)") {
+		t.Fatalf("outcome: %+v", r.Outcome)
+	}
+	f.view(func(v *ledger.View) {
+		e, ok := v.Entry(r.Seq)
+		if !ok || e.Outcome.With != "g-ex" {
+			t.Fatalf("journaled outcome: %+v", e.Outcome)
+		}
+		without := e.Outcome
+		without.With = ""
+		if got := ledger.EntryHash(e.PrevHash, e.Index, e.LedgerTime, e.EnvelopeHash, &without); got != e.Hash || e.VerifyHash() != nil {
+			t.Fatalf("the entry hash covers With: %s, entry %s", got, e.Hash)
+		}
+	})
+	digest := f.digest()
+	dup := f.raw(env)
+	if !dup.Duplicate || dup.Outcome.With != "g-ex" || dup.Seq != r.Seq {
+		t.Fatalf("resubmission: %+v", dup)
+	}
+	if f.digest() != digest {
+		t.Fatal("a resubmission changed the state")
+	}
+}
+
 func TestExclusiveClash_ErrorCarriesGrant(t *testing.T) {
 	f := newFixture(t)
 	f.register("alpha", "model-x")

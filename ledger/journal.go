@@ -40,6 +40,12 @@ type Outcome struct {
 	Code    Code    `json:"code,omitempty"`
 	Message string  `json:"message,omitempty"`
 	Events  []Event `json:"events,omitempty"`
+	// With names the record that a conflict clashes with, such as the
+	// grant whose exclusivity a new grant overlaps, so that callers need
+	// not read it out of Message (which names it too). It is not part of
+	// the entry hash: it repeats what the hashed message says, and
+	// journals written before it existed do not carry it.
+	With string `json:"with,omitempty"`
 }
 
 // Event is a side effect of an accepted proposal that other parts of the
@@ -95,7 +101,9 @@ func EntryHash(prev Hash, index uint64, ledgerTime time.Time, envelopeHash Hash,
 	binary.BigEndian.PutUint64(n[8:], uint64(ledgerTime.UnixNano()))
 	h.Write(n[:])
 	h.Write(envelopeHash[:])
-	h.Write(mustMarshal(outcome))
+	hashed := *outcome
+	hashed.With = "" // see Outcome.With
+	h.Write(mustMarshal(&hashed))
 	var out Hash
 	h.Sum(out[:0])
 	return out

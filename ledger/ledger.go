@@ -293,7 +293,14 @@ func seenResult(t *tx, p *Proposal, payloadHash Hash) (Result, bool) {
 	if !t.getJSON(bucketSeen, key(p.Signer, p.ID), &seen) || seen.PayloadHash != payloadHash {
 		return Result{}, false
 	}
-	return seen.Result, true
+	r := seen.Result
+	if r.Outcome.Code == CodeConflict {
+		var e Entry
+		if t.getJSON(bucketJournal, u64(r.Seq), &e) {
+			r.Outcome.With = e.Outcome.With
+		}
+	}
+	return r, true
 }
 
 // applyCtx is what a rule sees while it applies one proposal.
@@ -387,6 +394,7 @@ func (l *Ledger) applyOne(t *tx, charter *Charter, entry LogEntry) Result {
 		var ce *ConflictError
 		if errors.As(err, &ce) {
 			out.Message += " (conflicts with " + ce.With + ")"
+			out.With = ce.With
 		}
 		if a.onReject != nil {
 			a.events = nil
@@ -401,7 +409,12 @@ func (l *Ledger) applyOne(t *tx, charter *Charter, entry LogEntry) Result {
 	e := appendEntry(t, index, now, rec.Envelope, out)
 	r := Result{Index: index, Seq: e.Seq, EntryHash: e.Hash, Outcome: out}
 	if adm.remember {
-		t.putJSON(bucketSeen, key(a.p.Signer, a.p.ID), seenRecord{PayloadHash: adm.PayloadHash, Result: r})
+		// Outcome.With stays out of the state (and so of its digest), as
+		// it stays out of the entry hash; seenResult reads it back from
+		// the journal.
+		seen := seenRecord{PayloadHash: adm.PayloadHash, Result: r}
+		seen.Result.Outcome.With = ""
+		t.putJSON(bucketSeen, key(a.p.Signer, a.p.ID), seen)
 	}
 	t.commit()
 	return r

@@ -147,7 +147,7 @@ func TestProblemFor_ConflictErrorCarriesWith(t *testing.T) {
 		}
 	}
 	rj := &rejection{result: &ledger.Result{Index: 9, Outcome: ledger.Outcome{Status: "rejected", Code: ledger.CodeConflict,
-		Message: "overlaps (conflicts with g-7)"}}}
+		Message: "overlaps (conflicts with g-7)", With: "g-7"}}}
 	if p := problemFor(rj, "rid", nil); p.Status != 409 || p.Extensions["with"] != "g-7" || p.Extensions["index"] != uint64(9) {
 		t.Errorf("journaled conflict: %+v", p)
 	}

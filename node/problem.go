@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/charta/charta/ledger"
 )
@@ -166,8 +165,8 @@ func buildProblem(err error) Problem {
 		}
 		if p.Code == codeConflict {
 			p.Status = http.StatusConflict
-			if with := conflictWith(o.Message); with != "" {
-				p.Extensions["with"] = with
+			if o.With != "" {
+				p.Extensions["with"] = o.With
 			}
 		}
 		return p
@@ -190,17 +189,6 @@ func buildProblem(err error) Problem {
 		return Problem{Code: codeUnavailable, Detail: "the cluster cannot answer now; retry shortly", RetryAfter: 1}
 	}
 	return Problem{Code: codeInternal}
-}
-
-// conflictWith extracts the clashing record's ID from a journaled conflict
-// message, which ends in " (conflicts with <id>)".
-func conflictWith(msg string) string {
-	const marker = " (conflicts with "
-	i := strings.LastIndex(msg, marker)
-	if i < 0 || !strings.HasSuffix(msg, ")") {
-		return ""
-	}
-	return msg[i+len(marker) : len(msg)-1]
 }
 
 // writeProblem sends err as problem+json.

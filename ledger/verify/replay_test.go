@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/ledgertest"
 	"github.com/charta/charta/ledger/verify"
 )
 
@@ -181,5 +182,38 @@ func TestRebuild_RefusesAForeignGenesisAndDisorder(t *testing.T) {
 	defer l.Close()
 	if got, want := digest(l), digest(f.l); got != want {
 		t.Fatalf("rebuilt digest %s, want %s", got, want)
+	}
+}
+
+// TestRebuild_OutcomeWith: a journal from before Outcome.With (none
+// recorded) still rebuilds, and a With that the replay does not give is
+// refused.
+func TestRebuild_OutcomeWith(t *testing.T) {
+	f := newFixture(t, "with")
+	f.accept("alpha", "grant.offer", "offer-ex", ledger.GrantOffer{ID: "g-ex", Licensors: []string{"alpha"}, Licensees: []string{"gamma"},
+		Terms: ledger.Terms{Assets: []string{"model-a"}, Rights: []ledger.Right{"evaluate"}, Exclusive: true}})
+	f.accept("gamma", "grant.accept", "accept-ex", ledger.GrantRef{Grant: "g-ex"})
+	f.index++
+	env := ledgertest.Propose(f.g.ID(), "alpha", "grant.offer", "clash", f.now, ledger.GrantOffer{ID: "g-2", Licensors: []string{"alpha"},
+		Licensees: []string{"beta"}, Terms: ledger.Terms{Assets: []string{"model-a"}, Rights: []ledger.Right{"evaluate"}}},
+		ledgertest.Signer("alpha", schemes["alpha"])).Encode()
+	if r := f.l.Apply([]ledger.LogEntry{{Index: f.index, Data: ledger.EncodeRecord(f.now, env)}})[0]; r.Outcome.With != "g-ex" {
+		t.Fatalf("outcome: %+v", r.Outcome)
+	}
+	f.sync()
+	last := len(f.entries) - 1
+	for _, c := range []struct {
+		with string
+		ok   bool
+	}{{"g-ex", true}, {"", true}, {"g-1", false}} {
+		es := slices.Clone(f.entries)
+		es[last].Outcome.With = c.with
+		l, err := verify.Rebuild(t.TempDir(), f.g, es)
+		if (err == nil) != c.ok {
+			t.Fatalf("with %q: %v", c.with, err)
+		}
+		if l != nil {
+			l.Close()
+		}
 	}
 }
