@@ -17,8 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/charta/charta/consensus"
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/ledger/ledgertest"
+	"github.com/charta/charta/node/api"
 	"github.com/transparency-dev/merkle/proof"
 )
 
@@ -105,7 +107,7 @@ func TestProblems_EveryCode(t *testing.T) {
 	}
 	// unavailable: a follower that lost its leader.
 	ts.c.IsLeaderFn = func() bool { return false }
-	ts.c.StatusFn = func() ClusterStatus { return ClusterStatus{State: "follower"} }
+	ts.c.StatusFn = func() consensus.Status { return consensus.Status{State: "follower"} }
 	r := ts.get("/v1/members", "alpha")
 	r.problem(t, 503, "unavailable")
 	if r.header.Get("Retry-After") == "" {
@@ -115,7 +117,7 @@ func TestProblems_EveryCode(t *testing.T) {
 		t.Errorf("stale read refused without a leader: %d", r.status)
 	}
 	// internal: the detail is generic and the cause is not echoed.
-	ts.c.ServersFn = func() ([]ClusterServer, error) { return nil, errors.New("secret disk path /var/x") }
+	ts.c.ServersFn = func() ([]api.ClusterServer, error) { return nil, errors.New("secret disk path /var/x") }
 	r = ts.get("/v1/cluster", "alpha")
 	p = r.problem(t, 500, "internal")
 	if strings.Contains(string(r.body), "secret") || p["request_id"] != r.header.Get("X-Request-ID") {
@@ -142,7 +144,7 @@ func TestProblemFor_ConflictErrorCarriesWith(t *testing.T) {
 	}
 	for code, status := range map[ledger.Code]int{ledger.CodeInvalid: 400, ledger.CodeUnauthorized: 401, ledger.CodeForbidden: 403,
 		ledger.CodeNotFound: 404, ledger.CodeConflict: 409, ledger.CodeRejected: 422, ledger.CodeTooLarge: 413} {
-		if p := problemFor(ledger.Errorf(code, "m"), "rid", nil); p.Status != status || p.Code != string(code) || p.Detail != "m" {
+		if p := problemFor(ledger.Errorf(code, "m"), "rid", nil); p.Status != status || p.Code != code || p.Detail != "m" {
 			t.Errorf("%s: %+v", code, p)
 		}
 	}
@@ -209,7 +211,7 @@ func TestPrecheck_KeyRotationSignedByNewKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res ProposalResponse
+	var res api.ProposalResponse
 	ts.do(http.MethodPost, "/v1/proposals", "", env.Encode()).json(t, &res)
 	if res.Outcome.Status != ledger.StatusAccepted {
 		t.Fatalf("rotation: %+v", res)
@@ -246,7 +248,7 @@ func TestProposals_ForwardToLeader(t *testing.T) {
 	_, follower, proposed := leaderAndFollower(t)
 	w := follower.w
 	env := w.envelope("beta", "token.register", "tok-fwd", ledger.TokenRegister{Hash: ledger.HashToken("fwd"), Scopes: []string{"read"}, ExpiresAt: t0.Add(time.Hour)})
-	var res ProposalResponse
+	var res api.ProposalResponse
 	follower.do(http.MethodPost, "/v1/proposals", "", env).json(t, &res)
 	if proposed.Load() != 1 || res.Outcome.Status != ledger.StatusAccepted || res.Index != w.l.AppliedIndex() {
 		t.Fatalf("forwarded proposal: proposed %d times, %+v", proposed.Load(), res)
@@ -481,9 +483,28 @@ func TestOperatorToken_CreatedAndReused(t *testing.T) {
 	}
 }
 
+// inclusionJSON and consistencyJSON are the proofs as the wire carries
+// them: hashes in hex.
+type inclusionJSON struct {
+	Index     uint64   `json:"index"`
+	Size      uint64   `json:"size"`
+	EntryHash string   `json:"entry_hash"`
+	LeafHash  string   `json:"leaf_hash"`
+	Root      string   `json:"root"`
+	Hashes    []string `json:"hashes"`
+}
+
+type consistencyJSON struct {
+	From     uint64   `json:"from"`
+	To       uint64   `json:"to"`
+	FromRoot string   `json:"from_root"`
+	ToRoot   string   `json:"to_root"`
+	Hashes   []string `json:"hashes"`
+}
+
 func TestProofs_Verify(t *testing.T) {
 	ts := newTestServer(t)
-	var cp Checkpoint
+	var cp api.Checkpoint
 	ts.get("/v1/checkpoint", "gamma").json(t, &cp)
 	size := cp.Size
 	if size < 10 || !strings.HasPrefix(cp.Body, "charta/"+ts.w.g.ID()+"\n"+strconv.FormatUint(size, 10)+"\n") {
@@ -508,17 +529,17 @@ func TestProofs_Verify(t *testing.T) {
 	}
 	for n := uint64(1); n <= size; n++ {
 		for i := uint64(0); i < n; i++ {
-			var p InclusionProof
+			var p inclusionJSON
 			ts.get("/v1/proofs/inclusion?index="+strconv.FormatUint(i, 10)+"&size="+strconv.FormatUint(n, 10), "gamma").json(t, &p)
 			if err := proof.VerifyInclusion(hasher, i, n, unhex(p.LeafHash), all(p.Hashes), unhex(p.Root)); err != nil {
 				t.Fatalf("inclusion %d in %d: %v", i, n, err)
 			}
-			if n == size && p.Root != cp.Root {
+			if n == size && p.Root != cp.Root.String() {
 				t.Fatalf("root at size %d is %s, checkpoint says %s", n, p.Root, cp.Root)
 			}
 		}
 		for m := uint64(0); m <= n; m++ {
-			var p ConsistencyProof
+			var p consistencyJSON
 			ts.get("/v1/proofs/consistency?from="+strconv.FormatUint(m, 10)+"&to="+strconv.FormatUint(n, 10), "gamma").json(t, &p)
 			if m > 0 {
 				if err := proof.VerifyConsistency(hasher, m, n, all(p.Hashes), unhex(p.FromRoot), unhex(p.ToRoot)); err != nil {
@@ -528,7 +549,7 @@ func TestProofs_Verify(t *testing.T) {
 		}
 	}
 	// A proof that must fail: a tampered leaf.
-	var p InclusionProof
+	var p inclusionJSON
 	ts.get("/v1/proofs/inclusion?index=2", "gamma").json(t, &p)
 	leaf := unhex(p.LeafHash)
 	leaf[0] ^= 1
@@ -608,14 +629,14 @@ func TestReadyz(t *testing.T) {
 	w := newWorld(t, nil)
 	w.seed()
 	c := w.leaderFake("alpha")
-	st := ClusterStatus{State: "follower"}
+	st := consensus.Status{State: "follower"}
 	c.IsLeaderFn = func() bool { return false }
-	c.StatusFn = func() ClusterStatus { return st }
+	c.StatusFn = func() consensus.Status { return st }
 	ts := startServer(t, w, c, testConfig(t))
 	ts.get("/readyz", "").problem(t, 503, "unavailable")
 	// Two proposals behind, then a no-op on top (commit index past the
 	// last proposal): ready once the proposals are applied.
-	st = ClusterStatus{State: "follower", Leader: "beta", CommitIndex: w.l.AppliedIndex() + 3,
+	st = consensus.Status{State: "follower", Leader: "beta", CommitIndex: w.l.AppliedIndex() + 3,
 		CommandIndex: w.l.AppliedIndex() + 2, AppliedIndex: w.l.AppliedIndex() + 1}
 	ts.get("/readyz", "").problem(t, 503, "unavailable")
 	st.AppliedIndex++
@@ -666,7 +687,7 @@ func TestCluster_JoinForwardedAndRefused(t *testing.T) {
 
 func TestCheck_Batch(t *testing.T) {
 	ts := newTestServer(t)
-	var out checkBatchResponse
+	var out api.CheckBatchResponse
 	ts.do(http.MethodPost, "/v1/check", "beta", []byte(`{"requests":[{"asset":"model-a","action":"train"},{"asset":"model-a","action":"use","at":"2026-01-05T10:00:00Z"}]}`)).json(t, &out)
 	if len(out.Decisions) != 2 {
 		t.Fatalf("decisions %+v", out)
@@ -770,7 +791,7 @@ func TestProposals_PrecheckCatchesUpBeforeRefusing(t *testing.T) {
 	// But a resubmission of the rotation, which retired the key that
 	// signed it, gets the original result.
 	r := ts.do(http.MethodPost, "/v1/proposals", "", rotate)
-	var res ProposalResponse
+	var res api.ProposalResponse
 	if r.status != 200 || json.Unmarshal(r.body, &res) != nil || !res.Duplicate || res.Outcome.Status != ledger.StatusAccepted {
 		t.Fatalf("resubmitted rotation: status %d: %s", r.status, r.body)
 	}
@@ -797,7 +818,7 @@ func TestProposals_ResubmissionAnsweredWithoutCommitting(t *testing.T) {
 	head := w.l.AppliedIndex()
 	env.Signatures[0].Sig = bytes.Repeat([]byte{0x5a}, len(env.Signatures[0].Sig))
 	r := ts.do(http.MethodPost, "/v1/proposals", "", env.Encode())
-	var res ProposalResponse
+	var res api.ProposalResponse
 	if r.status != 200 || json.Unmarshal(r.body, &res) != nil {
 		t.Fatalf("status %d: %s", r.status, r.body)
 	}

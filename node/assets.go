@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
 )
 
@@ -20,7 +21,7 @@ func (s *Server) handleAssetList(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	var out listResponse[*ledger.Asset]
+	var out api.List[*ledger.Asset]
 	s.view(w, func(v *ledger.View) error {
 		as, next := v.Assets(cursor, limit)
 		out = newList(as, next)
@@ -47,15 +48,6 @@ func (s *Server) handleAssetGet(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, a)
 }
 
-// lineageResponse is an asset with everything it derives from and
-// everything derived from it.
-type lineageResponse struct {
-	Asset       *ledger.Asset   `json:"asset"`
-	Ancestors   []*ledger.Asset `json:"ancestors"`   // parents first, then their parents, each once
-	Descendants []*ledger.Asset `json:"descendants"` // children first, then theirs, each once
-	Truncated   bool            `json:"truncated,omitempty"`
-}
-
 // maxLineage bounds how many assets a lineage answer holds.
 const maxLineage = 1000
 
@@ -63,7 +55,7 @@ const maxLineage = 1000
 // descendants through every asset that names it as a parent.
 func (s *Server) handleAssetLineage(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
-	var out lineageResponse
+	var out api.Lineage
 	err := s.view(w, func(v *ledger.View) error {
 		a, ok := v.Asset(id)
 		if !ok {

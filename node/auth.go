@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"golang.org/x/time/rate"
 )
 
@@ -92,14 +93,14 @@ func (s *Server) authenticateHash(hash string) (*principal, error) {
 	err := s.l.View(func(v *ledger.View) error {
 		t, ok := v.Token(hash)
 		if !ok {
-			return errorf(codeUnauthorized, "the bearer token is not registered on the ledger")
+			return errorf(ledger.CodeUnauthorized, "the bearer token is not registered on the ledger")
 		}
 		if !t.ExpiresAt.After(v.LedgerTime()) {
-			return errorf(codeUnauthorized, "the bearer token expired at %s; register a new one", t.ExpiresAt.UTC().Format(time.RFC3339))
+			return errorf(ledger.CodeUnauthorized, "the bearer token expired at %s; register a new one", t.ExpiresAt.UTC().Format(time.RFC3339))
 		}
 		m, ok := v.Member(t.Member)
 		if !ok || m.Status == ledger.MemberRemoved {
-			return errorf(codeUnauthorized, "the bearer token's member %s is no longer in the consortium", t.Member)
+			return errorf(ledger.CodeUnauthorized, "the bearer token's member %s is no longer in the consortium", t.Member)
 		}
 		p = &principal{member: m.ID, role: m.Role, scopes: t.Scopes, key: "t:" + hash}
 		s.principals.put(hash, v.AppliedIndex(), p)
@@ -172,7 +173,7 @@ func (s *Server) withAuth(a access, next http.Handler) http.Handler {
 		}
 		if wait, ok := s.limits.allow(key); !ok {
 			s.metrics.rateLimited.Inc()
-			s.writeProblem(w, r, errorf(codeRateLimited, "over the rate limit of %g requests per second; slow down", s.cfg.RateLimit).
+			s.writeProblem(w, r, errorf(api.CodeRateLimited, "over the rate limit of %g requests per second; slow down", s.cfg.RateLimit).
 				retry(int(math.Ceil(wait.Seconds()))))
 			return
 		}
@@ -180,7 +181,7 @@ func (s *Server) withAuth(a access, next http.Handler) http.Handler {
 			tok := bearer(r)
 			if tok == "" {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="charta"`)
-				s.writeProblem(w, r, errorf(codeUnauthorized, "this route needs an Authorization: Bearer <token> header"))
+				s.writeProblem(w, r, errorf(ledger.CodeUnauthorized, "this route needs an Authorization: Bearer <token> header"))
 				return
 			}
 			if authErr != nil {
@@ -189,11 +190,11 @@ func (s *Server) withAuth(a access, next http.Handler) http.Handler {
 				return
 			}
 			if a == accessOperator && !p.operator {
-				s.writeProblem(w, r, errorf(codeForbidden, "only the node's operator token may call %s", r.URL.Path))
+				s.writeProblem(w, r, errorf(ledger.CodeForbidden, "only the node's operator token may call %s", r.URL.Path))
 				return
 			}
 			if !p.operator && !p.hasAnyScope("read", "admin") {
-				s.writeProblem(w, r, errorf(codeForbidden, "the token lacks the read scope"))
+				s.writeProblem(w, r, errorf(ledger.CodeForbidden, "the token lacks the read scope"))
 				return
 			}
 		}

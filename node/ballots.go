@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
 )
 
@@ -19,7 +20,7 @@ func (s *Server) handleBallotList(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	var out listResponse[*ledger.Ballot]
+	var out api.List[*ledger.Ballot]
 	s.view(w, func(v *ledger.View) error {
 		bs, next := v.Ballots(cursor, limit)
 		out = newList(bs, next)

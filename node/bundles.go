@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
 )
 
@@ -22,7 +23,7 @@ func (s *Server) handleBundleList(w http.ResponseWriter, r *http.Request) {
 	}
 	p := principalOf(r.Context())
 	status := r.URL.Query().Get("status")
-	var out listResponse[*ledger.Bundle]
+	var out api.List[*ledger.Bundle]
 	s.view(w, func(v *ledger.View) error {
 		now := v.LedgerTime()
 		bs, next := v.Bundles(cursor, limit, func(b *ledger.Bundle) bool {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/ledger/verify"
+	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
 )
 
@@ -17,29 +18,16 @@ func (s *Server) registerCheckRoutes(r *mux.Router) {
 	s.handle(r, http.MethodPost, "/v1/check", "handleCheckBatch", read, s.handleCheckBatch)
 }
 
-// checkQuery is an entitlement question as the API takes it, from query
-// parameters or from one element of a batch.
-type checkQuery struct {
-	Member    string    `json:"member"`
-	Asset     string    `json:"asset"`
-	Action    string    `json:"action"`
-	Territory string    `json:"territory,omitempty"`
-	Purpose   string    `json:"purpose,omitempty"`
-	Industry  string    `json:"industry,omitempty"`
-	At        time.Time `json:"at,omitzero"`
-	Quantity  uint64    `json:"quantity,omitempty"`
-}
-
 // toCheckRequest is the one place that maps the API's question onto
 // ledger.CheckRequest. The time defaults to ledger time, so that the same
 // question at the same index always gets the same answer on every node.
-func toCheckRequest(q checkQuery, ledgerTime time.Time) (ledger.CheckRequest, error) {
+func toCheckRequest(q api.CheckQuery, ledgerTime time.Time) (ledger.CheckRequest, error) {
 	at := q.At
 	if at.IsZero() {
 		at = ledgerTime
 	}
 	if q.Quantity > 1<<53 {
-		return ledger.CheckRequest{}, errorf(codeInvalid, "quantity: %d is too large", q.Quantity)
+		return ledger.CheckRequest{}, errorf(ledger.CodeInvalid, "quantity: %d is too large", q.Quantity)
 	}
 	return ledger.CheckRequest{
 		Member:    q.Member,
@@ -54,22 +42,22 @@ func toCheckRequest(q checkQuery, ledgerTime time.Time) (ledger.CheckRequest, er
 }
 
 // checkQueryFrom reads a question from query parameters.
-func checkQueryFrom(v url.Values) (checkQuery, error) {
-	q := checkQuery{
+func checkQueryFrom(v url.Values) (api.CheckQuery, error) {
+	q := api.CheckQuery{
 		Member: v.Get("member"), Asset: v.Get("asset"), Action: v.Get("action"),
 		Territory: v.Get("territory"), Purpose: v.Get("purpose"), Industry: v.Get("industry"),
 	}
 	if at := v.Get("at"); at != "" {
 		t, err := time.Parse(time.RFC3339Nano, at)
 		if err != nil {
-			return q, errorf(codeInvalid, "at: %q is not an RFC 3339 time", at)
+			return q, errorf(ledger.CodeInvalid, "at: %q is not an RFC 3339 time", at)
 		}
 		q.At = t
 	}
 	if n := v.Get("quantity"); n != "" {
 		x, err := strconv.ParseUint(n, 10, 64)
 		if err != nil {
-			return q, errorf(codeInvalid, "quantity: %q is not a non-negative integer", n)
+			return q, errorf(ledger.CodeInvalid, "quantity: %q is not a non-negative integer", n)
 		}
 		q.Quantity = x
 	}
@@ -82,20 +70,20 @@ func checkQueryFrom(v url.Values) (checkQuery, error) {
 // else to see.
 func authorizeCheck(v interface {
 	Asset(string) (*ledger.Asset, bool)
-}, p *principal, q *checkQuery, field string) error {
+}, p *principal, q *api.CheckQuery, field string) error {
 	if q.Member == "" {
 		if p.operator {
-			return errorf(codeInvalid, "%smember: required", field)
+			return errorf(ledger.CodeInvalid, "%smember: required", field)
 		}
 		q.Member = p.member
 	}
 	switch {
 	case q.Asset == "":
-		return errorf(codeInvalid, "%sasset: required", field)
+		return errorf(ledger.CodeInvalid, "%sasset: required", field)
 	case q.Action == "":
-		return errorf(codeInvalid, "%saction: required", field)
+		return errorf(ledger.CodeInvalid, "%saction: required", field)
 	case !ledger.Right(q.Action).Valid():
-		return errorf(codeInvalid, "%saction: %q is not a right (%v)", field, q.Action, ledger.Rights)
+		return errorf(ledger.CodeInvalid, "%saction: %q is not a right (%v)", field, q.Action, ledger.Rights)
 	}
 	if p.seesAll() || q.Member == p.member {
 		return nil
@@ -103,7 +91,7 @@ func authorizeCheck(v interface {
 	if a, ok := v.Asset(q.Asset); ok && a.OwnedBy(p.member) {
 		return nil
 	}
-	return errorf(codeForbidden, "%smember: %s may ask only about itself or about assets it owns", field, p.member)
+	return errorf(ledger.CodeForbidden, "%smember: %s may ask only about itself or about assets it owns", field, p.member)
 }
 
 // handleCheck answers one entitlement question with the ledger's decision.
@@ -130,7 +118,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if withProof && asOf > 0 {
-		s.writeProblem(w, r, errorf(codeInvalid, "proof and as_of_index: a proof is made against the newest checkpoint only; ask one or the other"))
+		s.writeProblem(w, r, errorf(ledger.CodeInvalid, "proof and as_of_index: a proof is made against the newest checkpoint only; ask one or the other"))
 		return
 	}
 	if withProof || asOf > 0 {
@@ -139,7 +127,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		case s.heavy <- struct{}{}:
 			defer func() { <-s.heavy }()
 		default:
-			s.writeProblem(w, r, errorf(codeRateLimited, "this node is already building proofs or past states; retry shortly").retry(1))
+			s.writeProblem(w, r, errorf(api.CodeRateLimited, "this node is already building proofs or past states; retry shortly").retry(1))
 			return
 		}
 	}
@@ -168,7 +156,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		}
 		if asOf > 0 {
 			if asOf > v.AppliedIndex() {
-				return errorf(codeInvalid, "as_of_index: %d is beyond this node's applied index %d", asOf, v.AppliedIndex())
+				return errorf(ledger.CodeInvalid, "as_of_index: %d is beyond this node's applied index %d", asOf, v.AppliedIndex())
 			}
 			return nil
 		}
@@ -218,7 +206,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 
 // checkIndexed answers one question from the check index ix at ledger
 // time lt, for principal p.
-func checkIndexed(ix ledger.CheckView, lt time.Time, p *principal, q *checkQuery) (ledger.Decision, error) {
+func checkIndexed(ix ledger.CheckView, lt time.Time, p *principal, q *api.CheckQuery) (ledger.Decision, error) {
 	if err := authorizeCheck(ix, p, q, ""); err != nil {
 		return ledger.Decision{}, err
 	}
@@ -237,33 +225,25 @@ func boolValue(q url.Values, name string) (bool, error) {
 	case "true", "1":
 		return true, nil
 	default:
-		return false, errorf(codeInvalid, "%s: %q is not true or false", name, v)
+		return false, errorf(ledger.CodeInvalid, "%s: %q is not true or false", name, v)
 	}
-}
-
-type checkBatchRequest struct {
-	Requests []checkQuery `json:"requests"`
-}
-
-type checkBatchResponse struct {
-	Decisions []ledger.Decision `json:"decisions"`
 }
 
 // handleCheckBatch answers up to the charter's MaxBatch questions against
 // one view of the state.
 func (s *Server) handleCheckBatch(w http.ResponseWriter, r *http.Request) {
-	var req checkBatchRequest
+	var req api.CheckBatch
 	if err := s.decodeBody(w, r, &req); err != nil {
 		s.writeProblem(w, r, err)
 		return
 	}
-	var out checkBatchResponse
+	var out api.CheckBatchResponse
 	err := s.view(w, func(v *ledger.View) error {
 		if n, max := len(req.Requests), v.Charter().MaxBatch; n > max {
-			return errorf(codeTooLarge, "requests: %d questions is over the charter's batch limit of %d", n, max)
+			return errorf(ledger.CodeTooLarge, "requests: %d questions is over the charter's batch limit of %d", n, max)
 		}
 		if len(req.Requests) == 0 {
-			return errorf(codeInvalid, "requests: at least one question is required")
+			return errorf(ledger.CodeInvalid, "requests: at least one question is required")
 		}
 		p := principalOf(r.Context())
 		ix, now, _ := s.l.Entitlements()
@@ -289,5 +269,5 @@ func (s *Server) handleCheckBatch(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, r, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, batchJSON(out))
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/ledger/verify"
+	"github.com/charta/charta/node/api"
 )
 
 // checkpointStateFile records, in the data directory, the newest
@@ -59,7 +60,7 @@ func newCheckpointer(cfg ServerConfig) *checkpointer {
 // node's journal has them.
 func checkpointAt(v *ledger.View, size uint64) (*verify.Checkpoint, error) {
 	if size == 0 || size > v.Head().Size {
-		return nil, errorf(codeInvalid, "size: %d is not between 1 and the journal's %d entries", size, v.Head().Size)
+		return nil, errorf(ledger.CodeInvalid, "size: %d is not between 1 and the journal's %d entries", size, v.Head().Size)
 	}
 	root, err := rootAt(v, size)
 	if err != nil {
@@ -79,10 +80,10 @@ func checkpointAt(v *ledger.View, size uint64) (*verify.Checkpoint, error) {
 // before, signs it. A node with no key returns (nil, nil).
 func (s *Server) cosign(v *ledger.View, cp *verify.Checkpoint) (*verify.NoteSignature, error) {
 	if cp.Origin != verify.Origin(v.Consortium()) {
-		return nil, errorf(codeInvalid, "checkpoint: origin %q is not this consortium's", cp.Origin)
+		return nil, errorf(ledger.CodeInvalid, "checkpoint: origin %q is not this consortium's", cp.Origin)
 	}
 	if cp.Size > v.Head().Size {
-		return nil, errorf(codeUnavailable, "checkpoint: size %d is beyond this node's journal of %d entries; retry once it caught up", cp.Size, v.Head().Size).retry(1)
+		return nil, errorf(api.CodeUnavailable, "checkpoint: size %d is beyond this node's journal of %d entries; retry once it caught up", cp.Size, v.Head().Size).retry(1)
 	}
 	mine, err := checkpointAt(v, cp.Size)
 	if err != nil {
@@ -90,7 +91,7 @@ func (s *Server) cosign(v *ledger.View, cp *verify.Checkpoint) (*verify.NoteSign
 	}
 	if mine.Root != cp.Root || !mine.LedgerTime.Equal(cp.LedgerTime) {
 		s.log.Warn("refusing to cosign a checkpoint that contradicts this node's journal", "size", cp.Size, "root", cp.Root, "mine", mine.Root)
-		return nil, errorf(codeConflict, "checkpoint: the journal of %d entries has root %s and ledger time %s here, not %s and %s",
+		return nil, errorf(ledger.CodeConflict, "checkpoint: the journal of %d entries has root %s and ledger time %s here, not %s and %s",
 			cp.Size, mine.Root, mine.LedgerTime.Format(time.RFC3339Nano), cp.Root, cp.LedgerTime.Format(time.RFC3339Nano))
 	}
 	c := s.ckpt
@@ -109,7 +110,7 @@ func (s *Server) cosign(v *ledger.View, cp *verify.Checkpoint) (*verify.NoteSign
 		}
 		if old.Root != c.last.Root {
 			s.log.Error("this node's journal is inconsistent with the checkpoint it cosigned before", "size", c.last.Size)
-			return nil, errorf(codeConflict, "checkpoint: this node cosigned root %s at size %d before and its journal now has %s there; it cosigns nothing until an operator resolves it",
+			return nil, errorf(ledger.CodeConflict, "checkpoint: this node cosigned root %s at size %d before and its journal now has %s there; it cosigns nothing until an operator resolves it",
 				c.last.Root, c.last.Size, old.Root)
 		}
 	}
@@ -351,23 +352,23 @@ func (s *Server) askCosignOnce(ctx context.Context, p peer, note string) ([]veri
 func (s *Server) handleCheckpointCosign(w http.ResponseWriter, r *http.Request) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 256<<10))
 	if err != nil {
-		s.writeProblem(w, r, errorf(codeTooLarge, "the checkpoint note is too large"))
+		s.writeProblem(w, r, errorf(ledger.CodeTooLarge, "the checkpoint note is too large"))
 		return
 	}
 	n, err := verify.ParseNote(string(b))
 	if err != nil {
-		s.writeProblem(w, r, errorf(codeInvalid, "note: %v", err))
+		s.writeProblem(w, r, errorf(ledger.CodeInvalid, "note: %v", err))
 		return
 	}
 	cp, err := verify.ParseCheckpoint(n.Text)
 	if err != nil {
-		s.writeProblem(w, r, errorf(codeInvalid, "checkpoint: %v", err))
+		s.writeProblem(w, r, errorf(ledger.CodeInvalid, "checkpoint: %v", err))
 		return
 	}
 	var sig *verify.NoteSignature
 	err = s.view(w, func(v *ledger.View) error {
 		if !signedByMember(v, cp.Origin, n) {
-			return errorf(codeUnauthorized, "note: no signature by an active member's current key; a node asks for cosignatures with its own signed note")
+			return errorf(ledger.CodeUnauthorized, "note: no signature by an active member's current key; a node asks for cosignatures with its own signed note")
 		}
 		var err error
 		sig, err = s.cosign(v, cp)
@@ -378,7 +379,7 @@ func (s *Server) handleCheckpointCosign(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	if sig == nil {
-		s.writeProblem(w, r, errorf(codeUnavailable, "this node has no signing key (start it with --key) and cosigns nothing"))
+		s.writeProblem(w, r, errorf(api.CodeUnavailable, "this node has no signing key (start it with --key) and cosigns nothing"))
 		return
 	}
 	out := verify.Note{Text: n.Text, Sigs: []verify.NoteSignature{*sig}}
@@ -420,16 +421,16 @@ func signersOf(origin string, n *verify.Note) []string {
 }
 
 // checkpointJSON is the JSON shape of GET /v1/checkpoint.
-func checkpointJSON(v *ledger.View, cp *verify.Checkpoint, note *verify.Note) Checkpoint {
+func checkpointJSON(v *ledger.View, cp *verify.Checkpoint, note *verify.Note) api.Checkpoint {
 	h := v.Head()
-	out := Checkpoint{
-		Origin: cp.Origin, Size: cp.Size, Root: cp.Root.String(), LedgerTime: cp.LedgerTime,
+	out := api.Checkpoint{
+		Origin: cp.Origin, Size: cp.Size, Root: cp.Root, LedgerTime: cp.LedgerTime,
 		Index: v.AppliedIndex(), Body: cp.Body(), Note: note.String(), Cosigners: append([]string{}, signersOf(cp.Origin, note)...),
 	}
 	if e, ok := v.Entry(cp.Size - 1); ok {
-		out.LastHash = e.Hash.String()
+		out.LastHash = e.Hash
 	} else {
-		out.LastHash = h.LastHash.String()
+		out.LastHash = h.LastHash
 	}
 	return out
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
-	"os"
-	"path/filepath"
 
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/ledger/verify"
@@ -24,13 +22,7 @@ func inclusion(v *ledger.View, seq, size uint64) (verify.InclusionProof, error) 
 	if err != nil {
 		return verify.InclusionProof{}, err
 	}
-	p := verify.InclusionProof{Index: seq, Size: size, Hashes: make([]ledger.Hash, len(hs))}
-	for i, h := range hs {
-		if err := p.Hashes[i].UnmarshalText([]byte(h)); err != nil {
-			return verify.InclusionProof{}, err
-		}
-	}
-	return p, nil
+	return verify.InclusionProof{Index: seq, Size: size, Hashes: hs}, nil
 }
 
 // provenEntries returns the entries at seqs, each with its inclusion proof
@@ -135,16 +127,11 @@ func (s *Server) asOf(n uint64, fn func(v *ledger.View) error) error {
 	if err := s.l.View(func(v *ledger.View) error { g = v.Genesis(); return nil }); err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp(s.cfg.DataDir, "as-of-")
+	l, done, err := verify.Scratch(s.cfg.DataDir, g)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	l, err := ledger.Open(filepath.Join(dir, "state.db"), g, ledger.Options{NoSync: true})
-	if err != nil {
-		return err
-	}
-	defer l.Close()
+	defer done()
 	if err := verify.Replay(l, s.journalUpTo(n), verify.Hooks{}); err != nil {
 		return err
 	}

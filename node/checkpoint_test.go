@@ -13,6 +13,7 @@ import (
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/ledger/ledgertest"
 	"github.com/charta/charta/ledger/verify"
+	"github.com/charta/charta/node/api"
 )
 
 // cluster is three member nodes (alpha, beta, gamma), each over its own
@@ -67,7 +68,7 @@ func trustOf(t *testing.T, w *world) *verify.Trust {
 func TestCheckpoint_GathersCosignatures(t *testing.T) {
 	c := newCluster(t)
 	a := c.nodes["alpha"]
-	var cp Checkpoint
+	var cp api.Checkpoint
 	a.get("/v1/checkpoint", "beta").json(t, &cp)
 	if strings.Join(cp.Cosigners, ",") != "alpha,beta,gamma" {
 		t.Fatalf("cosigners %v", cp.Cosigners)
@@ -105,7 +106,7 @@ func TestCheckpoint_SplitViewDetected(t *testing.T) {
 		c.nodes[m].w.accept("beta", "token.register", "tok-honest", ledger.TokenRegister{
 			Hash: ledger.HashToken("honest-token-of-beta-0123456789ab"), Scopes: []string{"read"}, ExpiresAt: t0.Add(48 * time.Hour)})
 	}
-	var forked, honest Checkpoint
+	var forked, honest api.Checkpoint
 	c.nodes["alpha"].get("/v1/checkpoint", "beta").json(t, &forked)
 	c.nodes["beta"].get("/v1/checkpoint", "beta").json(t, &honest)
 	if forked.Size != honest.Size || forked.Root == honest.Root {
@@ -128,7 +129,7 @@ func TestCheckpoint_SplitViewDetected(t *testing.T) {
 
 func TestCheckpointCosign_NeedsAMemberSignature(t *testing.T) {
 	c := newCluster(t)
-	var cp Checkpoint
+	var cp api.Checkpoint
 	c.nodes["alpha"].get("/v1/checkpoint?gather=false", "beta").json(t, &cp)
 	n, _ := verify.ParseNote(cp.Note)
 	n.Sigs = nil
@@ -187,7 +188,7 @@ func TestProposal_Receipt(t *testing.T) {
 	a := c.nodes["alpha"]
 	env := a.w.envelope("beta", "token.register", "tok-receipt", ledger.TokenRegister{
 		Hash: ledger.HashToken("receipt-token-of-beta-0123456789"), Scopes: []string{"read"}, ExpiresAt: t0.Add(48 * time.Hour)})
-	var out ProposalResponse
+	var out api.ProposalResponse
 	a.do(http.MethodPost, "/v1/proposals?receipt=true", "", env).json(t, &out)
 	if out.Receipt == nil {
 		t.Fatal("no receipt")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
 )
 
@@ -27,29 +28,12 @@ func (s *Server) registerClusterRoutes(r *mux.Router) {
 	s.handle(r, http.MethodGet, "/v1/backup", "handleBackup", routeOpts{access: accessOperator}, s.handleBackup)
 }
 
-// StatusResponse is a node's report on itself and the cluster.
-type StatusResponse struct {
-	ID           string      `json:"id"`
-	Role         string      `json:"role"` // leader, follower, candidate or shutdown
-	Leader       string      `json:"leader"`
-	Term         uint64      `json:"term"`
-	AppliedIndex uint64      `json:"applied_index"`
-	CommitIndex  uint64      `json:"commit_index"`
-	Consortium   string      `json:"consortium"`
-	JournalHead  ledger.Head `json:"journal_head"`
-	StateDigest  ledger.Hash `json:"state_digest"`
-	LedgerTime   time.Time   `json:"ledger_time"`
-	Voters       []string    `json:"voters"`
-	Nonvoters    []string    `json:"nonvoters"`
-	Version      string      `json:"version"`
-}
-
 // handleStatus reports the node's role, indices, journal head and state
 // digest. It answers whatever the cluster's state, so it takes no
 // consistency parameter.
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	st := s.c.Status()
-	out := StatusResponse{ID: s.c.ID(), Role: st.State, Leader: st.Leader, Term: st.Term,
+	out := api.Status{ID: s.c.ID(), Role: st.State, Leader: st.Leader, Term: st.Term,
 		CommitIndex: st.CommitIndex, Version: s.cfg.Version, Voters: []string{}, Nonvoters: []string{}}
 	if servers, err := s.c.Servers(); err == nil {
 		for _, sv := range servers {
@@ -94,12 +78,6 @@ func (s *Server) handleClusterList(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, newList(servers, ""))
 }
 
-// JoinRequest asks the cluster to add a member's node.
-type JoinRequest struct {
-	ID       string `json:"id"`        // the member ID, which is the Raft server ID
-	RaftAddr string `json:"raft_addr"` // host:port peers dial
-}
-
 // handleClusterJoin adds a member's node to Raft, on the leader; a follower
 // forwards the request to it.
 func (s *Server) handleClusterJoin(w http.ResponseWriter, r *http.Request) {
@@ -108,23 +86,23 @@ func (s *Server) handleClusterJoin(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	var req JoinRequest
+	var req api.JoinRequest
 	if err := ledger.DecodeStrict(body, &req); err != nil {
 		s.writeProblem(w, r, err)
 		return
 	}
 	if !ledger.ValidMemberID(req.ID) {
-		s.writeProblem(w, r, errorf(codeInvalid, "id: %q is not a member ID", req.ID))
+		s.writeProblem(w, r, errorf(ledger.CodeInvalid, "id: %q is not a member ID", req.ID))
 		return
 	}
 	if _, _, err := net.SplitHostPort(req.RaftAddr); err != nil {
-		s.writeProblem(w, r, errorf(codeInvalid, "raft_addr: %q is not host:port", req.RaftAddr))
+		s.writeProblem(w, r, errorf(ledger.CodeInvalid, "raft_addr: %q is not host:port", req.RaftAddr))
 		return
 	}
 	// Only a member may place its own node (a new one, or at a new
 	// address); a node's operator may place that node.
 	if p := principalOf(r.Context()); p.member != req.ID && !(p.operator && req.ID == s.c.ID()) {
-		s.writeProblem(w, r, errorf(codeForbidden, "id: only member %s itself may join or move its node", req.ID))
+		s.writeProblem(w, r, errorf(ledger.CodeForbidden, "id: only member %s itself may join or move its node", req.ID))
 		return
 	}
 	if !s.c.IsLeader() {
@@ -146,7 +124,7 @@ func (s *Server) handleClusterJoin(w http.ResponseWriter, r *http.Request) {
 // handleClusterTransfer hands leadership to another voter.
 func (s *Server) handleClusterTransfer(w http.ResponseWriter, r *http.Request) {
 	if !s.c.IsLeader() {
-		s.writeProblem(w, r, errorf(codeInvalid, "%s is not the leader; send this to the leader", s.c.ID()))
+		s.writeProblem(w, r, errorf(ledger.CodeInvalid, "%s is not the leader; send this to the leader", s.c.ID()))
 		return
 	}
 	if err := s.c.TransferLeadership(); err != nil {
@@ -154,14 +132,14 @@ func (s *Server) handleClusterTransfer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, _ := s.c.Leader()
-	s.writeJSON(w, r, http.StatusOK, map[string]string{"previous": s.c.ID(), "leader": id})
+	s.writeJSON(w, r, http.StatusOK, api.Transfer{Previous: s.c.ID(), Leader: id})
 }
 
 // handleClusterReadIndex gives a follower the index a linearizable read
 // must wait for. Leader only.
 func (s *Server) handleClusterReadIndex(w http.ResponseWriter, r *http.Request) {
 	if !s.c.IsLeader() {
-		s.writeProblem(w, r, errorf(codeUnavailable, "%s is not the leader; retry", s.c.ID()).retry(1))
+		s.writeProblem(w, r, errorf(api.CodeUnavailable, "%s is not the leader; retry", s.c.ID()).retry(1))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.MaxWait)
@@ -171,7 +149,7 @@ func (s *Server) handleClusterReadIndex(w http.ResponseWriter, r *http.Request) 
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, r, http.StatusOK, readIndexResponse{Index: idx})
+	s.writeJSON(w, r, http.StatusOK, api.ReadIndex{Index: idx})
 }
 
 // handleBackup streams a consistent snapshot of the ledger.
@@ -227,7 +205,7 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 // request that was already forwarded is not forwarded again.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 	if from := r.Header.Get(ForwardedHeader); from != "" {
-		s.writeProblem(w, r, errorf(codeUnavailable, "%s forwarded this to %s, which is not the leader; retry shortly", from, s.c.ID()).retry(1))
+		s.writeProblem(w, r, errorf(api.CodeUnavailable, "%s forwarded this to %s, which is not the leader; retry shortly", from, s.c.ID()).retry(1))
 		return
 	}
 	path := r.URL.Path
@@ -258,7 +236,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 	resp, err := s.client.Do(req)
 	if err != nil {
 		s.log.Warn("forward to leader failed", "url", url, "err", err)
-		s.writeProblem(w, r, errorf(codeUnavailable, "the leader could not be reached; resubmit the same request, it is idempotent").
+		s.writeProblem(w, r, errorf(api.CodeUnavailable, "the leader could not be reached; resubmit the same request, it is idempotent").
 			with("resubmit", true).retry(1))
 		return
 	}

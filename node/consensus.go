@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
-	"time"
 
+	"github.com/charta/charta/consensus"
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 )
 
 // Consensus is what the API needs from the replication layer: the subset of
@@ -36,9 +37,9 @@ type Consensus interface {
 	// context's error.
 	WaitApplied(ctx context.Context, index uint64) error
 	// Status describes this node's view of the cluster.
-	Status() ClusterStatus
+	Status() consensus.Status
 	// Servers lists the Raft configuration.
-	Servers() ([]ClusterServer, error)
+	Servers() ([]api.ClusterServer, error)
 	// Join adds or updates server id at Raft address addr. Leader only
 	// (ErrNotLeader elsewhere); ErrNotMember unless id is an active member.
 	Join(ctx context.Context, id, addr string) error
@@ -46,28 +47,6 @@ type Consensus interface {
 	TransferLeadership() error
 	// Backup streams a consistent snapshot of the ledger to w.
 	Backup(w io.Writer) (int64, error)
-}
-
-// ClusterStatus is one node's view of the cluster (consensus.Status).
-type ClusterStatus struct {
-	ID           string        // this node's server ID
-	State        string        // "leader", "follower", "candidate" or "shutdown"
-	Term         uint64        // current Raft term
-	Leader       string        // leader's server ID; "" when unknown
-	LeaderAddr   string        // leader's Raft address; "" when unknown
-	CommitIndex  uint64        // highest index known to be committed
-	AppliedIndex uint64        // highest index applied to the ledger
-	CommandIndex uint64        // last committed proposal: what AppliedIndex must reach to reflect all that is committed
-	LastIndex    uint64        // last index in the local log
-	LastContact  time.Duration // time since the last contact with the leader; 0 on the leader
-}
-
-// ClusterServer is one server of the Raft configuration (consensus.Server).
-type ClusterServer struct {
-	ID       string `json:"id"`
-	Address  string `json:"address"`
-	Suffrage string `json:"suffrage"` // "voter" or "nonvoter"
-	Leader   bool   `json:"leader"`
 }
 
 // The errors a Consensus implementation wraps (with %w) so that the API can

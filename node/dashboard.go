@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
 )
 
@@ -135,22 +136,22 @@ func setUIHeaders(w http.ResponseWriter) {
 func (s *Server) sessionPrincipal(r *http.Request) (*principal, error) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
-		return nil, errorf(codeUnauthorized, "not logged in")
+		return nil, errorf(ledger.CodeUnauthorized, "not logged in")
 	}
 	tok, ok := s.sessions.token(c.Value)
 	if !ok {
-		return nil, errorf(codeUnauthorized, "not logged in")
+		return nil, errorf(ledger.CodeUnauthorized, "not logged in")
 	}
 	if wait, ok := s.limits.allow("t:" + ledger.HashToken(tok)); !ok {
 		s.metrics.rateLimited.Inc()
-		return nil, errorf(codeRateLimited, "over the rate limit of %g requests per second; slow down", s.cfg.RateLimit).retry(int(wait.Seconds()) + 1)
+		return nil, errorf(api.CodeRateLimited, "over the rate limit of %g requests per second; slow down", s.cfg.RateLimit).retry(int(wait.Seconds()) + 1)
 	}
 	p, err := s.authenticate(tok)
 	if err != nil {
 		return nil, err
 	}
 	if !p.operator && !p.hasAnyScope("read", "admin") {
-		return nil, errorf(codeForbidden, "the token lacks the read scope")
+		return nil, errorf(ledger.CodeForbidden, "the token lacks the read scope")
 	}
 	return p, nil
 }
@@ -178,7 +179,7 @@ func (s *Server) uiPage(h uiHandler) http.HandlerFunc {
 		p, err := s.sessionPrincipal(r)
 		if err != nil {
 			var ae *apiError
-			if errors.As(err, &ae) && ae.code == codeRateLimited {
+			if errors.As(err, &ae) && ae.code == api.CodeRateLimited {
 				s.renderError(w, r, nil, err)
 				return
 			}

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/charta/charta/consensus"
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
 )
 
@@ -103,11 +105,11 @@ func recentEntries(v *ledger.View, x redactor, n int) []entryRow {
 
 type overviewData struct {
 	Members    []*ledger.Member
-	Status     ClusterStatus
+	Status     consensus.Status
 	Servers    []serverRow
 	Healthy    bool
 	Health     string
-	Checkpoint Checkpoint
+	Checkpoint api.Checkpoint
 	Digest     string
 	Counts     struct{ Assets, Grants, Bundles, Pools int }
 	Recent     []entryRow
@@ -117,7 +119,7 @@ type overviewData struct {
 // serverRow is one server of the Raft configuration, with whether its
 // node answers this one.
 type serverRow struct {
-	ClusterServer
+	api.ClusterServer
 	State    string // "up", "down", or "" when not known yet
 	LastSeen string // when its node last answered, to the second; "" if never
 }
@@ -547,7 +549,7 @@ func (s *Server) handleDashboardEntry(w http.ResponseWriter, r *http.Request, p 
 	raw := mux.Vars(r)["seq"]
 	seq, err := strconv.ParseUint(raw, 10, 64)
 	if err != nil {
-		return errorf(codeNotFound, "no journal entry %q", raw)
+		return errorf(ledger.CodeNotFound, "no journal entry %q", raw)
 	}
 	var (
 		size uint64
@@ -558,7 +560,7 @@ func (s *Server) handleDashboardEntry(w http.ResponseWriter, r *http.Request, p 
 	err = s.l.View(func(v *ledger.View) error {
 		var ok bool
 		if e, ok = v.Entry(seq); !ok {
-			return errorf(codeNotFound, "no journal entry %d (the journal has %d)", seq, v.Head().Size)
+			return errorf(ledger.CodeNotFound, "no journal entry %d (the journal has %d)", seq, v.Head().Size)
 		}
 		size = v.Head().Size
 		x = newRedactor(v, p)
@@ -611,15 +613,15 @@ func (s *Server) handleDashboardEntry(w http.ResponseWriter, r *http.Request, p 
 func (s *Server) internalJSON(r *http.Request, h http.HandlerFunc, target string) (json.RawMessage, error) {
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, target, nil)
 	if err != nil {
-		return nil, errorf(codeInternal, "%s: %v", target, err)
+		return nil, errorf(ledger.CodeInternal, "%s: %v", target, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	rec := &bufferedResponse{header: http.Header{}, code: http.StatusOK}
 	h(rec, req)
 	if rec.code != http.StatusOK {
-		var pr Problem
+		var pr api.Problem
 		json.Unmarshal(rec.body.Bytes(), &pr)
-		return nil, errorf(codeInternal, "%s: %s", target, pr.Detail)
+		return nil, errorf(ledger.CodeInternal, "%s: %s", target, pr.Detail)
 	}
 	return json.RawMessage(bytes.TrimSpace(rec.body.Bytes())), nil
 }
@@ -637,7 +639,7 @@ func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p)
 func (b *bufferedResponse) WriteHeader(code int)        { b.code = code }
 
 type checkData struct {
-	Q        checkQuery
+	Q        api.CheckQuery
 	Members  []string
 	Assets   []string
 	Rights   []ledger.Right

@@ -29,14 +29,14 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	case last != "":
 		n, err := strconv.ParseUint(last, 10, 64)
 		if err != nil {
-			s.writeProblem(w, r, errorf(codeInvalid, "Last-Event-ID: %q is not a journal position", last))
+			s.writeProblem(w, r, errorf(ledger.CodeInvalid, "Last-Event-ID: %q is not a journal position", last))
 			return
 		}
 		next = n + 1
 	case from != "":
 		n, err := strconv.ParseUint(from, 10, 64)
 		if err != nil {
-			s.writeProblem(w, r, errorf(codeInvalid, "from: %q is not a journal position", from))
+			s.writeProblem(w, r, errorf(ledger.CodeInvalid, "from: %q is not a journal position", from))
 			return
 		}
 		next = n

@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 
+	"github.com/charta/charta/consensus"
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 )
 
 // fakeConsensus is a Consensus made of function fields, so that each test
@@ -17,8 +19,8 @@ type fakeConsensus struct {
 	LeaderFn             func() (string, string)
 	ReadIndexFn          func(ctx context.Context) (uint64, error)
 	WaitAppliedFn        func(ctx context.Context, index uint64) error
-	StatusFn             func() ClusterStatus
-	ServersFn            func() ([]ClusterServer, error)
+	StatusFn             func() consensus.Status
+	ServersFn            func() ([]api.ClusterServer, error)
 	JoinFn               func(ctx context.Context, id, addr string) error
 	TransferLeadershipFn func() error
 	BackupFn             func(w io.Writer) (int64, error)
@@ -37,8 +39,8 @@ func (f *fakeConsensus) ReadIndex(ctx context.Context) (uint64, error) { return 
 func (f *fakeConsensus) WaitApplied(ctx context.Context, index uint64) error {
 	return f.WaitAppliedFn(ctx, index)
 }
-func (f *fakeConsensus) Status() ClusterStatus                        { return f.StatusFn() }
-func (f *fakeConsensus) Servers() ([]ClusterServer, error)            { return f.ServersFn() }
+func (f *fakeConsensus) Status() consensus.Status                     { return f.StatusFn() }
+func (f *fakeConsensus) Servers() ([]api.ClusterServer, error)        { return f.ServersFn() }
 func (f *fakeConsensus) Join(ctx context.Context, id, a string) error { return f.JoinFn(ctx, id, a) }
 func (f *fakeConsensus) TransferLeadership() error                    { return f.TransferLeadershipFn() }
 func (f *fakeConsensus) Backup(w io.Writer) (int64, error)            { return f.BackupFn(w) }

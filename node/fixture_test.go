@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/charta/charta/consensus"
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/ledger/ledgertest"
+	"github.com/charta/charta/node/api"
 )
 
 // scheme is the test keys' scheme: ed25519 keeps tests fast.
@@ -164,12 +166,12 @@ func (w *world) leaderFake(id string) *fakeConsensus {
 				}
 			}
 		},
-		StatusFn: func() ClusterStatus {
+		StatusFn: func() consensus.Status {
 			a := w.l.AppliedIndex()
-			return ClusterStatus{ID: id, State: "leader", Term: 2, Leader: id, LeaderAddr: "127.0.0.1:7001", CommitIndex: a, AppliedIndex: a, LastIndex: a}
+			return consensus.Status{ID: id, State: "leader", Term: 2, Leader: id, LeaderAddr: "127.0.0.1:7001", CommitIndex: a, AppliedIndex: a, LastIndex: a}
 		},
-		ServersFn: func() ([]ClusterServer, error) {
-			return []ClusterServer{{ID: id, Address: "127.0.0.1:7001", Suffrage: "voter", Leader: true},
+		ServersFn: func() ([]api.ClusterServer, error) {
+			return []api.ClusterServer{{ID: id, Address: "127.0.0.1:7001", Suffrage: "voter", Leader: true},
 				{ID: "beta", Address: "127.0.0.1:7003", Suffrage: "voter"}, {ID: "gamma", Address: "127.0.0.1:7004", Suffrage: "nonvoter"}}, nil
 		},
 		JoinFn:               func(context.Context, string, string) error { return nil },
@@ -193,9 +195,9 @@ func (w *world) followerFake(id, leader string) *fakeConsensus {
 	f.LeaderFn = func() (string, string) { return leader, "127.0.0.1:7001" }
 	f.ProposeFn = func(context.Context, []byte) (*ledger.Result, error) { return nil, ErrNotLeader }
 	f.ReadIndexFn = func(context.Context) (uint64, error) { return 0, ErrNotLeader }
-	f.StatusFn = func() ClusterStatus {
+	f.StatusFn = func() consensus.Status {
 		a := w.l.AppliedIndex()
-		return ClusterStatus{ID: id, State: "follower", Term: 2, Leader: leader, CommitIndex: a, AppliedIndex: a, LastIndex: a, LastContact: 50 * time.Millisecond}
+		return consensus.Status{ID: id, State: "follower", Term: 2, Leader: leader, CommitIndex: a, AppliedIndex: a, LastIndex: a, LastContact: 50 * time.Millisecond}
 	}
 	return f
 }
@@ -300,7 +302,7 @@ func (r response) problem(t testing.TB, status int, code string) map[string]any 
 	if err := json.Unmarshal(r.body, &p); err != nil {
 		t.Fatalf("problem does not decode: %v: %s", err, r.body)
 	}
-	if p["code"] != code || p["type"] != ProblemTypeBase+code || p["status"] != float64(status) {
+	if p["code"] != code || p["type"] != api.ProblemTypeBase+code || p["status"] != float64(status) {
 		t.Fatalf("problem %v, want code %s status %d", p, code, status)
 	}
 	if d, _ := p["detail"].(string); d == "" {

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
 )
 
@@ -46,7 +47,7 @@ func (s *Server) handleGrantList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := grantFilter{licensee: q.Get("licensee"), licensor: q.Get("licensor"), asset: q.Get("asset"), status: q.Get("status")}
 	p := principalOf(r.Context())
-	var out listResponse[*ledger.Grant]
+	var out api.List[*ledger.Grant]
 	s.view(w, func(v *ledger.View) error {
 		now := v.LedgerTime()
 		gs, next := v.Grants(cursor, limit, func(g *ledger.Grant) bool {
@@ -89,7 +90,7 @@ func (s *Server) handleGrantGet(w http.ResponseWriter, r *http.Request) {
 // handleGrantHistory returns a grant's history: offer, acceptance,
 // amendments and status changes.
 func (s *Server) handleGrantHistory(w http.ResponseWriter, r *http.Request) {
-	var out listResponse[any]
+	var out api.List[any]
 	err := s.view(w, func(v *ledger.View) error {
 		g, err := grant(v, principalOf(r.Context()), mux.Vars(r)["id"])
 		if err != nil {

@@ -1,14 +1,13 @@
 package node
 
 import (
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
@@ -44,11 +43,11 @@ func (s *Server) handleJournalList(w http.ResponseWriter, r *http.Request) {
 	}
 	if c := r.URL.Query().Get("cursor"); c != "" {
 		if from, err = strconv.ParseUint(c, 10, 64); err != nil {
-			s.writeProblem(w, r, errorf(codeInvalid, "cursor: %q is not a cursor this API returned", c))
+			s.writeProblem(w, r, errorf(ledger.CodeInvalid, "cursor: %q is not a cursor this API returned", c))
 			return
 		}
 	}
-	var out listResponse[*ledger.Entry]
+	var out api.List[*ledger.Entry]
 	p := principalOf(r.Context())
 	s.view(w, func(v *ledger.View) error {
 		es := v.Entries(from, limit)
@@ -73,14 +72,14 @@ func (s *Server) handleJournalGet(w http.ResponseWriter, r *http.Request) {
 	raw := mux.Vars(r)["seq"]
 	seq, err := strconv.ParseUint(raw, 10, 64)
 	if err != nil {
-		s.writeProblem(w, r, errorf(codeInvalid, "seq: %q is not a journal position", raw))
+		s.writeProblem(w, r, errorf(ledger.CodeInvalid, "seq: %q is not a journal position", raw))
 		return
 	}
 	var e *ledger.Entry
 	err = s.view(w, func(v *ledger.View) error {
 		var ok bool
 		if e, ok = v.Entry(seq); !ok {
-			return errorf(codeNotFound, "no journal entry %d (the journal has %d)", seq, v.Head().Size)
+			return errorf(ledger.CodeNotFound, "no journal entry %d (the journal has %d)", seq, v.Head().Size)
 		}
 		e = entryFor(v, principalOf(r.Context()), e)
 		return nil
@@ -90,22 +89,6 @@ func (s *Server) handleJournalGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeJSON(w, r, http.StatusOK, e)
-}
-
-// Checkpoint is the journal's checkpoint: a C2SP tlog-checkpoint note
-// (origin "charta/<consortium>", tree size, base64 root hash and a
-// "ledger-time" extension line) with the cosignatures of the member nodes
-// that checked it against their own journals.
-type Checkpoint struct {
-	Origin     string    `json:"origin"`
-	Size       uint64    `json:"size"`
-	Root       string    `json:"root"` // hex
-	LastHash   string    `json:"last_hash"`
-	LedgerTime time.Time `json:"ledger_time"`
-	Index      uint64    `json:"index"`     // the applied Raft index the checkpoint was read at
-	Body       string    `json:"body"`      // the checkpoint note text
-	Note       string    `json:"note"`      // the signed note: Body, a blank line, one line per cosignature
-	Cosigners  []string  `json:"cosigners"` // the members whose cosignatures Note carries (verify them; this list is a hint)
 }
 
 // handleCheckpoint returns the newest checkpoint with this node's
@@ -118,7 +101,7 @@ func (s *Server) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	var out Checkpoint
+	var out api.Checkpoint
 	s.view(w, func(v *ledger.View) error { out = checkpointJSON(v, cp, note); return nil })
 	if accept := r.Header.Get("Accept"); strings.Contains(accept, "text/plain") && !strings.Contains(accept, "json") {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -132,33 +115,12 @@ func (s *Server) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, out)
 }
 
-// InclusionProof proves that the entry at Index is a leaf of the journal
-// tree of Size leaves, whose root is Root. Hashes are hex.
-type InclusionProof struct {
-	Index     uint64   `json:"index"`
-	Size      uint64   `json:"size"`
-	EntryHash string   `json:"entry_hash"`
-	LeafHash  string   `json:"leaf_hash"`
-	Root      string   `json:"root"`
-	Hashes    []string `json:"hashes"`
-}
-
-// ConsistencyProof proves that the tree of size From is a prefix of the
-// tree of size To. Hashes are hex.
-type ConsistencyProof struct {
-	From     uint64   `json:"from"`
-	To       uint64   `json:"to"`
-	FromRoot string   `json:"from_root"`
-	ToRoot   string   `json:"to_root"`
-	Hashes   []string `json:"hashes"`
-}
-
 var hasher = rfc6962.DefaultHasher
 
 // proofHashes fetches the stored hashes of a proof's nodes and folds the
 // ephemeral node. Every node a proof for a tree of size ≤ the journal size
 // names is a complete subtree, and the ledger stores every complete subtree.
-func proofHashes(v *ledger.View, n proof.Nodes) ([]string, error) {
+func proofHashes(v *ledger.View, n proof.Nodes) ([]ledger.Hash, error) {
 	hs := make([][]byte, len(n.IDs))
 	for i, id := range n.IDs {
 		h, ok := v.TreeNode(id)
@@ -171,7 +133,11 @@ func proofHashes(v *ledger.View, n proof.Nodes) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return hexAll(hs), nil
+	out := make([]ledger.Hash, len(hs))
+	for i, h := range hs {
+		copy(out[i][:], h)
+	}
+	return out, nil
 }
 
 // rootAt computes the root of the tree of the first size leaves from the
@@ -197,19 +163,11 @@ func rootAt(v *ledger.View, size uint64) ([]byte, error) {
 	return rng.GetRootHash(nil)
 }
 
-func hexAll(hs [][]byte) []string {
-	out := make([]string, len(hs))
-	for i, h := range hs {
-		out[i] = hex.EncodeToString(h)
-	}
-	return out
-}
-
 // handleProofInclusion proves entry `index` into the tree of `size`
 // entries (default: the whole journal).
 func (s *Server) handleProofInclusion(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("index") == "" {
-		s.writeProblem(w, r, errorf(codeInvalid, "index: required (the entry's journal position)"))
+		s.writeProblem(w, r, errorf(ledger.CodeInvalid, "index: required (the entry's journal position)"))
 		return
 	}
 	index, err := uintParam(r, "index", 0)
@@ -217,7 +175,7 @@ func (s *Server) handleProofInclusion(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	var out InclusionProof
+	var out api.InclusionProof
 	err = s.view(w, func(v *ledger.View) error {
 		head := v.Head().Size
 		size, err := uintParam(r, "size", head)
@@ -225,10 +183,10 @@ func (s *Server) handleProofInclusion(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		if size > head {
-			return errorf(codeInvalid, "size: %d is beyond the journal's %d entries", size, head)
+			return errorf(ledger.CodeInvalid, "size: %d is beyond the journal's %d entries", size, head)
 		}
 		if index >= size {
-			return errorf(codeInvalid, "index: %d is not below size %d", index, size)
+			return errorf(ledger.CodeInvalid, "index: %d is not below size %d", index, size)
 		}
 		e, ok := v.Entry(index)
 		if !ok {
@@ -246,8 +204,9 @@ func (s *Server) handleProofInclusion(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		out = InclusionProof{Index: index, Size: size, EntryHash: e.Hash.String(),
-			LeafHash: hex.EncodeToString(ledger.LeafHash(e.Hash)), Root: hex.EncodeToString(root), Hashes: hs}
+		out = api.InclusionProof{Index: index, Size: size, EntryHash: e.Hash, Hashes: hs}
+		copy(out.LeafHash[:], ledger.LeafHash(e.Hash))
+		copy(out.Root[:], root)
 		return nil
 	})
 	if err != nil {
@@ -261,7 +220,7 @@ func (s *Server) handleProofInclusion(w http.ResponseWriter, r *http.Request) {
 // prefix of the journal of `to` entries (default: the whole journal).
 func (s *Server) handleProofConsistency(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("from") == "" {
-		s.writeProblem(w, r, errorf(codeInvalid, "from: required (the older tree size)"))
+		s.writeProblem(w, r, errorf(ledger.CodeInvalid, "from: required (the older tree size)"))
 		return
 	}
 	from, err := uintParam(r, "from", 0)
@@ -269,7 +228,7 @@ func (s *Server) handleProofConsistency(w http.ResponseWriter, r *http.Request) 
 		s.writeProblem(w, r, err)
 		return
 	}
-	var out ConsistencyProof
+	var out api.ConsistencyProof
 	err = s.view(w, func(v *ledger.View) error {
 		head := v.Head().Size
 		to, err := uintParam(r, "to", head)
@@ -277,10 +236,10 @@ func (s *Server) handleProofConsistency(w http.ResponseWriter, r *http.Request) 
 			return err
 		}
 		if to > head {
-			return errorf(codeInvalid, "to: %d is beyond the journal's %d entries", to, head)
+			return errorf(ledger.CodeInvalid, "to: %d is beyond the journal's %d entries", to, head)
 		}
 		if from > to {
-			return errorf(codeInvalid, "from: %d is above to (%d)", from, to)
+			return errorf(ledger.CodeInvalid, "from: %d is above to (%d)", from, to)
 		}
 		n, err := proof.Consistency(from, to)
 		if err != nil {
@@ -298,7 +257,9 @@ func (s *Server) handleProofConsistency(w http.ResponseWriter, r *http.Request) 
 		if err != nil {
 			return err
 		}
-		out = ConsistencyProof{From: from, To: to, FromRoot: hex.EncodeToString(fr), ToRoot: hex.EncodeToString(tr), Hashes: hs}
+		out = api.ConsistencyProof{From: from, To: to, Hashes: hs}
+		copy(out.FromRoot[:], fr)
+		copy(out.ToRoot[:], tr)
 		return nil
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 )
 
 // The check answers are the node's hottest responses: a batch carries up to
@@ -19,7 +20,10 @@ type jsonAppender interface {
 	appendJSON(b []byte) ([]byte, error)
 }
 
-func (r checkBatchResponse) appendJSON(b []byte) ([]byte, error) {
+// batchJSON is a batch of decisions as writeJSON's jsonAppender.
+type batchJSON api.CheckBatchResponse
+
+func (r batchJSON) appendJSON(b []byte) ([]byte, error) {
 	if r.Decisions == nil {
 		return append(b, `{"decisions":null}`...), nil
 	}

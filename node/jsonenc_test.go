@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 )
 
 // stdJSON is what writeJSON sent before the hand-written encoders: the
@@ -120,7 +121,7 @@ func TestAppendDecision_MatchesEncodingJSON(t *testing.T) {
 		}
 	}
 	for _, n := range []int{-1, 0, 1, 7} {
-		var batch checkBatchResponse
+		var batch batchJSON
 		if n >= 0 {
 			batch.Decisions = make([]ledger.Decision, n)
 			for i := range batch.Decisions {
@@ -171,7 +172,7 @@ func TestWriteJSON_LengthAndFailure(t *testing.T) {
 	} {
 		w := httptest.NewRecorder()
 		s.writeJSON(w, r, http.StatusOK, v)
-		var p Problem
+		var p api.Problem
 		if w.Code != http.StatusInternalServerError || w.Header().Get("Content-Type") != "application/problem+json" ||
 			json.Unmarshal(w.Body.Bytes(), &p) != nil || p.Status != http.StatusInternalServerError || p.Instance != "/v1/check" {
 			t.Fatalf("%T: status %d, %s: %s", v, w.Code, w.Header().Get("Content-Type"), w.Body.Bytes())
@@ -181,7 +182,7 @@ func TestWriteJSON_LengthAndFailure(t *testing.T) {
 
 func BenchmarkCheckBatchJSON(b *testing.B) {
 	r := rand.New(rand.NewPCG(3, 4))
-	batch := checkBatchResponse{Decisions: make([]ledger.Decision, 100)}
+	batch := batchJSON{Decisions: make([]ledger.Decision, 100)}
 	for i := range batch.Decisions {
 		batch.Decisions[i] = ledger.Decision{Allowed: true, Basis: "grant", Reason: "granted by g-" + strconv.Itoa(i),
 			Chain: []string{"g-" + strconv.Itoa(i), "g-root"}, At: time.Unix(r.Int64N(1<<31), 0).UTC(),

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
 )
 
@@ -23,7 +24,7 @@ func (s *Server) handleMemberList(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	var out listResponse[*ledger.Member]
+	var out api.List[*ledger.Member]
 	s.view(w, func(v *ledger.View) error {
 		ms, next := v.Members(cursor, limit)
 		out = newList(ms, next)

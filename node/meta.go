@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"net/http"
 
+	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -39,7 +40,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) checkReady() error {
 	st := s.c.Status()
 	if st.Leader == "" && !s.c.IsLeader() {
-		return errorf(codeUnavailable, "no leader is known yet").retry(1)
+		return errorf(api.CodeUnavailable, "no leader is known yet").retry(1)
 	}
 	if s.ready.Load() {
 		return nil
@@ -54,7 +55,7 @@ func (s *Server) checkReady() error {
 		s.readyTarget, s.readySet = st.CommandIndex, true
 	}
 	if applied := max(st.AppliedIndex, s.l.AppliedIndex()); applied < s.readyTarget {
-		return errorf(codeUnavailable, "catching up: applied %d of %d", applied, s.readyTarget).retry(1)
+		return errorf(api.CodeUnavailable, "catching up: applied %d of %d", applied, s.readyTarget).retry(1)
 	}
 	s.ready.Store(true)
 	return nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/charta/charta/consensus"
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -231,7 +232,7 @@ func (n *Node) joinLoop(ctx context.Context) {
 	if adv == "" {
 		adv = n.cfg.RaftAddr
 	}
-	body, _ := json.Marshal(JoinRequest{ID: n.cfg.ID, RaftAddr: adv})
+	body, _ := json.Marshal(api.JoinRequest{ID: n.cfg.ID, RaftAddr: adv})
 	backoff := 500 * time.Millisecond
 	for {
 		err := n.joinOnce(ctx, url, body)
@@ -297,21 +298,16 @@ func (a adapter) WaitApplied(ctx context.Context, index uint64) error {
 	return mapConsensusErr(a.n.WaitApplied(ctx, index))
 }
 
-func (a adapter) Status() ClusterStatus {
-	s := a.n.Status()
-	return ClusterStatus{ID: s.ID, State: s.State, Term: s.Term, Leader: s.Leader, LeaderAddr: s.LeaderAddr,
-		CommitIndex: s.CommitIndex, AppliedIndex: s.AppliedIndex, CommandIndex: s.CommandIndex, LastIndex: s.LastIndex,
-		LastContact: s.LastContact}
-}
+func (a adapter) Status() consensus.Status { return a.n.Status() }
 
-func (a adapter) Servers() ([]ClusterServer, error) {
+func (a adapter) Servers() ([]api.ClusterServer, error) {
 	ss, err := a.n.Servers()
 	if err != nil {
 		return nil, mapConsensusErr(err)
 	}
-	out := make([]ClusterServer, len(ss))
+	out := make([]api.ClusterServer, len(ss))
 	for i, s := range ss {
-		out[i] = ClusterServer{ID: s.ID, Address: s.Address, Suffrage: s.Suffrage, Leader: s.Leader}
+		out[i] = api.ClusterServer{ID: s.ID, Address: s.Address, Suffrage: s.Suffrage, Leader: s.Leader}
 	}
 	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/charta/charta/consensus"
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/ledger/ledgertest"
+	"github.com/charta/charta/node/api"
 )
 
 // freeAddr returns a loopback address with a port that was free a moment ago.
@@ -94,7 +95,7 @@ func TestNode_SingleFounderServesWrites(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	var res ProposalResponse
+	var res api.ProposalResponse
 	if resp.StatusCode != 200 || json.Unmarshal(body, &res) != nil || res.Outcome.Status != ledger.StatusAccepted {
 		t.Fatalf("proposal: %d %s", resp.StatusCode, body)
 	}
@@ -106,7 +107,7 @@ func TestNode_SingleFounderServesWrites(t *testing.T) {
 	}
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	var st StatusResponse
+	var st api.Status
 	if resp.StatusCode != 200 || json.Unmarshal(body, &st) != nil || st.Role != "leader" || st.AppliedIndex < res.Index || len(st.Voters) != 1 {
 		t.Fatalf("status: %d %s", resp.StatusCode, body)
 	}

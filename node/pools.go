@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
 )
 
@@ -53,24 +54,17 @@ func (s *Server) handlePoolGet(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, p)
 }
 
-// poolUsage is the answer of GET /v1/pools/{id}/usage.
-type poolUsage struct {
-	Pool    string               `json:"pool"`
-	Period  string               `json:"period,omitempty"`
-	Members []ledger.MemberUsage `json:"members"`
-}
-
 // handlePoolUsage shows each member's use and remaining quota in a period
 // (?period=, default the one holding ledger time).
 func (s *Server) handlePoolUsage(w http.ResponseWriter, r *http.Request) {
 	id, period := mux.Vars(r)["id"], r.URL.Query().Get("period")
-	var out poolUsage
+	var out api.PoolUsage
 	err := s.view(w, func(v *ledger.View) error {
 		if _, ok := v.Pool(id); !ok {
 			return notFound("pool", id)
 		}
 		ms, err := v.PoolUsage(id, period)
-		out = poolUsage{Pool: id, Period: period, Members: ms}
+		out = api.PoolUsage{Pool: id, Period: period, Members: ms}
 		return err
 	})
 	if err != nil {
@@ -86,7 +80,7 @@ func (s *Server) handleStatementList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	id := q.Get("grant")
 	if id == "" {
-		s.writeProblem(w, r, errorf(codeInvalid, "grant: required; statements are listed per grant"))
+		s.writeProblem(w, r, errorf(ledger.CodeInvalid, "grant: required; statements are listed per grant"))
 		return
 	}
 	var out []*ledger.Statement

@@ -7,24 +7,12 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
-	"github.com/charta/charta/ledger/verify"
+	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
 )
 
 func (s *Server) registerProposalRoutes(r *mux.Router) {
 	s.handle(r, http.MethodPost, "/v1/proposals", "handleProposalCreate", routeOpts{access: accessSigned}, s.handleProposalCreate)
-}
-
-// ProposalResponse is the answer to an accepted proposal.
-type ProposalResponse struct {
-	Index     uint64         `json:"index"`      // Raft log index of the entry
-	Seq       uint64         `json:"seq"`        // journal position
-	EntryHash ledger.Hash    `json:"entry_hash"` // hex
-	Outcome   ledger.Outcome `json:"outcome"`
-	Duplicate bool           `json:"duplicate"` // the same proposal was committed before; this is its original result
-	// Receipt proves the entry's inclusion under a cosigned checkpoint;
-	// sent with ?receipt=true.
-	Receipt *verify.Receipt `json:"receipt,omitempty"`
 }
 
 // handleProposalCreate takes a signed envelope: it checks it against the
@@ -37,10 +25,10 @@ func (s *Server) handleProposalCreate(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			s.writeProblem(w, r, errorf(codeTooLarge, "the envelope is over the charter's limit of %d bytes", limit))
+			s.writeProblem(w, r, errorf(ledger.CodeTooLarge, "the envelope is over the charter's limit of %d bytes", limit))
 			return
 		}
-		s.writeProblem(w, r, errorf(codeInvalid, "reading the envelope: %v", err))
+		s.writeProblem(w, r, errorf(ledger.CodeInvalid, "reading the envelope: %v", err))
 		return
 	}
 	pc, err := s.precheck(body)
@@ -63,7 +51,7 @@ func (s *Server) handleProposalCreate(w http.ResponseWriter, r *http.Request) {
 		s.metrics.inFlight.Inc()
 		defer func() { <-s.inFlight; s.metrics.inFlight.Dec() }()
 	default:
-		s.writeProblem(w, r, errorf(codeRateLimited, "this node is committing %d proposals already; retry shortly", cap(s.inFlight)).retry(1))
+		s.writeProblem(w, r, errorf(api.CodeRateLimited, "this node is committing %d proposals already; retry shortly", cap(s.inFlight)).retry(1))
 		return
 	}
 	if !s.c.IsLeader() {
@@ -89,7 +77,7 @@ func (s *Server) respondProposal(w http.ResponseWriter, r *http.Request, res *le
 		s.writeProblem(w, r, &rejection{result: res})
 		return
 	}
-	out := ProposalResponse{
+	out := api.ProposalResponse{
 		Index: res.Index, Seq: res.Seq, EntryHash: res.EntryHash, Outcome: res.Outcome, Duplicate: res.Duplicate,
 	}
 	if r.URL.Query().Get("receipt") == "true" {

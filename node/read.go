@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 )
 
 // Read consistency levels (query parameter consistency).
@@ -50,10 +51,10 @@ func (s *Server) awaitConsistency(r *http.Request) error {
 		if !s.c.IsLeader() {
 			st := s.c.Status()
 			if st.Leader == "" {
-				return errorf(codeUnavailable, "no leader is known; retry, or read with consistency=stale").retry(1)
+				return errorf(api.CodeUnavailable, "no leader is known; retry, or read with consistency=stale").retry(1)
 			}
 			if st.LastContact > s.cfg.LeaderLease {
-				return errorf(codeUnavailable, "no contact with the leader for %s; retry, or read with consistency=stale", st.LastContact.Round(1e6)).retry(1)
+				return errorf(api.CodeUnavailable, "no contact with the leader for %s; retry, or read with consistency=stale", st.LastContact.Round(1e6)).retry(1)
 			}
 		}
 	case consistencyLinearizable:
@@ -67,12 +68,12 @@ func (s *Server) awaitConsistency(r *http.Request) error {
 			return err
 		}
 	default:
-		return errorf(codeInvalid, "consistency: %q is not stale, leader or linearizable", mode)
+		return errorf(ledger.CodeInvalid, "consistency: %q is not stale, leader or linearizable", mode)
 	}
 	if minIndex != "" {
 		n, err := strconv.ParseUint(minIndex, 10, 64)
 		if err != nil {
-			return errorf(codeInvalid, "min_index: %q is not a non-negative integer", minIndex)
+			return errorf(ledger.CodeInvalid, "min_index: %q is not a non-negative integer", minIndex)
 		}
 		if err := s.waitApplied(r.Context(), deadline, n); err != nil {
 			return err
@@ -94,7 +95,7 @@ func (s *Server) waitApplied(parent context.Context, deadline time.Time, index u
 		return nil
 	}
 	if ctx.Err() != nil {
-		return errorf(codeUnavailable, "index %d was not applied within %s (applied: %d); retry later", index, s.cfg.MaxWait, s.l.AppliedIndex()).retry(1)
+		return errorf(api.CodeUnavailable, "index %d was not applied within %s (applied: %d); retry later", index, s.cfg.MaxWait, s.l.AppliedIndex()).retry(1)
 	}
 	return err
 }
@@ -109,7 +110,7 @@ func (s *Server) readIndex(ctx context.Context, r *http.Request) (uint64, error)
 		}
 	}
 	if r.Header.Get(ForwardedHeader) != "" {
-		return 0, errorf(codeUnavailable, "forwarded read-index request reached %s, which is not the leader; retry", s.c.ID()).retry(1)
+		return 0, errorf(api.CodeUnavailable, "forwarded read-index request reached %s, which is not the leader; retry", s.c.ID()).retry(1)
 	}
 	url, err := s.leaderURL("/v1/cluster/read-index")
 	if err != nil {
@@ -122,22 +123,18 @@ func (s *Server) readIndex(ctx context.Context, r *http.Request) (uint64, error)
 	req.Header.Set(ForwardedHeader, s.c.ID())
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, errorf(codeUnavailable, "the leader could not be reached for a read index: %v", err).retry(1)
+		return 0, errorf(api.CodeUnavailable, "the leader could not be reached for a read index: %v", err).retry(1)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	if resp.StatusCode != http.StatusOK {
-		return 0, errorf(codeUnavailable, "the leader refused a read index with status %d; retry", resp.StatusCode).retry(1)
+		return 0, errorf(api.CodeUnavailable, "the leader refused a read index with status %d; retry", resp.StatusCode).retry(1)
 	}
-	var ri readIndexResponse
+	var ri api.ReadIndex
 	if err := json.Unmarshal(body, &ri); err != nil {
-		return 0, errorf(codeUnavailable, "the leader's read index answer did not decode: %v", err).retry(1)
+		return 0, errorf(api.CodeUnavailable, "the leader's read index answer did not decode: %v", err).retry(1)
 	}
 	return ri.Index, nil
-}
-
-type readIndexResponse struct {
-	Index uint64 `json:"index"`
 }
 
 // leaderURL returns the URL of path on the leader's API, from the leader
@@ -145,10 +142,10 @@ type readIndexResponse struct {
 func (s *Server) leaderURL(path string) (string, error) {
 	id, _ := s.c.Leader()
 	if id == "" {
-		return "", errorf(codeUnavailable, "no leader is known; retry shortly").retry(1)
+		return "", errorf(api.CodeUnavailable, "no leader is known; retry shortly").retry(1)
 	}
 	if id == s.c.ID() {
-		return "", errorf(codeUnavailable, "leadership is changing; retry shortly").retry(1)
+		return "", errorf(api.CodeUnavailable, "leadership is changing; retry shortly").retry(1)
 	}
 	var addr string
 	s.l.View(func(v *ledger.View) error {
@@ -158,7 +155,7 @@ func (s *Server) leaderURL(path string) (string, error) {
 		return nil
 	})
 	if addr == "" {
-		return "", errorf(codeUnavailable, "the leader %s has no API address on the ledger; send the request to it directly", id).retry(1)
+		return "", errorf(api.CodeUnavailable, "the leader %s has no API address on the ledger; send the request to it directly", id).retry(1)
 	}
 	if !strings.Contains(addr, "://") {
 		scheme := "http://"
@@ -179,17 +176,12 @@ func (s *Server) view(w http.ResponseWriter, fn func(v *ledger.View) error) erro
 	})
 }
 
-// listResponse is the shape of every list.
-type listResponse[T any] struct {
-	Items []T    `json:"items"`
-	Next  string `json:"next"`
-}
-
-func newList[T any](items []T, next string) listResponse[T] {
+// newList is a page of a list; an empty page has items [], not null.
+func newList[T any](items []T, next string) api.List[T] {
 	if items == nil {
 		items = []T{}
 	}
-	return listResponse[T]{Items: items, Next: next}
+	return api.List[T]{Items: items, Next: next}
 }
 
 // Pagination bounds.
@@ -206,13 +198,13 @@ func page(r *http.Request) (cursor string, limit int, err error) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return "", 0, errorf(codeInvalid, "limit: %q is not a positive integer", v)
+			return "", 0, errorf(ledger.CodeInvalid, "limit: %q is not a positive integer", v)
 		}
 		limit = min(n, maxLimit)
 	}
 	cursor = q.Get("cursor")
 	if cursor != "" && !ledger.ValidID(cursor) {
-		return "", 0, errorf(codeInvalid, "cursor: %q is not a cursor this API returned", cursor)
+		return "", 0, errorf(ledger.CodeInvalid, "cursor: %q is not a cursor this API returned", cursor)
 	}
 	return cursor, limit, nil
 }
@@ -231,7 +223,7 @@ func uintValue(q url.Values, name string, def uint64) (uint64, error) {
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
-		return 0, errorf(codeInvalid, "%s: %q is not a non-negative integer", name, v)
+		return 0, errorf(ledger.CodeInvalid, "%s: %q is not a non-negative integer", name, v)
 	}
 	return n, nil
 }
@@ -239,5 +231,5 @@ func uintValue(q url.Values, name string, def uint64) (uint64, error) {
 // notFound is the 404 for a record that does not exist or that the caller
 // may not see; the two are indistinguishable on purpose.
 func notFound(kind, id string) error {
-	return errorf(codeNotFound, "no %s %q", kind, id)
+	return errorf(ledger.CodeNotFound, "no %s %q", kind, id)
 }

@@ -226,11 +226,11 @@ func (s *Server) routes() *mux.Router {
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		s.setIndex(w, s.l.AppliedIndex())
-		s.writeProblem(w, req, errorf(codeNotFound, "no route %s %s; see /v1/openapi.json", req.Method, req.URL.Path))
+		s.writeProblem(w, req, errorf(ledger.CodeNotFound, "no route %s %s; see /v1/openapi.json", req.Method, req.URL.Path))
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		s.setIndex(w, s.l.AppliedIndex())
-		s.writeProblem(w, req, errorf(codeInvalid, "method %s is not allowed on %s", req.Method, req.URL.Path))
+		s.writeProblem(w, req, errorf(ledger.CodeInvalid, "method %s is not allowed on %s", req.Method, req.URL.Path))
 	})
 	r.Use(s.instrument)
 	s.registerMetaRoutes(r)
@@ -376,7 +376,7 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) error
 		if errors.As(err, &mbe) {
 			return err
 		}
-		return errorf(codeInvalid, "reading the request body: %v", err)
+		return errorf(ledger.CodeInvalid, "reading the request body: %v", err)
 	}
 	return ledger.DecodeStrict(b, v)
 }

@@ -21,6 +21,7 @@ deny() { # package pattern, forbidden regexp, why
 deny "./ledger/..." "^net/http$|^math/rand|hashicorp/raft|gorilla/mux|^$mod/(consensus|node|cmd|internal)" "ledger is the pure, deterministic domain"
 deny "./consensus/..." "^$mod/(node|cmd)" "consensus sits below node"
 deny "./node/client/..." "^$mod/(consensus|cmd)|hashicorp/raft" "the client needs only ledger types"
+deny "./node/api/..." "^$mod/(consensus|cmd|internal)|^$mod/node$|hashicorp/raft|gorilla/mux" "the wire contract needs only ledger types"
 
 # time.Now and friends must not appear in ledger's non-test code.
 if grep -nE 'time\.(Now|Since|Until|After|Tick|NewTimer|NewTicker)\(' $(ls ledger/*.go ledger/*/*.go 2>/dev/null | grep -v '_test.go$' | grep -v '^ledger/ledgertest/') ; then

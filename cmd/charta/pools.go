@@ -97,15 +97,8 @@ func poolCmd() *command {
 		if err := needArgs(args, 1, "a pool ID"); err != nil {
 			return err
 		}
-		raw, err := c.PoolUsage(e.ctx, args[0])
+		u, err := c.PoolUsage(e.ctx, args[0])
 		if err != nil {
-			return err
-		}
-		var u struct {
-			Pool    string               `json:"pool"`
-			Members []ledger.MemberUsage `json:"members"`
-		}
-		if err := json.Unmarshal(raw, &u); err != nil {
 			return err
 		}
 		return e.show(u, func(w io.Writer) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -85,16 +84,11 @@ func VerifyJournal(g *ledger.Genesis, entries []ledger.Entry, want *client.Statu
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp(tmp, "replay-")
+	l, done, err := verify.Scratch(tmp, g)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	l, err := ledger.Open(filepath.Join(dir, "state.db"), g, ledger.Options{NoSync: true})
-	if err != nil {
-		return err
-	}
-	defer l.Close()
+	defer done()
 	var next uint64
 	var prev ledger.Hash
 	err = verify.Replay(l, verify.Entries(entries), verify.Hooks{
@@ -189,12 +183,8 @@ func (w *Workload) CheckPools(ctx context.Context) error {
 	ops := w.History.Ops()
 	var errs []error
 	for p := 0; p < w.cfg.Pools; p++ {
-		var u poolUsage
-		raw, err := cl.PoolUsage(ctx, poolID(p), client.Consistency("linearizable"))
+		u, err := cl.PoolUsage(ctx, poolID(p), client.Consistency("linearizable"))
 		if err != nil {
-			return err
-		}
-		if err := jsonUnmarshal(raw, &u); err != nil {
 			return err
 		}
 		for _, mu := range u.Members {

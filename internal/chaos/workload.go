@@ -255,20 +255,12 @@ func (w *Workload) check(ctx context.Context, cl *client.Client, k, node, g int,
 }
 
 // poolUsage is the answer of GET /v1/pools/{id}/usage.
-type poolUsage struct {
-	Members []ledger.MemberUsage `json:"members"`
-}
-
 func (w *Workload) usage(ctx context.Context, cl *client.Client, k, node, p int, member string) {
 	op := Op{Client: k, Key: poolID(p) + "/" + member, Kind: "usage", Node: node, Call: time.Now()}
 	octx, cancel := context.WithTimeout(ctx, w.cfg.OpTimeout)
-	raw, err := cl.PoolUsage(octx, poolID(p), client.Consistency("linearizable"))
+	u, err := cl.PoolUsage(octx, poolID(p), client.Consistency("linearizable"))
 	cancel()
 	op.Return = time.Now()
-	var u poolUsage
-	if err == nil {
-		err = json.Unmarshal(raw, &u)
-	}
 	op.Outcome = NoAnswer
 	if err != nil {
 		op.Err = err.Error()
@@ -283,7 +275,5 @@ func (w *Workload) usage(ctx context.Context, cl *client.Client, k, node, p int,
 	w.ops.Add(1)
 	w.History.Add(op)
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"iter"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -43,16 +41,11 @@ type Audited struct {
 // if not nil, is called after each entry is read with the bytes read so
 // far.
 func AuditExport(g *ledger.Genesis, r io.Reader, roots map[uint64]ledger.Hash, progress func(read int64)) (*Audited, error) {
-	dir, err := os.MkdirTemp("", "charta-audit-")
+	l, done, err := Scratch("", g)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	l, err := ledger.Open(filepath.Join(dir, "state.db"), g, ledger.Options{NoSync: true})
-	if err != nil {
-		return nil, err
-	}
-	defer l.Close()
+	defer done()
 	res := &Audited{}
 	reached := map[uint64]bool{}
 	err = Replay(l, readExport(r, g.ID(), &res.Entries, progress), Hooks{

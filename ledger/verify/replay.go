@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"os"
 	"path/filepath"
 
 	"github.com/charta/charta/ledger"
@@ -90,6 +91,22 @@ func Entries(es []ledger.Entry) iter.Seq2[*ledger.Entry, error] {
 			}
 		}
 	}
+}
+
+// Scratch opens an empty ledger from genesis g, in a new directory under
+// parent ("" for the system's temporary directory), for a replay that
+// nothing keeps. done closes the ledger and removes the directory.
+func Scratch(parent string, g *ledger.Genesis) (l *ledger.Ledger, done func(), err error) {
+	dir, err := os.MkdirTemp(parent, "charta-replay-")
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err = ledger.Open(filepath.Join(dir, "state.db"), g, ledger.Options{NoSync: true})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return l, func() { l.Close(); os.RemoveAll(dir) }, nil
 }
 
 // Rebuild opens a fresh ledger from genesis in dir and replays the

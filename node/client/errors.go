@@ -14,14 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/charta/charta/ledger"
-)
-
-// The problem codes of the HTTP API that are not ledger error codes: they
-// come from the node (its limits and its consensus), never from a proposal's
-// outcome.
-const (
-	CodeRateLimited ledger.Code = "rate_limited" // a rate limit or the in-flight bound; see Error.RetryAfter
-	CodeUnavailable ledger.Code = "unavailable"  // no leader, a lagging node, or an ambiguous write; see Error.Resubmit
+	"github.com/charta/charta/node/api"
 )
 
 // codeError is a sentinel that matches every *Error with its code.
@@ -43,19 +36,19 @@ var (
 	ErrConflict     error = codeError(ledger.CodeConflict)
 	ErrRejected     error = codeError(ledger.CodeRejected)
 	ErrTooLarge     error = codeError(ledger.CodeTooLarge)
-	ErrRateLimited  error = codeError(CodeRateLimited)
-	ErrUnavailable  error = codeError(CodeUnavailable)
+	ErrRateLimited  error = codeError(api.CodeRateLimited)
+	ErrUnavailable  error = codeError(api.CodeUnavailable)
 	ErrInternal     error = codeError(ledger.CodeInternal)
 )
 
 // Error is an error answer of the API: an RFC 9457 problem document
 // (application/problem+json) decoded into its fields. Any other error body
-// becomes an Error too, with CodeInternal (or CodeUnavailable for 502, 503
+// becomes an Error too, with CodeInternal (or api.CodeUnavailable for 502, 503
 // and 504, which proxies in front of a restarting node answer) and a trimmed
 // snippet of the body as its Detail.
 type Error struct {
 	Status   int         // HTTP status code
-	Code     ledger.Code // stable problem code, such as ledger.CodeNotFound or CodeUnavailable
+	Code     ledger.Code // stable problem code, such as ledger.CodeNotFound or api.CodeUnavailable
 	Type     string      // problem type URI
 	Title    string      // short summary of the problem type
 	Detail   string      // what went wrong, in words a person can act on
@@ -133,46 +126,8 @@ func (e *Error) As(target any) bool {
 	return false
 }
 
-// codeForStatus is the problem code a status implies, for problem documents
-// that lack one.
-func codeForStatus(status int) ledger.Code {
-	switch status {
-	case http.StatusBadRequest:
-		return ledger.CodeInvalid
-	case http.StatusUnauthorized:
-		return ledger.CodeUnauthorized
-	case http.StatusForbidden:
-		return ledger.CodeForbidden
-	case http.StatusNotFound:
-		return ledger.CodeNotFound
-	case http.StatusConflict:
-		return ledger.CodeConflict
-	case http.StatusRequestEntityTooLarge:
-		return ledger.CodeTooLarge
-	case http.StatusUnprocessableEntity:
-		return ledger.CodeRejected
-	case http.StatusTooManyRequests:
-		return CodeRateLimited
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return CodeUnavailable
-	}
-	return ledger.CodeInternal
-}
-
 // maxSnippet bounds how much of a non-problem error body goes into Detail.
 const maxSnippet = 200
-
-// problemWire is the problem document as sent. Everything beyond the RFC
-// 9457 members is decoded leniently, so that one odd extension cannot hide
-// the problem itself.
-type problemWire struct {
-	Type     string `json:"type"`
-	Title    string `json:"title"`
-	Status   int    `json:"status"`
-	Detail   string `json:"detail"`
-	Instance string `json:"instance"`
-	Code     string `json:"code"`
-}
 
 // decodeError turns an error response into an *Error. body is what was read
 // of the response body.
@@ -182,25 +137,25 @@ func decodeError(resp *http.Response, body []byte) *Error {
 		RetryAfter:   parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		AppliedIndex: headerIndex(resp.Header),
 	}
-	var w problemWire
+	var w api.Problem
 	var ext map[string]json.RawMessage
 	if isJSON(resp.Header.Get("Content-Type")) &&
 		json.Unmarshal(body, &w) == nil && json.Unmarshal(body, &ext) == nil &&
 		(w.Code != "" || w.Type != "" || w.Title != "") {
 		e.Type, e.Title, e.Detail, e.Instance = w.Type, w.Title, w.Detail, w.Instance
 		e.Extensions = ext
-		e.Code = ledger.Code(w.Code)
+		e.Code = w.Code
 		if e.Code == "" {
 			e.Code = codeFromType(w.Type)
 		}
 		if e.Code == "" {
-			e.Code = codeForStatus(resp.StatusCode)
+			e.Code = api.CodeForStatus(resp.StatusCode)
 		}
 		decodeExtensions(e, ext)
 		return e
 	}
 	e.Code = ledger.CodeInternal
-	if c := codeForStatus(resp.StatusCode); c == CodeUnavailable || c == CodeRateLimited {
+	if c := api.CodeForStatus(resp.StatusCode); c == api.CodeUnavailable || c == api.CodeRateLimited {
 		e.Code = c
 	}
 	e.Title = http.StatusText(resp.StatusCode)
@@ -211,8 +166,7 @@ func decodeError(resp *http.Response, body []byte) *Error {
 // codeFromType takes the code from a type URI such as
 // https://charta.dev/problems/not_found.
 func codeFromType(typ string) ledger.Code {
-	const prefix = "https://charta.dev/problems/"
-	if rest, ok := strings.CutPrefix(typ, prefix); ok && rest != "" && !strings.Contains(rest, "/") {
+	if rest, ok := strings.CutPrefix(typ, api.ProblemTypeBase); ok && rest != "" && !strings.Contains(rest, "/") {
 		return ledger.Code(rest)
 	}
 	return ""
@@ -312,7 +266,7 @@ func (e *connError) Unwrap() error { return e.err }
 func retryable(err error) bool {
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Code == CodeUnavailable || e.Code == CodeRateLimited
+		return e.Code == api.CodeUnavailable || e.Code == api.CodeRateLimited
 	}
 	var ce *connError
 	return errors.As(err, &ce)

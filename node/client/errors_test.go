@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 )
 
 func TestError_EveryProblemCode(t *testing.T) {
@@ -23,8 +24,8 @@ func TestError_EveryProblemCode(t *testing.T) {
 		{409, ledger.CodeConflict, ErrConflict},
 		{413, ledger.CodeTooLarge, ErrTooLarge},
 		{422, ledger.CodeRejected, ErrRejected},
-		{429, CodeRateLimited, ErrRateLimited},
-		{503, CodeUnavailable, ErrUnavailable},
+		{429, api.CodeRateLimited, ErrRateLimited},
+		{503, api.CodeUnavailable, ErrUnavailable},
 		{500, ledger.CodeInternal, ErrInternal},
 	} {
 		t.Run(string(tc.code), func(t *testing.T) {
@@ -136,8 +137,8 @@ func TestError_NonProblemBodies(t *testing.T) {
 	}{
 		{500, "text/html", "<html>\n  <body>oops</body>\n</html>", ledger.CodeInternal, "<html> <body>oops</body> </html>"},
 		{404, "text/plain", "404 page not found\n", ledger.CodeInternal, "404 page not found"},
-		{502, "text/plain", "bad gateway", CodeUnavailable, "bad gateway"},
-		{503, "application/json", `{"message":"no"}`, CodeUnavailable, `{"message":"no"}`},
+		{502, "text/plain", "bad gateway", api.CodeUnavailable, "bad gateway"},
+		{503, "application/json", `{"message":"no"}`, api.CodeUnavailable, `{"message":"no"}`},
 		{500, "text/plain", strings.Repeat("x", 1000), ledger.CodeInternal, strings.Repeat("x", maxSnippet) + "…"},
 	} {
 		f := newFake(t)

@@ -2,10 +2,11 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/charta/charta/node/api"
 )
 
 // Status returns the node's status.
@@ -17,24 +18,21 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	return &s, nil
 }
 
-// Cluster returns the Raft configuration as the node sees it.
-func (c *Client) Cluster(ctx context.Context) (*Cluster, error) {
-	var cl Cluster
-	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/cluster", retry: true}, &cl); err != nil {
+// Cluster returns the servers of the Raft configuration as the node sees
+// it; the leader's has Leader set.
+func (c *Client) Cluster(ctx context.Context) ([]ClusterServer, error) {
+	var l api.List[ClusterServer]
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/cluster", retry: true}, &l); err != nil {
 		return nil, err
 	}
-	return &cl, nil
+	return l.Items, nil
 }
 
 // Join asks the cluster to add the node of member id, reachable for Raft at
 // raftAddr. The node forwards the request to the leader, which checks that
 // the member was admitted. It is not retried.
 func (c *Client) Join(ctx context.Context, id, raftAddr string) error {
-	in := struct {
-		ID       string `json:"id"`
-		RaftAddr string `json:"raft_addr"`
-	}{id, raftAddr}
-	_, err := c.postJSON(ctx, "/v1/cluster/join", nil, in, false, nil)
+	_, err := c.postJSON(ctx, "/v1/cluster/join", nil, api.JoinRequest{ID: id, RaftAddr: raftAddr}, false, nil)
 	return err
 }
 
@@ -48,29 +46,11 @@ func (c *Client) TransferLeadership(ctx context.Context) error {
 // ReadIndex asks the leader for its read index: the commit index a
 // linearizable read must wait for. Only the leader answers.
 func (c *Client) ReadIndex(ctx context.Context) (uint64, error) {
-	var raw json.RawMessage
-	idx, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/cluster/read-index", retry: true}, &raw)
-	if err != nil {
+	var ri api.ReadIndex
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/cluster/read-index", retry: true}, &ri); err != nil {
 		return 0, err
 	}
-	var n uint64
-	if json.Unmarshal(raw, &n) == nil {
-		return n, nil
-	}
-	var w struct {
-		ReadIndex *uint64 `json:"read_index"`
-		Index     *uint64 `json:"index"`
-	}
-	if err := json.Unmarshal(raw, &w); err != nil {
-		return 0, fmt.Errorf("client: GET /v1/cluster/read-index: decode response: %w", err)
-	}
-	switch {
-	case w.ReadIndex != nil:
-		return *w.ReadIndex, nil
-	case w.Index != nil:
-		return *w.Index, nil
-	}
-	return idx, nil
+	return ri.Index, nil
 }
 
 // Backup streams a consistent snapshot of the node's state to w and returns
@@ -100,7 +80,7 @@ func (c *Client) Healthz(ctx context.Context) error {
 }
 
 // Readyz returns nil if the node knows a leader and has caught up with the
-// commit index, and an *Error with CodeUnavailable (or another code) if not.
+// commit index, and an *Error with api.CodeUnavailable (or another code) if not.
 func (c *Client) Readyz(ctx context.Context) error {
 	_, err := c.do(ctx, request{method: http.MethodGet, path: "/readyz"}, nil)
 	return err

@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 )
 
 // Submit posts a signed envelope (its JSON bytes) to POST /v1/proposals and
@@ -28,14 +29,14 @@ func (c *Client) Submit(ctx context.Context, envelope []byte) (*ledger.Result, e
 	if len(envelope) == 0 {
 		return nil, errors.New("client: Submit: empty envelope")
 	}
-	var res ledger.Result
+	var pr api.ProposalResponse
 	_, err := c.do(ctx, request{
 		method:      http.MethodPost,
 		path:        "/v1/proposals",
 		body:        envelope,
 		contentType: "application/json",
 		retry:       true,
-	}, &res)
+	}, &pr)
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) && (e.Index > 0 || e.Outcome != nil) {
@@ -50,6 +51,7 @@ func (c *Client) Submit(ctx context.Context, envelope []byte) (*ledger.Result, e
 		}
 		return nil, err
 	}
+	res := ledger.Result{Index: pr.Index, Seq: pr.Seq, EntryHash: pr.EntryHash, Outcome: pr.Outcome, Duplicate: pr.Duplicate}
 	c.noteIndex(res.Index)
 	if res.Outcome.Status == ledger.StatusRejected {
 		// The contract answers rejections with a problem; treat a 2xx
@@ -181,9 +183,7 @@ func (c *Client) Consortium(ctx context.Context) (string, error) {
 	if id != "" {
 		return id, nil
 	}
-	var st struct {
-		Consortium string `json:"consortium"`
-	}
+	var st api.Status
 	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/status", retry: true}, &st); err != nil {
 		return "", fmt.Errorf("client: fetch consortium ID: %w", err)
 	}

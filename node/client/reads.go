@@ -13,44 +13,12 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 )
-
-// page is one page of a list: {"items":[...],"next":"<cursor or empty>"}.
-type page[T any] struct {
-	Items []T
-	Next  string
-}
-
-// UnmarshalJSON accepts the list object, or a bare array as a last page.
-func (p *page[T]) UnmarshalJSON(b []byte) error {
-	if b = bytes.TrimSpace(b); len(b) > 0 && b[0] == '[' {
-		p.Next = ""
-		return json.Unmarshal(b, &p.Items)
-	}
-	var w struct {
-		Items []T             `json:"items"`
-		Next  json.RawMessage `json:"next"`
-	}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return err
-	}
-	p.Items, p.Next = w.Items, ""
-	if len(w.Next) > 0 && string(w.Next) != "null" {
-		// A cursor is a string; accept a bare number too.
-		if err := json.Unmarshal(w.Next, &p.Next); err != nil {
-			var n json.Number
-			if json.Unmarshal(w.Next, &n) != nil {
-				return fmt.Errorf("next: %w", err)
-			}
-			p.Next = n.String()
-		}
-	}
-	return nil
-}
 
 // list reads one page of path.
 func list[T any](ctx context.Context, c *Client, path string, q url.Values, opts []ReadOption) ([]T, string, uint64, error) {
-	var p page[T]
+	var p api.List[T]
 	idx, err := c.get(ctx, path, q, opts, &p)
 	if err != nil {
 		return nil, "", idx, err
@@ -234,14 +202,10 @@ func (c *Client) Pool(ctx context.Context, id string, opts ...ReadOption) (json.
 	return raw, nil
 }
 
-// PoolUsage returns a pool's usage (quotas and consumption per member) as
-// raw JSON, until the ledger defines its type.
-func (c *Client) PoolUsage(ctx context.Context, id string, opts ...ReadOption) (json.RawMessage, error) {
-	var raw json.RawMessage
-	if _, err := c.get(ctx, "/v1/pools/"+escape(id)+"/usage", nil, opts, &raw); err != nil {
-		return nil, err
-	}
-	return raw, nil
+// PoolUsage returns each member's quota, use and remaining amount of a pool
+// in the period holding ledger time (choose another with Param("period", ...)).
+func (c *Client) PoolUsage(ctx context.Context, id string, opts ...ReadOption) (*PoolUsage, error) {
+	return one[PoolUsage](ctx, c, "/v1/pools/"+escape(id)+"/usage", opts)
 }
 
 // Statements lists the statements the token may see, as raw JSON until the
@@ -376,15 +340,15 @@ func (c *Client) CheckBatch(ctx context.Context, reqs []ledger.CheckRequest, opt
 	if err != nil {
 		return nil, err
 	}
-	var out struct {
-		Decisions []ledger.Decision `json:"decisions"`
+	in := api.CheckBatch{Requests: make([]api.CheckQuery, len(reqs))}
+	for i, r := range reqs {
+		if r.Quantity < 0 {
+			return nil, fmt.Errorf("client: check request %d: quantity %d is negative", i, r.Quantity)
+		}
+		in.Requests[i] = api.CheckQuery{Member: r.Member, Asset: r.Asset, Action: string(r.Action), Territory: r.Territory,
+			Purpose: r.Purpose, Industry: r.Industry, At: r.At, Quantity: uint64(r.Quantity)}
 	}
-	in := struct {
-		Requests []ledger.CheckRequest `json:"requests"`
-	}{reqs}
-	if in.Requests == nil {
-		in.Requests = []ledger.CheckRequest{}
-	}
+	var out api.CheckBatchResponse
 	if _, err := c.postJSON(ctx, "/v1/check", q, in, true, &out); err != nil {
 		return nil, err
 	}
@@ -449,26 +413,9 @@ func (c *Client) JournalEntry(ctx context.Context, seq uint64, opts ...ReadOptio
 
 // Checkpoint returns the journal's current checkpoint.
 func (c *Client) Checkpoint(ctx context.Context, opts ...ReadOption) (*Checkpoint, error) {
-	q, err := c.readQuery(nil, opts)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.send(ctx, request{method: http.MethodGet, path: "/v1/checkpoint", query: q, retry: true,
-		header: http.Header{"Accept": {"application/json, text/plain;q=0.5, application/problem+json"}}})
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		return nil, &connError{err: err}
-	}
-	if !isJSON(resp.Header.Get("Content-Type")) && !bytes.HasPrefix(bytes.TrimSpace(buf.Bytes()), []byte("{")) {
-		return parseNote(buf.String())
-	}
 	var cp Checkpoint
-	if err := json.Unmarshal(buf.Bytes(), &cp); err != nil {
-		return nil, fmt.Errorf("client: GET /v1/checkpoint: decode response: %w", err)
+	if _, err := c.get(ctx, "/v1/checkpoint", nil, opts, &cp); err != nil {
+		return nil, err
 	}
 	return &cp, nil
 }
@@ -481,9 +428,6 @@ func (c *Client) InclusionProof(ctx context.Context, index, size uint64, opts ..
 	if _, err := c.get(ctx, "/v1/proofs/inclusion", q, opts, &p); err != nil {
 		return nil, err
 	}
-	if p.Size == 0 {
-		p.Index, p.Size = index, size
-	}
 	return &p, nil
 }
 
@@ -494,9 +438,6 @@ func (c *Client) ConsistencyProof(ctx context.Context, from, to uint64, opts ...
 	var p ConsistencyProof
 	if _, err := c.get(ctx, "/v1/proofs/consistency", q, opts, &p); err != nil {
 		return nil, err
-	}
-	if p.To == 0 {
-		p.From, p.To = from, to
 	}
 	return &p, nil
 }

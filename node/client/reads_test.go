@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/transparency-dev/merkle/rfc6962"
 )
 
@@ -120,16 +120,15 @@ func TestReads_EveryRoute(t *testing.T) {
 		return func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 1, v) }
 	}
 	f.handle("GET /v1/assets", list(ledger.Asset{ID: "m1"}))
-	f.handle("GET /v1/assets/m1/lineage", obj(map[string]any{
-		"asset": "m1", "ancestors": []any{"base"}, "descendants": []any{ledger.Asset{ID: "m2", Kind: "model"}},
-	}))
+	f.handle("GET /v1/assets/m1/lineage", obj(api.Lineage{Asset: &ledger.Asset{ID: "m1"},
+		Ancestors: []*ledger.Asset{{ID: "base"}}, Descendants: []*ledger.Asset{{ID: "m2", Kind: "model"}}}))
 	f.handle("GET /v1/grants/g1", obj(ledger.Grant{ID: "g1", Licensors: []string{"acme"}}))
 	f.handle("GET /v1/grants/g1/history", list(ledger.GrantEvent{Grant: "g1", Kind: "offered"}, ledger.GrantEvent{Grant: "g1", Kind: "accepted"}))
 	f.handle("GET /v1/grants/g1/statements", list(map[string]any{"period": "2026-01"}))
 	f.handle("GET /v1/bundles", list(ledger.Bundle{ID: "b1"}))
 	f.handle("GET /v1/pools", list(map[string]any{"id": "gpu"}))
 	f.handle("GET /v1/pools/gpu", obj(map[string]any{"id": "gpu"}))
-	f.handle("GET /v1/pools/gpu/usage", obj(map[string]any{"used": 3}))
+	f.handle("GET /v1/pools/gpu/usage", obj(api.PoolUsage{Pool: "gpu", Members: []ledger.MemberUsage{{Member: "acme", Used: 3}}}))
 	f.handle("GET /v1/infractions", list())
 	f.handle("GET /v1/ballots", list(ledger.Ballot{ID: "v1"}))
 	f.handle("GET /v1/journal/{seq}", func(w http.ResponseWriter, r *http.Request) {
@@ -148,7 +147,7 @@ func TestReads_EveryRoute(t *testing.T) {
 	as, _, err := c.Assets(ctx)
 	check("Assets", err, len(as) == 1 && as[0].ID == "m1")
 	l, err := c.Lineage(ctx, "m1")
-	check("Lineage", err, l != nil && l.Asset == "m1" && len(l.Ancestors) == 1 && l.Ancestors[0].ID == "base" && l.Descendants[0].Kind == "model")
+	check("Lineage", err, l != nil && l.Asset.ID == "m1" && len(l.Ancestors) == 1 && l.Ancestors[0].ID == "base" && l.Descendants[0].Kind == "model")
 	g, err := c.Grant(ctx, "g1")
 	check("Grant", err, g != nil && g.ID == "g1" && g.Licensors[0] == "acme")
 	h, _, err := c.GrantHistory(ctx, "g1")
@@ -162,7 +161,7 @@ func TestReads_EveryRoute(t *testing.T) {
 	p, err := c.Pool(ctx, "gpu")
 	check("Pool", err, string(p) == `{"id":"gpu"}`)
 	u, err := c.PoolUsage(ctx, "gpu")
-	check("PoolUsage", err, string(u) == `{"used":3}`)
+	check("PoolUsage", err, u != nil && u.Pool == "gpu" && len(u.Members) == 1 && u.Members[0].Used == 3)
 	in, next, err := c.Infractions(ctx)
 	check("Infractions", err, len(in) == 0 && next == "")
 	vs, _, err := c.Ballots(ctx)
@@ -273,13 +272,13 @@ func TestProofs_DecodeAndVerify(t *testing.T) {
 	copy(root2[:], h.HashChildren(l0, l1))
 
 	f := newFake(t)
+	var h1 ledger.Hash
+	copy(h1[:], l1)
 	f.handle("GET /v1/proofs/inclusion", func(w http.ResponseWriter, r *http.Request) {
-		// Hashes as hex.
-		writeJSON(w, 1, map[string]any{"index": 0, "size": 2, "hashes": []string{hex.EncodeToString(l1)}})
+		writeJSON(w, 1, api.InclusionProof{Index: 0, Size: 2, Hashes: []ledger.Hash{h1}})
 	})
 	f.handle("GET /v1/proofs/consistency", func(w http.ResponseWriter, r *http.Request) {
-		// Hashes as base64, as encoding/json writes [][]byte.
-		writeJSON(w, 1, map[string]any{"size1": 1, "size2": 2, "proof": [][]byte{l1}})
+		writeJSON(w, 1, api.ConsistencyProof{From: 1, To: 2, Hashes: []ledger.Hash{h1}})
 	})
 	c := f.client()
 	ctx := ctxT(t)
@@ -314,17 +313,12 @@ func TestProofs_DecodeAndVerify(t *testing.T) {
 	}
 }
 
-func TestCheckpoint_JSONAndNote(t *testing.T) {
+func TestCheckpoint_JSON(t *testing.T) {
 	root := ledger.Hash(sha256.Sum256([]byte("root")))
 	f := newFake(t)
 	note := fmt.Sprintf("charta/%s\n42\n%s\n\n— n1 AAAA\n", "c0ffee", base64.StdEncoding.EncodeToString(root[:]))
 	f.handle("GET /v1/checkpoint", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Get("consistency") == "stale" {
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			fmt.Fprint(w, note)
-			return
-		}
-		writeJSON(w, 1, map[string]any{"size": 42, "root": root, "ledger_time": "2026-01-02T03:04:05Z", "note": note})
+		writeJSON(w, 1, api.Checkpoint{Size: 42, Root: root, LedgerTime: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Note: note})
 	})
 	c := f.client()
 	for _, level := range []string{ConsistencyLeader, ConsistencyStale} {
@@ -351,10 +345,10 @@ func TestStatusAndCluster_Decode(t *testing.T) {
 		}
 	})
 	f.handle("GET /v1/cluster", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 5, map[string]any{"servers": []map[string]any{
-			{"id": "n1", "raft_addr": "10.0.0.1:7000", "voter": true},
-			{"id": "n2", "address": "10.0.0.2:7000", "suffrage": "Voter", "leader": true},
-			{"id": "n4", "address": "10.0.0.4:7000", "suffrage": "Nonvoter"},
+		writeJSON(w, 5, api.List[api.ClusterServer]{Items: []api.ClusterServer{
+			{ID: "n1", Address: "10.0.0.1:7000", Suffrage: "voter"},
+			{ID: "n2", Address: "10.0.0.2:7000", Suffrage: "voter", Leader: true},
+			{ID: "n4", Address: "10.0.0.4:7000", Suffrage: "nonvoter"},
 		}})
 	})
 	c := f.client()
@@ -367,13 +361,6 @@ func TestStatusAndCluster_Decode(t *testing.T) {
 		st.Version != "v0.1.0" || st.LedgerTime.Year() != 2026 {
 		t.Errorf("status %+v", st)
 	}
-	var lenient Status
-	if err := json.Unmarshal([]byte(`{"leader":{"id":"n3","address":"x"},"voters":[{"id":"n1"},{"id":"n3"}],"journal_head":"`+digest.String()+`"}`), &lenient); err != nil {
-		t.Fatal(err)
-	}
-	if lenient.Leader != "n3" || !slices.Equal(lenient.Voters, []string{"n1", "n3"}) || lenient.JournalHead.LastHash != digest {
-		t.Errorf("lenient status %+v", lenient)
-	}
 	cl, err := c.Cluster(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
@@ -383,7 +370,7 @@ func TestStatusAndCluster_Decode(t *testing.T) {
 		{ID: "n2", Address: "10.0.0.2:7000", Suffrage: "voter", Leader: true},
 		{ID: "n4", Address: "10.0.0.4:7000", Suffrage: "nonvoter"},
 	}
-	if cl.Leader != "n2" || !slices.Equal(cl.Servers, want) {
+	if !slices.Equal(cl, want) {
 		t.Errorf("cluster %+v", cl)
 	}
 }
@@ -395,7 +382,7 @@ func TestOps_JoinTransferReadIndexBackupHealth(t *testing.T) {
 	f.handle("POST /v1/cluster/transfer-leadership", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, 403, "forbidden", "operator token required", nil)
 	})
-	f.handle("GET /v1/cluster/read-index", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 9, map[string]any{"read_index": 77}) })
+	f.handle("GET /v1/cluster/read-index", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 9, api.ReadIndex{Index: 77}) })
 	f.handle("GET /v1/backup", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		_, _ = w.Write(snapshot)

@@ -1,0 +1,115 @@
+package api
+
+import (
+	"time"
+
+	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/verify"
+)
+
+// List is one page of a list: GET /v1/members, /v1/grants and the other
+// collections. Next is the cursor of the following page, "" on the last.
+type List[T any] struct {
+	Items []T    `json:"items"`
+	Next  string `json:"next"`
+}
+
+// Status is a node's report on itself and the cluster: GET /v1/status.
+type Status struct {
+	ID           string      `json:"id"`            // the node's Raft server ID (its member ID)
+	Role         string      `json:"role"`          // leader, follower, candidate or shutdown
+	Leader       string      `json:"leader"`        // the leader's ID, if known
+	Term         uint64      `json:"term"`          // current Raft term
+	AppliedIndex uint64      `json:"applied_index"` // last index applied to the ledger
+	CommitIndex  uint64      `json:"commit_index"`  // last index known committed
+	Consortium   string      `json:"consortium"`    // the consortium ID that proposals must carry
+	JournalHead  ledger.Head `json:"journal_head"`  // journal size, last entry hash and Merkle root
+	StateDigest  ledger.Hash `json:"state_digest"`  // digest of the whole state at AppliedIndex
+	LedgerTime   time.Time   `json:"ledger_time"`   // ledger time of the last applied entry
+	Voters       []string    `json:"voters"`        // IDs of the voting servers
+	Nonvoters    []string    `json:"nonvoters"`     // IDs of the non-voting servers
+	Version      string      `json:"version"`       // the node's software version
+}
+
+// ClusterServer is one server of the Raft configuration: the items of
+// GET /v1/cluster.
+type ClusterServer struct {
+	ID       string `json:"id"`       // Raft server ID, equal to the member ID
+	Address  string `json:"address"`  // Raft address
+	Suffrage string `json:"suffrage"` // voter or nonvoter
+	Leader   bool   `json:"leader"`   // whether it is the leader
+}
+
+// JoinRequest asks the cluster to add a member's node: POST
+// /v1/cluster/join. The answer repeats it.
+type JoinRequest struct {
+	ID       string `json:"id"`        // the member ID, which is the Raft server ID
+	RaftAddr string `json:"raft_addr"` // host:port peers dial
+}
+
+// Transfer is the answer to POST /v1/cluster/transfer-leadership.
+type Transfer struct {
+	Previous string `json:"previous"` // the node that was leader
+	Leader   string `json:"leader"`   // the leader it knows of now, if any
+}
+
+// ReadIndex is the answer to GET /v1/cluster/read-index: the commit index
+// a linearizable read must wait for.
+type ReadIndex struct {
+	Index uint64 `json:"index"`
+}
+
+// ProposalResponse is the answer to an accepted proposal: POST
+// /v1/proposals. A rejected one is a problem document instead.
+type ProposalResponse struct {
+	Index     uint64         `json:"index"`      // Raft log index of the entry
+	Seq       uint64         `json:"seq"`        // journal position
+	EntryHash ledger.Hash    `json:"entry_hash"` // hex
+	Outcome   ledger.Outcome `json:"outcome"`
+	Duplicate bool           `json:"duplicate"` // the same proposal was committed before; this is its original result
+	// Receipt proves the entry's inclusion under a cosigned checkpoint;
+	// sent with ?receipt=true.
+	Receipt *verify.Receipt `json:"receipt,omitempty"`
+}
+
+// Lineage is an asset with everything it derives from and everything
+// derived from it: GET /v1/assets/{id}/lineage.
+type Lineage struct {
+	Asset       *ledger.Asset   `json:"asset"`
+	Ancestors   []*ledger.Asset `json:"ancestors"`   // parents first, then their parents, each once
+	Descendants []*ledger.Asset `json:"descendants"` // children first, then theirs, each once
+	Truncated   bool            `json:"truncated,omitempty"`
+}
+
+// CheckQuery is an entitlement question as the API takes it: the query
+// parameters of GET /v1/check, or one element of a batch.
+type CheckQuery struct {
+	Member    string    `json:"member"`
+	Asset     string    `json:"asset"`
+	Action    string    `json:"action"`
+	Territory string    `json:"territory,omitempty"`
+	Purpose   string    `json:"purpose,omitempty"`
+	Industry  string    `json:"industry,omitempty"`
+	At        time.Time `json:"at,omitzero"` // ledger time when zero
+	Quantity  uint64    `json:"quantity,omitempty"`
+}
+
+// CheckBatch is the body of POST /v1/check: several questions answered
+// against one view of the state.
+type CheckBatch struct {
+	Requests []CheckQuery `json:"requests"`
+}
+
+// CheckBatchResponse is the answer to POST /v1/check: one decision per
+// request, in their order.
+type CheckBatchResponse struct {
+	Decisions []ledger.Decision `json:"decisions"`
+}
+
+// PoolUsage is each member's use and remaining quota of a pool in one
+// period: GET /v1/pools/{id}/usage.
+type PoolUsage struct {
+	Pool    string               `json:"pool"`
+	Period  string               `json:"period,omitempty"`
+	Members []ledger.MemberUsage `json:"members"`
+}
