@@ -92,6 +92,21 @@ type Genesis struct {
 	Signatures []Signature     `json:"signatures,omitempty"`
 }
 
+// NewGenesis returns the unsigned genesis document of a new consortium:
+// the default charter with at most maxVoters Raft voters, created at
+// createdAt to the second, and members in ID order, as Validate wants
+// them. It fails with the document's first problem.
+func NewGenesis(name string, createdAt time.Time, maxVoters int, members []GenesisMember) (*Genesis, error) {
+	g := &Genesis{Format: GenesisFormat, Name: name, CreatedAt: createdAt.UTC().Truncate(time.Second), Charter: DefaultCharter(),
+		Members: slices.Clone(members)}
+	g.Charter.MaxVoters = maxVoters
+	slices.SortFunc(g.Members, func(a, b GenesisMember) int { return strings.Compare(a.ID, b.ID) })
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
 // unsigned returns the canonical bytes that the consortium ID hashes and
 // the founders sign: the document without its signatures.
 func (g *Genesis) unsigned() []byte {

@@ -7,9 +7,6 @@ import (
 	"io"
 	"os"
 	"time"
-
-	"github.com/charta/charta/ledger"
-	"github.com/charta/charta/ledger/verify"
 )
 
 // grantCertificateCmd writes an offline licence certificate: the grant,
@@ -37,37 +34,13 @@ func grantCertificateCmd() *command {
 			if err != nil {
 				return err
 			}
-			member, _, _ := ledger.SplitKeyID(s.KeyID)
 			c, err := e.client()
 			if err != nil {
 				return err
 			}
-			g, err := c.Grant(e.ctx, args[0])
+			cert, err := c.GrantCertificate(e.ctx, args[0], s, ttl)
 			if err != nil {
 				return explain(err)
-			}
-			if len(g.Terms.Assets) == 0 || len(g.Terms.Rights) == 0 {
-				return fmt.Errorf("grant %s names no asset or right", g.ID)
-			}
-			// The evidence of a check on the grant's first asset and right
-			// holds every entry that made the grant what it is.
-			p, err := c.CheckProof(e.ctx, ledger.CheckRequest{Member: member, Asset: g.Terms.Assets[0], Action: g.Terms.Rights[0]})
-			if err != nil {
-				return explain(err)
-			}
-			if g, err = c.Grant(e.ctx, args[0]); err != nil { // as of the proof, or later
-				return explain(err)
-			}
-			now := time.Now().UTC().Truncate(time.Second)
-			cert, err := verify.IssueCertificate(verify.CertificateBody{
-				Grant: *g, Licensee: member, IssuedAt: now, ExpiresAt: now.Add(ttl), Evidence: p.Evidence,
-			}, s)
-			if err != nil {
-				return err
-			}
-			// Check it as an edge deployment would before handing it out.
-			if _, err := cert.Verify(p.Evidence.Consortium(), now, verify.Options{}); err != nil {
-				return fmt.Errorf("the certificate does not verify (the grant may have changed since the proof; retry): %w", err)
 			}
 			if out == "" {
 				return e.json(cert)
@@ -84,7 +57,7 @@ func grantCertificateCmd() *command {
 			if err := f.Close(); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "certificate for grant %s, valid until %s, written to %s\n", g.ID, cert.ExpiresAt.Format(time.RFC3339), out)
+			fmt.Fprintf(e.stdout, "certificate for grant %s, valid until %s, written to %s\n", cert.Grant.ID, cert.ExpiresAt.Format(time.RFC3339), out)
 			return nil
 		},
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/node/client"
@@ -198,5 +197,3 @@ func infractionCmd() *command {
 	}
 	return &command{name: "infraction", summary: "Compliance infractions recorded by the ledger", subs: []*command{list}}
 }
-
-var _ = time.Now

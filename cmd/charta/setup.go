@@ -196,9 +196,10 @@ func genesisCmd() *command {
 	return &command{name: "genesis", summary: "Create and sign the genesis document", subs: []*command{init, sign, show}}
 }
 
+// buildGenesis reads the founders' and auditors' --founder and --auditor
+// specs and their public keys into a new genesis document.
 func buildGenesis(name string, founders, auditors []string, maxVoters int, now time.Time) (*ledger.Genesis, error) {
-	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: name, CreatedAt: now.UTC().Truncate(time.Second), Charter: ledger.DefaultCharter()}
-	g.Charter.MaxVoters = maxVoters
+	var members []ledger.GenesisMember
 	add := func(spec string, role ledger.Role) error {
 		kv := map[string]string{}
 		var member, pubPath string
@@ -220,7 +221,7 @@ func buildGenesis(name string, founders, auditors []string, maxVoters int, now t
 		if pub.Member != member {
 			return fmt.Errorf("%s holds a key of %s, not %s", pubPath, pub.Member, member)
 		}
-		g.Members = append(g.Members, ledger.GenesisMember{
+		members = append(members, ledger.GenesisMember{
 			ID: member, Role: role, Keys: []ledger.PublicKey{pub.Public},
 			Node: ledger.NodeInfo{RaftAddr: kv["raft"], APIAddr: kv["api"]},
 		})
@@ -236,8 +237,7 @@ func buildGenesis(name string, founders, auditors []string, maxVoters int, now t
 			return nil, err
 		}
 	}
-	slices.SortFunc(g.Members, func(a, b ledger.GenesisMember) int { return strings.Compare(a.ID, b.ID) })
-	return g, g.Validate()
+	return ledger.NewGenesis(name, now, maxVoters, members)
 }
 
 func unsignedFounders(g *ledger.Genesis) []string {

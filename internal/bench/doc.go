@@ -1,7 +1,13 @@
 // Package bench measures Charta against baselines taken in the same run.
 //
-// It holds the parts of `charta bench` that do not depend on how a cluster
-// is started: a load runner, closed-loop or at a fixed rate, that records
+// RunSuite is `charta bench`: it starts clusters of real node processes
+// (through the Cluster that cmd/charta provides with its dev cluster),
+// runs the workloads against them — signed writes, checks, batched checks,
+// checks under writes, a node on a preloaded state — runs the baselines
+// beside them, and states the targets against the baselines. The command
+// itself only parses flags and prints the report.
+//
+// Under it are a load runner, closed-loop or at a fixed rate, that records
 // latencies in an HdrHistogram (Run), the process sampler that reads CPU
 // time, run-queue wait and resident memory from /proc (ReadProc), the three
 // baselines — a raw hashicorp/raft cluster with Charta's Raft and

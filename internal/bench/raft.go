@@ -220,6 +220,21 @@ func ServeRaftBaseline(ctx context.Context, spec RaftSpec, progress io.Writer) e
 	return serveUntil(ctx, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln)
 }
 
+// ServeRaftBaselineFile runs the server that the RaftSpec in the JSON file
+// at path names, as ServeRaftBaseline does: the suite writes one such file
+// per server and starts `charta bench --serve-raft <file>` with it.
+func ServeRaftBaselineFile(ctx context.Context, path string, progress io.Writer) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var spec RaftSpec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return fmt.Errorf("bench: %s: %w", path, err)
+	}
+	return ServeRaftBaseline(ctx, spec, progress)
+}
+
 // countFSM applies entries by counting them.
 type countFSM struct{ n atomic.Int64 }
 

@@ -175,8 +175,9 @@ func WithRetry(p RetryPolicy) Option {
 	}
 }
 
-// WithClock replaces the clock that stamps the issued_at of proposals, for
-// tests and for clients whose clock is known to be off.
+// WithClock replaces the clock that stamps the issued_at of proposals and
+// of licence certificates, for tests and for clients whose clock is known
+// to be off.
 func WithClock(now func() time.Time) Option {
 	return func(s *settings) error {
 		if now == nil {

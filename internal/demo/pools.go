@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"fmt"
@@ -7,17 +7,12 @@ import (
 	"github.com/charta/charta/ledger"
 )
 
-type demoStep struct {
-	what string
-	do   func() error
-}
-
-// demoPoolSteps adds a shared GPU pool and a metered grant to the demo.
-func demoPoolSteps(propose func(m, typ string, body any, cosigners ...string) error, end time.Time) []demoStep {
+// poolSteps add a shared GPU pool and a metered grant to the story.
+func poolSteps(propose proposeFunc, end time.Time) []step {
 	now := time.Now().UTC()
 	period := ledger.PeriodKey(ledger.PeriodMonth, now)
 	next := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC)
-	return []demoStep{
+	return []step{
 		{"GPU pool gpu-pool contributed by gamma: 1000 gpu-hours a month, quotas alpha 400, beta 300, gamma 300", func() error {
 			if err := propose("gamma", "pool.create", ledger.PoolCreate{
 				ID: "gpu-pool", Resource: "gpu", Unit: "gpu-hour", Period: ledger.PeriodMonth, Capacity: 1000, Mode: "fixed",

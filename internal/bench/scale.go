@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/charta/charta/consensus"
-	"github.com/charta/charta/internal/bench"
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/node/client"
 )
@@ -46,23 +45,23 @@ type scalePoint struct {
 
 // scaleRuns builds states of 10,000 (at most n/10), n and 2n entries and
 // measures a node on each.
-func (r *benchRun) scaleRuns() error {
-	n := r.o.scaleEntries
-	dir := filepath.Join(r.root, "scale")
+func (s *suite) scaleRuns() error {
+	n := s.cfg.ScaleEntries
+	dir := filepath.Join(s.cfg.Dir, "scale")
 	os.RemoveAll(dir)
 	base, err := freePortBase()
 	if err != nil {
 		return err
 	}
-	d := &devCluster{dir: dir, base: base, scheme: ledger.SchemeEd25519, out: io.Discard}
-	if _, err := d.prepare(); err != nil {
-		return err
-	}
-	g, err := readGenesis(d.path("genesis.json"), false)
+	nodes, err := s.deps.NewCluster(dir, base, ledger.SchemeEd25519, nil)
 	if err != nil {
 		return err
 	}
-	signer, err := loadSigner(d.path("alpha.key"))
+	g, err := nodes.Genesis()
+	if err != nil {
+		return err
+	}
+	signer, err := nodes.Signer(s.cfg.Members[0])
 	if err != nil {
 		return err
 	}
@@ -82,9 +81,9 @@ func (r *benchRun) scaleRuns() error {
 	var points []*scalePoint
 	applied, elapsed := 0, time.Duration(0)
 	for _, size := range sizes {
-		fmt.Fprintf(r.out, "scale: applying %d token.register entries in-process (%d so far)...\n", size-applied, applied)
+		fmt.Fprintf(s.out, "scale: applying %d token.register entries in-process (%d so far)...\n", size-applied, applied)
 		start := time.Now()
-		if err := r.preload(l, g, signer, applied, size); err != nil {
+		if err := s.preload(l, g, signer, applied, size); err != nil {
 			return err
 		}
 		elapsed += time.Since(start)
@@ -103,23 +102,23 @@ func (r *benchRun) scaleRuns() error {
 	l = nil
 	os.RemoveAll(filepath.Join(dir, "preload"))
 	for i, p := range points {
-		if err := r.scaleNode(d, g, p, i == 1); err != nil {
+		if err := s.scaleNode(nodes, base, g, p, i == 1); err != nil {
 			return err
 		}
-		fmt.Fprintf(r.out, "scale: %d entries: preload %s, first start %s, restart %s, heap in use %.1f MiB, catch-up %s\n",
+		fmt.Fprintf(s.out, "scale: %d entries: preload %s, first start %s, restart %s, heap in use %.1f MiB, catch-up %s\n",
 			p.entries, p.preload.Round(time.Millisecond), p.firstUp.Round(time.Millisecond), p.restart.Round(time.Millisecond),
 			p.heapInUse/(1<<20), p.catchUp.Round(time.Millisecond))
 		os.Remove(p.backup)
 	}
-	r.scale = points
+	s.scale = points
 	return nil
 }
 
 // preload applies token.register proposals from..to-1 to l, signed on every
 // core while the previous batch is applied.
-func (r *benchRun) preload(l *ledger.Ledger, g *ledger.Genesis, s ledger.Signer, from, to int) error {
+func (s *suite) preload(l *ledger.Ledger, g *ledger.Genesis, signer ledger.Signer, from, to int) error {
 	const batch = 512
-	member, _, _ := ledger.SplitKeyID(s.KeyID)
+	member, _, _ := ledger.SplitKeyID(signer.KeyID)
 	var salt [4]byte
 	rand.Read(salt[:])
 	prefix := "scale-" + hex.EncodeToString(salt[:]) + "-"
@@ -140,7 +139,7 @@ func (r *benchRun) preload(l *ledger.Ledger, g *ledger.Genesis, s ledger.Signer,
 				return result{err: err}
 			}
 			p := &ledger.Proposal{V: 1, Consortium: g.ID(), ID: prefix + strconv.Itoa(i), Type: "token.register", Signer: member, IssuedAt: now, Body: body}
-			env, err := ledger.Sign(p, s)
+			env, err := ledger.Sign(p, signer)
 			if err != nil {
 				return result{err: err}
 			}
@@ -154,7 +153,7 @@ func (r *benchRun) preload(l *ledger.Ledger, g *ledger.Genesis, s ledger.Signer,
 	for first := from; first < to; first += batch {
 		results = append(results, make(chan result, 1))
 	}
-	ctx, cancel := context.WithCancel(r.ctx)
+	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	go func() {
 		defer close(jobs)
@@ -211,57 +210,61 @@ func writeSnapshot(l *ledger.Ledger, path string) error {
 	return errors.Join(w.Flush(), f.Close())
 }
 
-// scaleNode restores p's snapshot as alpha's data directory, starts alpha
-// (first start), stops and restarts it, reads its heap, and when catchUp is
-// set starts beta with an empty data directory and times its catch-up.
-func (r *benchRun) scaleNode(d *devCluster, g *ledger.Genesis, p *scalePoint, catchUp bool) error {
-	for _, m := range devMembers {
-		os.RemoveAll(d.path(m))
+// scaleNode restores p's snapshot as the first member's (alpha's) data
+// directory in nodes, whose ports start at base, starts its node (first
+// start), stops and restarts it, reads its heap, and when catchUp is set
+// starts the second member's (beta's) node with an empty data directory
+// and times its catch-up.
+func (s *suite) scaleNode(nodes Cluster, base int, g *ledger.Genesis, p *scalePoint, catchUp bool) error {
+	first := s.cfg.Members[0]
+	for _, m := range s.cfg.Members {
+		os.RemoveAll(nodes.DataDir(m))
 	}
 	f, err := os.Open(p.backup)
 	if err != nil {
 		return err
 	}
 	cfg := consensus.DefaultConfig()
-	cfg.ID, cfg.Dir, cfg.Genesis, cfg.AdvertiseAddr = "alpha", d.path("alpha"), g, d.raftAddr(0)
+	cfg.ID, cfg.Dir, cfg.Genesis, cfg.AdvertiseAddr = first, nodes.DataDir(first), g, nodes.RaftAddr(0)
 	_, err = consensus.RestoreBackup(cfg, f)
 	f.Close()
 	if err != nil {
 		return err
 	}
-	c := &benchCluster{d: d, scheme: string(d.scheme), exited: make(chan error, 4)}
-	defer c.stop()
+	// A channel of this point's own: the nodes stopped at the end of the
+	// last point report their exits on theirs.
+	c := &cluster{Cluster: nodes, members: s.cfg.Members, base: base, scheme: ledger.SchemeEd25519, exited: make(chan error, 4)}
+	defer c.Stop()
 	wait := func(i int, start time.Time) (time.Duration, error) {
-		err := r.waitNodeReady(c, i, uint64(p.entries))
+		err := s.waitNodeReady(c, i, uint64(p.entries))
 		return time.Since(start), err
 	}
 	start := time.Now()
-	if err := r.startScaleNode(c, 0); err != nil {
+	if err := s.startScaleNode(c, 0); err != nil {
 		return err
 	}
 	if p.firstUp, err = wait(0, start); err != nil {
 		return fmt.Errorf("scale %d: first start: %w", p.entries, err)
 	}
-	d.stop()
-	d.procs = nil
+	c.Stop()
 	select { // the stopped node's exit
 	case <-c.exited:
 	case <-time.After(30 * time.Second):
-		return fmt.Errorf("scale %d: alpha did not stop", p.entries)
+		return fmt.Errorf("scale %d: %s did not stop", p.entries, first)
 	}
 	start = time.Now()
-	if err := r.startScaleNode(c, 0); err != nil {
+	if err := s.startScaleNode(c, 0); err != nil {
 		return err
 	}
 	if p.restart, err = wait(0, start); err != nil {
 		return fmt.Errorf("scale %d: restart: %w", p.entries, err)
 	}
-	if p.heapInUse, err = heapInUse(r.ctx, c.pprof(0), d.apiURL(0)); err != nil {
+	if p.heapInUse, err = heapInUse(s.ctx, c.pprof(0), c.APIURL(0)); err != nil {
 		return fmt.Errorf("scale %d: heap: %w", p.entries, err)
 	}
 	if catchUp {
 		start = time.Now()
-		if err := r.startScaleNode(c, 1); err != nil {
+		if err := s.startScaleNode(c, 1); err != nil {
 			return err
 		}
 		if p.catchUp, err = wait(1, start); err != nil {
@@ -273,30 +276,29 @@ func (r *benchRun) scaleNode(d *devCluster, g *ledger.Genesis, p *scalePoint, ca
 
 // startScaleNode starts node i without --bootstrap, like a node of a
 // cluster restored from a backup.
-func (r *benchRun) startScaleNode(c *benchCluster, i int) error {
-	return c.d.spawn(r.bin, i, c.exited,
+func (s *suite) startScaleNode(c *cluster, i int) error {
+	return c.Start(s.cfg.Bin, i, c.exited,
 		"--rate-limit", "1e9", "--rate-burst", "1000000000", "--log-level", "warn", "--pprof", c.pprof(i))
 }
 
 // waitNodeReady polls node i until /readyz answers 200 and its ledger has
 // applied at least applied entries, for up to two minutes.
-func (r *benchRun) waitNodeReady(c *benchCluster, i int, applied uint64) error {
+func (s *suite) waitNodeReady(c *cluster, i int, applied uint64) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	var last error
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-c.exited:
 			return fmt.Errorf("a node exited: %v", err)
-		case <-r.ctx.Done():
-			return r.ctx.Err()
+		case <-s.ctx.Done():
+			return s.ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
-		b, _ := os.ReadFile(c.d.path(devMembers[i], "operator.token")) // written by the node at start
-		cl, err := client.New(c.d.apiURL(i), client.WithToken(strings.TrimSpace(string(b))))
+		cl, err := client.New(c.APIURL(i), client.WithToken(c.operatorToken(c.members[i])))
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(r.ctx, 2*time.Second)
+		ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
 		st, err := cl.Status(ctx)
 		if err == nil {
 			if rerr := cl.Readyz(ctx); rerr != nil {
@@ -347,31 +349,4 @@ func heapInUse(ctx context.Context, pprofAddr, api string) (float64, error) {
 		}
 	}
 	return 0, errors.New("no go_memstats_heap_inuse_bytes in /metrics")
-}
-
-// scaleTargets adds T6, T7 and T8 from points: 10,000, n and 2n entries.
-func (r *benchRun) scaleTargets(points []*scalePoint) {
-	if len(points) != 3 {
-		return
-	}
-	small, one, two := points[0], points[1], points[2]
-	for _, p := range points {
-		r.rep.Add(bench.Result{Name: fmt.Sprintf("scale %d entries", p.entries), Clients: 1, Ops: int64(p.entries), Units: int64(p.entries),
-			Seconds: p.preload.Seconds(), Throughput: float64(p.entries) / p.preload.Seconds(), Unit: "entries/s preloaded"})
-	}
-	const mib = 1 << 20
-	sec := func(d time.Duration) float64 { return d.Seconds() }
-	rep := r.rep
-	rep.Targets = append(rep.Targets,
-		bench.Target{ID: "T6", What: fmt.Sprintf("heap in use after %d applied entries", one.entries), Measured: one.heapInUse / mib,
-			Unit: "MiB", Want: "<= 256 MiB", Met: one.heapInUse <= 256*mib, Note: "token.register entries"},
-		bench.Target{ID: "T6", What: fmt.Sprintf("heap growth from %d to %d entries", one.entries, two.entries), Measured: two.heapInUse / mib,
-			Baseline: one.heapInUse / mib, Unit: "MiB", Ratio: two.heapInUse / one.heapInUse, Want: "< 1.10", Met: two.heapInUse < 1.10*one.heapInUse},
-		bench.Target{ID: "T7", What: fmt.Sprintf("restart to ready (/readyz, state loaded), %d entries", one.entries), Measured: sec(one.restart),
-			Unit: "s", Want: "<= 5 s", Met: one.restart <= 5*time.Second},
-		bench.Target{ID: "T7", What: fmt.Sprintf("restart with %d against %d entries", one.entries, small.entries), Measured: sec(one.restart),
-			Baseline: sec(small.restart), Unit: "s", Ratio: sec(one.restart) / sec(small.restart), Want: "<= 2", Met: one.restart <= 2*small.restart},
-		bench.Target{ID: "T8", What: fmt.Sprintf("wiped follower catches up to %d entries by snapshot", one.entries), Measured: sec(one.catchUp),
-			Unit: "s", Want: "<= 60 s", Met: one.catchUp > 0 && one.catchUp <= time.Minute},
-	)
 }

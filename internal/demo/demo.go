@@ -1,0 +1,137 @@
+package demo
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/charta/charta/ledger"
+)
+
+// Propose signs a proposal of type typ with ID id and body as member,
+// co-signed by cosigners, and submits it. Seed calls it once a proposal,
+// in order, and stops at its first error, which it returns as it is.
+type Propose func(member, typ, id string, body any, cosigners ...string) error
+
+// proposeFunc is Propose with the ID chosen by Seed.
+type proposeFunc func(member, typ string, body any, cosigners ...string) error
+
+// step is one chapter of the story.
+type step struct {
+	what string
+	do   func() error
+}
+
+// Seed tells the story through p, with the proposal IDs demo-001,
+// demo-002, ..., and names each chapter on out as it begins.
+func Seed(p Propose, out io.Writer) error {
+	n := 0
+	propose := func(m, typ string, body any, cosigners ...string) error {
+		n++
+		return p(m, typ, fmt.Sprintf("demo-%03d", n), body, cosigners...)
+	}
+	digest := func(s string) string {
+		h := sha256.Sum256([]byte(s))
+		return "sha256:" + hex.EncodeToString(h[:])
+	}
+	asset := func(owner, id string, kind ledger.AssetKind, name string, parents ...ledger.Parent) error {
+		return propose(owner, "asset.register", ledger.AssetRegister{
+			ID: id, Kind: kind, Name: name, Digest: digest(id), Parents: parents,
+			Owners: []ledger.Owner{{Member: owner, ShareBP: 10000}}, SPDX: "LicenseRef-charta-demo",
+		})
+	}
+	end := time.Now().AddDate(3, 0, 0).UTC().Truncate(24 * time.Hour)
+	noWeapons := []ledger.Prohibition{{Purposes: []string{"military", "surveillance"}, Note: "responsible-AI use restriction"}}
+	grant := func(id, from, to string, assets []string, rights []ledger.Right, mod func(*ledger.Terms)) ledger.GrantOffer {
+		t := ledger.Terms{Assets: assets, Rights: rights, Constraints: ledger.Constraints{NotAfter: &end}}
+		if mod != nil {
+			mod(&t)
+		}
+		return ledger.GrantOffer{ID: id, Licensors: []string{from}, Licensees: []string{to}, Terms: t}
+	}
+	steps := []step{
+		{"assets: alpha's atlas-7b model and web corpus, beta's imaging dataset, gamma's inference cluster", func() error {
+			for _, a := range []struct {
+				owner, id string
+				kind      ledger.AssetKind
+				name      string
+			}{
+				{"alpha", "atlas-7b", ledger.AssetModel, "Atlas 7B foundation model"},
+				{"alpha", "alpha-corpus", ledger.AssetDataset, "Alpha curated web corpus"},
+				{"beta", "med-images", ledger.AssetDataset, "Beta de-identified radiology images"},
+				{"gamma", "gamma-h100", ledger.AssetCompute, "Gamma H100 inference cluster"},
+			} {
+				if err := asset(a.owner, a.id, a.kind, a.name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+		{"cross-licence bundle x-atlas-med: atlas-7b to beta, med-images to alpha, activating together", func() error {
+			b := ledger.BundleOffer{
+				ID: "x-atlas-med", Deadline: time.Now().Add(7 * 24 * time.Hour).UTC().Truncate(time.Second), LinkedTermination: true,
+				Grants: []ledger.GrantOffer{
+					grant("g-atlas-beta", "alpha", "beta", []string{"atlas-7b"}, []ledger.Right{"use", "train", "derive", "evaluate"}, func(t *ledger.Terms) {
+						t.Constraints.Territory.Allow = []string{"EU"}
+						t.Constraints.Purposes = []string{"research", "healthcare"}
+						t.Prohibitions = noWeapons
+						t.Duties = []ledger.Duty{{Kind: ledger.DutyAttribution, Text: "Built on Atlas 7B by alpha"}}
+						t.Clauses = ledger.Clauses{OutputsOwner: "licensee", ImprovementsOwner: "joint", GoverningLaw: "DE", ExportControl: "EAR99"}
+					}),
+					grant("g-med-alpha", "beta", "alpha", []string{"med-images"}, []ledger.Right{"use", "train"}, func(t *ledger.Terms) {
+						t.Constraints.Territory.Allow = []string{"EU"}
+						t.Constraints.Purposes = []string{"research"}
+						t.Clauses = ledger.Clauses{Data: &ledger.DataTerms{RetentionDays: 365}, GoverningLaw: "DE"}
+						t.Duties = []ledger.Duty{{Kind: ledger.DutyAuditAccess, Text: "training data lineage logs on request"}}
+					}),
+				},
+			}
+			if err := propose("alpha", "bundle.offer", b); err != nil {
+				return err
+			}
+			return propose("beta", "bundle.accept", ledger.BundleAccept{Bundle: "x-atlas-med"})
+		}},
+		{"derived model atlas-med, registered by beta under g-atlas-beta (inherits the use restriction)", func() error {
+			return asset("beta", "atlas-med", ledger.AssetModel, "Atlas fine-tuned on radiology", ledger.Parent{Asset: "atlas-7b", Grant: "g-atlas-beta", Territory: "DE", Purpose: "healthcare"})
+		}},
+		{"exclusive grant g-host-us: gamma alone may host atlas-7b in the US", func() error {
+			if err := propose("alpha", "grant.offer", grant("g-host-us", "alpha", "gamma", []string{"atlas-7b"}, []ledger.Right{"host", "use", "commercialize"}, func(t *ledger.Terms) {
+				t.Exclusive = true
+				t.Constraints.Territory.Allow = []string{"US"}
+				t.Constraints.MaxSeats = 50
+				t.Prohibitions = noWeapons
+				t.Termination = ledger.Termination{LicensorMayRevoke: true, MayTerminateForCause: true}
+			})); err != nil {
+				return err
+			}
+			return propose("gamma", "grant.accept", ledger.GrantRef{Grant: "g-host-us"})
+		}},
+		{"sublicence: alpha lets beta sublicense alpha-corpus; beta sublicenses evaluation to gamma", func() error {
+			if err := propose("alpha", "grant.offer", grant("g-corpus-beta", "alpha", "beta", []string{"alpha-corpus"}, []ledger.Right{"use", "train", "evaluate", "sublicense"}, func(t *ledger.Terms) {
+				t.Constraints.Territory.Allow = []string{"EEA"}
+			})); err != nil {
+				return err
+			}
+			if err := propose("beta", "grant.accept", ledger.GrantRef{Grant: "g-corpus-beta"}); err != nil {
+				return err
+			}
+			if err := propose("beta", "grant.offer", grant("g-corpus-gamma", "beta", "gamma", []string{"alpha-corpus"}, []ledger.Right{"evaluate"}, func(t *ledger.Terms) {
+				t.Parent = "g-corpus-beta"
+				t.Constraints.Territory.Allow = []string{"DE", "NL"}
+			})); err != nil {
+				return err
+			}
+			return propose("gamma", "grant.accept", ledger.GrantRef{Grant: "g-corpus-gamma"})
+		}},
+	}
+	steps = append(steps, poolSteps(propose, end)...)
+	for _, s := range steps {
+		fmt.Fprintf(out, "  - %s\n", s.what)
+		if err := s.do(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
