@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"strings"
 )
 
 // KeyFileFormat is the value of the "format" member of a key file. A
@@ -172,4 +173,39 @@ type Signer struct {
 // NewSigner returns the Signer for member's key k.
 func NewSigner(member string, k *PrivateKey) Signer {
 	return Signer{KeyID: KeyID(member, k.Public()), Key: k}
+}
+
+// PublicKeyFile is the public half of a key file, written beside it as
+// <name>.pub: what a member shares with the founders of a consortium.
+type PublicKeyFile struct {
+	Member string    `json:"member"`
+	KeyID  string    `json:"key_id"`
+	Public PublicKey `json:"public_key"`
+}
+
+// CreateKeyFiles generates a key of scheme for member and writes it to
+// path (see WriteKeyFile) and its public half to path's .pub companion.
+func CreateKeyFiles(path, member string, scheme Scheme) (*PublicKeyFile, error) {
+	k, err := GenerateKey(scheme, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteKeyFile(path, member, k); err != nil {
+		return nil, err
+	}
+	pub := &PublicKeyFile{Member: member, KeyID: KeyID(member, k.Public()), Public: k.Public()}
+	b, _ := json.MarshalIndent(pub, "", "  ")
+	if err := os.WriteFile(strings.TrimSuffix(path, ".key")+".pub", append(b, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	return pub, nil
+}
+
+// ReadSigner reads a key file as the Signer of its member.
+func ReadSigner(path string) (Signer, error) {
+	member, k, err := ReadKeyFile(path)
+	if err != nil {
+		return Signer{}, err
+	}
+	return NewSigner(member, k), nil
 }

@@ -2,18 +2,16 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/charta/charta/consensus"
 	"github.com/charta/charta/internal/bench"
+	"github.com/charta/charta/internal/devnet"
 	"github.com/charta/charta/ledger"
 )
 
@@ -127,7 +125,11 @@ func runBench(e *env, o benchOpts) error {
 		cfg.Compare = append(cfg.Compare, ledger.Scheme(s))
 	}
 	if cfg.Bin == "" {
-		cfg.Bin = selfPath()
+		bin, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		cfg.Bin = bin
 	}
 	cfg.Dir = o.dir
 	if cfg.Dir == "" {
@@ -179,56 +181,11 @@ func runBench(e *env, o benchOpts) error {
 	return nil
 }
 
-// benchCluster is the dev cluster as the suite starts and measures it.
-type benchCluster struct{ d *devCluster }
-
-var _ bench.Cluster = benchCluster{}
-
-// newBenchCluster prepares a dev cluster for the suite (bench.Deps).
+// newBenchCluster prepares a local consortium for the suite (bench.Deps).
 func newBenchCluster(dir string, base int, scheme ledger.Scheme, env []string) (bench.Cluster, error) {
-	d := &devCluster{dir: dir, base: base, scheme: scheme, out: io.Discard, env: env}
-	if _, err := d.prepare(); err != nil {
+	c := &devnet.Cluster{Dir: dir, Base: base, Scheme: scheme, Env: env}
+	if _, err := c.Prepare(); err != nil {
 		return nil, err
 	}
-	return benchCluster{d}, nil
-}
-
-func (c benchCluster) Start(bin string, i int, exited chan<- error, extra ...string) error {
-	return c.d.spawn(bin, i, exited, extra...)
-}
-
-func (c benchCluster) WaitReady(ctx context.Context, exited <-chan error) error {
-	return c.d.waitReady(ctx, exited)
-}
-
-func (c benchCluster) RegisterTokens(ctx context.Context) error { return c.d.registerTokens(ctx) }
-func (c benchCluster) Seed(ctx context.Context) error           { return seedDemo(ctx, c.d, io.Discard) }
-func (c benchCluster) Stop()                                    { c.d.stop(); c.d.procs = nil }
-func (c benchCluster) APIURL(i int) string                      { return c.d.apiURL(i) }
-func (c benchCluster) RaftAddr(i int) string                    { return c.d.raftAddr(i) }
-func (c benchCluster) DataDir(member string) string             { return c.d.path(member) }
-
-func (c benchCluster) PIDs() []int {
-	var pids []int
-	for _, cmd := range c.d.procs {
-		pids = append(pids, cmd.Process.Pid)
-	}
-	return pids
-}
-
-func (c benchCluster) Token(member string) (string, error) {
-	b, err := os.ReadFile(c.d.path(member + ".token"))
-	return strings.TrimSpace(string(b)), err
-}
-
-func (c benchCluster) Genesis() (*ledger.Genesis, error) {
-	return readGenesis(c.d.path("genesis.json"), false)
-}
-
-func (c benchCluster) Signer(member string) (ledger.Signer, error) {
-	return loadSigner(c.d.path(member + ".key"))
-}
-
-func (c benchCluster) TLSFiles(member string) consensus.TLSFiles {
-	return consensus.TLSFiles{CAFile: c.d.path("certs", "ca.crt"), CertFile: c.d.path("certs", member+".crt"), KeyFile: c.d.path("certs", member+".key")}
+	return c, nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/charta/charta/internal/devnet"
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/node/client"
 )
@@ -25,10 +26,10 @@ type failpointNode struct {
 
 // startNode starts member's node of the dev cluster d with extra
 // environment (failpoints) and flags.
-func startNode(t *testing.T, bin string, d *devCluster, i int, env []string, extra ...string) *failpointNode {
+func startNode(t *testing.T, bin string, d *devnet.Cluster, i int, env []string, extra ...string) *failpointNode {
 	t.Helper()
 	m := devMembers[i]
-	args := append(d.nodeArgs(i), append([]string{"--bootstrap", "--rate-limit", "1e6"}, extra...)...)
+	args := append(d.NodeArgs(i), append([]string{"--bootstrap", "--rate-limit", "1e6"}, extra...)...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	n := &failpointNode{member: m, cmd: cmd, done: make(chan error, 1), log: &syncBuffer{}}
@@ -66,8 +67,8 @@ func TestFailpoint_CrashAroundCommitAndSnapshot(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-tags", "failpoints", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build with failpoints: %v\n%s", err, out)
 	}
-	d := &devCluster{dir: filepath.Join(t.TempDir(), "fp"), base: freeBase(t), scheme: ledger.SchemeEd25519, out: &syncBuffer{}}
-	if _, err := d.prepare(); err != nil {
+	d := &devnet.Cluster{Dir: filepath.Join(t.TempDir(), "fp"), Base: freeBase(t), Scheme: ledger.SchemeEd25519}
+	if _, err := d.Prepare(); err != nil {
 		t.Fatal(err)
 	}
 	snapFlags := []string{"--snapshot-threshold", "32", "--trailing-logs", "16", "--snapshot-interval", "200ms"}
@@ -81,22 +82,22 @@ func TestFailpoint_CrashAroundCommitAndSnapshot(t *testing.T) {
 	nodes[2] = startNode(t, bin, d, 2, []string{"CHARTA_FAILPOINTS=" + crashes[1].point}, snapFlags...)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := d.waitReady(ctx, make(chan error)); err != nil {
+	if err := d.WaitReady(ctx, make(chan error)); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.registerTokens(ctx); err != nil {
+	if err := d.RegisterTokens(ctx); err != nil {
 		t.Fatal(err)
 	}
-	g, err := readGenesis(d.path("genesis.json"), true)
+	g, err := readGenesis(d.Path("genesis.json"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	alpha, err := client.New(d.apiURL(0), client.WithKeyFile(d.path("alpha.key")), client.WithConsortium(g.ID()),
-		client.WithToken(strings.TrimSpace(string(mustRead(t, d.path("alpha.token"))))))
+	alpha, err := client.New(d.APIURL(0), client.WithKeyFile(d.Path("alpha.key")), client.WithConsortium(g.ID()),
+		client.WithToken(strings.TrimSpace(string(mustRead(t, d.Path("alpha.token"))))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cli{t: t, bin: bin, env: []string{"CHARTA_TOKEN=" + strings.TrimSpace(string(mustRead(t, d.path("alpha.token"))))}}
+	c := &cli{t: t, bin: bin, env: []string{"CHARTA_TOKEN=" + strings.TrimSpace(string(mustRead(t, d.Path("alpha.token"))))}}
 
 	// Write through alpha until every planned crash has happened, restarting
 	// each crashed node without its failpoints.
@@ -151,7 +152,7 @@ func TestFailpoint_CrashAroundCommitAndSnapshot(t *testing.T) {
 	waitFor(t, 30*time.Second, "every node at the same applied index and digest", func() error {
 		var first nodeStatus
 		for i := range 3 {
-			s, err := c.status(d.apiURL(i))
+			s, err := c.status(d.APIURL(i))
 			if err != nil {
 				return err
 			}
@@ -165,12 +166,12 @@ func TestFailpoint_CrashAroundCommitAndSnapshot(t *testing.T) {
 	})
 	for _, i := range []int{1, 2} {
 		export := filepath.Join(t.TempDir(), devMembers[i]+".jsonl")
-		c.ok("journal", "export", "--server", d.apiURL(i), "--out", export)
-		s, err := c.status(d.apiURL(i))
+		c.ok("journal", "export", "--server", d.APIURL(i), "--out", export)
+		s, err := c.status(d.APIURL(i))
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.ok("audit", "--genesis", d.path("genesis.json"), "--digest", s.StateDigest, export)
+		c.ok("audit", "--genesis", d.Path("genesis.json"), "--digest", s.StateDigest, export)
 	}
 }
 

@@ -1,13 +1,12 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/client"
 )
 
 func tokenCmd() *command {
@@ -23,10 +22,7 @@ func tokenCmd() *command {
 			fs.StringVar(&out, "out", "", "write the token to this file (mode 0600) instead of printing it")
 		},
 		run: func(e *env, _ *flag.FlagSet, args []string) error {
-			tok, err := newToken()
-			if err != nil {
-				return err
-			}
+			tok := client.NewToken()
 			body := ledger.TokenRegister{Hash: ledger.HashToken(tok), Scopes: split(scopes), ExpiresAt: time.Now().Add(ttl).UTC().Truncate(time.Second)}
 			if err := e.propose("token.register", "", body); err != nil {
 				return err
@@ -52,12 +48,4 @@ func tokenCmd() *command {
 		},
 	}
 	return &command{name: "token", summary: "Create and revoke API tokens", subs: []*command{create, revoke}}
-}
-
-func newToken() (string, error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return "charta_" + hex.EncodeToString(b[:]), nil
 }

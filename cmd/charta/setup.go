@@ -25,14 +25,6 @@ func versionCmd() *command {
 	}
 }
 
-// PublicKeyFile is what keygen writes beside a key: the public half, which
-// founders exchange for the genesis ceremony.
-type PublicKeyFile struct {
-	Member string           `json:"member"`
-	KeyID  string           `json:"key_id"`
-	Public ledger.PublicKey `json:"public_key"`
-}
-
 func keygenCmd() *command {
 	var member, scheme, out string
 	return &command{
@@ -64,32 +56,20 @@ func keygenCmd() *command {
 }
 
 // createKey writes a new key file and its public .pub companion.
-func createKey(path, member string, scheme ledger.Scheme) (*PublicKeyFile, error) {
+func createKey(path, member string, scheme ledger.Scheme) (*ledger.PublicKeyFile, error) {
 	if !scheme.Valid() {
 		return nil, usagef("--scheme: %q is not ed25519, ml-dsa-44, ml-dsa-65 or ml-dsa-65+ed25519", scheme)
 	}
-	k, err := ledger.GenerateKey(scheme, nil)
-	if err != nil {
-		return nil, err
-	}
-	if err := ledger.WriteKeyFile(path, member, k); err != nil {
-		return nil, err
-	}
-	pub := &PublicKeyFile{Member: member, KeyID: ledger.KeyID(member, k.Public()), Public: k.Public()}
-	b, _ := json.MarshalIndent(pub, "", "  ")
-	if err := os.WriteFile(strings.TrimSuffix(path, ".key")+".pub", append(b, '\n'), 0o644); err != nil {
-		return nil, err
-	}
-	return pub, nil
+	return ledger.CreateKeyFiles(path, member, scheme)
 }
 
 // readPublicKey reads a .pub file, or the public half of a key file.
-func readPublicKey(path string) (*PublicKeyFile, error) {
+func readPublicKey(path string) (*ledger.PublicKeyFile, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var p PublicKeyFile
+	var p ledger.PublicKeyFile
 	if json.Unmarshal(b, &p) == nil && p.Public.Scheme != "" {
 		return &p, p.Public.Validate()
 	}
@@ -98,7 +78,7 @@ func readPublicKey(path string) (*PublicKeyFile, error) {
 		return nil, fmt.Errorf("%s is neither a public key file nor a key file", path)
 	}
 	pk := ledger.PublicKey{Scheme: kf.Scheme, Key: kf.Public}
-	return &PublicKeyFile{Member: kf.Member, KeyID: ledger.KeyID(kf.Member, pk), Public: pk}, pk.Validate()
+	return &ledger.PublicKeyFile{Member: kf.Member, KeyID: ledger.KeyID(kf.Member, pk), Public: pk}, pk.Validate()
 }
 
 type multiFlag []string
@@ -279,11 +259,7 @@ func loadSigner(path string) (ledger.Signer, error) {
 	if path == "" {
 		return ledger.Signer{}, usagef("--key (or CHARTA_KEY) is required to sign")
 	}
-	member, k, err := ledger.ReadKeyFile(path)
-	if err != nil {
-		return ledger.Signer{}, err
-	}
-	return ledger.NewSigner(member, k), nil
+	return ledger.ReadSigner(path)
 }
 
 // writeNew writes a file that must not exist yet.

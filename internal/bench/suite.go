@@ -97,7 +97,7 @@ type Cluster interface {
 	RegisterTokens(ctx context.Context) error
 	// Seed proposes the demo consortium's assets and grants, which the
 	// check questions ask about.
-	Seed(ctx context.Context) error
+	Seed(ctx context.Context, out io.Writer) error
 	// Stop stops the nodes started since the last Stop.
 	Stop()
 	// PIDs are the process IDs of the nodes started, in start order.
@@ -228,7 +228,7 @@ func (s *suite) mainWorkloads(c *cluster) error {
 	}
 	if s.wants(WorkloadCheck) || s.wants(WorkloadCheckBatch) {
 		fmt.Fprintln(s.out, "seeding assets and grants for the checks...")
-		if err := c.Seed(s.ctx); err != nil {
+		if err := c.Seed(s.ctx, io.Discard); err != nil {
 			return fmt.Errorf("seeding: %w", err)
 		}
 	}

@@ -173,6 +173,14 @@ func NewProposalID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// NewToken returns a new API bearer token: "charta_" and 64 hex digits
+// of randomness. Register its hash (ledger.HashToken) with token.register.
+func NewToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // never fails
+	return "charta_" + hex.EncodeToString(b[:])
+}
+
 // Consortium returns the consortium ID that proposals carry: the one set
 // with WithConsortium, or the consortium field of the node's GET /v1/status,
 // fetched once.
