@@ -137,6 +137,10 @@ func (a *applyCtx) checkOwners(field string, owners []Owner) error {
 	return nil
 }
 
+func init() {
+	register("asset.register", handler{apply: applyAssetRegister})
+}
+
 func applyAssetRegister(a *applyCtx) error {
 	var b AssetRegister
 	if err := a.body(&b); err != nil {
@@ -257,6 +261,10 @@ func normalizeProhibitions(ps []Prohibition) []Prohibition {
 		out = append(out, ps[i])
 	}
 	return out
+}
+
+func init() {
+	register("asset.transfer", handler{apply: applyAssetTransfer})
 }
 
 func applyAssetTransfer(a *applyCtx) error {
