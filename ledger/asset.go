@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -304,5 +303,3 @@ func applyAssetTransfer(a *applyCtx) error {
 	a.event("asset.transferred", asset.ID)
 	return nil
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

@@ -430,10 +430,3 @@ func (a *applyCtx) knockOn(g *Grant, to Status, reason string) {
 		}
 	}
 }
-
-func prefixed(field string, err error) error {
-	if e, ok := err.(*Error); ok {
-		return Errorf(e.Code, "%s: %s", field, e.Message)
-	}
-	return err
-}

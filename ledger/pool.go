@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -773,16 +772,4 @@ func (v *View) Hold(pool, member, id string) (*Hold, bool) {
 	}
 	h.Status = h.StatusAt(v.LedgerTime())
 	return &h, true
-}
-
-// seek calls fn for the keys with prefix, from the first one at or after
-// start, in key order, until fn returns false. A view has no pending
-// writes, so it reads the store directly.
-func (v *View) seek(bucket, prefix, start []byte, fn func(k, v []byte) bool) {
-	c := v.t.btx.Bucket(bucket).Cursor()
-	for k, val := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, val = c.Next() {
-		if !fn(k, val) {
-			return
-		}
-	}
 }
