@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -137,6 +136,10 @@ func (a *applyCtx) checkOwners(field string, owners []Owner) error {
 	return nil
 }
 
+func init() {
+	register("asset.register", handler{apply: applyAssetRegister})
+}
+
 func applyAssetRegister(a *applyCtx) error {
 	var b AssetRegister
 	if err := a.body(&b); err != nil {
@@ -259,6 +262,10 @@ func normalizeProhibitions(ps []Prohibition) []Prohibition {
 	return out
 }
 
+func init() {
+	register("asset.transfer", handler{apply: applyAssetTransfer})
+}
+
 func applyAssetTransfer(a *applyCtx) error {
 	var b AssetTransfer
 	if err := a.body(&b); err != nil {
@@ -296,5 +303,3 @@ func applyAssetTransfer(a *applyCtx) error {
 	a.event("asset.transferred", asset.ID)
 	return nil
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

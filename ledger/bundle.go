@@ -62,6 +62,10 @@ type BundleAccept struct {
 	Bundle string `json:"bundle"`
 }
 
+func init() {
+	register("bundle.offer", handler{apply: applyBundleOffer})
+}
+
 func applyBundleOffer(a *applyCtx) error {
 	var b BundleOffer
 	if err := a.body(&b); err != nil {
@@ -119,6 +123,10 @@ func applyBundleOffer(a *applyCtx) error {
 	}
 	a.event("bundle.offered", bn.ID)
 	return a.settleBundle(bn)
+}
+
+func init() {
+	register("bundle.accept", handler{apply: applyBundleAccept})
 }
 
 func applyBundleAccept(a *applyCtx) error {

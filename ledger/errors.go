@@ -3,6 +3,7 @@ package ledger
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // Code classifies a ledger error. The codes are stable: the HTTP API maps
@@ -66,3 +67,16 @@ func CodeOf(err error) Code {
 	}
 	return CodeInternal
 }
+
+// prefixed puts field in front of the message of an *Error, so that a
+// rejection found in a nested value names its whole path.
+func prefixed(field string, err error) error {
+	if e, ok := err.(*Error); ok {
+		return Errorf(e.Code, "%s: %s", field, e.Message)
+	}
+	return err
+}
+
+// itoa formats an index in a field path, such as body.grants[2], or a count
+// in a message.
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -118,6 +118,10 @@ func BallotActions() []string {
 	return out
 }
 
+func init() {
+	register("ballot.open", handler{apply: applyBallotOpen})
+}
+
 func applyBallotOpen(a *applyCtx) error {
 	var b BallotOpenBody
 	if err := a.body(&b); err != nil {
@@ -147,6 +151,10 @@ func applyBallotOpen(a *applyCtx) error {
 	a.event("ballot.opened", b.ID)
 	// Opening a ballot is its proposer's vote for it.
 	return a.castVote(ballot, a.p.Signer, true)
+}
+
+func init() {
+	register("ballot.vote", handler{apply: applyBallotVote})
 }
 
 func applyBallotVote(a *applyCtx) error {

@@ -40,20 +40,6 @@ type GrantAmend struct {
 	Terms Terms  `json:"terms"`
 }
 
-func grantHandlers() map[string]handler {
-	return map[string]handler{
-		"grant.offer":     {apply: applyGrantOffer},
-		"grant.accept":    {apply: applyGrantAccept},
-		"grant.amend":     {apply: applyGrantAmend},
-		"grant.suspend":   {apply: applyGrantStatus(StatusSuspended)},
-		"grant.resume":    {apply: applyGrantStatus(StatusActive)},
-		"grant.revoke":    {apply: applyGrantStatus(StatusRevoked)},
-		"grant.terminate": {apply: applyGrantStatus(StatusTerminated)},
-		"bundle.offer":    {apply: applyBundleOffer},
-		"bundle.accept":   {apply: applyBundleAccept},
-	}
-}
-
 func (a *applyCtx) grant(field, id string) (*Grant, error) {
 	var g Grant
 	if !a.tx.getJSON(bucketGrants, []byte(id), &g) {
@@ -235,6 +221,10 @@ func (a *applyCtx) indexGrant(g *Grant) {
 	}
 }
 
+func init() {
+	register("grant.offer", handler{apply: applyGrantOffer})
+}
+
 func applyGrantOffer(a *applyCtx) error {
 	var o GrantOffer
 	if err := a.body(&o); err != nil {
@@ -256,6 +246,10 @@ func applyGrantOffer(a *applyCtx) error {
 	a.history(g, "offered", a.p.Signer, "", &terms)
 	a.event("grant.offered", g.ID)
 	return nil
+}
+
+func init() {
+	register("grant.accept", handler{apply: applyGrantAccept})
 }
 
 func applyGrantAccept(a *applyCtx) error {
@@ -297,6 +291,10 @@ func (a *applyCtx) activate(g *Grant, by string) {
 	a.event("grant.activated", g.ID)
 }
 
+func init() {
+	register("grant.amend", handler{apply: applyGrantAmend})
+}
+
 func applyGrantAmend(a *applyCtx) error {
 	var b GrantAmend
 	if err := a.body(&b); err != nil {
@@ -330,6 +328,13 @@ func applyGrantAmend(a *applyCtx) error {
 	a.history(&ng, "amended", a.p.Signer, "", &terms)
 	a.event("grant.amended", g.ID)
 	return nil
+}
+
+func init() {
+	register("grant.suspend", handler{apply: applyGrantStatus(StatusSuspended)})
+	register("grant.resume", handler{apply: applyGrantStatus(StatusActive)})
+	register("grant.revoke", handler{apply: applyGrantStatus(StatusRevoked)})
+	register("grant.terminate", handler{apply: applyGrantStatus(StatusTerminated)})
 }
 
 // applyGrantStatus moves a grant to a new status as its termination terms
@@ -424,11 +429,4 @@ func (a *applyCtx) knockOn(g *Grant, to Status, reason string) {
 			a.knockOn(c, StatusSuspended, reason)
 		}
 	}
-}
-
-func prefixed(field string, err error) error {
-	if e, ok := err.(*Error); ok {
-		return Errorf(e.Code, "%s: %s", field, e.Message)
-	}
-	return err
 }

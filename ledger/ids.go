@@ -18,3 +18,18 @@ func ValidID(s string) bool {
 	}
 	return true
 }
+
+// validTag reports whether s can name a metric, unit, resource, purpose or
+// industry: 1 to 64 characters of a-z 0-9 - _.
+func validTag(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

@@ -432,46 +432,6 @@ func short(id string) string {
 	return id
 }
 
-// handler is the rule for one proposal type.
-type handler struct {
-	apply func(*applyCtx) error
-	// extraKeys names keys that the proposal itself introduces, such as
-	// the new key of a rotation, so that their signatures can be checked.
-	extraKeys func(*Proposal) map[string]PublicKey
-	auditors  bool // auditors may propose it
-}
-
-// handlers is the registry of proposal types. It is looked up by key only,
-// never iterated, so map order cannot reach an outcome.
-var handlers map[string]handler
-
-func init() {
-	handlers = map[string]handler{
-		"token.register": {apply: applyTokenRegister, auditors: true},
-		"token.revoke":   {apply: applyTokenRevoke, auditors: true},
-		"key.rotate":     {apply: applyKeyRotate, extraKeys: rotateKeys, auditors: true},
-		"ballot.open":    {apply: applyBallotOpen},
-		"ballot.vote":    {apply: applyBallotVote},
-		"asset.register": {apply: applyAssetRegister},
-		"asset.transfer": {apply: applyAssetTransfer},
-	}
-	for _, hs := range []map[string]handler{grantHandlers(), poolHandlers(), usageHandlers()} {
-		for t, h := range hs {
-			handlers[t] = h
-		}
-	}
-}
-
-// ProposalTypes lists the proposal types the ledger knows, sorted.
-func ProposalTypes() []string {
-	out := make([]string, 0, len(handlers))
-	for t := range handlers {
-		out = append(out, t)
-	}
-	slices.Sort(out)
-	return out
-}
-
 func rotateKeys(p *Proposal) map[string]PublicKey {
 	var b KeyRotate
 	if DecodeStrict(p.Body, &b) != nil || b.New.Validate() != nil {
@@ -479,8 +439,6 @@ func rotateKeys(p *Proposal) map[string]PublicKey {
 	}
 	return map[string]PublicKey{KeyID(p.Signer, b.New): b.New}
 }
-
-func dispatch(a *applyCtx) error { return handlers[a.p.Type].apply(a) }
 
 // removeFile removes path if it exists.
 func removeFile(path string) error {

@@ -123,6 +123,10 @@ func hexLower(s string) string {
 	return string(b)
 }
 
+func init() {
+	register("token.register", handler{apply: applyTokenRegister, auditors: true})
+}
+
 func applyTokenRegister(a *applyCtx) error {
 	var b TokenRegister
 	if err := a.body(&b); err != nil {
@@ -155,6 +159,10 @@ func applyTokenRegister(a *applyCtx) error {
 	return nil
 }
 
+func init() {
+	register("token.revoke", handler{apply: applyTokenRevoke, auditors: true})
+}
+
 func applyTokenRevoke(a *applyCtx) error {
 	var b TokenRevoke
 	if err := a.body(&b); err != nil {
@@ -169,6 +177,10 @@ func applyTokenRevoke(a *applyCtx) error {
 	}
 	a.tx.del(bucketTokens, []byte(b.Hash))
 	return nil
+}
+
+func init() {
+	register("key.rotate", handler{apply: applyKeyRotate, extraKeys: rotateKeys, auditors: true})
 }
 
 // applyKeyRotate replaces one of the signer's keys. The envelope must carry

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -206,17 +205,6 @@ type PoolEvent struct {
 	Ref    string    `json:"ref,omitempty"`
 }
 
-func poolHandlers() map[string]handler {
-	return map[string]handler{
-		"pool.create":   {apply: applyPoolCreate},
-		"pool.consume":  {apply: applyPoolConsume},
-		"pool.transfer": {apply: applyPoolTransfer},
-		"pool.hold":     {apply: applyPoolHold},
-		"pool.settle":   {apply: applyPoolSettle},
-		"pool.release":  {apply: applyPoolRelease},
-	}
-}
-
 func validAmount(field string, v int64) error {
 	if v <= 0 {
 		return Errorf(CodeInvalid, "%s: %d is not a positive amount", field, v)
@@ -353,6 +341,10 @@ func WeightedQuotas(capacity int64, specs []QuotaSpec) []PoolQuota {
 	return out
 }
 
+func init() {
+	register("pool.create", handler{apply: applyPoolCreate})
+}
+
 func applyPoolCreate(a *applyCtx) error {
 	var b PoolCreate
 	if err := a.body(&b); err != nil {
@@ -476,6 +468,10 @@ func quotaMessage(p *Pool, member, period string, u *PoolUsage, amount int64) st
 		", held " + strconv.FormatInt(u.Held, 10) + ", remaining " + strconv.FormatInt(u.Remaining(), 10)
 }
 
+func init() {
+	register("pool.consume", handler{apply: applyPoolConsume})
+}
+
 func applyPoolConsume(a *applyCtx) error {
 	var b PoolConsume
 	if err := a.body(&b); err != nil {
@@ -506,6 +502,10 @@ func applyPoolConsume(a *applyCtx) error {
 	a.poolLog(p, PoolEvent{Kind: "consumed", Member: m, Period: period, Amount: b.Amount, Ref: b.Ref})
 	a.event("pool.consumed", p.ID)
 	return nil
+}
+
+func init() {
+	register("pool.transfer", handler{apply: applyPoolTransfer})
 }
 
 func applyPoolTransfer(a *applyCtx) error {
@@ -567,6 +567,10 @@ func validHoldID(field, id string) error {
 		return Errorf(CodeInvalid, "%s: %q is not a valid ID (1-128 of A-Z a-z 0-9 . _ : -)", field, id)
 	}
 	return nil
+}
+
+func init() {
+	register("pool.hold", handler{apply: applyPoolHold})
 }
 
 func applyPoolHold(a *applyCtx) error {
@@ -649,6 +653,10 @@ func (a *applyCtx) closeHold(p *Pool, h *Hold, status string, used int64) {
 	a.tx.del(bucketPoolOpen, k)
 }
 
+func init() {
+	register("pool.settle", handler{apply: applyPoolSettle})
+}
+
 func applyPoolSettle(a *applyCtx) error {
 	var b PoolSettle
 	if err := a.body(&b); err != nil {
@@ -668,6 +676,10 @@ func applyPoolSettle(a *applyCtx) error {
 	a.poolLog(p, PoolEvent{Kind: "settled", Member: h.Member, Period: h.Period, Amount: b.Amount, Hold: h.ID, Ref: h.Ref})
 	a.event("pool.consumed", p.ID)
 	return nil
+}
+
+func init() {
+	register("pool.release", handler{apply: applyPoolRelease})
 }
 
 func applyPoolRelease(a *applyCtx) error {
@@ -760,16 +772,4 @@ func (v *View) Hold(pool, member, id string) (*Hold, bool) {
 	}
 	h.Status = h.StatusAt(v.LedgerTime())
 	return &h, true
-}
-
-// seek calls fn for the keys with prefix, from the first one at or after
-// start, in key order, until fn returns false. A view has no pending
-// writes, so it reads the store directly.
-func (v *View) seek(bucket, prefix, start []byte, fn func(k, v []byte) bool) {
-	c := v.t.btx.Bucket(bucket).Cursor()
-	for k, val := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, val = c.Next() {
-		if !fn(k, val) {
-			return
-		}
-	}
 }

@@ -109,13 +109,6 @@ type reportRef struct {
 	Index  uint64 `json:"index"`
 }
 
-func usageHandlers() map[string]handler {
-	return map[string]handler{
-		"usage.report": {apply: applyUsageReport},
-		"sla.report":   {apply: applySLAReport},
-	}
-}
-
 // meteredGrant loads a grant with usage terms and checks the report's
 // period: not in the future, and not past its grace.
 func (a *applyCtx) meteredGrant(grantID, reportID, period string) (*Grant, time.Time, time.Time, error) {
@@ -155,6 +148,10 @@ func (a *applyCtx) seenReport(bucket []byte, grant, reportID string, h Hash) (bo
 		return false, Errorf(CodeConflict, "body.report_id: report %s of grant %s was accepted at index %d with different content", reportID, grant, ref.Index)
 	}
 	return true, nil
+}
+
+func init() {
+	register("usage.report", handler{apply: applyUsageReport})
 }
 
 func applyUsageReport(a *applyCtx) error {
@@ -295,6 +292,10 @@ func reportScope(g *Grant, b *UsageReportBody) string {
 		}
 	}
 	return ""
+}
+
+func init() {
+	register("sla.report", handler{apply: applySLAReport})
 }
 
 func applySLAReport(a *applyCtx) error {

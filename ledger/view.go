@@ -165,6 +165,18 @@ func list[T any](v *View, bucket []byte, after string, limit int, keep func(*T) 
 	return out, ""
 }
 
+// seek calls fn for the keys with prefix, from the first one at or after
+// start, in key order, until fn returns false. A view has no pending
+// writes, so it reads the store directly.
+func (v *View) seek(bucket, prefix, start []byte, fn func(k, v []byte) bool) {
+	c := v.t.btx.Bucket(bucket).Cursor()
+	for k, val := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, val = c.Next() {
+		if !fn(k, val) {
+			return
+		}
+	}
+}
+
 // Members lists members in ID order.
 func (v *View) Members(after string, limit int) ([]*Member, string) {
 	return list[Member](v, bucketMembers, after, limit, nil)

@@ -1,0 +1,56 @@
+package ledger
+
+import (
+	"reflect"
+	"slices"
+	"testing"
+)
+
+// TestProposalTypes pins the registry: moving a registration must not lose
+// a type or add one.
+func TestProposalTypes(t *testing.T) {
+	want := []string{
+		"asset.register", "asset.transfer", "ballot.open", "ballot.vote", "bundle.accept", "bundle.offer",
+		"grant.accept", "grant.amend", "grant.offer", "grant.resume", "grant.revoke", "grant.suspend",
+		"grant.terminate", "key.rotate", "pool.consume", "pool.create", "pool.hold", "pool.release", "pool.settle",
+		"pool.transfer", "sla.report", "token.register", "token.revoke", "usage.report",
+	}
+	if got := ProposalTypes(); !slices.Equal(got, want) {
+		t.Errorf("ProposalTypes() = %q\nwant %q", got, want)
+	}
+	for _, typ := range []string{"token.register", "token.revoke", "key.rotate"} {
+		if !handlers[typ].auditors {
+			t.Errorf("%s: auditors may not propose it", typ)
+		}
+	}
+	if handlers["key.rotate"].extraKeys == nil {
+		t.Error("key.rotate: the new key's signature cannot be checked")
+	}
+}
+
+func TestRegister_DuplicatePanics(t *testing.T) {
+	before := reflect.ValueOf(handlers["grant.offer"].apply).Pointer()
+	defer func() {
+		const want = `ledger: proposal type "grant.offer" is registered twice`
+		if r := recover(); r != want {
+			t.Errorf("register of a duplicate panicked with %v, want %q", r, want)
+		}
+		if got := reflect.ValueOf(handlers["grant.offer"].apply).Pointer(); got != before {
+			t.Error("the duplicate replaced the registered rule")
+		}
+	}()
+	register("grant.offer", handler{apply: func(*applyCtx) error { return nil }})
+}
+
+func TestRegister_NoRulePanics(t *testing.T) {
+	defer func() {
+		const want = `ledger: proposal type "test.none" is registered without a rule`
+		if r := recover(); r != want {
+			t.Errorf("register without a rule panicked with %v, want %q", r, want)
+		}
+		if _, ok := handlers["test.none"]; ok {
+			t.Error("a type without a rule was registered")
+		}
+	}()
+	register("test.none", handler{})
+}
