@@ -22,4 +22,7 @@ var (
 	// ErrTimeout is returned when an operation timed out before anything
 	// was appended to the log.
 	ErrTimeout = errors.New("consensus: timed out")
+	// ErrNoTransferTarget is returned by TransferLeadership when no other
+	// voter is in contact, or none took over: the leader stays.
+	ErrNoTransferTarget = errors.New("consensus: no healthy voter took over leadership")
 )

@@ -89,6 +89,7 @@ func (n *Node) run() {
 		case <-tick.C:
 		case o := <-n.obsCh:
 			h.observe(o)
+			n.failing.Store(h.failingSet())
 		case <-applied:
 			if d := reconcileGap - time.Since(last); d > 0 {
 				gap.Reset(d)
@@ -142,6 +143,15 @@ func (h *health) observe(o raft.Observation) {
 			delete(h.firstSeen, d.Peer.ID)
 		}
 	}
+}
+
+// failingSet is a copy of the peers whose heartbeats fail.
+func (h *health) failingSet() *map[raft.ServerID]bool {
+	m := make(map[raft.ServerID]bool, len(h.failing))
+	for id := range h.failing {
+		m[id] = true
+	}
+	return &m
 }
 
 // down reports whether peer id has been out of contact for longer than d.

@@ -34,6 +34,9 @@ type Node struct {
 
 	obsCh    chan raft.Observation
 	observer *raft.Observer
+	// failing holds, on the leader, the peers whose heartbeats fail, as
+	// the background loop last saw them; TransferLeadership avoids them.
+	failing atomic.Pointer[map[raft.ServerID]bool]
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -493,13 +496,39 @@ func (n *Node) TransferLeadership() error {
 	if n.isDown() {
 		return ErrShutdown
 	}
-	if err := n.r().LeadershipTransfer().Error(); err != nil {
+	r := n.r()
+	if r.State() != raft.Leader {
+		return n.notLeader()
+	}
+	f := r.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return n.applyError(err)
+	}
+	var failing map[raft.ServerID]bool
+	if p := n.failing.Load(); p != nil {
+		failing = *p
+	}
+	// Voters in contact, in configuration order; one that fails to take
+	// over (it may have died since its last heartbeat) gives way to the
+	// next.
+	var errs []error
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage != raft.Voter || s.ID == raft.ServerID(n.cfg.ID) || failing[s.ID] {
+			continue
+		}
+		err := r.LeadershipTransferToServer(s.ID, s.Address).Error()
+		if err == nil {
+			return nil
+		}
 		if errors.Is(err, raft.ErrNotLeader) {
 			return n.notLeader()
 		}
-		return fmt.Errorf("consensus: leadership transfer: %w", err)
+		errs = append(errs, fmt.Errorf("%s: %w", s.ID, err))
 	}
-	return nil
+	if len(errs) == 0 {
+		return fmt.Errorf("%w: no other voter is in contact", ErrNoTransferTarget)
+	}
+	return fmt.Errorf("%w: %w", ErrNoTransferTarget, errors.Join(errs...))
 }
 
 // Backup streams a consistent snapshot of the ledger to w. Apply goes on

@@ -438,3 +438,32 @@ func TestStatus_CommandIndexSkipsNoops(t *testing.T) {
 		})
 	}
 }
+
+// TestTransferLeadership_SkipsADeadVoter: with one follower killed, a
+// leadership transfer goes to the live one instead of failing on the dead
+// one.
+func TestTransferLeadership_SkipsADeadVoter(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.converged(c.propose("tok-1").Index)
+	l := c.leader()
+	fs := c.followers()
+	dead, live := fs[0], fs[1]
+	for i, n := range c.nodes {
+		if n == dead {
+			n.crash()
+			c.nodes[i] = nil
+		}
+	}
+	eventually(t, 10*time.Second, "the leader sees "+dead.ID()+"'s heartbeats fail", func() error {
+		if p := l.failing.Load(); p == nil || !(*p)[raft.ServerID(dead.ID())] {
+			return fmt.Errorf("failing: %v", p)
+		}
+		return nil
+	})
+	if err := l.TransferLeadership(); err != nil {
+		t.Fatalf("transfer with one dead voter: %v", err)
+	}
+	if got := c.leader(); got.ID() != live.ID() {
+		t.Fatalf("leader is %s, want %s", got.ID(), live.ID())
+	}
+}

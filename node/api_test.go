@@ -406,7 +406,7 @@ func TestBodyLimit_413(t *testing.T) {
 	big := []byte(`{"requests":[` + strings.Repeat(`{"asset":"model-a","action":"use"},`, 10) + `{"asset":"model-a","action":"use"}]}`)
 	ts.do(http.MethodPost, "/v1/check", "alpha", big).problem(t, 413, "too_large")
 	ts.do(http.MethodPost, "/v1/proposals", "", make([]byte, 1<<20+10)).problem(t, 413, "too_large")
-	ts.do(http.MethodPost, "/v1/cluster/join", "alpha", big).problem(t, 413, "too_large")
+	ts.do(http.MethodPost, "/v1/cluster/join", "operator", big).problem(t, 413, "too_large")
 }
 
 func TestOperatorRoutes_403(t *testing.T) {
@@ -675,14 +675,52 @@ func TestCluster_JoinForwardedAndRefused(t *testing.T) {
 		joined.Store(id + "@" + addr)
 		return nil
 	}
-	if r := follower.do(http.MethodPost, "/v1/cluster/join", "gamma", []byte(`{"id":"gamma","raft_addr":"127.0.0.1:7004"}`)); r.status != 200 {
+	admin := adminToken(t, leader.w, "gamma")
+	if r := follower.do(http.MethodPost, "/v1/cluster/join", "", []byte(`{"id":"gamma","raft_addr":"127.0.0.1:7004"}`), "Authorization", "Bearer "+admin); r.status != 200 {
 		t.Fatalf("join via follower: %d %s", r.status, r.body)
 	}
 	if joined.Load() != "gamma@127.0.0.1:7004" {
 		t.Fatalf("leader saw join %v", joined.Load())
 	}
-	follower.do(http.MethodPost, "/v1/cluster/join", "gamma", []byte(`{"id":"zed","raft_addr":"127.0.0.1:7009"}`)).problem(t, 403, "forbidden")
-	follower.do(http.MethodPost, "/v1/cluster/join", "gamma", []byte(`{"id":"gamma","raft_addr":"nope"}`)).problem(t, 400, "invalid")
+	follower.do(http.MethodPost, "/v1/cluster/join", "", []byte(`{"id":"zed","raft_addr":"127.0.0.1:7009"}`), "Authorization", "Bearer "+admin).problem(t, 403, "forbidden")
+	follower.do(http.MethodPost, "/v1/cluster/join", "", []byte(`{"id":"gamma","raft_addr":"nope"}`), "Authorization", "Bearer "+admin).problem(t, 400, "invalid")
+}
+
+// adminToken registers a token with the admin scope for member and
+// returns its secret.
+func adminToken(t *testing.T, w *world, member string) string {
+	t.Helper()
+	tok := "admin-token-of-" + member + "-0123456789"
+	w.accept(member, "token.register", "tok-admin-"+member, ledger.TokenRegister{
+		Hash: ledger.HashToken(tok), Scopes: []string{"read", "admin"}, ExpiresAt: t0.Add(48 * time.Hour)})
+	return tok
+}
+
+// TestCluster_JoinNeedsAuthorityAndTheRecordedAddress: a read token cannot
+// move its member's node, and no token can point Raft at an address the
+// ledger does not record for the node.
+func TestCluster_JoinNeedsAuthorityAndTheRecordedAddress(t *testing.T) {
+	ts := newTestServer(t)
+	var joins atomic.Int32
+	ts.c.JoinFn = func(ctx context.Context, id, addr string) error { joins.Add(1); return nil }
+	p := ts.do(http.MethodPost, "/v1/cluster/join", "gamma", []byte(`{"id":"gamma","raft_addr":"10.9.9.9:7000"}`)).problem(t, 403, "forbidden")
+	if !strings.Contains(p["detail"].(string), "admin scope") {
+		t.Errorf("read token: %v", p)
+	}
+	admin := adminToken(t, ts.w, "gamma")
+	p = ts.do(http.MethodPost, "/v1/cluster/join", "", []byte(`{"id":"gamma","raft_addr":"10.9.9.9:7000"}`), "Authorization", "Bearer "+admin).problem(t, 403, "forbidden")
+	if !strings.Contains(p["detail"].(string), "recorded at 127.0.0.1:7004") {
+		t.Errorf("bogus address: %v", p)
+	}
+	if joins.Load() != 0 {
+		t.Fatalf("%d refused joins reached Raft", joins.Load())
+	}
+	if r := ts.do(http.MethodPost, "/v1/cluster/join", "", []byte(`{"id":"gamma","raft_addr":"127.0.0.1:7004"}`), "Authorization", "Bearer "+admin); r.status != 200 || joins.Load() != 1 {
+		t.Fatalf("join at the recorded address: %d %s", r.status, r.body)
+	}
+	if r := ts.do(http.MethodPost, "/v1/cluster/join", "operator", []byte(`{"id":"alpha","raft_addr":"127.0.0.1:7001"}`)); r.status != 200 {
+		t.Fatalf("the operator placing its own node: %d %s", r.status, r.body)
+	}
 }
 
 func TestCheck_Batch(t *testing.T) {

@@ -90,7 +90,11 @@ func TestClient_RoundTripsEveryResponse(t *testing.T) {
 	if n, err := c.ReadIndex(ctx); err != nil || n != w.l.AppliedIndex() {
 		t.Fatalf("ReadIndex: %d %v", n, err)
 	}
-	if err := c.Join(ctx, "alpha", "127.0.0.1:7001"); err != nil {
+	ac, err := client.New(ts.ts.URL, client.WithToken(adminToken(t, w, "alpha")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ac.Join(ctx, "alpha", "127.0.0.1:7001"); err != nil {
 		t.Fatalf("Join: %v", err)
 	}
 

@@ -20,7 +20,7 @@ func (s *Server) registerClusterRoutes(r *mux.Router) {
 	member := routeOpts{access: accessMember}
 	s.handle(r, http.MethodGet, "/v1/status", "handleStatus", member, s.handleStatus)
 	s.handle(r, http.MethodGet, "/v1/cluster", "handleClusterList", member, s.handleClusterList)
-	s.handle(r, http.MethodPost, "/v1/cluster/join", "handleClusterJoin", member, s.handleClusterJoin)
+	s.handle(r, http.MethodPost, "/v1/cluster/join", "handleClusterJoin", routeOpts{access: accessAdmin}, s.handleClusterJoin)
 	s.handle(r, http.MethodPost, "/v1/cluster/transfer-leadership", "handleClusterTransfer", routeOpts{access: accessOperator}, s.handleClusterTransfer)
 	// Public: it reveals only an index, and followers must not send their
 	// callers' tokens to another member's node to ask for it.
@@ -105,6 +105,22 @@ func (s *Server) handleClusterJoin(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, errorf(ledger.CodeForbidden, "id: only member %s itself may join or move its node", req.ID))
 		return
 	}
+	// The address is the one the ledger records for the member's node
+	// (from genesis or its admission ballot), so that a token alone cannot
+	// point Raft elsewhere. A node that moves is first recorded at its new
+	// address by the consortium.
+	var recorded string
+	s.l.View(func(v *ledger.View) error {
+		if m, ok := v.Member(req.ID); ok {
+			recorded = m.Node.RaftAddr
+		}
+		return nil
+	})
+	if recorded != "" && req.RaftAddr != recorded {
+		s.writeProblem(w, r, errorf(ledger.CodeForbidden, "raft_addr: member %s's node is recorded at %s, not %s; a node joins at the address the consortium recorded for it",
+			req.ID, recorded, req.RaftAddr))
+		return
+	}
 	if !s.c.IsLeader() {
 		s.forward(w, r, body)
 		return
@@ -128,6 +144,9 @@ func (s *Server) handleClusterTransfer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.c.TransferLeadership(); err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			err = errorf(api.CodeUnavailable, "no other voter took over leadership, so %s stays leader: %v", s.c.ID(), err).retry(1)
+		}
 		s.writeProblem(w, r, err)
 		return
 	}

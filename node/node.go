@@ -336,7 +336,7 @@ func mapConsensusErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrNotLeader, err)
 	case errors.Is(err, consensus.ErrNotMember):
 		return fmt.Errorf("%w: %w", ErrNotMember, err)
-	case errors.Is(err, consensus.ErrShutdown), errors.Is(err, consensus.ErrTimeout):
+	case errors.Is(err, consensus.ErrShutdown), errors.Is(err, consensus.ErrTimeout), errors.Is(err, consensus.ErrNoTransferTarget):
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err

@@ -202,6 +202,7 @@ const (
 	accessSigned                 // no token: authenticated by signatures (proposals); rate-limited by address
 	accessMember                 // any valid token
 	accessOperator               // the node's operator token
+	accessAdmin                  // the operator token, or a member token with the admin scope: routes that change the cluster
 )
 
 // routeOpts describe how a route is served.

@@ -155,7 +155,7 @@ func TestMembership_AdmitJoinRemove(t *testing.T) {
 	if out := c.ok("member", "show", "delta", "-o", "json"); !strings.Contains(out, `"active"`) {
 		t.Fatalf("delta not admitted: %s", out)
 	}
-	c.ok("token", "create", "--key", filepath.Join(dir, "delta.key"), "--scopes", "read,write", "--out", filepath.Join(dir, "delta.token"))
+	c.ok("token", "create", "--key", filepath.Join(dir, "delta.key"), "--scopes", "read,write,admin", "--out", filepath.Join(dir, "delta.token"))
 
 	delta := exec.Command(bin, "node", "--id", "delta", "--data-dir", filepath.Join(dir, "delta"),
 		"--genesis", filepath.Join(dir, "genesis.json"), "--http", deltaAPI, "--raft", deltaRaft,
