@@ -632,7 +632,9 @@ func TestReadyz(t *testing.T) {
 	st := consensus.Status{State: "follower"}
 	c.IsLeaderFn = func() bool { return false }
 	c.StatusFn = func() consensus.Status { return st }
-	ts := startServer(t, w, c, testConfig(t))
+	cfg := testConfig(t)
+	cfg.ReadyMaxLag = 0
+	ts := startServer(t, w, c, cfg)
 	ts.get("/readyz", "").problem(t, 503, "unavailable")
 	// Two proposals behind, then a no-op on top (commit index past the
 	// last proposal): ready once the proposals are applied.
@@ -643,6 +645,23 @@ func TestReadyz(t *testing.T) {
 	if r := ts.get("/readyz", ""); r.status != 200 {
 		t.Fatalf("readyz after catching up: %d %s", r.status, r.body)
 	}
+	// Ready is not for ever: falling behind again, or losing touch with
+	// the leader, makes the node unready.
+	st.CommandIndex = st.AppliedIndex + 14
+	ts.get("/readyz", "").problem(t, 503, "unavailable")
+	st.CommandIndex, st.LastContact = st.AppliedIndex, cfg.LeaderLease+time.Second
+	if p := ts.get("/readyz", "").problem(t, 503, "unavailable"); !strings.Contains(p["detail"].(string), "no contact with the leader") {
+		t.Fatalf("readyz without leader contact: %v", p)
+	}
+	st.LastContact = 0
+	// Within the allowed lag (the default, 8) a node is ready.
+	ts2 := startServer(t, w, c, testConfig(t))
+	st.CommandIndex = st.AppliedIndex + 8
+	if r := ts2.get("/readyz", ""); r.status != 200 {
+		t.Fatalf("readyz 8 behind with ReadyMaxLag 8: %d %s", r.status, r.body)
+	}
+	st.CommandIndex++
+	ts2.get("/readyz", "").problem(t, 503, "unavailable")
 	if r := ts.get("/healthz", ""); r.status != 200 {
 		t.Fatalf("healthz: %d", r.status)
 	}

@@ -21,7 +21,8 @@ type ServerConfig struct {
 	RateBurst         int            // token-bucket burst per token
 	MaxInFlight       int            // proposals being checked, forwarded or committed at once; more get 429
 	MaxWait           time.Duration  // longest a read waits for min_index or a linearizable read index before 503
-	LeaderLease       time.Duration  // a follower serves consistency=leader reads while its last leader contact is younger than this
+	LeaderLease       time.Duration  // a follower serves consistency=leader reads, and is ready, while its last leader contact is younger than this
+	ReadyMaxLag       uint64         // /readyz is 200 while the applied index is at most this many entries behind the last committed proposal
 	ForwardTimeout    time.Duration  // longest a forwarded proposal, join or read-index call to the leader may take
 	ReadHeaderTimeout time.Duration  // http.Server ReadHeaderTimeout
 	ReadTimeout       time.Duration  // http.Server ReadTimeout
@@ -43,6 +44,7 @@ func DefaultServerConfig() ServerConfig {
 		MaxInFlight:       256,
 		MaxWait:           10 * time.Second,
 		LeaderLease:       3 * time.Second,
+		ReadyMaxLag:       8,
 		ForwardTimeout:    15 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,

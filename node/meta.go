@@ -3,6 +3,7 @@ package node
 import (
 	_ "embed"
 	"net/http"
+	"time"
 
 	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
@@ -26,9 +27,8 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// handleReadyz answers 200 once a leader is known and this node has
-// applied everything committed when it first learned of one; 503 before.
-// Once ready, a node stays ready while a leader is known.
+// handleReadyz answers 200 while this node is caught up (see checkReady),
+// and 503 with the reason otherwise.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	if err := s.checkReady(); err != nil {
 		s.writeProblem(w, r, err)
@@ -37,27 +37,26 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ready"})
 }
 
+// checkReady says whether reads here reflect the consortium's state: a
+// leader is known, a follower heard from it within the leader lease, and
+// the node's applied index is within ReadyMaxLag entries of the last
+// committed proposal it knows of (a new leader's no-op and configuration
+// changes raise the commit index without reaching the ledger, so they do
+// not count). It is checked on every call: a node that falls behind stops
+// being ready until it catches up.
 func (s *Server) checkReady() error {
 	st := s.c.Status()
-	if st.Leader == "" && !s.c.IsLeader() {
+	leader := s.c.IsLeader()
+	if st.Leader == "" && !leader {
 		return errorf(api.CodeUnavailable, "no leader is known yet").retry(1)
 	}
-	if s.ready.Load() {
-		return nil
+	if !leader && st.LastContact > s.cfg.LeaderLease {
+		return errorf(api.CodeUnavailable, "no contact with the leader for %s", st.LastContact.Round(time.Millisecond)).retry(1)
 	}
-	s.readyMu.Lock()
-	defer s.readyMu.Unlock()
-	// The target is the last proposal committed when a leader was first
-	// known: the ledger applies only proposals, and a new leader's no-op
-	// or a configuration change raises the commit index without ever
-	// reaching it.
-	if !s.readySet {
-		s.readyTarget, s.readySet = st.CommandIndex, true
+	if applied := max(st.AppliedIndex, s.l.AppliedIndex()); st.CommandIndex > applied+s.cfg.ReadyMaxLag {
+		return errorf(api.CodeUnavailable, "catching up: applied %d, the last committed proposal is %d (ready within %d)",
+			applied, st.CommandIndex, s.cfg.ReadyMaxLag).retry(1)
 	}
-	if applied := max(st.AppliedIndex, s.l.AppliedIndex()); applied < s.readyTarget {
-		return errorf(api.CodeUnavailable, "catching up: applied %d of %d", applied, s.readyTarget).retry(1)
-	}
-	s.ready.Store(true)
 	return nil
 }
 

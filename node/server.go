@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/charta/charta/ledger"
@@ -58,12 +57,6 @@ type Server struct {
 	limits       *limiters
 	metrics      *metrics
 	gatherer     prometheus.Gatherer
-
-	ready atomic.Bool // latched once a leader is known and the local state caught up
-
-	readyMu     sync.Mutex
-	readyTarget uint64 // last proposal committed when a leader was first known
-	readySet    bool
 
 	digestMu    sync.Mutex
 	digestIndex uint64

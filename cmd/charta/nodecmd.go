@@ -47,6 +47,7 @@ func nodeCmd() *command {
 			fs.StringVar(&logFormat, "log-format", "text", "text or json")
 			fs.Float64Var(&cfg.API.RateLimit, "rate-limit", cfg.API.RateLimit, "API requests per second allowed per token (or per address for proposals)")
 			fs.IntVar(&cfg.API.RateBurst, "rate-burst", cfg.API.RateBurst, "API token-bucket burst per token")
+			fs.Uint64Var(&cfg.API.ReadyMaxLag, "ready-max-lag", cfg.API.ReadyMaxLag, "/readyz answers 503 while the node has more than this many committed entries left to apply")
 			// Hidden (no usage text): shifts the clock that stamps this
 			// node's records, so that the chaos tests can run nodes whose
 			// clocks disagree. Never for production.
