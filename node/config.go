@@ -23,6 +23,8 @@ type ServerConfig struct {
 	MaxWait           time.Duration  // longest a read waits for min_index or a linearizable read index before 503
 	LeaderLease       time.Duration  // a follower serves consistency=leader reads, and is ready, while its last leader contact is younger than this
 	ReadyMaxLag       uint64         // /readyz is 200 while the applied index is at most this many entries behind the last committed proposal
+	StreamsPerMember  int            // event streams (/v1/events) one member (or the operator) may hold open at once; more get 429
+	StreamWriteLimit  time.Duration  // an event stream whose client takes longer than this to accept a batch is closed
 	ForwardTimeout    time.Duration  // longest a forwarded proposal, join or read-index call to the leader may take
 	ReadHeaderTimeout time.Duration  // http.Server ReadHeaderTimeout
 	ReadTimeout       time.Duration  // http.Server ReadTimeout
@@ -45,6 +47,8 @@ func DefaultServerConfig() ServerConfig {
 		MaxWait:           10 * time.Second,
 		LeaderLease:       3 * time.Second,
 		ReadyMaxLag:       8,
+		StreamsPerMember:  4,
+		StreamWriteLimit:  5 * time.Second,
 		ForwardTimeout:    15 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -69,13 +73,16 @@ func (c *ServerConfig) Validate() error {
 	if c.MaxInFlight <= 0 {
 		errs = append(errs, fmt.Errorf("node: MaxInFlight %d must be positive", c.MaxInFlight))
 	}
+	if c.StreamsPerMember <= 0 {
+		errs = append(errs, fmt.Errorf("node: StreamsPerMember %d must be positive", c.StreamsPerMember))
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{
 		{"MaxWait", c.MaxWait}, {"LeaderLease", c.LeaderLease}, {"ForwardTimeout", c.ForwardTimeout},
 		{"ReadHeaderTimeout", c.ReadHeaderTimeout}, {"ReadTimeout", c.ReadTimeout},
-		{"WriteTimeout", c.WriteTimeout}, {"IdleTimeout", c.IdleTimeout},
+		{"WriteTimeout", c.WriteTimeout}, {"IdleTimeout", c.IdleTimeout}, {"StreamWriteLimit", c.StreamWriteLimit},
 	} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("node: %s %v must be positive", d.name, d.v))

@@ -64,11 +64,16 @@ type entryRow struct {
 	Redacted   bool // the entry concerns a record the viewer may not see
 }
 
-func newEntryRow(e *ledger.Entry, x redactor) entryRow {
+// newEntryRow shows entry e as principal p may see it: an entry the API
+// withholds from p (entryFor) shows only its position, time, hashes, type
+// and status here too, and the redactor hides the IDs of records p may not
+// see in the rest.
+func newEntryRow(v *ledger.View, p *principal, e *ledger.Entry, x redactor) entryRow {
+	e, withheld := visibleEntry(v, p, e)
 	o := e.Outcome
 	row := entryRow{Seq: e.Seq, Index: e.Index, LedgerTime: e.LedgerTime, Type: o.Type, Status: o.Status,
 		Signer: o.Signer, Proposal: x.clean(o.ID), Message: x.clean(o.Message), Hash: e.Hash.String()}
-	row.Redacted = x.hides(o.ID) || x.hides(o.Message)
+	row.Redacted = withheld || x.hides(o.ID) || x.hides(o.Message)
 	for _, ev := range o.Events {
 		if x.hides(ev.Subject) {
 			row.Redacted = true
@@ -89,7 +94,7 @@ func short(s string) string {
 }
 
 // recentEntries returns the last n journal entries, newest first.
-func recentEntries(v *ledger.View, x redactor, n int) []entryRow {
+func recentEntries(v *ledger.View, p *principal, x redactor, n int) []entryRow {
 	size := v.Head().Size
 	from := uint64(0)
 	if size > uint64(n) {
@@ -98,7 +103,7 @@ func recentEntries(v *ledger.View, x redactor, n int) []entryRow {
 	es := v.Entries(from, n)
 	out := make([]entryRow, 0, len(es))
 	for i := len(es) - 1; i >= 0; i-- {
-		out = append(out, newEntryRow(es[i], x))
+		out = append(out, newEntryRow(v, p, es[i], x))
 	}
 	return out
 }
@@ -158,7 +163,7 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request, p *prin
 			return v.Bundles(a, maxLimit, func(b *ledger.Bundle) bool { return p.party(b.Parties) })
 		}))
 		d.Counts.Pools = len(allOf(func(a string) ([]*ledger.Pool, string) { return v.Pools(a, maxLimit) }))
-		d.Recent = recentEntries(v, newRedactor(v, p), 10)
+		d.Recent = recentEntries(v, p, newRedactor(v, p), 10)
 		pd = newPage(v, p, "Overview", "overview", d)
 		return nil
 	})
@@ -518,7 +523,7 @@ func (s *Server) handleDashboardJournal(w http.ResponseWriter, r *http.Request, 
 		x := newRedactor(v, p)
 		es := v.Entries(start, int(end-start))
 		for i := len(es) - 1; i >= 0; i-- {
-			d.Entries = append(d.Entries, newEntryRow(es[i], x))
+			d.Entries = append(d.Entries, newEntryRow(v, p, es[i], x))
 		}
 		if start > 0 {
 			d.Older = strconv.FormatUint(start, 10)
@@ -552,10 +557,11 @@ func (s *Server) handleDashboardEntry(w http.ResponseWriter, r *http.Request, p 
 		return errorf(ledger.CodeNotFound, "no journal entry %q", raw)
 	}
 	var (
-		size uint64
-		d    entryData
-		e    *ledger.Entry
-		x    redactor
+		size     uint64
+		d        entryData
+		e        *ledger.Entry
+		x        redactor
+		withheld bool // as the API withholds it from p
 	)
 	err = s.l.View(func(v *ledger.View) error {
 		var ok bool
@@ -564,12 +570,13 @@ func (s *Server) handleDashboardEntry(w http.ResponseWriter, r *http.Request, p 
 		}
 		size = v.Head().Size
 		x = newRedactor(v, p)
+		d.Row = newEntryRow(v, p, e, x)
+		e, withheld = visibleEntry(v, p, e)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	d.Row = newEntryRow(e, x)
 	d.PrevHash, d.EnvHash = e.PrevHash.String(), e.EnvelopeHash.String()
 	// The proof and the checkpoint come from the API's own handlers, for
 	// the same tree size, so that the receipt is what the API serves.
@@ -586,7 +593,7 @@ func (s *Server) handleDashboardEntry(w http.ResponseWriter, r *http.Request, p 
 	if err != nil {
 		return err
 	}
-	if d.Row.Redacted {
+	if d.Row.Redacted && !withheld {
 		var m map[string]any
 		json.Unmarshal(entry, &m)
 		delete(m, "envelope")

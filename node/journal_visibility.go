@@ -23,13 +23,20 @@ var publicTypes = []string{
 // consistency proofs need. Auditors and the operator see every entry
 // whole, so a complete export for charta audit needs their token.
 func entryFor(v *ledger.View, p *principal, e *ledger.Entry) *ledger.Entry {
+	out, _ := visibleEntry(v, p, e)
+	return out
+}
+
+// visibleEntry is entryFor, and whether it withheld the entry. The API and
+// the dashboard both show entries through it, so that they show the same.
+func visibleEntry(v *ledger.View, p *principal, e *ledger.Entry) (*ledger.Entry, bool) {
 	if p != nil && (p.seesAll() || e.Seq == 0 || entryConcerns(v, p.member, e)) {
-		return e
+		return e, false
 	}
 	w := *e
 	w.Envelope = nil
 	w.Outcome = ledger.Outcome{Status: e.Outcome.Status, Type: e.Outcome.Type}
-	return &w
+	return &w, true
 }
 
 // entryConcerns reports whether member signed the entry, or it is of a

@@ -15,6 +15,7 @@ type metrics struct {
 	inFlight    prometheus.Gauge
 	forwarded   prometheus.Counter
 	rateLimited prometheus.Counter
+	streamsCut  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -36,8 +37,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "charta_http_rate_limited_total",
 			Help: "Requests refused by the per-token rate limit.",
 		}),
+		streamsCut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "charta_event_streams_cut_total",
+			Help: "Event streams closed because their client read too slowly or stopped reading.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.duration, m.inFlight, m.forwarded, m.rateLimited} {
+	for _, c := range []prometheus.Collector{m.duration, m.inFlight, m.forwarded, m.rateLimited, m.streamsCut} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

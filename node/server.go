@@ -66,6 +66,7 @@ type Server struct {
 	ckpt     *checkpointer // checkpoint cosigning state
 	sessions *sessions     // dashboard sessions
 	alive    liveness      // when the other members' nodes last answered
+	streams  streams       // open event streams per member
 }
 
 // NewServer builds the API server over c. It creates or reads the operator
