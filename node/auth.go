@@ -164,18 +164,19 @@ func (s *Server) withAuth(a access, next http.Handler) http.Handler {
 		var authErr error
 		// A valid token has its own bucket; anything else (no token, or one
 		// that does not authenticate) shares its address's, so that junk
-		// tokens cannot each buy a fresh bucket.
+		// tokens cannot each buy a fresh bucket. Signed proposals are
+		// limited by their handler, per signer (see handleProposalCreate).
 		key := "a:" + clientAddr(r)
 		if tok := bearer(r); tok != "" && a != accessSigned {
 			if p, authErr = s.authenticate(tok); authErr == nil {
 				key = p.key
 			}
 		}
-		if wait, ok := s.limits.allow(key); !ok {
-			s.metrics.rateLimited.Inc()
-			s.writeProblem(w, r, errorf(api.CodeRateLimited, "over the rate limit of %g requests per second; slow down", s.cfg.RateLimit).
-				retry(int(math.Ceil(wait.Seconds()))))
-			return
+		if a != accessSigned {
+			if wait, ok := s.limits.allow(key); !ok {
+				s.refuseRate(w, r, wait)
+				return
+			}
 		}
 		if a != accessSigned {
 			tok := bearer(r)
@@ -204,6 +205,13 @@ func (s *Server) withAuth(a access, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyPrincipal, p)))
 	})
+}
+
+// refuseRate answers 429: over the rate limit, retry after wait.
+func (s *Server) refuseRate(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	s.metrics.rateLimited.Inc()
+	s.writeProblem(w, r, errorf(api.CodeRateLimited, "over the rate limit of %g requests per second; slow down", s.cfg.RateLimit).
+		retry(int(math.Ceil(wait.Seconds()))))
 }
 
 func (p *principal) hasAnyScope(scopes ...string) bool {
@@ -273,4 +281,14 @@ func (l *limiters) allow(key string) (time.Duration, bool) {
 		return d, false
 	}
 	return 0, true
+}
+
+// exhausted reports whether key's bucket has no token left, without
+// taking one.
+func (l *limiters) exhausted(key string) bool {
+	now := l.clock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.m[key]
+	return ok && e.lim.TokensAt(now) < 1
 }

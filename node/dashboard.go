@@ -40,6 +40,9 @@ const (
 	sessionTTL       = 12 * time.Hour
 	maxSessions      = 10000
 	sessionsPerToken = 8
+	// sessionsPerMember bounds one member's sessions over all its tokens,
+	// far below maxSessions, so that no member can use up the others'.
+	sessionsPerMember = 64
 )
 
 // dashboardCSP is the Content-Security-Policy of every dashboard response:
@@ -299,7 +302,7 @@ func (s *Server) handleDashboardLogin(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		s.sessions.close(c.Value) // a new login replaces the browser's session
 	}
-	id, ok := s.sessions.open(tok)
+	id, ok := s.sessions.open(tok, p.member)
 	if !ok {
 		s.renderLoginError(w, r, http.StatusServiceUnavailable, "This node has too many open dashboard sessions; try again later.")
 		return

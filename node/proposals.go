@@ -31,12 +31,28 @@ func (s *Server) handleProposalCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, errorf(ledger.CodeInvalid, "reading the envelope: %v", err))
 		return
 	}
+	// Proposals are rate-limited per signer once their signatures verify,
+	// so that junk from an address shared with honest clients cannot hold
+	// up their writes. What fails the precheck is charged to its address;
+	// an address out of tokens gets 429 at once for envelopes that do not
+	// even name keys this node knows, without verifying anything.
+	addr := "a:" + clientAddr(r)
+	if s.limits.exhausted(addr) && !s.namesKnownKeys(body) {
+		wait, _ := s.limits.allow(addr)
+		s.refuseRate(w, r, wait)
+		return
+	}
 	pc, err := s.precheck(body)
 	if err != nil && pc.behind {
 		pc, err = s.precheckCaughtUp(r, body)
 	}
 	if err != nil {
+		s.limits.allow(addr)
 		s.writeProblem(w, r, err)
+		return
+	}
+	if wait, ok := s.limits.allow("s:" + pc.signer); !ok {
+		s.refuseRate(w, r, wait)
 		return
 	}
 	if pc.resubmission != nil {
@@ -96,6 +112,8 @@ type prechecked struct {
 	// resubmission is the recorded result of an exact resubmission of a
 	// committed proposal, which the ledger would answer with anyway.
 	resubmission *ledger.Result
+	// signer is the proposal's signer, once its signatures verified.
+	signer string
 	// behind is set on a refusal that rests on keys or members this node
 	// does not know as valid, which a node behind the leader may not know
 	// yet: a signature by a key it does not hold, or a signer that is not
@@ -117,15 +135,39 @@ func (s *Server) precheck(raw []byte) (prechecked, error) {
 		var skew *ledger.SkewError
 		switch {
 		case errors.As(err, &skew):
+			pc.signer = adm.Proposal.Signer
 			return nil
 		case errors.As(err, &ke), errors.As(err, &se):
 			pc.behind = true
 		case err == nil && adm.Earlier != nil:
 			pc.resubmission = adm.Earlier
 		}
+		if err == nil {
+			pc.signer = adm.Proposal.Signer
+		}
 		return err
 	})
 	return pc, err
+}
+
+// namesKnownKeys reports, cheaply, whether raw is an envelope whose every
+// signature names a key this node holds as valid: what an honest client's
+// envelope does, and junk does not.
+func (s *Server) namesKnownKeys(raw []byte) bool {
+	env, err := ledger.DecodeEnvelope(raw)
+	if err != nil || len(env.Signatures) == 0 {
+		return false
+	}
+	known := true
+	s.l.View(func(v *ledger.View) error {
+		for _, sg := range env.Signatures {
+			if _, ok := v.KeyValidNow(sg.KeyID); !ok {
+				known = false
+			}
+		}
+		return nil
+	})
+	return known
 }
 
 // precheckCaughtUp runs precheck again once this node has applied the

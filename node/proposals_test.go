@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -95,5 +96,37 @@ func TestAdmission_APIAgreesWithLedger(t *testing.T) {
 				t.Fatalf("API answered %d %s; the ledger answers %+v (duplicate %v)", r.status, r.body, want.Outcome, want.Duplicate)
 			}
 		})
+	}
+}
+
+// TestProposals_RateLimitedPerSigner: junk from an address does not hold up
+// a signed proposal sent from the same address; the signer's own proposals
+// are limited per signer.
+func TestProposals_RateLimitedPerSigner(t *testing.T) {
+	w := newWorld(t, nil)
+	w.seed()
+	cfg := testConfig(t)
+	cfg.RateLimit, cfg.RateBurst = 0.01, 2
+	c := w.leaderFake("alpha")
+	c.ProposeFn = func(ctx context.Context, env []byte) (*ledger.Result, error) { return w.apply(env), nil }
+	ts := startServer(t, w, c, cfg)
+	codes := map[int]int{}
+	for range 10 {
+		codes[ts.do(http.MethodPost, "/v1/proposals", "", []byte(`{"payloadType":"x","payload":"eA==","signatures":[]}`)).status]++
+	}
+	if codes[400] != 2 || codes[429] != 8 {
+		t.Fatalf("junk from one address: %v, want 2 refused as invalid and the rest rate-limited", codes)
+	}
+	body := func(id string) ledger.TokenRegister {
+		return ledger.TokenRegister{Hash: ledger.HashToken(id), Scopes: []string{"read"}, ExpiresAt: t0.Add(time.Hour)}
+	}
+	for i, want := range []int{200, 200, 429} {
+		id := "tok-rl-" + strconv.Itoa(i)
+		if r := ts.do(http.MethodPost, "/v1/proposals", "", w.envelope("beta", "token.register", id, body(id))); r.status != want {
+			t.Fatalf("beta's proposal %d from the junk's address: %d, want %d: %s", i, r.status, want, r.body)
+		}
+	}
+	if r := ts.do(http.MethodPost, "/v1/proposals", "", w.envelope("gamma", "token.register", "tok-rl-g", body("g"))); r.status != 200 {
+		t.Fatalf("gamma's proposal after beta's limit: %d %s", r.status, r.body)
 	}
 }

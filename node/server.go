@@ -117,7 +117,7 @@ func NewServer(cfg ServerConfig, c Consensus, deps Deps) (*Server, error) {
 	s.inFlight = make(chan struct{}, cfg.MaxInFlight)
 	s.heavy = make(chan struct{}, 2)
 	s.limits = newLimiters(cfg.RateLimit, cfg.RateBurst, s.clock)
-	s.sessions = newSessions(sessionTTL, maxSessions, sessionsPerToken, s.clock)
+	s.sessions = newSessions(sessionTTL, maxSessions, sessionsPerToken, sessionsPerMember, s.clock)
 	s.ckpt = newCheckpointer(cfg)
 	s.router = s.routes()
 	s.handler = s.recoverer(s.withRequestID(s.router))

@@ -14,39 +14,46 @@ import (
 // request, so an expired token or a removed member loses access at once.
 // Sessions live in the node's memory: a restart logs everyone out.
 //
-// One token holds at most perToken sessions (a new login closes its
-// oldest), so that logging in over and over with one token cannot push
-// other members out; past max sessions in all, a login is refused until
-// some expire.
+// One token holds at most perToken sessions, and one member (over all its
+// tokens) at most perMember: a new login past either closes that token's
+// or member's oldest session, so that logging in over and over, with one
+// token or with many tokens of one member, cannot push other members out.
+// Past max sessions in all, a login is refused until some expire.
 type sessions struct {
-	mu       sync.Mutex
-	ttl      time.Duration
-	max      int
-	perToken int
-	now      func() time.Time
-	m        map[string]session  // session ID → session
-	byToken  map[string][]string // token → its session IDs, oldest first
+	mu        sync.Mutex
+	ttl       time.Duration
+	max       int
+	perToken  int
+	perMember int
+	now       func() time.Time
+	m         map[string]session  // session ID → session
+	byToken   map[string][]string // token → its session IDs, oldest first
+	byMember  map[string][]string // member ("" for the operator) → its session IDs, oldest first
 }
 
 type session struct {
 	token   string
+	member  string
 	expires time.Time
 }
 
-func newSessions(ttl time.Duration, max, perToken int, now func() time.Time) *sessions {
-	return &sessions{ttl: ttl, max: max, perToken: perToken, now: now,
-		m: make(map[string]session), byToken: make(map[string][]string)}
+func newSessions(ttl time.Duration, max, perToken, perMember int, now func() time.Time) *sessions {
+	return &sessions{ttl: ttl, max: max, perToken: perToken, perMember: perMember, now: now,
+		m: make(map[string]session), byToken: make(map[string][]string), byMember: make(map[string][]string)}
 }
 
-// open starts a session for token and returns its ID, or false when the
-// node holds as many sessions as it may.
-func (ss *sessions) open(token string) (string, bool) {
+// open starts a session for member's token and returns its ID, or false
+// when the node holds as many sessions as it may.
+func (ss *sessions) open(token, member string) (string, bool) {
 	var b [32]byte
 	rand.Read(b[:])
 	id := base64.RawURLEncoding.EncodeToString(b[:])
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ids := ss.byToken[token]; len(ids) >= ss.perToken {
+		ss.closeLocked(ids[0])
+	}
+	if ids := ss.byMember[member]; len(ids) >= ss.perMember {
 		ss.closeLocked(ids[0])
 	}
 	if len(ss.m) >= ss.max {
@@ -60,8 +67,9 @@ func (ss *sessions) open(token string) (string, bool) {
 			return "", false
 		}
 	}
-	ss.m[id] = session{token: token, expires: ss.now().Add(ss.ttl)}
+	ss.m[id] = session{token: token, member: member, expires: ss.now().Add(ss.ttl)}
 	ss.byToken[token] = append(ss.byToken[token], id)
+	ss.byMember[member] = append(ss.byMember[member], id)
 	return id, true
 }
 
@@ -90,7 +98,13 @@ func (ss *sessions) closeLocked(id string) {
 		return
 	}
 	delete(ss.m, id)
-	ids := ss.byToken[s.token]
+	forget(ss.byToken, s.token, id)
+	forget(ss.byMember, s.member, id)
+}
+
+// forget removes session id from index[key].
+func forget(index map[string][]string, key, id string) {
+	ids := index[key]
 	for i, x := range ids {
 		if x == id {
 			ids = append(ids[:i], ids[i+1:]...)
@@ -98,8 +112,8 @@ func (ss *sessions) closeLocked(id string) {
 		}
 	}
 	if len(ids) == 0 {
-		delete(ss.byToken, s.token)
+		delete(index, key)
 	} else {
-		ss.byToken[s.token] = ids
+		index[key] = ids
 	}
 }

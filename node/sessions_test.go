@@ -3,6 +3,7 @@ package node
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,10 +11,10 @@ import (
 
 func TestSessions_ExpireAndCaps(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	ss := newSessions(time.Hour, 3, 2, func() time.Time { return now })
+	ss := newSessions(time.Hour, 3, 2, 100, func() time.Time { return now })
 	open := func(tok string) string {
 		t.Helper()
-		id, ok := ss.open(tok)
+		id, ok := ss.open(tok, "member-of-"+tok)
 		if !ok {
 			t.Fatalf("login with %s refused", tok)
 		}
@@ -34,7 +35,7 @@ func TestSessions_ExpireAndCaps(t *testing.T) {
 	}
 	b1 := open("token-b")
 	// The node is full: another login is refused, nobody is pushed out.
-	if _, ok := ss.open("token-c"); ok {
+	if _, ok := ss.open("token-c", "member-of-token-c"); ok {
 		t.Fatal("a login past the node's cap was accepted")
 	}
 	for _, id := range []string{a2, a3, b1} {
@@ -51,6 +52,35 @@ func TestSessions_ExpireAndCaps(t *testing.T) {
 	ss.close(a3)
 	if _, ok := ss.token(a3); ok {
 		t.Fatal("a closed session is still open")
+	}
+}
+
+// TestSessions_OneMemberCannotFillTheNode: logins with many tokens of one
+// member close that member's oldest sessions instead of filling the node,
+// so other members (and the operator) can still log in.
+func TestSessions_OneMemberCannotFillTheNode(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ss := newSessions(time.Hour, 10, 8, 4, func() time.Time { return now })
+	var held []string
+	for i := range 20 {
+		id, ok := ss.open("token-"+strconv.Itoa(i), "gamma")
+		if !ok {
+			t.Fatalf("gamma's login %d refused", i)
+		}
+		held = append(held, id)
+	}
+	if n := len(ss.byMember["gamma"]); n != 4 || len(ss.m) != 4 {
+		t.Fatalf("gamma holds %d sessions, the node %d; want 4", n, len(ss.m))
+	}
+	for _, id := range held[16:] {
+		if _, ok := ss.token(id); !ok {
+			t.Fatalf("one of gamma's newest sessions was closed")
+		}
+	}
+	for _, who := range []string{"alpha", ""} {
+		if _, ok := ss.open("token-of-"+who, who); !ok {
+			t.Fatalf("%q cannot log in after gamma's logins", who)
+		}
 	}
 }
 

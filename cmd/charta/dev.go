@@ -51,9 +51,8 @@ func devCmd() *command {
 			if err != nil {
 				return err
 			}
-			// Every local client shares 127.0.0.1, which the API
-			// rate-limits as one address for proposals; a dev machine
-			// gets more headroom.
+			// A dev machine's scripts sign as a few members in bursts;
+			// they get more headroom than the production rate limit.
 			c := &devnet.Cluster{Dir: dir, Base: basePort, Scheme: ledger.Scheme(scheme), Bin: self,
 				Extra: []string{"--bootstrap", "--rate-limit", "2000", "--rate-burst", "4000"}}
 			return runDev(e.ctx, c, demo, e.stdout)

@@ -45,7 +45,7 @@ func nodeCmd() *command {
 			fs.Uint64Var(&cfg.Raft.TrailingLogs, "trailing-logs", cfg.Raft.TrailingLogs, "Raft entries kept behind a snapshot, for slow followers")
 			fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 			fs.StringVar(&logFormat, "log-format", "text", "text or json")
-			fs.Float64Var(&cfg.API.RateLimit, "rate-limit", cfg.API.RateLimit, "API requests per second allowed per token (or per address for proposals)")
+			fs.Float64Var(&cfg.API.RateLimit, "rate-limit", cfg.API.RateLimit, "API requests per second allowed per token (per signer for proposals; per address for requests without a valid token or signature)")
 			fs.IntVar(&cfg.API.RateBurst, "rate-burst", cfg.API.RateBurst, "API token-bucket burst per token")
 			fs.Uint64Var(&cfg.API.ReadyMaxLag, "ready-max-lag", cfg.API.ReadyMaxLag, "/readyz answers 503 while the node has more than this many committed entries left to apply")
 			// Hidden (no usage text): shifts the clock that stamps this
