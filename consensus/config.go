@@ -42,6 +42,7 @@ type Config struct {
 	VoterDeadAfter     time.Duration         // a voter unreachable this long is replaced by a nonvoter; 0 = 10s
 	ReconcileInterval  time.Duration         // period of the membership reconciler besides its event wake-ups; 0 = 2s
 	NoSync             bool                  // skip fsync of the stores; tests only
+	OnStoreFailure     func(err error)       // the state store cannot commit: stop the process (see ledger.Options); default panic
 	BootIDFile         string                // the kernel's boot ID (see durability.go); default /proc/sys/kernel/random/boot_id
 	Clock              func() time.Time      // stamps records; default time.Now (tests inject offsets)
 	Registerer         prometheus.Registerer // where Raft's metrics are registered; nil = not exported

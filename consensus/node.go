@@ -106,7 +106,7 @@ func New(cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
-	opts := ledger.Options{NoSync: cfg.NoSync, DeferSync: n.deferSync}
+	opts := ledger.Options{NoSync: cfg.NoSync, DeferSync: n.deferSync, OnStoreFailure: cfg.OnStoreFailure}
 	if n.ledger, err = ledger.Open(filepath.Join(cfg.Dir, "state.db"), cfg.Genesis, opts); err != nil {
 		return nil, err
 	}

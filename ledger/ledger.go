@@ -61,6 +61,11 @@ type Options struct {
 	// from Raft's snapshot and log (see consensus). A process crash loses
 	// nothing either way, since the kernel keeps what was written.
 	DeferSync bool
+	// OnStoreFailure, if set, is called instead of panicking when the
+	// state store cannot commit an applied batch (a full or failing
+	// disk). It must not return: it stops the process, which restarts
+	// from the Raft log with nothing acknowledged lost.
+	OnStoreFailure func(err error)
 }
 
 // LogEntry is a committed Raft log entry as Apply receives it.
@@ -250,7 +255,11 @@ func (l *Ledger) Apply(entries []LogEntry) []*Result {
 		return nil
 	})
 	if err != nil {
-		panic(fmt.Sprintf("ledger: commit of applied batch ending at index %d failed: %v", last, err))
+		err = fmt.Errorf("ledger: commit of applied batch ending at index %d failed: %w", last, err)
+		if l.opts.OnStoreFailure != nil {
+			l.opts.OnStoreFailure(err)
+		}
+		panic(err.Error())
 	}
 	failpoint("apply-after-commit")
 	l.index.Store(u.next)

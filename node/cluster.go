@@ -34,7 +34,7 @@ func (s *Server) registerClusterRoutes(r *mux.Router) {
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	st := s.c.Status()
 	out := api.Status{ID: s.c.ID(), Role: st.State, Leader: st.Leader, Term: st.Term,
-		CommitIndex: st.CommitIndex, Version: s.cfg.Version, Voters: []string{}, Nonvoters: []string{}}
+		CommitIndex: st.CommitIndex, Version: s.cfg.Version, Voters: []string{}, Nonvoters: []string{}, Alarms: s.alarms()}
 	if servers, err := s.c.Servers(); err == nil {
 		for _, sv := range servers {
 			if sv.Suffrage == "voter" {

@@ -25,6 +25,7 @@ type ServerConfig struct {
 	ReadyMaxLag       uint64         // /readyz is 200 while the applied index is at most this many entries behind the last committed proposal
 	StreamsPerMember  int            // event streams (/v1/events) one member (or the operator) may hold open at once; more get 429
 	StreamWriteLimit  time.Duration  // an event stream whose client takes longer than this to accept a batch is closed
+	MinFreeBytes      uint64         // below this much free space in DataDir's file system, proposals get 507 and the nospace alarm is raised; 0: off
 	ForwardTimeout    time.Duration  // longest a forwarded proposal, join or read-index call to the leader may take
 	ReadHeaderTimeout time.Duration  // http.Server ReadHeaderTimeout
 	ReadTimeout       time.Duration  // http.Server ReadTimeout
@@ -49,6 +50,7 @@ func DefaultServerConfig() ServerConfig {
 		ReadyMaxLag:       8,
 		StreamsPerMember:  4,
 		StreamWriteLimit:  5 * time.Second,
+		MinFreeBytes:      256 << 20,
 		ForwardTimeout:    15 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -93,9 +95,15 @@ func (c *ServerConfig) Validate() error {
 
 // Deps are the server's collaborators. Zero fields get defaults.
 type Deps struct {
-	Logger     *slog.Logger          // default: discard
-	Registerer prometheus.Registerer // where the server registers its metrics; default: a new registry
-	Gatherer   prometheus.Gatherer   // what /metrics serves; default: the new registry (or Registerer if it is one)
-	HTTPClient *http.Client          // calls to the leader's API (forwarding); default: a client with ForwardTimeout
-	Clock      func() time.Time      // wall clock for logs and readiness; default: time.Now
+	Logger     *slog.Logger                     // default: discard
+	Registerer prometheus.Registerer            // where the server registers its metrics; default: a new registry
+	Gatherer   prometheus.Gatherer              // what /metrics serves; default: the new registry (or Registerer if it is one)
+	HTTPClient *http.Client                     // calls to the leader's API (forwarding); default: a client with ForwardTimeout
+	Clock      func() time.Time                 // wall clock for logs and readiness; default: time.Now
+	FreeSpace  func(dir string) (uint64, error) // free bytes of dir's file system; default: statfs
+	// Fatal is called when the node's state store cannot commit what Raft
+	// committed (a full or failing disk): it must stop the process, which
+	// restarts from the Raft log with nothing acknowledged lost. Default:
+	// panic.
+	Fatal func(err error)
 }

@@ -24,7 +24,7 @@ func (s *Server) registerMetaRoutes(r *mux.Router) {
 
 // handleHealthz answers 200 while the process serves.
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
+	s.writeJSON(w, r, http.StatusOK, api.Health{Status: "ok", Alarms: s.alarms()})
 }
 
 // handleReadyz answers 200 while this node is caught up (see checkReady),

@@ -50,6 +50,30 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
+// registerDisk exports the disk guard's view: free bytes, and the nospace
+// alarm as 0 or 1.
+func (m *metrics) registerDisk(reg prometheus.Registerer, g *diskGuard) error {
+	free := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "charta_disk_free_bytes",
+		Help: "Free bytes of the file system holding the node's data (0 when the guard is off).",
+	}, func() float64 { f, _ := g.state(); return float64(f) })
+	alarm := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "charta_alarm_nospace",
+		Help: "1 while the node's disk is below its reserve and it refuses proposals, else 0.",
+	}, func() float64 {
+		if _, low := g.state(); low {
+			return 1
+		}
+		return 0
+	})
+	for _, c := range []prometheus.Collector{free, alarm} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // statusRecorder remembers the status code a handler wrote.
 type statusRecorder struct {
 	http.ResponseWriter

@@ -138,7 +138,7 @@ func New(cfg Config, deps Deps) (*Node, error) {
 	rc := cfg.Raft
 	rc.ID, rc.Dir, rc.BindAddr, rc.AdvertiseAddr = cfg.ID, cfg.DataDir, cfg.RaftAddr, cfg.AdvertiseRaft
 	rc.Genesis, rc.Bootstrap, rc.TLS, rc.MaxVoters, rc.NoSync = g, cfg.Bootstrap, cfg.TLS, cfg.MaxVoters, cfg.NoSync
-	rc.Logger, rc.Registerer = deps.Logger, deps.Registerer
+	rc.Logger, rc.Registerer, rc.OnStoreFailure = deps.Logger, deps.Registerer, deps.Fatal
 	if deps.Clock != nil {
 		rc.Clock = deps.Clock
 	}

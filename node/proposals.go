@@ -19,6 +19,11 @@ func (s *Server) registerProposalRoutes(r *mux.Router) {
 // current state, then commits it through the leader (forwarding if this
 // node is not the leader) and answers with the journaled outcome.
 func (s *Server) handleProposalCreate(w http.ResponseWriter, r *http.Request) {
+	if free, low := s.disk.state(); low {
+		s.writeProblem(w, r, errorf(api.CodeNoSpace, "this node's disk has %d MiB free, under the %d MiB it keeps in reserve; it takes no proposals until space is freed, and still serves reads",
+			free>>20, s.cfg.MinFreeBytes>>20).retry(30))
+		return
+	}
 	var limit int
 	s.l.View(func(v *ledger.View) error { limit = v.Charter().MaxProposalBytes; return nil })
 	body, err := readBody(w, r, int64(limit))

@@ -67,6 +67,7 @@ type Server struct {
 	sessions *sessions     // dashboard sessions
 	alive    liveness      // when the other members' nodes last answered
 	streams  streams       // open event streams per member
+	disk     *diskGuard    // free space of the data directory
 }
 
 // NewServer builds the API server over c. It creates or reads the operator
@@ -119,6 +120,13 @@ func NewServer(cfg ServerConfig, c Consensus, deps Deps) (*Server, error) {
 	s.limits = newLimiters(cfg.RateLimit, cfg.RateBurst, s.clock)
 	s.sessions = newSessions(sessionTTL, maxSessions, sessionsPerToken, sessionsPerMember, s.clock)
 	s.ckpt = newCheckpointer(cfg)
+	s.disk = &diskGuard{dir: cfg.DataDir, reserve: cfg.MinFreeBytes, free: deps.FreeSpace, now: s.clock}
+	if s.disk.free == nil {
+		s.disk.free = statfsFree
+	}
+	if err := m.registerDisk(reg, s.disk); err != nil {
+		return nil, err
+	}
 	s.router = s.routes()
 	s.handler = s.recoverer(s.withRequestID(s.router))
 	return s, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +48,14 @@ func nodeCmd() *command {
 			fs.StringVar(&logFormat, "log-format", "text", "text or json")
 			fs.Float64Var(&cfg.API.RateLimit, "rate-limit", cfg.API.RateLimit, "API requests per second allowed per token (per signer for proposals; per address for requests without a valid token or signature)")
 			fs.IntVar(&cfg.API.RateBurst, "rate-burst", cfg.API.RateBurst, "API token-bucket burst per token")
+			fs.Func("min-free-mib", "refuse proposals (507) while the data directory's file system has fewer than this many MiB free; 0 turns the guard off (default 256)", func(v string) error {
+				n, err := strconv.ParseUint(v, 10, 32)
+				if err != nil {
+					return fmt.Errorf("%q is not a number of MiB", v)
+				}
+				cfg.API.MinFreeBytes = n << 20
+				return nil
+			})
 			fs.Uint64Var(&cfg.API.ReadyMaxLag, "ready-max-lag", cfg.API.ReadyMaxLag, "/readyz answers 503 while the node has more than this many committed entries left to apply")
 			// Hidden (no usage text): shifts the clock that stamps this
 			// node's records, so that the chaos tests can run nodes whose
@@ -88,7 +97,14 @@ func nodeCmd() *command {
 			if clockOffset != 0 {
 				log.Warn("this node stamps records with a shifted clock (--clock-offset, for tests only)", "offset", clockOffset)
 			}
-			n, err := node.New(cfg, node.Deps{Logger: log})
+			// A state store that cannot commit (a full disk) stops the
+			// node with one clear line, not a stack: it restarts from the
+			// Raft log with nothing acknowledged lost.
+			fatal := func(err error) {
+				log.Error("stopping: the node cannot store what the cluster committed; free disk space and restart it", "err", err)
+				os.Exit(74)
+			}
+			n, err := node.New(cfg, node.Deps{Logger: log, Fatal: fatal})
 			if err != nil {
 				return err
 			}

@@ -16,6 +16,7 @@ const ProblemTypeBase = "https://charta.dev/problems/"
 const (
 	CodeRateLimited ledger.Code = "rate_limited" // a rate limit or the in-flight bound; see Retry-After
 	CodeUnavailable ledger.Code = "unavailable"  // no leader, a lagging node, or an ambiguous write
+	CodeNoSpace     ledger.Code = "no_space"     // a node's disk is short of space: it takes no proposals until space is freed
 )
 
 // problemCodes maps every problem code to its HTTP status and title.
@@ -32,6 +33,7 @@ var problemCodes = map[ledger.Code]struct {
 	ledger.CodeRejected:     {http.StatusUnprocessableEntity, "Rejected"},
 	CodeRateLimited:         {http.StatusTooManyRequests, "Rate limited"},
 	CodeUnavailable:         {http.StatusServiceUnavailable, "Unavailable"},
+	CodeNoSpace:             {http.StatusInsufficientStorage, "Insufficient storage"},
 	ledger.CodeInternal:     {http.StatusInternalServerError, "Internal error"},
 }
 

@@ -16,19 +16,20 @@ type List[T any] struct {
 
 // Status is a node's report on itself and the cluster: GET /v1/status.
 type Status struct {
-	ID           string      `json:"id"`            // the node's Raft server ID (its member ID)
-	Role         string      `json:"role"`          // leader, follower, candidate or shutdown
-	Leader       string      `json:"leader"`        // the leader's ID, if known
-	Term         uint64      `json:"term"`          // current Raft term
-	AppliedIndex uint64      `json:"applied_index"` // last index applied to the ledger
-	CommitIndex  uint64      `json:"commit_index"`  // last index known committed
-	Consortium   string      `json:"consortium"`    // the consortium ID that proposals must carry
-	JournalHead  ledger.Head `json:"journal_head"`  // journal size, last entry hash and Merkle root
-	StateDigest  ledger.Hash `json:"state_digest"`  // digest of the whole state at AppliedIndex
-	LedgerTime   time.Time   `json:"ledger_time"`   // ledger time of the last applied entry
-	Voters       []string    `json:"voters"`        // IDs of the voting servers
-	Nonvoters    []string    `json:"nonvoters"`     // IDs of the non-voting servers
-	Version      string      `json:"version"`       // the node's software version
+	ID           string      `json:"id"`               // the node's Raft server ID (its member ID)
+	Role         string      `json:"role"`             // leader, follower, candidate or shutdown
+	Leader       string      `json:"leader"`           // the leader's ID, if known
+	Term         uint64      `json:"term"`             // current Raft term
+	AppliedIndex uint64      `json:"applied_index"`    // last index applied to the ledger
+	CommitIndex  uint64      `json:"commit_index"`     // last index known committed
+	Consortium   string      `json:"consortium"`       // the consortium ID that proposals must carry
+	JournalHead  ledger.Head `json:"journal_head"`     // journal size, last entry hash and Merkle root
+	StateDigest  ledger.Hash `json:"state_digest"`     // digest of the whole state at AppliedIndex
+	LedgerTime   time.Time   `json:"ledger_time"`      // ledger time of the last applied entry
+	Voters       []string    `json:"voters"`           // IDs of the voting servers
+	Nonvoters    []string    `json:"nonvoters"`        // IDs of the non-voting servers
+	Version      string      `json:"version"`          // the node's software version
+	Alarms       []string    `json:"alarms,omitempty"` // raised alarms: "nospace" while the node's disk is short of space
 }
 
 // ClusterServer is one server of the Raft configuration: the items of
@@ -45,6 +46,14 @@ type ClusterServer struct {
 type JoinRequest struct {
 	ID       string `json:"id"`        // the member ID, which is the Raft server ID
 	RaftAddr string `json:"raft_addr"` // host:port peers dial
+}
+
+// Health is the answer to GET /healthz: the process serves. Alarms lists
+// what the node raised ("nospace"); peers read it to keep the cluster from
+// writing to a node that cannot store more.
+type Health struct {
+	Status string   `json:"status"`
+	Alarms []string `json:"alarms,omitempty"`
 }
 
 // Transfer is the answer to POST /v1/cluster/transfer-leadership.

@@ -38,6 +38,7 @@ var (
 	ErrTooLarge     error = codeError(ledger.CodeTooLarge)
 	ErrRateLimited  error = codeError(api.CodeRateLimited)
 	ErrUnavailable  error = codeError(api.CodeUnavailable)
+	ErrNoSpace      error = codeError(api.CodeNoSpace)
 	ErrInternal     error = codeError(ledger.CodeInternal)
 )
 

@@ -1,0 +1,61 @@
+package node
+
+import (
+	"sync"
+	"syscall"
+	"time"
+)
+
+// diskGuard watches the free space of the file system that holds the
+// node's data, like etcd's NOSPACE alarm: below the reserve, the node
+// refuses new proposals (which would grow its Raft log and state) and
+// keeps serving reads, so that a full disk degrades the node to read-only
+// instead of failing a commit.
+type diskGuard struct {
+	dir     string
+	reserve uint64                           // bytes to keep free; 0 turns the guard off
+	free    func(dir string) (uint64, error) // bytes available to the node's user
+	now     func() time.Time
+
+	mu      sync.Mutex
+	checked time.Time
+	avail   uint64
+	err     error
+}
+
+// statfsFree is the bytes available to an unprivileged user on dir's
+// file system.
+func statfsFree(dir string) (uint64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
+
+// state returns the free bytes, at most a second old, and whether they are
+// below the reserve.
+func (g *diskGuard) state() (free uint64, low bool) {
+	if g.reserve == 0 {
+		return 0, false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if now := g.now(); now.Sub(g.checked) >= time.Second {
+		g.avail, g.err = g.free(g.dir)
+		g.checked = now
+	}
+	if g.err != nil {
+		return 0, false // an unreadable file system is not taken for a full one
+	}
+	return g.avail, g.avail < g.reserve
+}
+
+// alarms lists this node's raised alarms: "nospace" while its disk is below
+// the reserve.
+func (s *Server) alarms() []string {
+	if _, low := s.disk.state(); low {
+		return []string{"nospace"}
+	}
+	return nil
+}
