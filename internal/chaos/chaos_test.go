@@ -144,6 +144,20 @@ func TestChaos_TransferStorm(t *testing.T) {
 	runScenario(t, "transfer-storm", 3, 108, shortOps, Sequence(gap, TransferStorm(5*time.Second, 500*time.Millisecond)))
 }
 
+// TestChaos_SlowReaderFlood opens 300 never-reading event streams from
+// genesis on the leader while the workload runs: the leader keeps its
+// leadership, and every invariant holds.
+func TestChaos_SlowReaderFlood(t *testing.T) {
+	runScenario(t, "slow-readers", 3, 111, shortOps, Sequence(gap, SlowReaders(300, 6*time.Second)))
+}
+
+// TestChaos_ReadTokenClusterRoutes calls every cluster-changing route on
+// every node with each member's read-only token while the workload runs:
+// every call is refused and the cluster stays as it was.
+func TestChaos_ReadTokenClusterRoutes(t *testing.T) {
+	runScenario(t, "read-token-cluster-routes", 3, 112, shortOps, Sequence(gap, ReadTokenClusterRoutes()))
+}
+
 // TestChaos_ClockOffsets runs nodes whose clocks are 30 s behind, right
 // and 45 s ahead (inside the charter's issued_at window of 600 s before and
 // 120 s after ledger time) and hands leadership round until each has led.

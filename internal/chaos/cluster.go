@@ -2,11 +2,8 @@ package chaos
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -125,18 +122,6 @@ func freeAddr() (string, error) {
 	return "", errors.New("chaos: no free port in 10000-19999")
 }
 
-// NewToken returns a fresh random API token.
-func NewToken() string {
-	var b [32]byte
-	rand.Read(b[:])
-	return "charta_" + hex.EncodeToString(b[:])
-}
-
-func tokenHash(tok string) string {
-	h := sha256.Sum256([]byte(tok))
-	return hex.EncodeToString(h[:])
-}
-
 // Start creates the consortium's keys, certificates and genesis in
 // cfg.Dir, starts the proxies and the nodes, waits for a leader and
 // registers a read token for every member.
@@ -241,7 +226,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	for _, n := range c.Nodes {
-		tok := NewToken()
+		tok := client.NewToken()
 		if err := c.RegisterToken(ctx, n.ID, tok); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("chaos: registering a token of %s: %w", n.ID, err)
@@ -265,11 +250,16 @@ func (c *Cluster) Signer(member string) ledger.Signer { return c.signers[member]
 
 // RegisterToken registers tok as an API token of member with every scope.
 func (c *Cluster) RegisterToken(ctx context.Context, member, tok string) error {
+	return c.RegisterTokenScoped(ctx, member, tok, "read", "write", "admin")
+}
+
+// RegisterTokenScoped registers tok as an API token of member with scopes.
+func (c *Cluster) RegisterTokenScoped(ctx context.Context, member, tok string, scopes ...string) error {
 	cl, err := c.Client(0, member, "")
 	if err != nil {
 		return err
 	}
-	body := ledger.TokenRegister{Hash: tokenHash(tok), Scopes: []string{"read", "write", "admin"},
+	body := ledger.TokenRegister{Hash: ledger.HashToken(tok), Scopes: scopes,
 		ExpiresAt: time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -151,7 +151,7 @@ func (w *Workload) keyOp(ctx context.Context, rng *rand.Rand, cl *client.Client,
 		}
 	case x < 7:
 		op.Kind = "key.write"
-		tok := ledger.HashToken(NewToken())
+		tok := ledger.HashToken(client.NewToken())
 		w.propose(ctx, cl, op, "token.register", ledger.TokenRegister{Hash: tok, Scopes: []string{"read"},
 			ExpiresAt: time.Now().Add(time.Hour).UTC().Truncate(time.Second)}, old)
 	default:

@@ -99,7 +99,7 @@ func (c *Cluster) AdmitAndJoin(ctx context.Context, id string) (*Node, error) {
 	if err := c.ballot(ctx, "admit-"+id, "member.admit", params); err != nil {
 		return nil, err
 	}
-	tok := NewToken()
+	tok := client.NewToken()
 	if err := c.RegisterToken(ctx, id, tok); err != nil {
 		return nil, fmt.Errorf("token for %s: %w", id, err)
 	}
