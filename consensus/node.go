@@ -551,7 +551,7 @@ func (n *Node) Shutdown() error {
 	n.downOnce.Do(func() {
 		r := n.r()
 		if r.State() == raft.Leader && n.otherVoters() {
-			if err := r.LeadershipTransfer().Error(); err != nil {
+			if err := n.TransferLeadership(); err != nil {
 				n.log.Warn("leadership transfer before shutdown failed", "err", err)
 			}
 		}

@@ -217,6 +217,12 @@ func TestConflict_OutcomeWith(t *testing.T) {
 		if got := ledger.EntryHash(e.PrevHash, e.Index, e.LedgerTime, e.EnvelopeHash, &without); got != e.Hash || e.VerifyHash() != nil {
 			t.Fatalf("the entry hash covers With: %s, entry %s", got, e.Hash)
 		}
+		// With is outside the hash, but must name what the message names.
+		forged := *e
+		forged.Outcome.With = "g-other"
+		if err := forged.VerifyHash(); err == nil {
+			t.Fatal("an entry whose with contradicts its message verified")
+		}
 	})
 	digest := f.digest()
 	dup := f.raw(env)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -31,7 +32,7 @@ func (h *Hash) UnmarshalText(b []byte) error {
 func (h Hash) String() string { return hex.EncodeToString(h[:]) }
 
 // Outcome is what the ledger decided about one proposal. It is part of the
-// journal entry, and so of its hash.
+// journal entry, and every field but With is covered by the entry's hash.
 type Outcome struct {
 	Status  string  `json:"status"` // "accepted" or "rejected"
 	Type    string  `json:"type,omitempty"`
@@ -116,6 +117,10 @@ func (e *Entry) VerifyHash() error {
 	}
 	if got := EntryHash(e.PrevHash, e.Index, e.LedgerTime, e.EnvelopeHash, &e.Outcome); got != e.Hash {
 		return fmt.Errorf("ledger: journal entry %d: hash %s does not match its content (%s)", e.Seq, e.Hash, got)
+	}
+	// With is outside the hash; it must be what the hashed message names.
+	if w := e.Outcome.With; w != "" && !strings.HasSuffix(e.Outcome.Message, " (conflicts with "+w+")") {
+		return fmt.Errorf("ledger: journal entry %d: with %q is not the record its message names", e.Seq, w)
 	}
 	return nil
 }

@@ -632,36 +632,51 @@ func TestReadyz(t *testing.T) {
 	st := consensus.Status{State: "follower"}
 	c.IsLeaderFn = func() bool { return false }
 	c.StatusFn = func() consensus.Status { return st }
-	cfg := testConfig(t)
-	cfg.ReadyMaxLag = 0
-	ts := startServer(t, w, c, cfg)
-	ts.get("/readyz", "").problem(t, 503, "unavailable")
-	// Two proposals behind, then a no-op on top (commit index past the
-	// last proposal): ready once the proposals are applied.
-	st = consensus.Status{State: "follower", Leader: "beta", CommitIndex: w.l.AppliedIndex() + 3,
-		CommandIndex: w.l.AppliedIndex() + 2, AppliedIndex: w.l.AppliedIndex() + 1}
-	ts.get("/readyz", "").problem(t, 503, "unavailable")
-	st.AppliedIndex++
-	if r := ts.get("/readyz", ""); r.status != 200 {
-		t.Fatalf("readyz after catching up: %d %s", r.status, r.body)
+	now := t0
+	start := func(cfg ServerConfig) *testServer {
+		s, err := NewServer(cfg, c, Deps{Clock: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := httptest.NewServer(s.Handler())
+		t.Cleanup(hs.Close)
+		return &testServer{t: t, s: s, ts: hs, c: c, w: w}
 	}
-	// Ready is not for ever: falling behind again, or losing touch with
-	// the leader, makes the node unready.
-	st.CommandIndex = st.AppliedIndex + 14
-	ts.get("/readyz", "").problem(t, 503, "unavailable")
-	st.CommandIndex, st.LastContact = st.AppliedIndex, cfg.LeaderLease+time.Second
+	cfg := testConfig(t)
+	ts := start(cfg)
+	ts.get("/readyz", "").problem(t, 503, "unavailable") // no leader
+	// Within the allowed lag (the default, 8), behind a new leader's no-op
+	// (commit index past the last proposal), a node is ready.
+	applied := w.l.AppliedIndex()
+	st = consensus.Status{State: "follower", Leader: "beta", CommitIndex: applied + 10, CommandIndex: applied + 8, AppliedIndex: applied}
+	if r := ts.get("/readyz", ""); r.status != 200 {
+		t.Fatalf("readyz 8 behind: %d %s", r.status, r.body)
+	}
+	// 14 behind: ready while it catches up, not once a proposal it saw
+	// committed has waited over a second.
+	st.CommandIndex = applied + 14
+	if r := ts.get("/readyz", ""); r.status != 200 {
+		t.Fatalf("readyz as it falls 14 behind: %d %s", r.status, r.body)
+	}
+	now = now.Add(1500 * time.Millisecond)
+	if p := ts.get("/readyz", "").problem(t, 503, "unavailable"); !strings.Contains(p["detail"].(string), "committed 1.5s ago") {
+		t.Fatalf("readyz 14 behind for 1.5 s: %v", p)
+	}
+	// Applying keeps it ready, however far behind a steady load keeps it.
+	st.AppliedIndex, st.CommandIndex = applied+14, applied+40
+	if r := ts.get("/readyz", ""); r.status != 200 {
+		t.Fatalf("readyz applying under load: %d %s", r.status, r.body)
+	}
+	now = now.Add(500 * time.Millisecond)
+	st.AppliedIndex, st.CommandIndex = applied+40, applied+70
+	if r := ts.get("/readyz", ""); r.status != 200 {
+		t.Fatalf("readyz applying under load: %d %s", r.status, r.body)
+	}
+	// Losing touch with the leader makes it unready at once.
+	st.AppliedIndex, st.CommandIndex, st.LastContact = applied+70, applied+70, cfg.LeaderLease+time.Second
 	if p := ts.get("/readyz", "").problem(t, 503, "unavailable"); !strings.Contains(p["detail"].(string), "no contact with the leader") {
 		t.Fatalf("readyz without leader contact: %v", p)
 	}
-	st.LastContact = 0
-	// Within the allowed lag (the default, 8) a node is ready.
-	ts2 := startServer(t, w, c, testConfig(t))
-	st.CommandIndex = st.AppliedIndex + 8
-	if r := ts2.get("/readyz", ""); r.status != 200 {
-		t.Fatalf("readyz 8 behind with ReadyMaxLag 8: %d %s", r.status, r.body)
-	}
-	st.CommandIndex++
-	ts2.get("/readyz", "").problem(t, 503, "unavailable")
 	if r := ts.get("/healthz", ""); r.status != 200 {
 		t.Fatalf("healthz: %d", r.status)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/charta/charta/consensus"
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
@@ -144,7 +145,7 @@ func (s *Server) handleClusterTransfer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.c.TransferLeadership(); err != nil {
-		if errors.Is(err, ErrUnavailable) {
+		if errors.Is(err, consensus.ErrNoTransferTarget) {
 			err = errorf(api.CodeUnavailable, "no other voter took over leadership, so %s stays leader: %v", s.c.ID(), err).retry(1)
 		}
 		s.writeProblem(w, r, err)

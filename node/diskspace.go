@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"sync"
 	"syscall"
 	"time"
@@ -49,6 +50,28 @@ func (g *diskGuard) state() (free uint64, low bool) {
 		return 0, false // an unreadable file system is not taken for a full one
 	}
 	return g.avail, g.avail < g.reserve
+}
+
+// watchDisk hands leadership over while this node leads with its disk
+// below the reserve: the leader's refusal would stop every member's
+// writes, a follower's stops only its own clients'. It checks every 2 s
+// until ctx ends.
+func (s *Server) watchDisk(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if free, low := s.disk.state(); low && s.c.IsLeader() {
+			s.log.Warn("handing leadership over: this node's disk is below its reserve", "free_mib", free>>20, "reserve_mib", s.cfg.MinFreeBytes>>20)
+			if err := s.c.TransferLeadership(); err != nil {
+				s.log.Warn("no other voter took over; proposals get 507 until disk space is freed", "err", err)
+			}
+		}
+	}
 }
 
 // alarms lists this node's raised alarms: "nospace" while its disk is below

@@ -66,3 +66,26 @@ func TestDiskSpace_ReadOnlyBelowTheReserve(t *testing.T) {
 		t.Fatalf("alarm still raised: %v", after.Alarms)
 	}
 }
+
+// TestDiskSpace_LeaderHandsOver: a leader whose disk is below the reserve
+// hands leadership over, so that its refusals do not stop every member's
+// writes.
+func TestDiskSpace_LeaderHandsOver(t *testing.T) {
+	w := newWorld(t, nil)
+	w.seed()
+	c := w.leaderFake("alpha")
+	transferred := make(chan struct{}, 4)
+	c.TransferLeadershipFn = func() error { transferred <- struct{}{}; return nil }
+	s, err := NewServer(testConfig(t), c, Deps{FreeSpace: func(string) (uint64, error) { return 1 << 20, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.watchDisk(ctx)
+	select {
+	case <-transferred:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a leader short of disk space kept its leadership")
+	}
+}

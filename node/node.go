@@ -198,6 +198,7 @@ func (n *Node) Run(ctx context.Context) error {
 		go n.joinLoop(joinCtx)
 	}
 	go n.srv.watchPeers(joinCtx)
+	go n.srv.watchDisk(joinCtx)
 	var err error
 	select {
 	case <-ctx.Done():
@@ -240,6 +241,13 @@ func (n *Node) joinLoop(ctx context.Context) {
 			n.log.Info("joined the cluster", "via", n.cfg.Join)
 			return
 		}
+		var refused *joinRefused
+		if errors.As(err, &refused) {
+			// Asking again will not change the answer; the leader still
+			// adds the node on its own if the ledger records its address.
+			n.log.Error("join refused; not asking again", "via", n.cfg.Join, "err", err)
+			return
+		}
 		n.log.Warn("join failed; retrying", "via", n.cfg.Join, "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
@@ -263,11 +271,22 @@ func (n *Node) joinOnce(ctx context.Context, url string, body []byte) error {
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("node: join: %s: %s", resp.Status, bytes.TrimSpace(msg))
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return nil
+	case resp.StatusCode == http.StatusBadRequest:
+		return &joinRefused{fmt.Errorf("node: join: %s: %s", resp.Status, bytes.TrimSpace(msg))}
 	}
-	return nil
+	return fmt.Errorf("node: join: %s: %s", resp.Status, bytes.TrimSpace(msg))
 }
+
+// joinRefused is a join request that the cluster refused as malformed,
+// which asking again cannot change. (A 401 or 403 may be: the member's
+// admission or token may not have reached the node asked yet.)
+type joinRefused struct{ err error }
+
+func (e *joinRefused) Error() string { return e.err.Error() }
+func (e *joinRefused) Unwrap() error { return e.err }
 
 // Adapt presents a consensus.Node as the Consensus the API needs: it
 // converts the status and server types and wraps consensus errors with

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
 )
 
@@ -89,5 +90,34 @@ func TestOpenAPI_MatchesRoutes(t *testing.T) {
 	r := ts.get("/v1/openapi.json", "")
 	if r.status != http.StatusOK || string(r.body) != string(openAPI) {
 		t.Errorf("/v1/openapi.json: %d", r.status)
+	}
+}
+
+// TestOpenAPI_ProblemCodes: the document lists exactly the problem codes of
+// package api.
+func TestOpenAPI_ProblemCodes(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				Problem struct {
+					Properties struct {
+						Code struct {
+							Enum []string `json:"enum"`
+						} `json:"code"`
+					} `json:"properties"`
+				} `json:"Problem"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := slices.Sorted(slices.Values(doc.Components.Schemas.Problem.Properties.Code.Enum))
+	var want []string
+	for _, c := range api.Codes() {
+		want = append(want, string(c))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("openapi.json lists problem codes %v; package api has %v", got, want)
 	}
 }

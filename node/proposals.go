@@ -38,14 +38,25 @@ func (s *Server) handleProposalCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	// Proposals are rate-limited per signer once their signatures verify,
 	// so that junk from an address shared with honest clients cannot hold
-	// up their writes. What fails the precheck is charged to its address;
-	// an address out of tokens gets 429 at once for envelopes that do not
-	// even name keys this node knows, without verifying anything.
+	// up their writes. What fails the precheck, and resubmissions (which
+	// anyone holding a copy of an envelope can send), are charged to the
+	// sender's address. Once an address is out of tokens, an envelope from
+	// it is verified only if it names a known key of its signer, and then
+	// on a budget of that address and that signer, so that forgeries cost
+	// a bounded amount of verification and hold up only the member they
+	// claim to be.
 	addr := "a:" + clientAddr(r)
-	if s.limits.exhausted(addr) && !s.namesKnownKeys(body) {
-		wait, _ := s.limits.allow(addr)
-		s.refuseRate(w, r, wait)
-		return
+	if s.limits.exhausted(addr) {
+		claimed := s.claimedSigner(body)
+		if claimed == "" {
+			wait, _ := s.limits.allow(addr)
+			s.refuseRate(w, r, wait)
+			return
+		}
+		if wait, ok := s.limits.allow(addr + "/" + claimed); !ok {
+			s.refuseRate(w, r, wait)
+			return
+		}
 	}
 	pc, err := s.precheck(body)
 	if err != nil && pc.behind {
@@ -56,7 +67,11 @@ func (s *Server) handleProposalCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	if wait, ok := s.limits.allow("s:" + pc.signer); !ok {
+	charge := "s:" + pc.signer
+	if pc.resubmission != nil {
+		charge = addr
+	}
+	if wait, ok := s.limits.allow(charge); !ok {
 		s.refuseRate(w, r, wait)
 		return
 	}
@@ -155,24 +170,35 @@ func (s *Server) precheck(raw []byte) (prechecked, error) {
 	return pc, err
 }
 
-// namesKnownKeys reports, cheaply, whether raw is an envelope whose every
-// signature names a key this node holds as valid: what an honest client's
-// envelope does, and junk does not.
-func (s *Server) namesKnownKeys(raw []byte) bool {
+// claimedSigner returns, cheaply and without verifying anything, the
+// signer that raw claims, if it is an envelope whose every signature names
+// a key this node holds as valid, one of them the signer's: what an
+// honest client's envelope does, and junk does not. Otherwise "".
+func (s *Server) claimedSigner(raw []byte) string {
 	env, err := ledger.DecodeEnvelope(raw)
 	if err != nil || len(env.Signatures) == 0 {
-		return false
+		return ""
 	}
-	known := true
+	p, err := ledger.DecodePayload(env.Payload)
+	if err != nil {
+		return ""
+	}
+	known, signs := true, false
 	s.l.View(func(v *ledger.View) error {
 		for _, sg := range env.Signatures {
 			if _, ok := v.KeyValidNow(sg.KeyID); !ok {
 				known = false
 			}
+			if m, _, _ := ledger.SplitKeyID(sg.KeyID); m == p.Signer {
+				signs = true
+			}
 		}
 		return nil
 	})
-	return known
+	if !known || !signs {
+		return ""
+	}
+	return p.Signer
 }
 
 // precheckCaughtUp runs precheck again once this node has applied the

@@ -1,9 +1,11 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -128,5 +130,64 @@ func TestProposals_RateLimitedPerSigner(t *testing.T) {
 	}
 	if r := ts.do(http.MethodPost, "/v1/proposals", "", w.envelope("gamma", "token.register", "tok-rl-g", body("g"))); r.status != 200 {
 		t.Fatalf("gamma's proposal after beta's limit: %d %s", r.status, r.body)
+	}
+}
+
+// TestProposals_ReplaysAndForgeriesCostTheirSender: resending a member's
+// committed envelope, or forging ones that name its key, is charged to the
+// sender's address, and cannot use up the member's own limit.
+func TestProposals_ReplaysAndForgeriesCostTheirSender(t *testing.T) {
+	w := newWorld(t, nil)
+	w.seed()
+	cfg := testConfig(t)
+	cfg.RateLimit, cfg.RateBurst = 0.01, 2
+	c := w.leaderFake("alpha")
+	var proposed atomic.Int32
+	c.ProposeFn = func(ctx context.Context, env []byte) (*ledger.Result, error) {
+		proposed.Add(1)
+		return w.apply(env), nil
+	}
+	s, err := NewServer(cfg, c, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(from string, env []byte) int {
+		req := httptest.NewRequest(http.MethodPost, "/v1/proposals", bytes.NewReader(env))
+		req.RemoteAddr = from + ":4000"
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	body := func(id string) ledger.TokenRegister {
+		return ledger.TokenRegister{Hash: ledger.HashToken(id), Scopes: []string{"read"}, ExpiresAt: t0.Add(time.Hour)}
+	}
+	env1 := w.envelope("beta", "token.register", "tok-r1", body("r1"))
+	if code := post("10.0.0.2", env1); code != 200 {
+		t.Fatalf("beta's proposal: %d", code)
+	}
+	codes := map[int]int{}
+	for range 6 {
+		codes[post("10.0.0.9", env1)]++
+	}
+	if codes[200] != 2 || codes[429] != 4 {
+		t.Fatalf("replays from another address: %v, want 2 answered and 4 rate-limited", codes)
+	}
+	forged, _ := ledger.DecodeEnvelope(w.envelope("beta", "token.register", "tok-f", body("f")))
+	forged.Signatures[0].Sig[0] ^= 1
+	for range 2 { // junk uses up 10.0.0.8's own budget first
+		post("10.0.0.8", []byte(`{"payloadType":"x","payload":"eA==","signatures":[]}`))
+	}
+	codes = map[int]int{}
+	for range 20 {
+		codes[post("10.0.0.8", forged.Encode())]++
+	}
+	if codes[401] != 2 || codes[429] != 18 {
+		t.Fatalf("forgeries naming beta's key from an exhausted address: %v, want 2 verified and 18 rate-limited", codes)
+	}
+	if code := post("10.0.0.2", w.envelope("beta", "token.register", "tok-r2", body("r2"))); code != 200 {
+		t.Fatalf("beta's next proposal from its own address: %d", code)
+	}
+	if proposed.Load() != 2 {
+		t.Fatalf("%d proposals reached Raft, want beta's 2", proposed.Load())
 	}
 }

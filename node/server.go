@@ -63,11 +63,12 @@ type Server struct {
 	digest      ledger.Hash
 	digestOK    bool
 
-	ckpt     *checkpointer // checkpoint cosigning state
-	sessions *sessions     // dashboard sessions
-	alive    liveness      // when the other members' nodes last answered
-	streams  streams       // open event streams per member
-	disk     *diskGuard    // free space of the data directory
+	ckpt      *checkpointer // checkpoint cosigning state
+	sessions  *sessions     // dashboard sessions
+	alive     liveness      // when the other members' nodes last answered
+	streams   streams       // open event streams per member
+	disk      *diskGuard    // free space of the data directory
+	readiness readiness     // what /readyz waits for
 }
 
 // NewServer builds the API server over c. It creates or reads the operator

@@ -72,8 +72,10 @@ func runDev(ctx context.Context, c *devnet.Cluster, demo bool, out io.Writer) er
 	if err != nil {
 		return err
 	}
-	defer ctl.Close()
+	// Deferred calls run last first: the control socket closes before the
+	// nodes stop, so that no node is started during the shutdown.
 	defer c.Stop()
+	defer ctl.Close()
 	for i := range devMembers {
 		if err := c.Start(c.Bin, i, exited, c.Extra...); err != nil {
 			return err
@@ -115,6 +117,10 @@ func reportExit(c *devnet.Cluster, err error, out io.Writer) {
 		return
 	}
 	ts := time.Now().Format("15:04:05")
+	if x.Restarting {
+		fmt.Fprintf(out, "%s %s stopped for a restart\n", ts, x.Member)
+		return
+	}
 	if x.Intended {
 		fmt.Fprintf(out, "%s %s stopped; bring it back with: charta dev --dir %s start %s\n", ts, x.Member, c.Dir, x.Member)
 		return

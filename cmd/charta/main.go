@@ -140,7 +140,8 @@ func dispatch(e *env, c *command, path string, args []string) error {
 	fs.SetOutput(io.Discard)
 	if c.client {
 		fs.StringVar(&e.g.server, "server", envOr("CHARTA_SERVER", "http://127.0.0.1:8081"), "node API address (env CHARTA_SERVER)")
-		fs.StringVar(&e.g.token, "token", os.Getenv("CHARTA_TOKEN"), "API bearer token (env CHARTA_TOKEN)")
+		// No default shown: --help must not print the token.
+		fs.StringVar(&e.g.token, "token", "", "API bearer token (default: env CHARTA_TOKEN)")
 		fs.StringVar(&e.g.output, "o", "table", "output format: table or json")
 		fs.StringVar(&e.g.caFile, "ca", os.Getenv("CHARTA_CA"), "CA certificate for an https server (env CHARTA_CA)")
 	}
@@ -151,6 +152,9 @@ func dispatch(e *env, c *command, path string, args []string) error {
 		c.flags(fs)
 	}
 	pos, err := parseInterleaved(fs, args)
+	if c.client && e.g.token == "" {
+		e.g.token = os.Getenv("CHARTA_TOKEN")
+	}
 	if errors.Is(err, flag.ErrHelp) {
 		printUsage(e.stdout, c, path, fs)
 		return flag.ErrHelp

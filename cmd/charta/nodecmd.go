@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/charta/charta/consensus"
+	"github.com/charta/charta/internal/version"
 	"github.com/charta/charta/node"
 )
 
 func nodeCmd() *command {
 	cfg := node.DefaultConfig()
+	cfg.API.Version = version.Version
 	var logLevel, logFormat, joinTokenFile, pprofAddr string
 	var clockOffset time.Duration
 	return &command{

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/charta/charta/node/client"
 )
 
@@ -52,18 +53,27 @@ func statusCmd() *command {
 		}}
 }
 
-// memberNodeStatus is one member node's answer to `charta status --all`.
+// memberNodeStatus is one member node's answer to `charta status --all`:
+// the full status of the --server node, which gets the token, and the
+// public health of the others, which do not.
 type memberNodeStatus struct {
 	Member string         `json:"member"`
 	API    string         `json:"api"`
-	Status *client.Status `json:"status,omitempty"` // nil when the node did not answer
-	Error  string         `json:"error,omitempty"`  // why it did not
+	Status *client.Status `json:"status,omitempty"` // the --server node's
+	Health *api.Health    `json:"health,omitempty"` // the other nodes'
+	Error  string         `json:"error,omitempty"`  // why the node did not answer
 }
 
-// statusAll asks every active member's node for its status, concurrently,
-// and prints one line per node. A node that does not answer within a few
+// statusAll asks the --server node for its status and every other active
+// member's node for its public health (the token goes to the --server
+// node only: another member's node must never see it), concurrently, and
+// prints one line per node. A node that does not answer within a few
 // seconds is shown as down; that is not an error of the command.
 func statusAll(e *env, c *client.Client) error {
+	self, err := c.Status(e.ctx)
+	if err != nil {
+		return err
+	}
 	var members []ledger.Member
 	var after []client.ReadOption
 	for {
@@ -85,12 +95,20 @@ func statusAll(e *env, c *client.Client) error {
 	}
 	var wg sync.WaitGroup
 	for i := range out {
+		if out[i].Member == self.ID {
+			out[i].Status = self
+			continue
+		}
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(e.ctx, 3*time.Second)
 			defer cancel()
-			nc, err := e.clientFor(out[i].API)
+			var opts []client.Option
+			if e.g.caFile != "" {
+				opts = append(opts, client.WithTLS(e.g.caFile))
+			}
+			nc, err := client.New(out[i].API, opts...)
 			if err == nil {
-				out[i].Status, err = nc.Status(ctx)
+				out[i].Health, err = nc.Health(ctx)
 			}
 			if err != nil {
 				out[i].Error = err.Error()
@@ -99,14 +117,17 @@ func statusAll(e *env, c *client.Client) error {
 	}
 	wg.Wait()
 	return e.show(out, func(w io.Writer) {
-		fmt.Fprintln(w, "NODE\tROLE\tLEADER\tTERM\tAPPLIED\tCOMMIT\tSTATE DIGEST\tAPI")
+		fmt.Fprintln(w, "NODE\tROLE\tAPPLIED\tTERM\tCOMMIT\tSTATE DIGEST\tAPI")
 		for _, n := range out {
-			if n.Status == nil {
-				fmt.Fprintf(w, "%s\tdown\t-\t-\t-\t-\t-\t%s\n", n.Member, n.API)
-				continue
+			switch {
+			case n.Status != nil:
+				s := n.Status
+				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%x\t%s (this server)\n", n.Member, s.Role, s.AppliedIndex, s.Term, s.CommitIndex, s.StateDigest[:8], n.API)
+			case n.Health != nil:
+				fmt.Fprintf(w, "%s\t%s\t%d\t-\t-\t-\t%s\n", n.Member, n.Health.Role, n.Health.AppliedIndex, n.API)
+			default:
+				fmt.Fprintf(w, "%s\tdown\t-\t-\t-\t-\t%s\n", n.Member, n.API)
 			}
-			s := n.Status
-			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%x\t%s\n", n.Member, s.Role, dash(s.Leader), s.Term, s.AppliedIndex, s.CommitIndex, s.StateDigest[:8], n.API)
 		}
 	})
 }

@@ -31,6 +31,10 @@ func (c *Cluster) ListenControl() (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
 	return ln, nil
 }
 
@@ -52,6 +56,9 @@ func (c *Cluster) ServeControl(ln net.Listener, exited chan<- error, log io.Writ
 // control carries out action (stop, start or restart) on member's node
 // and says what happened.
 func (c *Cluster) control(ctx context.Context, member, action string, exited chan<- error, log io.Writer) (string, int) {
+	// One action at a time: two starts of one node must not both run.
+	c.ctlMu.Lock()
+	defer c.ctlMu.Unlock()
 	i := slices.Index(Members, member)
 	if i < 0 {
 		return fmt.Sprintf("no member %q in this consortium (members: %s)", member, strings.Join(Members, ", ")), http.StatusNotFound
@@ -68,7 +75,7 @@ func (c *Cluster) control(ctx context.Context, member, action string, exited cha
 			return member + " is already running", http.StatusConflict
 		}
 	case "restart":
-		c.StopNode(i)
+		c.stopNode(i, true)
 	default:
 		return fmt.Sprintf("unknown action %q: want stop, start or restart", action), http.StatusNotFound
 	}

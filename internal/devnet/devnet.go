@@ -35,7 +35,8 @@ type Cluster struct {
 	Extra []string
 
 	mu    sync.Mutex
-	procs []*proc // by member index; nil until started
+	procs []*proc    // by member index; nil until started
+	ctlMu sync.Mutex // serialises the control socket's actions
 }
 
 // APIURL is member i's API address.
@@ -250,7 +251,7 @@ func (c *Cluster) WaitReady(ctx context.Context, exited <-chan error) error {
 }
 
 // WaitNodeReady waits until member i's node answers /readyz and has
-// applied what the leader had committed when it started, or its process
+// applied what the leader had applied when it started, or its process
 // exits.
 func (c *Cluster) WaitNodeReady(ctx context.Context, i int) error {
 	var target uint64
@@ -260,7 +261,7 @@ func (c *Cluster) WaitNodeReady(ctx context.Context, i int) error {
 		}
 		if c.ready(ctx, i) {
 			if target == 0 {
-				target = c.leaderCommit(ctx, i)
+				target = c.leaderApplied(ctx, i)
 			}
 			if s, err := c.status(ctx, i); err == nil && target > 0 && s.AppliedIndex >= target {
 				return nil
@@ -298,15 +299,16 @@ func (c *Cluster) status(ctx context.Context, i int) (*client.Status, error) {
 	return cl.Status(ctx)
 }
 
-// leaderCommit is the leader's commit index as the other nodes see it, or
-// 0 while none knows a leader.
-func (c *Cluster) leaderCommit(ctx context.Context, except int) uint64 {
+// leaderApplied is the leader's applied index (its commit index also
+// counts election no-ops and configuration changes, which the ledger never
+// applies), or 0 while no other node is leader.
+func (c *Cluster) leaderApplied(ctx context.Context, except int) uint64 {
 	for j := range Members {
 		if j == except {
 			continue
 		}
 		if s, err := c.status(ctx, j); err == nil && s.Role == "leader" {
-			return s.CommitIndex
+			return s.AppliedIndex
 		}
 	}
 	return 0

@@ -12,17 +12,19 @@ import (
 
 // proc is one run of a member's node process.
 type proc struct {
-	cmd      *exec.Cmd
-	done     chan struct{} // closed when the process has exited
-	started  time.Time
-	intended bool // stopped on request, not crashed; guarded by Cluster.mu
+	cmd        *exec.Cmd
+	done       chan struct{} // closed when the process has exited
+	started    time.Time
+	intended   bool // stopped on request, not crashed; guarded by Cluster.mu
+	restarting bool // stopped to be started again; guarded by Cluster.mu
 }
 
 // Exit reports on the exit channel that a member's node process ended.
 type Exit struct {
-	Member   string
-	Err      error // from Wait; nil for a clean exit
-	Intended bool  // Stop or StopNode stopped it
+	Member     string
+	Err        error // from Wait; nil for a clean exit
+	Intended   bool  // Stop or StopNode stopped it
+	Restarting bool  // it was stopped to be started again
 }
 
 func (e *Exit) Error() string {
@@ -69,11 +71,12 @@ func (c *Cluster) Start(bin string, i int, exited chan<- error, extra ...string)
 	go func() {
 		err := cmd.Wait()
 		logf.Close()
+		os.Remove(c.Path(m + ".pid")) // before done: a restart writes the next
 		c.mu.Lock()
-		intended := p.intended
+		intended, restarting := p.intended, p.restarting
 		c.mu.Unlock()
 		close(p.done)
-		exited <- &Exit{Member: m, Err: err, Intended: intended}
+		exited <- &Exit{Member: m, Err: err, Intended: intended, Restarting: restarting}
 	}()
 	return nil
 }
@@ -97,14 +100,17 @@ func (c *Cluster) Stop() {
 // StopNode sends SIGTERM to member i's node, so that it hands over
 // leadership and closes its stores, and SIGKILL if it still runs after
 // 15 s. It reports whether the node was running.
-func (c *Cluster) StopNode(i int) bool {
+func (c *Cluster) StopNode(i int) bool { return c.stopNode(i, false) }
+
+// stopNode is StopNode; restarting marks the stop as part of a restart.
+func (c *Cluster) stopNode(i int, restarting bool) bool {
 	c.mu.Lock()
 	var p *proc
 	if i < len(c.procs) {
 		p = c.procs[i]
 	}
 	if p != nil {
-		p.intended = true
+		p.intended, p.restarting = true, restarting
 	}
 	c.mu.Unlock()
 	if p == nil {

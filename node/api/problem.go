@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"github.com/charta/charta/ledger"
 )
@@ -44,6 +45,16 @@ func HTTPStatus(c ledger.Code) (int, bool) {
 	return p.status, ok
 }
 
+// Codes lists every problem code, sorted.
+func Codes() []ledger.Code {
+	out := make([]ledger.Code, 0, len(problemCodes))
+	for c := range problemCodes {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Title returns the title of problems with code c, or "" for an unknown code.
 func Title(c ledger.Code) string { return problemCodes[c].title }
 
@@ -56,8 +67,8 @@ func CodeForStatus(s int) ledger.Code {
 	case http.StatusBadGateway, http.StatusGatewayTimeout:
 		return CodeUnavailable
 	}
-	for c, p := range problemCodes {
-		if p.status == s {
+	for _, c := range Codes() { // each status has one code; sorted for determinism all the same
+		if problemCodes[c].status == s {
 			return c
 		}
 	}

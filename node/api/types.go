@@ -48,12 +48,15 @@ type JoinRequest struct {
 	RaftAddr string `json:"raft_addr"` // host:port peers dial
 }
 
-// Health is the answer to GET /healthz: the process serves. Alarms lists
-// what the node raised ("nospace"); peers read it to keep the cluster from
-// writing to a node that cannot store more.
+// Health is the answer to GET /healthz, which needs no token: the process
+// serves, in this role, at this applied index. Alarms lists what the node
+// raised ("nospace"), for operators and their monitoring. It is what
+// `charta status --all` reads from the nodes it sends no token to.
 type Health struct {
-	Status string   `json:"status"`
-	Alarms []string `json:"alarms,omitempty"`
+	Status       string   `json:"status"`
+	Role         string   `json:"role,omitempty"`          // leader, follower or candidate
+	AppliedIndex uint64   `json:"applied_index,omitempty"` // last index applied to the ledger
+	Alarms       []string `json:"alarms,omitempty"`
 }
 
 // Transfer is the answer to POST /v1/cluster/transfer-leadership.

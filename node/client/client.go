@@ -441,6 +441,7 @@ type request struct {
 	contentType string
 	header      http.Header
 	retry       bool // safe to repeat unchanged
+	noToken     bool // a public route: the token is not sent
 }
 
 // send performs req, retrying it under the retry policy if req.retry, and
@@ -508,7 +509,7 @@ func (c *Client) sendOnce(ctx context.Context, req request) (*http.Response, err
 	if c.userAgent != "" {
 		hr.Header.Set("User-Agent", c.userAgent)
 	}
-	if c.token != "" {
+	if c.token != "" && !req.noToken {
 		hr.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.hc.Do(hr)

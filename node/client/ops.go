@@ -73,6 +73,16 @@ func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	return n, nil
 }
 
+// Health returns the node's public health: whether it serves, its role,
+// applied index and alarms. It sends no token.
+func (c *Client) Health(ctx context.Context) (*api.Health, error) {
+	var h api.Health
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/healthz", noToken: true}, &h); err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
 // Healthz returns nil if the node's process serves requests.
 func (c *Client) Healthz(ctx context.Context) error {
 	_, err := c.do(ctx, request{method: http.MethodGet, path: "/healthz"}, nil)
