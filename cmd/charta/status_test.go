@@ -28,8 +28,9 @@ func TestStatusAll_TokenStaysWithTheServer(t *testing.T) {
 		json.NewEncoder(w).Encode(api.Health{Status: "ok", Role: "follower", AppliedIndex: 41})
 	}))
 	defer peer.Close()
-	var self *httptest.Server
-	self = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	self := httptest.NewUnstartedServer(nil)
+	selfURL := "http://" + self.Listener.Addr().String()
+	self.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer secret-token" {
 			http.Error(w, "no token", http.StatusUnauthorized)
 			return
@@ -40,13 +41,14 @@ func TestStatusAll_TokenStaysWithTheServer(t *testing.T) {
 			json.NewEncoder(w).Encode(api.Status{ID: "alpha", Role: "leader", AppliedIndex: 42, Voters: []string{"alpha", "beta"}})
 		case "/v1/members":
 			json.NewEncoder(w).Encode(api.List[ledger.Member]{Items: []ledger.Member{
-				{ID: "alpha", Status: ledger.MemberActive, Node: ledger.NodeInfo{APIAddr: self.URL}},
+				{ID: "alpha", Status: ledger.MemberActive, Node: ledger.NodeInfo{APIAddr: selfURL}},
 				{ID: "beta", Status: ledger.MemberActive, Node: ledger.NodeInfo{APIAddr: peer.URL}},
 			}})
 		default:
 			http.Error(w, "not found", http.StatusNotFound)
 		}
-	}))
+	})
+	self.Start()
 	defer self.Close()
 	c := &cli{t: t, bin: chartaBin(t), env: []string{"CHARTA_SERVER=" + self.URL, "CHARTA_TOKEN=secret-token"}}
 	out := c.ok("status", "--all")
