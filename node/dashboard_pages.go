@@ -74,6 +74,9 @@ func newEntryRow(v *ledger.View, p *principal, e *ledger.Entry, x redactor) entr
 	row := entryRow{Seq: e.Seq, Index: e.Index, LedgerTime: e.LedgerTime, Type: o.Type, Status: o.Status,
 		Signer: o.Signer, Proposal: x.clean(o.ID), Message: x.clean(o.Message), Hash: e.Hash.String()}
 	row.Redacted = withheld || x.hides(o.ID) || x.hides(o.Message)
+	if withheld {
+		row.Proposal = "[not visible to you]"
+	}
 	for _, ev := range o.Events {
 		if x.hides(ev.Subject) {
 			row.Redacted = true
