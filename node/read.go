@@ -190,8 +190,8 @@ const (
 	maxLimit     = 1000
 )
 
-// page reads the limit and cursor parameters. A limit above the maximum is
-// lowered to it.
+// page reads the limit and cursor parameters. A limit above the maximum
+// is refused, as openapi.json declares, rather than quietly lowered.
 func page(r *http.Request) (cursor string, limit int, err error) {
 	q := r.URL.Query()
 	limit = defaultLimit
@@ -200,7 +200,10 @@ func page(r *http.Request) (cursor string, limit int, err error) {
 		if err != nil || n < 1 {
 			return "", 0, errorf(ledger.CodeInvalid, "limit: %q is not a positive integer", v)
 		}
-		limit = min(n, maxLimit)
+		if n > maxLimit {
+			return "", 0, errorf(ledger.CodeInvalid, "limit: %d is over the maximum of %d; page with cursor", n, maxLimit)
+		}
+		limit = n
 	}
 	cursor = q.Get("cursor")
 	if cursor != "" && !ledger.ValidID(cursor) {

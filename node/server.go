@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -234,7 +235,18 @@ func (s *Server) routes() *mux.Router {
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		s.setIndex(w, s.l.AppliedIndex())
-		s.writeProblem(w, req, errorf(ledger.CodeInvalid, "method %s is not allowed on %s", req.Method, req.URL.Path))
+		var allow []string
+		r.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+			var m mux.RouteMatch
+			if route.Match(req, &m) || m.MatchErr == mux.ErrMethodMismatch {
+				ms, _ := route.GetMethods()
+				allow = append(allow, ms...)
+			}
+			return nil
+		})
+		slices.Sort(allow)
+		w.Header().Set("Allow", strings.Join(slices.Compact(allow), ", "))
+		s.writeProblem(w, req, errorf(api.CodeMethodNotAllowed, "method %s is not allowed on %s; allowed: %s", req.Method, req.URL.Path, strings.Join(slices.Compact(allow), ", ")))
 	})
 	r.Use(s.instrument)
 	s.registerMetaRoutes(r)

@@ -18,6 +18,9 @@ const (
 	CodeRateLimited ledger.Code = "rate_limited" // a rate limit or the in-flight bound; see Retry-After
 	CodeUnavailable ledger.Code = "unavailable"  // no leader, a lagging node, or an ambiguous write
 	CodeNoSpace     ledger.Code = "no_space"     // a node's disk is short of space: it takes no proposals until space is freed
+	// CodeMethodNotAllowed: the path exists, not with this method; the
+	// answer's Allow header lists the methods it has.
+	CodeMethodNotAllowed ledger.Code = "method_not_allowed"
 )
 
 // problemCodes maps every problem code to its HTTP status and title.
@@ -35,6 +38,7 @@ var problemCodes = map[ledger.Code]struct {
 	CodeRateLimited:         {http.StatusTooManyRequests, "Rate limited"},
 	CodeUnavailable:         {http.StatusServiceUnavailable, "Unavailable"},
 	CodeNoSpace:             {http.StatusInsufficientStorage, "Insufficient storage"},
+	CodeMethodNotAllowed:    {http.StatusMethodNotAllowed, "Method not allowed"},
 	ledger.CodeInternal:     {http.StatusInternalServerError, "Internal error"},
 }
 
