@@ -265,15 +265,7 @@ func (s *Server) peers(v *ledger.View, origin string) []peer {
 	}
 }
 
-func (s *Server) peerURL(addr string) string {
-	if strings.Contains(addr, "://") {
-		return strings.TrimSuffix(addr, "/")
-	}
-	if s.cfg.TLS {
-		return "https://" + addr
-	}
-	return "http://" + addr
-}
+func (s *Server) peerURL(addr string) string { return api.BaseURL(addr, s.cfg.TLS) }
 
 // askCosign posts the note to a peer's /v1/checkpoint/cosign and keeps
 // the peer's signatures that verify under its current keys.

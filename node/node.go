@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/charta/charta/consensus"
@@ -220,15 +219,7 @@ func (n *Node) Run(ctx context.Context) error {
 // joinLoop asks the configured node to add this one to Raft until it
 // succeeds, backing off between attempts.
 func (n *Node) joinLoop(ctx context.Context) {
-	url := n.cfg.Join
-	if !strings.Contains(url, "://") {
-		scheme := "http://"
-		if n.cfg.APITLS {
-			scheme = "https://"
-		}
-		url = scheme + url
-	}
-	url = strings.TrimSuffix(url, "/") + "/v1/cluster/join"
+	url := api.BaseURL(n.cfg.Join, n.cfg.APITLS) + "/v1/cluster/join"
 	adv := n.cfg.AdvertiseRaft
 	if adv == "" {
 		adv = n.cfg.RaftAddr

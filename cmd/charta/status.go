@@ -90,7 +90,7 @@ func statusAll(e *env, c *client.Client) error {
 	var out []memberNodeStatus
 	for _, m := range members {
 		if m.Status == ledger.MemberActive && m.Node.APIAddr != "" {
-			out = append(out, memberNodeStatus{Member: m.ID, API: apiURL(m.Node.APIAddr, e.g.caFile != "")})
+			out = append(out, memberNodeStatus{Member: m.ID, API: api.BaseURL(m.Node.APIAddr, e.g.caFile != "")})
 		}
 	}
 	var wg sync.WaitGroup
@@ -130,15 +130,4 @@ func statusAll(e *env, c *client.Client) error {
 			}
 		}
 	})
-}
-
-// apiURL turns a member's recorded API address into a URL.
-func apiURL(addr string, tls bool) string {
-	if strings.Contains(addr, "://") {
-		return strings.TrimSuffix(addr, "/")
-	}
-	if tls {
-		return "https://" + addr
-	}
-	return "http://" + addr
 }

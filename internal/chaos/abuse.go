@@ -22,11 +22,7 @@ import (
 // serve each member no more streams than its cap.
 func SlowReaders(n int, d time.Duration) Fault {
 	return func(ctx context.Context, c *Cluster, _ *rand.Rand) error {
-		l, err := c.leader(ctx)
-		if err != nil {
-			return err
-		}
-		before, err := c.Status(ctx, l)
+		l, before, err := c.leaderStatus(ctx)
 		if err != nil {
 			return err
 		}
@@ -69,11 +65,7 @@ func SlowReaders(n int, d time.Duration) Fault {
 // must stay as it was.
 func ReadTokenClusterRoutes() Fault {
 	return func(ctx context.Context, c *Cluster, _ *rand.Rand) error {
-		l, err := c.leader(ctx)
-		if err != nil {
-			return err
-		}
-		before, err := c.Status(ctx, l)
+		l, before, err := c.leaderStatus(ctx)
 		if err != nil {
 			return err
 		}
@@ -136,4 +128,14 @@ func waitToken(ctx context.Context, hc *http.Client, api, tok string) error {
 		}
 		sleep(ctx, 50*time.Millisecond)
 	}
+}
+
+// leaderStatus waits for a leader and returns its index and status.
+func (c *Cluster) leaderStatus(ctx context.Context) (int, *client.Status, error) {
+	l, err := c.leader(ctx)
+	if err != nil {
+		return -1, nil, err
+	}
+	st, err := c.Status(ctx, l)
+	return l, st, err
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strings"
 	"time"
 
 	"github.com/charta/charta/ledger"
@@ -124,4 +125,17 @@ type PoolUsage struct {
 	Pool    string               `json:"pool"`
 	Period  string               `json:"period,omitempty"`
 	Members []ledger.MemberUsage `json:"members"`
+}
+
+// BaseURL turns a node's API address as the ledger or a flag records it
+// (host:port, or a URL) into the base URL requests go to: https:// when
+// the API is served over TLS, http:// otherwise, and no trailing slash.
+func BaseURL(addr string, tls bool) string {
+	if strings.Contains(addr, "://") {
+		return strings.TrimSuffix(addr, "/")
+	}
+	if tls {
+		return "https://" + addr
+	}
+	return "http://" + addr
 }
