@@ -94,7 +94,7 @@ func testGenesis(t testing.TB, ids, addrs []string) *ledger.Genesis {
 		Format:    ledger.GenesisFormat,
 		Name:      "Consensus test consortium",
 		CreatedAt: time.Now().UTC().Truncate(time.Second).Add(-time.Minute),
-		Charter:   ledger.DefaultCharter(),
+		Charter:   ledgertest.StampedCharter(),
 	}
 	for i, id := range ids {
 		g.Members = append(g.Members, ledger.GenesisMember{

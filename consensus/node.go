@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -235,6 +236,17 @@ func (n *Node) isDown() bool {
 // handed to Raft but its fate is unknown (leadership lost, timeout,
 // shutdown), the error wraps ErrAmbiguous: the entry may still commit.
 func (n *Node) Propose(ctx context.Context, envelope []byte) (*ledger.Result, error) {
+	return n.propose(ctx, ledger.EncodeRecord(n.cfg.Clock(), envelope))
+}
+
+// ProposeTime appends a time record with the given body (see
+// ledger.EncodeTimeBody) and returns its result once applied here. Leader
+// only, with Propose's errors.
+func (n *Node) ProposeTime(ctx context.Context, body []byte) (*ledger.Result, error) {
+	return n.propose(ctx, ledger.EncodeTimeRecord(body))
+}
+
+func (n *Node) propose(ctx context.Context, record []byte) (*ledger.Result, error) {
 	if n.isDown() {
 		return nil, ErrShutdown
 	}
@@ -249,7 +261,7 @@ func (n *Node) Propose(ctx context.Context, envelope []byte) (*ledger.Result, er
 	if timeout <= 0 {
 		return nil, fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
 	}
-	f := r.Apply(ledger.EncodeRecord(n.cfg.Clock(), envelope), timeout)
+	f := r.Apply(record, timeout)
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
 	wait := time.NewTimer(n.cfg.ApplyTimeout)
@@ -491,8 +503,8 @@ func (n *Node) activeMember(id string) error {
 	return nil
 }
 
-// TransferLeadership hands leadership to another voter.
-func (n *Node) TransferLeadership() error {
+// TransferLeadership hands leadership to another voter, not one of avoid.
+func (n *Node) TransferLeadership(avoid ...string) error {
 	if n.isDown() {
 		return ErrShutdown
 	}
@@ -513,7 +525,7 @@ func (n *Node) TransferLeadership() error {
 	// next.
 	var errs []error
 	for _, s := range f.Configuration().Servers {
-		if s.Suffrage != raft.Voter || s.ID == raft.ServerID(n.cfg.ID) || failing[s.ID] {
+		if s.Suffrage != raft.Voter || s.ID == raft.ServerID(n.cfg.ID) || failing[s.ID] || slices.Contains(avoid, string(s.ID)) {
 			continue
 		}
 		err := r.LeadershipTransferToServer(s.ID, s.Address).Error()

@@ -38,7 +38,7 @@ const (
 
 func benchApply(b *testing.B, s ledger.Scheme, mode applyMode, batch int) {
 	skip := mode == applySkipVerify
-	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "bench", CreatedAt: t0, Charter: ledger.DefaultCharter()}
+	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "bench", CreatedAt: t0, Charter: ledgertest.StampedCharter()}
 	g.Members = []ledger.GenesisMember{{ID: "alpha", Role: ledger.RoleMember, Keys: []ledger.PublicKey{ledgertest.Key("alpha", s).Public()}}}
 	g.Sign(ledgertest.Signer("alpha", s))
 	// DeferSync, as a node runs: batches are committed without fsync.

@@ -78,7 +78,11 @@ type Decision struct {
 	// Caps are the hard caps of the allowing grant's usage terms, with
 	// what is left of each in the period that holds the request's time.
 	Caps []CapLeft `json:"caps,omitempty"`
-	At   time.Time `json:"at"`
+	// At is the time the question was answered for.
+	At time.Time `json:"at"`
+	// Index is the applied index the answer is for. The node that answers
+	// sets it; Check leaves it zero, and a proof's replay ignores it.
+	Index uint64 `json:"index,omitempty"`
 }
 
 // Candidate is one grant considered by Check.

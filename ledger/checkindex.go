@@ -177,6 +177,10 @@ func (l *Ledger) Check(req CheckRequest) (Decision, uint64, error) {
 	return d, ix.applied, err
 }
 
+// LedgerTime is the ledger time at the applied index, without a read
+// transaction.
+func (l *Ledger) LedgerTime() time.Time { return l.index.Load().ledgerTime }
+
 // Entitlements returns what Ledger.Check reads, as a CheckView, with the
 // ledger time and applied index it stands at. It never changes afterwards,
 // so a batch of questions can be answered against one state.

@@ -25,7 +25,7 @@ func testGenesis(t testing.TB) *ledger.Genesis {
 		Format:    ledger.GenesisFormat,
 		Name:      "Test consortium",
 		CreatedAt: t0,
-		Charter:   ledger.DefaultCharter(),
+		Charter:   ledgertest.StampedCharter(),
 	}
 	for _, m := range []string{"alpha", "audit", "beta", "gamma"} {
 		role := ledger.RoleMember

@@ -37,6 +37,11 @@ type Charter struct {
 	MaxBatch         int   `json:"max_batch"`          // most grants in a bundle or checks in a batch
 	MaxVoters        int   `json:"max_voters"`         // Raft voters; further nodes are non-voters
 	BallotMaxDays    int   `json:"ballot_max_days"`    // longest allowed ballot deadline
+	// AttestedTime moves ledger time only by time entries that a majority
+	// of member nodes sign (see TimeAttestation), never by the leader's
+	// clock alone. Consortia founded before it existed keep the leader's
+	// stamps until a charter.amend turns it on.
+	AttestedTime bool `json:"attested_time,omitempty"`
 }
 
 // DefaultCharter returns the charter a new consortium starts from: a 2/3
@@ -50,6 +55,7 @@ func DefaultCharter() Charter {
 		MaxBatch:         1000,
 		MaxVoters:        5,
 		BallotMaxDays:    90,
+		AttestedTime:     true,
 	}
 }
 

@@ -334,6 +334,14 @@ type applyCtx struct {
 	onReject func()
 }
 
+// ahead is the latest instant a member's clock may read now: ledger time
+// plus the charter's issued_at allowance after it. Ledger time trails the
+// members' clocks by a few seconds (it moves by attested time entries), so
+// a report of usage "up to now" may name an instant just past it.
+func (a *applyCtx) ahead() time.Time {
+	return a.now.Add(time.Duration(a.charter.SkewAfterSec) * time.Second)
+}
+
 // body decodes the proposal body strictly into v.
 func (a *applyCtx) body(v any) error {
 	if err := DecodeStrict(a.p.Body, v); err != nil {
@@ -372,8 +380,12 @@ func (l *Ledger) applyOne(t *tx, charter *Charter, entry LogEntry) Result {
 	if err != nil {
 		panic(fmt.Sprintf("ledger: committed entry %d cannot be decoded: %v; stopping rather than diverging from peers", index, err))
 	}
+	if rec.Time {
+		r, _ := l.applyTime(t, index, rec.Envelope)
+		return r
+	}
 	now := loadLedgerTime(t)
-	if rec.Stamp.After(now) {
+	if !charter.AttestedTime && rec.Stamp.After(now) {
 		now = rec.Stamp
 	}
 	adm, err := l.admit(t, charter, index, now, rec.Envelope, entry.env)

@@ -16,7 +16,7 @@ func TestPreverify_LeavesEnvelopesForApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &Genesis{Format: GenesisFormat, Name: "preverify", CreatedAt: t0, Charter: DefaultCharter(),
+	g := &Genesis{Format: GenesisFormat, Name: "preverify", CreatedAt: t0, Charter: func() Charter { c := DefaultCharter(); c.AttestedTime = false; return c }(),
 		Members: []GenesisMember{{ID: "alpha", Role: RoleMember, Keys: []PublicKey{key.Public()}}}}
 	if err := g.Sign(NewSigner("alpha", key)); err != nil {
 		t.Fatal(err)

@@ -72,6 +72,11 @@ type signatureWire struct {
 // signatures; see Verify. Every failure is an *Error with CodeInvalid that
 // names the field.
 func DecodeEnvelope(b []byte) (*Envelope, error) {
+	return decodeEnvelope(b, PayloadType)
+}
+
+// decodeEnvelope is DecodeEnvelope for envelopes of the given payload type.
+func decodeEnvelope(b []byte, payloadType string) (*Envelope, error) {
 	var w envelopeWire
 	if err := DecodeStrict(b, &w); err != nil {
 		return nil, err
@@ -79,8 +84,8 @@ func DecodeEnvelope(b []byte) (*Envelope, error) {
 	switch {
 	case w.PayloadType == "":
 		return nil, Errorf(CodeInvalid, "payloadType: missing")
-	case w.PayloadType != PayloadType:
-		return nil, Errorf(CodeInvalid, "payloadType: must be %q, got %q", PayloadType, truncate(w.PayloadType, 80))
+	case w.PayloadType != payloadType:
+		return nil, Errorf(CodeInvalid, "payloadType: must be %q, got %q", payloadType, truncate(w.PayloadType, 80))
 	case w.Payload == "":
 		return nil, Errorf(CodeInvalid, "payload: missing or empty")
 	case len(w.Signatures) == 0:

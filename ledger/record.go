@@ -6,23 +6,33 @@ import (
 	"time"
 )
 
-// A Record is what the leader appends to the Raft log: its own timestamp
-// and a client's envelope, byte for byte as the client sent it.
+// A Record is what the leader appends to the Raft log: either its own
+// timestamp and a client's envelope, byte for byte as the client sent it,
+// or a time record carrying member nodes' signed clock readings.
 //
 // Encoding (version 1): kind (1 byte, 1 = proposal) ‖ stamp (8 bytes, big
-// endian, Unix nanoseconds) ‖ envelope bytes. The framing is the node's
+// endian, Unix nanoseconds) ‖ envelope bytes; or kind 2 (time) ‖ the
+// time body, {"attestations":[envelope, ...]}. Under attested time
+// (Charter.AttestedTime) a proposal's stamp does not move ledger time. The framing is the node's
 // own; the envelope inside is client input and may be anything, so a bad
 // envelope is an ordinary rejection, while a record whose framing does not
 // decode can only come from a broken or hostile leader and stops the node.
 type Record struct {
 	Stamp    time.Time
-	Envelope []byte
+	Envelope []byte // for a time record, its body
+	Time     bool   // a time record
 }
 
 const (
 	recordProposal byte = 1
+	recordTime     byte = 2
 	recordHeader   int  = 9
 )
+
+// EncodeTimeRecord frames the body of a time record (see EncodeTimeBody).
+func EncodeTimeRecord(body []byte) []byte {
+	return append([]byte{recordTime}, body...)
+}
 
 // EncodeRecord frames an envelope with the leader's timestamp.
 func EncodeRecord(stamp time.Time, envelope []byte) []byte {
@@ -34,6 +44,9 @@ func EncodeRecord(stamp time.Time, envelope []byte) []byte {
 
 // DecodeRecord reverses EncodeRecord.
 func DecodeRecord(b []byte) (Record, error) {
+	if len(b) > 1 && b[0] == recordTime {
+		return Record{Envelope: b[1:], Time: true}, nil
+	}
 	if len(b) < recordHeader {
 		return Record{}, fmt.Errorf("ledger: record of %d bytes is shorter than its %d-byte header", len(b), recordHeader)
 	}

@@ -127,7 +127,7 @@ func (a *applyCtx) meteredGrant(grantID, reportID, period string) (*Grant, time.
 	if err != nil {
 		return nil, time.Time{}, time.Time{}, prefixed("body.period", err)
 	}
-	if start.After(a.now) {
+	if start.After(a.ahead()) {
 		return nil, time.Time{}, time.Time{}, Errorf(CodeInvalid, "body.period: period %s has not begun at ledger time %s", period, a.now.Format(time.RFC3339))
 	}
 	if grace := end.AddDate(0, 0, u.GraceDays); !a.now.Before(grace) {
@@ -175,7 +175,7 @@ func applyUsageReport(a *applyCtx) error {
 	if w.Start.Before(pStart) || w.End.After(pEnd) {
 		return Errorf(CodeInvalid, "body.window: [%s, %s) is not within period %s", w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339), b.Period)
 	}
-	if !w.Start.Before(a.now) {
+	if !w.Start.Before(a.ahead()) {
 		return Errorf(CodeInvalid, "body.window: starts at %s, not before ledger time %s", w.Start.Format(time.RFC3339), a.now.Format(time.RFC3339))
 	}
 	if len(b.Metrics) == 0 || len(b.Metrics) > maxMetrics {

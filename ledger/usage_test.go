@@ -261,7 +261,8 @@ func TestUsageReport_IdempotentAndBadInput(t *testing.T) {
 	badWindow := usageReport("r10", mq("gpu_hours", 1))
 	badWindow.Window.End = time.Date(2026, 2, 2, 0, 0, 0, 0, time.UTC)
 	lateStart := usageReport("r11", mq("gpu_hours", 1))
-	lateStart.Window = ledger.Window{Start: f.now, End: f.now.Add(time.Minute)}
+	// Past the charter's allowance of 120 s after ledger time.
+	lateStart.Window = ledger.Window{Start: f.now.Add(121 * time.Second), End: f.now.Add(3 * time.Minute)}
 	badPeriod := usageReport("r12", mq("gpu_hours", 1))
 	badPeriod.Period = "2026-1"
 	badTerritory := usageReport("r13", mq("gpu_hours", 1))

@@ -19,12 +19,12 @@ func (s *Server) registerCheckRoutes(r *mux.Router) {
 }
 
 // toCheckRequest is the one place that maps the API's question onto
-// ledger.CheckRequest. The time defaults to ledger time, so that the same
-// question at the same index always gets the same answer on every node.
-func toCheckRequest(q api.CheckQuery, ledgerTime time.Time) (ledger.CheckRequest, error) {
+// ledger.CheckRequest. The time defaults to now: the consortium's time
+// (see Server.checkTime), or ledger time for a question about the past.
+func toCheckRequest(q api.CheckQuery, now time.Time) (ledger.CheckRequest, error) {
 	at := q.At
 	if at.IsZero() {
-		at = ledgerTime
+		at = now
 	}
 	if q.Quantity > 1<<53 {
 		return ledger.CheckRequest{}, errorf(ledger.CodeInvalid, "quantity: %d is too large", q.Quantity)
@@ -135,13 +135,14 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		// The in-memory index alone: no read transaction, no decoding, no
 		// lock. It is published before the applied index moves, so it is
 		// never behind what the consistency level waited for.
-		ix, lt, applied := s.l.Entitlements()
+		ix, _, applied := s.l.Entitlements()
 		s.setIndex(w, applied)
-		d, err := checkIndexed(ix, lt, principalOf(r.Context()), &q)
+		d, err := checkIndexed(ix, s.checkTime(), principalOf(r.Context()), &q)
 		if err != nil {
 			s.writeProblem(w, r, err)
 			return
 		}
+		d.Index = applied
 		s.writeJSON(w, r, http.StatusOK, (*decisionJSON)(&d))
 		return
 	}
@@ -161,12 +162,13 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 			return nil
 		}
 		var err error
-		if req, err = toCheckRequest(q, v.LedgerTime()); err != nil {
+		if req, err = toCheckRequest(q, s.checkTime()); err != nil {
 			return err
 		}
 		if d, err = ledger.Check(v, req); err != nil {
 			return err
 		}
+		d.Index = v.AppliedIndex()
 		size := v.Head().Size
 		entries, err := evidenceFor(v, size, req, &d)
 		if err != nil {
@@ -183,6 +185,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 				return err
 			}
 			d, err = ledger.Check(v, req)
+			d.Index = asOf
 			return err
 		})
 	}
@@ -204,13 +207,13 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, (*decisionJSON)(&d))
 }
 
-// checkIndexed answers one question from the check index ix at ledger
-// time lt, for principal p.
-func checkIndexed(ix ledger.CheckView, lt time.Time, p *principal, q *api.CheckQuery) (ledger.Decision, error) {
+// checkIndexed answers one question from the check index ix, for
+// principal p, at time now unless the question names one.
+func checkIndexed(ix ledger.CheckView, now time.Time, p *principal, q *api.CheckQuery) (ledger.Decision, error) {
 	if err := authorizeCheck(ix, p, q, ""); err != nil {
 		return ledger.Decision{}, err
 	}
-	req, err := toCheckRequest(*q, lt)
+	req, err := toCheckRequest(*q, now)
 	if err != nil {
 		return ledger.Decision{}, err
 	}
@@ -246,7 +249,8 @@ func (s *Server) handleCheckBatch(w http.ResponseWriter, r *http.Request) {
 			return errorf(ledger.CodeInvalid, "requests: at least one question is required")
 		}
 		p := principalOf(r.Context())
-		ix, now, _ := s.l.Entitlements()
+		ix, _, applied := s.l.Entitlements()
+		now := s.checkTime()
 		out.Decisions = make([]ledger.Decision, len(req.Requests))
 		for i := range req.Requests {
 			q := &req.Requests[i]
@@ -261,6 +265,7 @@ func (s *Server) handleCheckBatch(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				return err
 			}
+			d.Index = applied
 			out.Decisions[i] = d
 		}
 		return nil

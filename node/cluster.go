@@ -55,6 +55,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		out.StateDigest = s.stateDigest(v)
 		return nil
 	})
+	out.Time = s.timeStatus()
 	s.writeJSON(w, r, http.StatusOK, out)
 }
 

@@ -26,6 +26,7 @@ type ServerConfig struct {
 	StreamsPerMember  int            // event streams (/v1/events) one member (or the operator) may hold open at once; more get 429
 	StreamWriteLimit  time.Duration  // an event stream whose client takes longer than this to accept a batch is closed
 	MinFreeBytes      uint64         // below this much free space in DataDir's file system, proposals get 507 and the nospace alarm is raised; 0: off
+	MaxClockOffset    time.Duration  // a node whose clock is further than this from the consortium's raises the clock alarm and gives up leadership
 	ForwardTimeout    time.Duration  // longest a forwarded proposal, join or read-index call to the leader may take
 	ReadHeaderTimeout time.Duration  // http.Server ReadHeaderTimeout
 	ReadTimeout       time.Duration  // http.Server ReadTimeout
@@ -51,6 +52,7 @@ func DefaultServerConfig() ServerConfig {
 		StreamsPerMember:  4,
 		StreamWriteLimit:  5 * time.Second,
 		MinFreeBytes:      256 << 20,
+		MaxClockOffset:    5 * time.Second,
 		ForwardTimeout:    15 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,

@@ -43,8 +43,12 @@ type Consensus interface {
 	// Join adds or updates server id at Raft address addr. Leader only
 	// (ErrNotLeader elsewhere); ErrNotMember unless id is an active member.
 	Join(ctx context.Context, id, addr string) error
-	// TransferLeadership hands leadership to another voter.
-	TransferLeadership() error
+	// TransferLeadership hands leadership to another voter, not one of
+	// avoid.
+	TransferLeadership(avoid ...string) error
+	// ProposeTime appends a time record with the given body (see
+	// ledger.EncodeTimeBody), with Propose's errors.
+	ProposeTime(ctx context.Context, body []byte) (*ledger.Result, error)
 	// Backup streams a consistent snapshot of the ledger to w.
 	Backup(w io.Writer) (int64, error)
 }

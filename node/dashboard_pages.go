@@ -682,7 +682,7 @@ func (s *Server) handleDashboardCheck(w http.ResponseWriter, r *http.Request, p 
 			}
 			var req ledger.CheckRequest
 			if err == nil {
-				req, err = toCheckRequest(q, v.LedgerTime())
+				req, err = toCheckRequest(q, s.checkTime())
 			}
 			if err == nil {
 				var dec ledger.Decision

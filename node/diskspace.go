@@ -74,11 +74,16 @@ func (s *Server) watchDisk(ctx context.Context) {
 	}
 }
 
-// alarms lists this node's raised alarms: "nospace" while its disk is below
-// the reserve.
+// alarms lists this node's raised alarms: "nospace" while its disk is
+// below the reserve, and "clock" while its clock disagrees with the
+// consortium's (see judgeClock).
 func (s *Server) alarms() []string {
+	var out []string
 	if _, low := s.disk.state(); low {
-		return []string{"nospace"}
+		out = append(out, "nospace")
 	}
-	return nil
+	if s.clockSkewed() {
+		out = append(out, "clock")
+	}
+	return out
 }

@@ -23,6 +23,7 @@ type fakeConsensus struct {
 	ServersFn            func() ([]api.ClusterServer, error)
 	JoinFn               func(ctx context.Context, id, addr string) error
 	TransferLeadershipFn func() error
+	ProposeTimeFn        func(ctx context.Context, body []byte) (*ledger.Result, error)
 	BackupFn             func(w io.Writer) (int64, error)
 }
 
@@ -42,5 +43,8 @@ func (f *fakeConsensus) WaitApplied(ctx context.Context, index uint64) error {
 func (f *fakeConsensus) Status() consensus.Status                     { return f.StatusFn() }
 func (f *fakeConsensus) Servers() ([]api.ClusterServer, error)        { return f.ServersFn() }
 func (f *fakeConsensus) Join(ctx context.Context, id, a string) error { return f.JoinFn(ctx, id, a) }
-func (f *fakeConsensus) TransferLeadership() error                    { return f.TransferLeadershipFn() }
-func (f *fakeConsensus) Backup(w io.Writer) (int64, error)            { return f.BackupFn(w) }
+func (f *fakeConsensus) TransferLeadership(...string) error           { return f.TransferLeadershipFn() }
+func (f *fakeConsensus) ProposeTime(ctx context.Context, body []byte) (*ledger.Result, error) {
+	return f.ProposeTimeFn(ctx, body)
+}
+func (f *fakeConsensus) Backup(w io.Writer) (int64, error) { return f.BackupFn(w) }

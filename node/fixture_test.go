@@ -41,7 +41,7 @@ type world struct {
 // (auditor). apiAddrs overrides members' API addresses.
 func newWorld(t testing.TB, apiAddrs map[string]string) *world {
 	t.Helper()
-	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "Test consortium", CreatedAt: t0, Charter: ledger.DefaultCharter()}
+	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "Test consortium", CreatedAt: t0, Charter: ledgertest.StampedCharter()}
 	for i, m := range []string{"alpha", "audit", "beta", "gamma"} {
 		role := ledger.RoleMember
 		if m == "audit" {

@@ -16,7 +16,8 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 // volatile are response members that differ from run to run; they are
 // replaced before comparison.
-var volatile = map[string]bool{"request_id": true}
+// consortium_time and clock_offset_ms follow the wall clock.
+var volatile = map[string]bool{"request_id": true, "consortium_time": true, "clock_offset_ms": true}
 
 // normalise re-indents a JSON document and blanks volatile members.
 func normalise(t *testing.T, b []byte) []byte {
@@ -79,8 +80,8 @@ func TestGolden_Responses(t *testing.T) {
 		{"infractions", "/v1/infractions", "alpha", 200},
 		{"ballots", "/v1/ballots", "beta", 200},
 		{"ballot", "/v1/ballots/admit-delta", "beta", 200},
-		{"check_allowed", "/v1/check?asset=model-a&action=train", "beta", 200},
-		{"check_owner", "/v1/check?member=beta&asset=model-a&action=train", "alpha", 200},
+		{"check_allowed", "/v1/check?asset=model-a&action=train&at=2026-01-05T09:01:00Z", "beta", 200},
+		{"check_owner", "/v1/check?member=beta&asset=model-a&action=train&at=2026-01-05T09:01:00Z", "alpha", 200},
 		{"journal", "/v1/journal?from=1&limit=2", "gamma", 200},
 		{"journal_entry", "/v1/journal/5", "gamma", 200},
 		{"checkpoint", "/v1/checkpoint", "gamma", 200},

@@ -12,7 +12,7 @@ import (
 // entries are shown whole to every member.
 var publicTypes = []string{
 	"token.register", "token.revoke", "key.rotate", "ballot.open", "ballot.vote",
-	"asset.register", "asset.transfer",
+	"asset.register", "asset.transfer", ledger.TimeEntryType,
 	"pool.create", "pool.consume", "pool.transfer", "pool.hold", "pool.settle", "pool.release",
 }
 

@@ -148,7 +148,12 @@ func appendDecision(b []byte, d *ledger.Decision) ([]byte, error) {
 	if err != nil {
 		return b, err
 	}
-	return append(b, `"}`...), nil
+	b = append(b, '"')
+	if d.Index != 0 {
+		b = append(b, `,"index":`...)
+		b = strconv.AppendUint(b, d.Index, 10)
+	}
+	return append(b, '}'), nil
 }
 
 const hexDigits = "0123456789abcdef"

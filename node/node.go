@@ -153,6 +153,12 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		}
 		s := ledger.NewSigner(member, k)
 		api.SigningKey = &s
+	} else {
+		var attested bool
+		n.cons.Ledger().View(func(v *ledger.View) error { attested = v.Charter().AttestedTime; return nil })
+		if attested {
+			deps.Logger.Warn("no --key: this node signs no clock readings, so its clock does not count toward ledger time, and it cosigns no checkpoints")
+		}
 	}
 	if n.srv, err = NewServer(api, Adapt(n.cons), deps); err != nil {
 		n.cons.Shutdown()
@@ -198,6 +204,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	go n.srv.watchPeers(joinCtx)
 	go n.srv.watchDisk(joinCtx)
+	go n.srv.keepTime(joinCtx)
 	var err error
 	select {
 	case <-ctx.Done():
@@ -326,7 +333,14 @@ func (a adapter) Join(ctx context.Context, id, addr string) error {
 	return mapConsensusErr(a.n.Join(ctx, id, addr))
 }
 
-func (a adapter) TransferLeadership() error { return mapConsensusErr(a.n.TransferLeadership()) }
+func (a adapter) TransferLeadership(avoid ...string) error {
+	return mapConsensusErr(a.n.TransferLeadership(avoid...))
+}
+
+func (a adapter) ProposeTime(ctx context.Context, body []byte) (*ledger.Result, error) {
+	r, err := a.n.ProposeTime(ctx, body)
+	return r, mapConsensusErr(err)
+}
 
 func (a adapter) Backup(w io.Writer) (int64, error) {
 	n, err := a.n.Backup(w)

@@ -53,7 +53,7 @@ func TestNode_SingleFounderServesWrites(t *testing.T) {
 	}
 	raftAddr := freeAddr(t)
 	now := time.Now().UTC().Truncate(time.Second)
-	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "Solo", CreatedAt: now.Add(-time.Minute), Charter: ledger.DefaultCharter(),
+	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "Solo", CreatedAt: now.Add(-time.Minute), Charter: ledgertest.StampedCharter(),
 		Members: []ledger.GenesisMember{{ID: "alpha", Role: ledger.RoleMember, Keys: []ledger.PublicKey{ledgertest.Key("alpha", scheme).Public()},
 			Node: ledger.NodeInfo{RaftAddr: raftAddr, APIAddr: "127.0.0.1:1"}}}}
 	if err := g.Sign(ledgertest.Signer("alpha", scheme)); err != nil {

@@ -94,6 +94,7 @@ func (s *Server) handleProposalCreate(w http.ResponseWriter, r *http.Request) {
 		s.forward(w, r, body)
 		return
 	}
+	s.noteWrite(r.Context())
 	res, err := s.c.Propose(r.Context(), body)
 	if errors.Is(err, ErrNotLeader) {
 		s.forward(w, r, body)

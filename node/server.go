@@ -48,6 +48,7 @@ type Server struct {
 	log    *slog.Logger
 	client *http.Client
 	clock  func() time.Time
+	time   timekeeper
 
 	operatorHash string // hex SHA-256 of the operator token
 	principals   principalCache
@@ -122,6 +123,7 @@ func NewServer(cfg ServerConfig, c Consensus, deps Deps) (*Server, error) {
 	s.limits = newLimiters(cfg.RateLimit, cfg.RateBurst, s.clock)
 	s.sessions = newSessions(sessionTTL, maxSessions, sessionsPerToken, sessionsPerMember, s.clock)
 	s.ckpt = newCheckpointer(cfg)
+	s.time.readings = map[string]reading{}
 	s.disk = &diskGuard{dir: cfg.DataDir, reserve: cfg.MinFreeBytes, free: deps.FreeSpace, now: s.clock}
 	if s.disk.free == nil {
 		s.disk.free = statfsFree
@@ -261,6 +263,7 @@ func (s *Server) routes() *mux.Router {
 	s.registerJournalRoutes(r)
 	s.registerEventRoutes(r)
 	s.registerClusterRoutes(r)
+	s.registerTimeRoutes(r)
 	return r
 }
 

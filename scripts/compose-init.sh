@@ -78,8 +78,11 @@ for m in $members; do
   cp "$dir/genesis.json.tmp" "$dir/nodes/$m/genesis.json"
   cp "$dir/certs/ca.crt" "$dir/certs/$m.crt" "$dir/nodes/$m/certs/"
   cp -p "$dir/certs/$m.key" "$dir/nodes/$m/certs/"
+  # The member key signs the node's clock readings (ledger time) and its
+  # checkpoint cosignatures.
+  cp -p "$dir/$m.key" "$dir/nodes/$m/member.key"
   chmod 0644 "$dir/nodes/$m/genesis.json" "$dir/nodes/$m/certs/ca.crt" "$dir/nodes/$m/certs/$m.crt"
-  chmod 0600 "$dir/nodes/$m/certs/$m.key"
+  chmod 0600 "$dir/nodes/$m/certs/$m.key" "$dir/nodes/$m/member.key"
 done
 # Last: its presence marks a complete set-up.
 mv "$dir/genesis.json.tmp" "$dir/genesis.json"

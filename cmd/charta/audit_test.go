@@ -27,7 +27,7 @@ const auditScheme = ledger.SchemeEd25519
 // auditGenesis is a signed genesis for alpha, beta and gamma.
 func auditGenesis(t testing.TB, start time.Time) *ledger.Genesis {
 	t.Helper()
-	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "Audit test consortium", CreatedAt: start, Charter: ledger.DefaultCharter()}
+	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "Audit test consortium", CreatedAt: start, Charter: ledgertest.StampedCharter()}
 	for _, id := range devMembers {
 		g.Members = append(g.Members, ledger.GenesisMember{ID: id, Role: ledger.RoleMember, Keys: []ledger.PublicKey{ledgertest.Key(id, auditScheme).Public()}})
 	}

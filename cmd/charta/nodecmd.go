@@ -31,7 +31,7 @@ func nodeCmd() *command {
 			fs.StringVar(&cfg.ID, "id", "", "this node's member ID, which is its Raft server ID (required)")
 			fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for Raft, snapshots, state and operator.token (required)")
 			fs.StringVar(&cfg.GenesisFile, "genesis", "", "the consortium's signed genesis document (required)")
-			fs.StringVar(&cfg.KeyFile, "key", "", "this member's key file, to cosign journal checkpoints (optional)")
+			fs.StringVar(&cfg.KeyFile, "key", "", "this member's key file: it signs the node's clock readings, which move ledger time, and its checkpoint cosignatures")
 			fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "API listen address")
 			fs.StringVar(&cfg.RaftAddr, "raft", cfg.RaftAddr, "Raft listen address")
 			fs.StringVar(&cfg.AdvertiseRaft, "raft-advertise", "", "Raft address peers dial (default --raft)")
@@ -58,6 +58,7 @@ func nodeCmd() *command {
 				cfg.API.MinFreeBytes = n << 20
 				return nil
 			})
+			fs.DurationVar(&cfg.API.MaxClockOffset, "max-clock-offset", cfg.API.MaxClockOffset, "raise the clock alarm and give up leadership while this node's clock is further than this from the median of the member nodes' clocks")
 			fs.Uint64Var(&cfg.API.ReadyMaxLag, "ready-max-lag", cfg.API.ReadyMaxLag, "/readyz answers 503 while the node has more than this many committed entries left to apply")
 			// Hidden (no usage text): shifts the clock that stamps this
 			// node's records, so that the chaos tests can run nodes whose
@@ -79,9 +80,6 @@ func nodeCmd() *command {
 				}
 				cfg.JoinToken = strings.TrimSpace(string(b))
 			}
-			if clockOffset != 0 {
-				cfg.Raft.Clock = func() time.Time { return time.Now().Add(clockOffset) }
-			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return usagef("--log-level: %v", err)
@@ -97,7 +95,7 @@ func nodeCmd() *command {
 			}
 			log := slog.New(h)
 			if clockOffset != 0 {
-				log.Warn("this node stamps records with a shifted clock (--clock-offset, for tests only)", "offset", clockOffset)
+				log.Warn("this node runs on a shifted clock (--clock-offset, for tests only)", "offset", clockOffset)
 			}
 			// A state store that cannot commit (a full disk) stops the
 			// node with one clear line, not a stack: it restarts from the
@@ -106,7 +104,11 @@ func nodeCmd() *command {
 				log.Error("stopping: the node cannot store what the cluster committed; free disk space and restart it", "err", err)
 				os.Exit(74)
 			}
-			n, err := node.New(cfg, node.Deps{Logger: log, Fatal: fatal})
+			deps := node.Deps{Logger: log, Fatal: fatal}
+			if clockOffset != 0 {
+				deps.Clock = func() time.Time { return time.Now().Add(clockOffset) }
+			}
+			n, err := node.New(cfg, deps)
 			if err != nil {
 				return err
 			}

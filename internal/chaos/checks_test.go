@@ -16,7 +16,7 @@ import (
 // as the ledger wrote it, and names the entry of each kind of damage.
 func TestVerifyJournal(t *testing.T) {
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "Journal check consortium", CreatedAt: start, Charter: ledger.DefaultCharter()}
+	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "Journal check consortium", CreatedAt: start, Charter: ledgertest.StampedCharter()}
 	for _, id := range []string{"alpha", "beta", "gamma"} {
 		g.Members = append(g.Members, ledger.GenesisMember{ID: id, Role: ledger.RoleMember, Keys: []ledger.PublicKey{ledgertest.Key(id, ledger.SchemeEd25519).Public()}})
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -103,33 +104,110 @@ func TransferRound(minD, maxD, interval time.Duration) Fault {
 	}
 }
 
-// ClockAheadCheck returns a post-scenario check that the offsets took
-// effect (some accepted write carries a ledger time at least ahead past
-// the moment its client got the answer) and that no proposal was rejected
-// for an issued_at outside the charter's window.
-func ClockAheadCheck(ahead time.Duration) func(ctx context.Context, c *Cluster, ops []Op, journal []ledger.Entry) error {
+// ClockHonestCheck returns a post-scenario check for attested ledger
+// time: no proposal was rejected for an issued_at outside the charter's
+// window, and every accepted write's ledger time lies between maxBehind
+// before its call and a second after its return, however far ahead or
+// behind some nodes' clocks were, so that nothing expires early and time
+// keeps moving.
+func ClockHonestCheck(maxBehind time.Duration) func(ctx context.Context, c *Cluster, ops []Op, journal []ledger.Entry) error {
 	return func(_ context.Context, _ *Cluster, ops []Op, journal []ledger.Entry) error {
 		byID := map[string]ledger.Entry{}
+		times := 0
 		for _, e := range journal {
 			if e.Outcome.ID != "" {
 				byID[e.Outcome.ID] = e
 			}
+			if e.Outcome.Type == ledger.TimeEntryType {
+				times++
+			}
 		}
 		var errs []error
-		maxAhead := time.Duration(0)
 		for _, op := range ops {
 			if op.Outcome == Failed && strings.Contains(op.Err, "issued_at") {
 				errs = append(errs, fmt.Errorf("chaos: %s %s was rejected for its issued_at: %s", op.Kind, op.ID, op.Err))
 			}
-			if e, ok := byID[op.ID]; ok && op.Outcome == OK {
-				maxAhead = max(maxAhead, e.LedgerTime.Sub(op.Return))
+			e, ok := byID[op.ID]
+			if !ok || op.Outcome != OK {
+				continue
+			}
+			if e.LedgerTime.After(op.Return.Add(time.Second)) {
+				errs = append(errs, fmt.Errorf("chaos: %s %s has ledger time %s, %v after its client got the answer",
+					op.Kind, op.ID, e.LedgerTime.Format(time.RFC3339Nano), e.LedgerTime.Sub(op.Return)))
+			}
+			if e.LedgerTime.Before(op.Call.Add(-maxBehind)) {
+				errs = append(errs, fmt.Errorf("chaos: %s %s has ledger time %s, %v before it was sent",
+					op.Kind, op.ID, e.LedgerTime.Format(time.RFC3339Nano), op.Call.Sub(e.LedgerTime)))
 			}
 		}
-		if maxAhead < ahead {
-			errs = append(errs, fmt.Errorf("chaos: no write's ledger time ran %v ahead of the wall clock (at most %v): the clock offsets did not take effect", ahead, maxAhead))
+		if times == 0 {
+			errs = append(errs, errors.New("chaos: the journal has no time entry"))
+		}
+		if len(errs) > 10 {
+			errs = append(errs[:10], fmt.Errorf("chaos: and %d more", len(errs)-10))
 		}
 		return errors.Join(errs...)
 	}
+}
+
+// SkewedLeaders hands leadership to each node in skewed in turn, rounds
+// times, and checks that each gives it up again within giveUp and raises
+// the "clock" alarm, as a node whose clock disagrees with the others' must.
+func SkewedLeaders(skewed []string, rounds int, giveUp time.Duration) Fault {
+	return func(ctx context.Context, c *Cluster, _ *rand.Rand) error {
+		for range rounds {
+			for _, id := range skewed {
+				target := slices.IndexFunc(c.Nodes, func(n *Node) bool { return n.ID == id })
+				if err := handTo(ctx, c, target); err != nil {
+					c.log.Info("could not hand leadership to a skewed node", "node", id, "err", err)
+					continue
+				}
+				if err := awaitGiveUp(ctx, c, target, giveUp); err != nil {
+					return err
+				}
+			}
+		}
+		return ctx.Err()
+	}
+}
+
+// handTo makes node target leader, retrying for a few seconds.
+func handTo(ctx context.Context, c *Cluster, target int) error {
+	var err error
+	for range 5 {
+		l := c.Leader(ctx)
+		if l == target {
+			return nil
+		}
+		if l >= 0 {
+			if err = c.TransferTo(ctx, l, target); err == nil {
+				return nil
+			}
+		}
+		sleep(ctx, 500*time.Millisecond)
+	}
+	return err
+}
+
+// awaitGiveUp waits for node target to raise the clock alarm and stop
+// being leader.
+func awaitGiveUp(ctx context.Context, c *Cluster, target int, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	var last string
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if s, err := c.Status(ctx, target); err == nil {
+			last = fmt.Sprintf("role %s, alarms %v, offset %d ms", s.Role, s.Alarms, s.Time.ClockOffsetMS)
+			if s.Role != "leader" && slices.Contains(s.Alarms, "clock") {
+				c.log.Info("a skewed node gave up leadership", "node", c.Nodes[target].ID, "status", last)
+				return nil
+			}
+		}
+		sleep(ctx, 200*time.Millisecond)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("chaos: %s, whose clock is off, is still %s after %v", c.Nodes[target].ID, last, within)
 }
 
 // TransferTo moves leadership from leader to target. The API hands it to

@@ -307,6 +307,7 @@ func (c *Cluster) start(n *Node, extra ...string) error {
 		"--tls-ca", c.caPath,
 		"--tls-cert", filepath.Join(c.cfg.Dir, "certs", n.ID+".crt"),
 		"--tls-key", filepath.Join(c.cfg.Dir, "certs", n.ID+".key"),
+		"--key", filepath.Join(c.cfg.Dir, n.ID+".key"),
 	)
 	cmd.Args = append(cmd.Args, extra...)
 	cmd.Args = append(cmd.Args, c.cfg.NodeArgs...)

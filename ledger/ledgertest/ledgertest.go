@@ -94,3 +94,12 @@ func Propose(consortium, member, typ, id string, issuedAt time.Time, body any, s
 	}
 	return e
 }
+
+// StampedCharter is the default charter with ledger time moved by the
+// leader's record stamps instead of attested time entries: for tests that
+// drive ledger time by the stamps they give their records.
+func StampedCharter() ledger.Charter {
+	c := ledger.DefaultCharter()
+	c.AttestedTime = false
+	return c
+}

@@ -35,7 +35,7 @@ type fixture struct {
 
 func newGenesis(t testing.TB, name string) *ledger.Genesis {
 	t.Helper()
-	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: name, CreatedAt: t0, Charter: ledger.DefaultCharter()}
+	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: name, CreatedAt: t0, Charter: ledgertest.StampedCharter()}
 	for _, m := range []string{"alpha", "beta", "gamma"} {
 		g.Members = append(g.Members, ledger.GenesisMember{ID: m, Role: ledger.RoleMember,
 			Keys: []ledger.PublicKey{ledgertest.Key(m, schemes[m]).Public()}})

@@ -71,7 +71,7 @@ func Replay(l *ledger.Ledger, entries iter.Seq2[*ledger.Entry, error], h Hooks) 
 			g := genesis
 			r = &g
 		} else {
-			r = l.Apply([]ledger.LogEntry{{Index: x.Index, Data: ledger.EncodeRecord(x.LedgerTime, x.Envelope)}})[0]
+			r = l.Apply([]ledger.LogEntry{{Index: x.Index, Data: ledger.RecordOf(x)}})[0]
 		}
 		if h.After != nil {
 			if err := h.After(x, r); err != nil {

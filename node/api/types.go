@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -30,7 +31,20 @@ type Status struct {
 	Voters       []string    `json:"voters"`           // IDs of the voting servers
 	Nonvoters    []string    `json:"nonvoters"`        // IDs of the non-voting servers
 	Version      string      `json:"version"`          // the node's software version
-	Alarms       []string    `json:"alarms,omitempty"` // raised alarms: "nospace" while the node's disk is short of space
+	Alarms       []string    `json:"alarms,omitempty"` // raised alarms: "nospace" while the node's disk is short of space, "clock" while its clock disagrees with the consortium's
+	Time         Time        `json:"time"`             // the consortium's clock as this node sees it
+}
+
+// Time is a node's view of the consortium's clock: GET /v1/time, and the
+// time member of GET /v1/status.
+type Time struct {
+	Member         string          `json:"member"`                // the node's member ID
+	ConsortiumTime time.Time       `json:"consortium_time"`       // lower median of the member nodes' clock readings, never before ledger time; what checks without at are answered for
+	Readings       int             `json:"readings"`              // clock readings the median is taken over, this node's included
+	LedgerTime     time.Time       `json:"ledger_time"`           // ledger time at the applied index
+	ClockOffsetMS  int64           `json:"clock_offset_ms"`       // this node's clock minus the consortium time, in milliseconds
+	ClockSkewed    bool            `json:"clock_skewed"`          // the offset is over --max-clock-offset: the "clock" alarm
+	Attestation    json.RawMessage `json:"attestation,omitempty"` // GET /v1/time: this node's newest signed clock reading, a DSSE envelope of type application/vnd.charta.time.v1+json
 }
 
 // ClusterServer is one server of the Raft configuration: the items of
