@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/node/client"
@@ -89,9 +90,18 @@ func poolCmd() *command {
 			return e.propose("pool.transfer", "", ledger.PoolTransfer{Pool: pool, To: to, Amount: amount, Period: forPeriod})
 		},
 	}
-	list := rawList("list", "List pools", func(e *env, c *client.Client, lf *listFlags) ([]json.RawMessage, string, error) {
-		return c.Pools(e.ctx, lf.opts()...)
-	})
+	list := tableList("list", "List pools", "pools", "ID\tRESOURCE\tUNIT\tPERIOD\tCAPACITY\tMODE\tQUOTAS\tOWNERS",
+		func(e *env, c *client.Client, lf *listFlags) ([]json.RawMessage, string, error) {
+			return c.Pools(e.ctx, lf.opts()...)
+		},
+		func(w io.Writer, p ledger.Pool) {
+			quotas := make([]string, len(p.Quotas))
+			for i, q := range p.Quotas {
+				quotas[i] = fmt.Sprintf("%s=%d", q.Member, q.Quota)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", p.ID, p.Resource, p.Unit, p.Period, p.Capacity, p.Mode,
+				strings.Join(quotas, ","), dash(strings.Join(p.Owners, ",")))
+		})
 	usage := reader("usage", "<pool>", "Show each member's quota, use and remaining amount this period", func(e *env, c *client.Client, args []string) error {
 		if err := needArgs(args, 1, "a pool ID"); err != nil {
 			return err
@@ -100,12 +110,9 @@ func poolCmd() *command {
 		if err != nil {
 			return err
 		}
-		return e.show(u, func(w io.Writer) {
-			fmt.Fprintln(w, "MEMBER\tQUOTA\tUSED\tHELD\tREMAINING")
-			for _, m := range u.Members {
-				fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\n", m.Member, m.Quota, m.Used, m.Held, m.Remaining)
-			}
-		})
+		return e.show(u, rows(u.Members, "members", "MEMBER\tPERIOD\tQUOTA\tUSED\tHELD\tREMAINING", func(w io.Writer, m ledger.MemberUsage) {
+			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\n", m.Member, m.Period, m.Quota, m.Used, m.Held, m.Remaining)
+		}))
 	})
 	return &command{name: "pool", summary: "Shared-resource pools with quotas", subs: []*command{create, consume, transfer, list, usage}}
 }
@@ -167,11 +174,18 @@ func statementCmd() *command {
 		if period != "" {
 			opts = append(opts, client.Param("period", period))
 		}
-		sts, _, err := c.GrantStatements(e.ctx, args[0], opts...)
+		raw, _, err := c.GrantStatements(e.ctx, args[0], opts...)
 		if err != nil {
 			return err
 		}
-		return e.json(sts)
+		if e.g.output == "json" {
+			return e.json(raw)
+		}
+		sts, err := decodeRaw[ledger.Statement](raw)
+		if err != nil {
+			return err
+		}
+		return e.show(sts, rows(sts, "statements", "PERIOD\tSTATUS\tLINE\tQUANTITY\tAMOUNT", printStatement))
 	})
 	show.flags = func(fs *flag.FlagSet) { fs.StringVar(&period, "period", "", "one period, e.g. 2026-11") }
 	return &command{name: "statement", summary: "Fee statements computed from usage and terms", subs: []*command{show}}
@@ -179,15 +193,20 @@ func statementCmd() *command {
 
 func infractionCmd() *command {
 	var member, grant, kind string
-	list := rawList("list", "List infractions of grants you are a party to", func(e *env, c *client.Client, lf *listFlags) ([]json.RawMessage, string, error) {
-		opts := lf.opts()
-		for k, v := range map[string]string{"member": member, "grant": grant, "kind": kind} {
-			if v != "" {
-				opts = append(opts, client.Param(k, v))
+	list := tableList("list", "List infractions of grants you are a party to", "infractions", "AT\tGRANT\tKIND\tMEMBERS\tPERIOD\tDETAIL",
+		func(e *env, c *client.Client, lf *listFlags) ([]json.RawMessage, string, error) {
+			opts := lf.opts()
+			for k, v := range map[string]string{"member": member, "grant": grant, "kind": kind} {
+				if v != "" {
+					opts = append(opts, client.Param(k, v))
+				}
 			}
-		}
-		return c.Infractions(e.ctx, opts...)
-	})
+			return c.Infractions(e.ctx, opts...)
+		},
+		func(w io.Writer, in ledger.Infraction) {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", in.At.UTC().Format(time.RFC3339), in.Grant, in.Kind, strings.Join(in.Members, ","),
+				dash(in.Period), in.Detail)
+		})
 	inner := list.flags
 	list.flags = func(fs *flag.FlagSet) {
 		inner(fs)
@@ -196,4 +215,42 @@ func infractionCmd() *command {
 		fs.StringVar(&kind, "kind", "", "only this kind")
 	}
 	return &command{name: "infraction", summary: "Compliance infractions recorded by the ledger", subs: []*command{list}}
+}
+
+// printStatement writes a statement as table rows: one per metric, one per
+// adjustment, the total, and what is owed up the lineage.
+func printStatement(w io.Writer, st ledger.Statement) {
+	line := func(what, quantity string, micros int64) {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", st.Period, st.Status, what, quantity, fmtMoney(micros, st.Currency))
+	}
+	for _, m := range st.Metrics {
+		line(m.Metric+" ("+m.Model+")", fmt.Sprintf("%d %s", m.Quantity, m.Unit), m.AmountMicros)
+	}
+	line("base", "", st.BaseMicros)
+	for _, a := range st.Adjustments {
+		line(adjustmentString(a), "", a.AmountMicros)
+	}
+	line("total", "", st.TotalMicros)
+	for _, r := range st.RevenueShare {
+		line(fmt.Sprintf("revenue share %s to %s (%s via %s)", fmtBP(r.BP), strings.Join(r.To, ","), r.Asset, r.Via), "", r.AmountMicros)
+	}
+}
+
+// adjustmentString names a statement's adjustment and what triggered it.
+func adjustmentString(a ledger.Adjustment) string {
+	var what string
+	switch a.Kind {
+	case ledger.AdjustMultiplier:
+		what = "multiplier ×" + fmtMoney(a.BP*100, "")
+	case ledger.AdjustSLACredit:
+		what = "sla credit " + fmtBP(a.BP)
+	case ledger.AdjustMinCommitment:
+		what = "minimum commitment top-up"
+	default:
+		what = a.Kind
+	}
+	if a.Metric != "" && a.Value != nil {
+		what += fmt.Sprintf(" (%s = %d)", a.Metric, *a.Value)
+	}
+	return what
 }

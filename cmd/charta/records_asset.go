@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -67,19 +68,16 @@ func assetCmd() *command {
 		if err != nil {
 			return err
 		}
-		err = e.show(as, func(w io.Writer) {
-			fmt.Fprintln(w, "ID\tKIND\tOWNERS\tPARENTS\tDIGEST")
-			for _, a := range as {
-				var os, ps []string
-				for _, o := range a.Owners {
-					os = append(os, fmt.Sprintf("%s(%d)", o.Member, o.ShareBP))
-				}
-				for _, p := range a.Parents {
-					ps = append(ps, p.Asset)
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%.23s…\n", a.ID, a.Kind, strings.Join(os, ","), dash(strings.Join(ps, ",")), a.Digest)
+		err = e.show(as, rows(as, "assets", "ID\tKIND\tOWNERS\tPARENTS\tDIGEST", func(w io.Writer, a ledger.Asset) {
+			var os, ps []string
+			for _, o := range a.Owners {
+				os = append(os, fmt.Sprintf("%s(%d)", o.Member, o.ShareBP))
 			}
-		})
+			for _, p := range a.Parents {
+				ps = append(ps, p.Asset)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%.23s…\n", a.ID, a.Kind, strings.Join(os, ","), dash(strings.Join(ps, ",")), a.Digest)
+		}))
 		printNext(e.stderr, next)
 		return err
 	})
@@ -92,7 +90,7 @@ func assetCmd() *command {
 		if err != nil {
 			return err
 		}
-		return e.json(a)
+		return e.show(a, func(w io.Writer) { printAsset(w, a) })
 	})
 	lineage := reader("lineage", "<asset>", "Show an asset's ancestors and descendants", func(e *env, c *client.Client, args []string) error {
 		if err := needArgs(args, 1, "an asset ID"); err != nil {
@@ -102,14 +100,7 @@ func assetCmd() *command {
 		if err != nil {
 			return err
 		}
-		return e.show(l, func(w io.Writer) {
-			for _, a := range l.Ancestors {
-				fmt.Fprintf(w, "ancestor\t%s\t%s\n", a.ID, a.Kind)
-			}
-			for _, a := range l.Descendants {
-				fmt.Fprintf(w, "descendant\t%s\t%s\n", a.ID, a.Kind)
-			}
-		})
+		return e.show(l, func(w io.Writer) { printLineage(w, args[0], l) })
 	})
 	var from, to string
 	var share uint
@@ -136,4 +127,66 @@ func assetCmd() *command {
 		},
 	}
 	return &command{name: "asset", summary: "Register, transfer, list and show assets", subs: []*command{register, list, show, lineage, transfer}}
+}
+
+// printAsset writes an asset as a key/value block.
+func printAsset(w io.Writer, a *ledger.Asset) {
+	field(w, "id", a.ID)
+	field(w, "kind", string(a.Kind))
+	fieldIf(w, "name", a.Name)
+	field(w, "digest", a.Digest)
+	var owners, parents []string
+	for _, o := range a.Owners {
+		owners = append(owners, fmt.Sprintf("%s (%d bp)", o.Member, o.ShareBP))
+	}
+	fieldLines(w, "owners", owners)
+	for _, p := range a.Parents {
+		parents = append(parents, parentString(p))
+	}
+	fieldLines(w, "parents", parents)
+	fieldIf(w, "spdx", a.SPDX)
+	fieldIf(w, "model card", a.ModelCardURI)
+	fieldIf(w, "legal text", a.LegalTextHash)
+	if len(a.Prohibitions) > 0 {
+		fieldLines(w, "prohibitions", prohibitionStrings(a.Prohibitions))
+	}
+	field(w, "registered", atIndex(a.RegisteredAt, a.Index))
+}
+
+// parentString says what an asset derives from and on what basis.
+func parentString(p ledger.Parent) string {
+	s := p.Asset
+	if p.Grant == "" {
+		return s + " (owned)"
+	}
+	s += " under grant " + p.Grant
+	if where := commas(slices.DeleteFunc([]string{p.Territory, p.Purpose}, func(s string) bool { return s == "" })); where != "" {
+		s += " (" + where + ")"
+	}
+	return s
+}
+
+// printLineage writes an asset's ancestors and descendants as a table.
+func printLineage(w io.Writer, id string, l *client.Lineage) {
+	if len(l.Ancestors) == 0 && len(l.Descendants) == 0 {
+		fmt.Fprintf(w, "%s has no ancestors or descendants\n", id)
+		return
+	}
+	fmt.Fprintln(w, "RELATION\tID\tKIND\tOWNERS")
+	row := func(rel string, a *ledger.Asset) {
+		var os []string
+		for _, o := range a.Owners {
+			os = append(os, o.Member)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", rel, a.ID, a.Kind, strings.Join(os, ","))
+	}
+	for _, a := range l.Ancestors {
+		row("ancestor", a)
+	}
+	for _, a := range l.Descendants {
+		row("descendant", a)
+	}
+	if l.Truncated {
+		fmt.Fprintln(w, "(truncated: the lineage is longer than the node lists)")
+	}
 }

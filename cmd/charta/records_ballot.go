@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,12 +71,9 @@ func ballotCmd() *command {
 		if err != nil {
 			return err
 		}
-		err = e.show(bs, func(w io.Writer) {
-			fmt.Fprintln(w, "ID\tACTION\tSTATUS\tPROPOSER\tDEADLINE")
-			for _, b := range bs {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", b.ID, b.Action, b.Status, b.Proposer, b.Deadline.UTC().Format(time.RFC3339))
-			}
-		})
+		err = e.show(bs, rows(bs, "ballots", "ID\tACTION\tSTATUS\tPROPOSER\tDEADLINE", func(w io.Writer, b ledger.Ballot) {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", b.ID, b.Action, b.Status, b.Proposer, b.Deadline.UTC().Format(time.RFC3339))
+		}))
 		printNext(e.stderr, next)
 		return err
 	})
@@ -87,7 +86,47 @@ func ballotCmd() *command {
 		if err != nil {
 			return err
 		}
-		return e.json(b)
+		return e.show(b, func(w io.Writer) { printBallot(w, b) })
 	})
 	return &command{name: "ballot", summary: "Open, vote on and list governance ballots", subs: []*command{open, vote, list, show}}
+}
+
+// printBallot writes a ballot as a key/value block, with its votes.
+func printBallot(w io.Writer, b *ledger.Ballot) {
+	field(w, "id", b.ID)
+	field(w, "action", b.Action)
+	fieldLines(w, "params", paramStrings(b.Params))
+	field(w, "status", b.Status)
+	fieldIf(w, "result", b.Result)
+	if b.Decided != 0 {
+		field(w, "decided", fmt.Sprintf("index %d", b.Decided))
+	}
+	field(w, "proposer", b.Proposer)
+	fieldIf(w, "reason", b.Reason)
+	field(w, "opened", atIndex(b.OpenedAt, b.Index))
+	field(w, "deadline", b.Deadline.UTC().Format(time.RFC3339))
+	votes := make([]string, len(b.Votes))
+	for i, v := range b.Votes {
+		votes[i] = fmt.Sprintf("%s %s (index %d)", v.Member, yesNo(v.Approve), v.Index)
+	}
+	fieldLines(w, "votes", votes)
+}
+
+// paramStrings lists a ballot's parameters as name=value, in name order;
+// a value that is not a string stays JSON.
+func paramStrings(raw json.RawMessage) []string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return []string{string(raw)}
+	}
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		v := string(m[k])
+		var s string
+		if json.Unmarshal(m[k], &s) == nil {
+			v = s
+		}
+		out = append(out, k+"="+v)
+	}
+	return out
 }

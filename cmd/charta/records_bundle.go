@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,12 +48,9 @@ func bundleCmd() *command {
 		if err != nil {
 			return err
 		}
-		err = e.show(bs, func(w io.Writer) {
-			fmt.Fprintln(w, "ID\tSTATUS\tPARTIES\tGRANTS\tDEADLINE")
-			for _, b := range bs {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", b.ID, b.Status, strings.Join(b.Parties, ","), strings.Join(b.Grants, ","), b.Deadline.UTC().Format(time.RFC3339))
-			}
-		})
+		err = e.show(bs, rows(bs, "bundles", "ID\tSTATUS\tPARTIES\tGRANTS\tDEADLINE", func(w io.Writer, b ledger.Bundle) {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", b.ID, b.Status, strings.Join(b.Parties, ","), strings.Join(b.Grants, ","), b.Deadline.UTC().Format(time.RFC3339))
+		}))
 		printNext(e.stderr, next)
 		return err
 	})
@@ -65,7 +63,24 @@ func bundleCmd() *command {
 		if err != nil {
 			return err
 		}
-		return e.json(b)
+		return e.show(b, func(w io.Writer) { printBundle(w, b) })
 	})
 	return &command{name: "bundle", summary: "Offer and accept cross-licence bundles", subs: []*command{offer, accept, list, show}}
+}
+
+// printBundle writes a bundle as a key/value block, with the parties whose
+// signature it still waits for.
+func printBundle(w io.Writer, b *ledger.Bundle) {
+	field(w, "id", b.ID)
+	field(w, "status", b.Status)
+	field(w, "proposer", b.Proposer)
+	field(w, "parties", commas(b.Parties))
+	field(w, "signed", commas(b.Signed))
+	missing := slices.DeleteFunc(slices.Clone(b.Parties), func(p string) bool { return slices.Contains(b.Signed, p) })
+	field(w, "not signed", commas(missing))
+	fieldLines(w, "grants", b.Grants)
+	field(w, "deadline", b.Deadline.UTC().Format(time.RFC3339))
+	field(w, "linked termination", yesNo(b.LinkedTermination))
+	field(w, "offered", atIndex(b.OfferedAt, b.Index))
+	field(w, "activated", fmtTime(&b.ActivatedAt))
 }

@@ -179,13 +179,10 @@ func grantCmd() *command {
 		if err != nil {
 			return err
 		}
-		err = e.show(gs, func(w io.Writer) {
-			fmt.Fprintln(w, "ID\tSTATUS\tLICENSORS\tLICENSEES\tASSETS\tRIGHTS\tTERRITORY\tNOT AFTER")
-			for _, g := range gs {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.Status, strings.Join(g.Licensors, ","), strings.Join(g.Licensees, ","),
-					strings.Join(g.Terms.Assets, ","), rightsString(g.Terms.Rights), g.Terms.Constraints.Territory, fmtTime(g.Terms.Constraints.NotAfter))
-			}
-		})
+		err = e.show(gs, rows(gs, "grants", "ID\tSTATUS\tLICENSORS\tLICENSEES\tASSETS\tRIGHTS\tTERRITORY\tNOT AFTER", func(w io.Writer, g ledger.Grant) {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.Status, strings.Join(g.Licensors, ","), strings.Join(g.Licensees, ","),
+				strings.Join(g.Terms.Assets, ","), rightsString(g.Terms.Rights), g.Terms.Constraints.Territory, fmtTime(g.Terms.Constraints.NotAfter))
+		}))
 		printNext(e.stderr, next)
 		return err
 	})
@@ -204,7 +201,7 @@ func grantCmd() *command {
 		if err != nil {
 			return err
 		}
-		return e.json(g)
+		return e.show(g, func(w io.Writer) { printGrant(w, g) })
 	})
 	history := reader("history", "<grant>", "Show a grant's history: offer, acceptance, amendments, status changes", func(e *env, c *client.Client, args []string) error {
 		if err := needArgs(args, 1, "a grant ID"); err != nil {
@@ -214,12 +211,9 @@ func grantCmd() *command {
 		if err != nil {
 			return err
 		}
-		return e.show(hs, func(w io.Writer) {
-			fmt.Fprintln(w, "INDEX\tAT\tKIND\tBY\tVERSION\tSTATUS\tREASON")
-			for _, h := range hs {
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", h.Index, h.At.UTC().Format(time.RFC3339), h.Kind, h.By, h.Version, h.Status, dash(h.Reason))
-			}
-		})
+		return e.show(hs, rows(hs, "history", "INDEX\tAT\tKIND\tBY\tVERSION\tSTATUS\tREASON", func(w io.Writer, h ledger.GrantEvent) {
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", h.Index, h.At.UTC().Format(time.RFC3339), h.Kind, h.By, h.Version, h.Status, dash(h.Reason))
+		}))
 	})
 	return &command{name: "grant", summary: "Offer, accept, amend and end grants", subs: []*command{
 		offer,
@@ -231,4 +225,199 @@ func grantCmd() *command {
 		transition("terminate", "grant.terminate", "Terminate a grant (as the termination terms allow)"),
 		list, show, history, grantCertificateCmd(),
 	}}
+}
+
+// printGrant writes a grant as a key/value block: its parties, status and
+// every part of its terms that is set.
+func printGrant(w io.Writer, g *ledger.Grant) {
+	t, c := &g.Terms, &g.Terms.Constraints
+	field(w, "id", fmt.Sprintf("%s (version %d)", g.ID, g.Version))
+	field(w, "status", string(g.Status))
+	fieldIf(w, "suspended by", g.SuspendedBy)
+	field(w, "licensors", commas(g.Licensors))
+	field(w, "licensees", commas(g.Licensees))
+	field(w, "assets", commas(t.Assets))
+	rights := make([]string, len(t.Rights))
+	for i, r := range t.Rights {
+		rights[i] = string(r)
+	}
+	field(w, "rights", commas(rights))
+	field(w, "territory", c.Territory.String())
+	fieldIf(w, "purposes", commas(c.Purposes))
+	fieldIf(w, "industries", commas(c.Industries))
+	field(w, "not before", fmtTime(c.NotBefore))
+	field(w, "not after", fmtTime(c.NotAfter))
+	if c.MaxSeats > 0 {
+		field(w, "max seats", fmt.Sprint(c.MaxSeats))
+	}
+	field(w, "exclusive", yesNo(t.Exclusive))
+	fieldIf(w, "parent grant", t.Parent)
+	fieldIf(w, "bundle", g.Bundle)
+	if len(t.Prohibitions) > 0 {
+		fieldLines(w, "prohibitions", prohibitionStrings(t.Prohibitions))
+	}
+	if len(t.Duties) > 0 {
+		fieldLines(w, "duties", dutyStrings(t.Duties))
+	}
+	field(w, "termination", terminationString(t.Termination))
+	if cl := clauseStrings(t.Clauses); len(cl) > 0 {
+		fieldLines(w, "clauses", cl)
+	}
+	if t.Usage != nil {
+		fieldLines(w, "usage", usageStrings(t.Usage))
+	}
+	field(w, "offered", atIndex(g.OfferedAt, g.Index))
+	if g.OfferExpires != nil {
+		field(w, "offer expires", fmtTime(g.OfferExpires))
+	}
+	field(w, "activated", fmtTime(&g.ActivatedAt))
+}
+
+func prohibitionStrings(ps []ledger.Prohibition) []string {
+	var out []string
+	for _, p := range ps {
+		var parts []string
+		if len(p.Purposes) > 0 {
+			parts = append(parts, "purposes "+commas(p.Purposes))
+		}
+		if len(p.Industries) > 0 {
+			parts = append(parts, "industries "+commas(p.Industries))
+		}
+		actions := "any use"
+		if len(p.Actions) > 0 {
+			actions = rightsString(p.Actions)
+		}
+		s := actions + " prohibited for " + strings.Join(parts, "; ")
+		if p.Note != "" {
+			s += " (" + p.Note + ")"
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func dutyStrings(ds []ledger.Duty) []string {
+	var out []string
+	for _, d := range ds {
+		if d.Kind == ledger.DutyReportUsage {
+			out = append(out, fmt.Sprintf("report %s every %s within %d days", d.Metric, d.Period, d.DueDays))
+			continue
+		}
+		out = append(out, d.Kind+": "+dash(d.Text))
+	}
+	return out
+}
+
+func terminationString(t ledger.Termination) string {
+	var who []string
+	if t.LicensorMayRevoke {
+		who = append(who, "licensor may revoke")
+	}
+	if t.LicenseeMayTerminate {
+		who = append(who, "licensee may terminate")
+	}
+	if t.MayTerminateForCause {
+		who = append(who, "either party may terminate for cause")
+	}
+	if len(who) == 0 {
+		return "runs until it expires"
+	}
+	return commas(who)
+}
+
+// clauseStrings lists the clauses that are set, one "name: value" each.
+func clauseStrings(c ledger.Clauses) []string {
+	var out []string
+	add := func(name, v string) {
+		if v != "" {
+			out = append(out, name+": "+v)
+		}
+	}
+	add("outputs owner", c.OutputsOwner)
+	add("improvements owner", c.ImprovementsOwner)
+	if d := c.Data; d != nil {
+		retention := "no retention limit"
+		if d.RetentionDays > 0 {
+			retention = fmt.Sprintf("kept at most %d days", d.RetentionDays)
+		}
+		add("data", fmt.Sprintf("may share %s, may sell %s, %s", yesNo(d.MayShare), yesNo(d.MaySell), retention))
+	}
+	for _, t := range c.SLA {
+		better := "lower is better"
+		if t.Higher {
+			better = "higher is better"
+		}
+		add("sla", fmt.Sprintf("%s target %d (%s)", t.Metric, t.Target, better))
+	}
+	if c.IndemnityCap != nil {
+		add("indemnity cap", fmtMoney(c.IndemnityCap.Micros, c.IndemnityCap.Currency))
+	}
+	add("liability", c.Liability)
+	add("governing law", c.GoverningLaw)
+	add("export control", c.ExportControl)
+	add("contract", c.ContractHash)
+	return out
+}
+
+// usageStrings describes metered terms, a line per part.
+func usageStrings(u *ledger.UsageTerms) []string {
+	out := []string{fmt.Sprintf("billed per %s, reports accepted %d days after it ends", u.Period, u.GraceDays)}
+	for _, m := range u.Metrics {
+		out = append(out, metricString(m))
+	}
+	if mc := u.MinCommitment; mc != nil {
+		out = append(out, "minimum commitment "+fmtMoney(mc.Micros, mc.Currency)+" a period")
+	}
+	for _, m := range u.Multipliers {
+		cond := ""
+		switch {
+		case m.AtLeast != nil:
+			cond = fmt.Sprintf("at least %d", *m.AtLeast)
+		case m.Below != nil:
+			cond = fmt.Sprintf("below %d", *m.Below)
+		}
+		out = append(out, fmt.Sprintf("multiplier ×%s when %s is %s", fmtMoney(m.MultiplierBP*100, ""), m.Metric, cond))
+	}
+	for _, c := range u.SLACredits {
+		out = append(out, fmt.Sprintf("sla credit %s when %s is below %d", fmtBP(c.DiscountBP), c.Metric, c.Below))
+	}
+	if len(u.Meters) > 0 {
+		out = append(out, "meters "+commas(u.Meters))
+	}
+	if u.SLAReporter != "" {
+		out = append(out, "sla reporter "+u.SLAReporter)
+	}
+	if u.RevenueShareBP > 0 {
+		out = append(out, "revenue share "+fmtBP(u.RevenueShareBP)+" of derived grants' revenue")
+	}
+	return out
+}
+
+// metricString describes a metered metric: its pricing and caps.
+func metricString(m ledger.UsageMetric) string {
+	p := m.Pricing
+	per := m.Unit
+	if p.Per > 1 {
+		per = fmt.Sprintf("%d %s", p.Per, m.Unit)
+	}
+	tiers := make([]string, len(p.Tiers))
+	for i, t := range p.Tiers {
+		price := fmtMoney(t.UnitMicros, p.Currency) + " per " + per
+		switch {
+		case len(p.Tiers) == 1:
+			tiers[i] = price
+		case t.UpTo == 0:
+			tiers[i] = "then " + price
+		default:
+			tiers[i] = fmt.Sprintf("up to %d at %s", t.UpTo, price)
+		}
+	}
+	s := fmt.Sprintf("%s (%s), %s: %s", m.Name, m.Unit, p.Model, strings.Join(tiers, ", "))
+	if m.SoftCap > 0 {
+		s += fmt.Sprintf("; soft cap %d", m.SoftCap)
+	}
+	if m.HardCap > 0 {
+		s += fmt.Sprintf("; hard cap %d", m.HardCap)
+	}
+	return s
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/node/client"
 )
 
@@ -18,13 +19,10 @@ func journalCmd() *command {
 		if err != nil {
 			return err
 		}
-		err = e.show(es, func(w io.Writer) {
-			fmt.Fprintln(w, "SEQ\tINDEX\tTIME\tTYPE\tID\tSIGNER\tSTATUS\tCODE")
-			for _, x := range es {
-				fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", x.Seq, x.Index, x.LedgerTime.UTC().Format(time.RFC3339),
-					dash(x.Outcome.Type), dash(x.Outcome.ID), dash(x.Outcome.Signer), x.Outcome.Status, dash(string(x.Outcome.Code)))
-			}
-		})
+		err = e.show(es, rows(es, "entries", "SEQ\tINDEX\tTIME\tTYPE\tID\tSIGNER\tSTATUS\tCODE", func(w io.Writer, x ledger.Entry) {
+			fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", x.Seq, x.Index, x.LedgerTime.UTC().Format(time.RFC3339),
+				dash(x.Outcome.Type), dash(x.Outcome.ID), dash(x.Outcome.Signer), x.Outcome.Status, dash(string(x.Outcome.Code)))
+		}))
 		printNext(e.stderr, next)
 		return err
 	})
@@ -44,7 +42,33 @@ func journalCmd() *command {
 		if err != nil {
 			return err
 		}
-		return e.json(x)
+		return e.show(x, func(w io.Writer) { printEntry(w, x) })
 	})
 	return &command{name: "journal", summary: "Read the journal", subs: []*command{list, show, journalExportCmd(), journalReceiptCmd()}}
+}
+
+// printEntry writes a journal entry as a key/value block: its outcome and
+// hashes, and the size of the envelope (-o json has the envelope itself).
+func printEntry(w io.Writer, x *ledger.Entry) {
+	o := &x.Outcome
+	field(w, "seq", fmt.Sprint(x.Seq))
+	field(w, "index", fmt.Sprint(x.Index))
+	field(w, "ledger time", x.LedgerTime.UTC().Format(time.RFC3339Nano))
+	field(w, "type", o.Type)
+	field(w, "id", o.ID)
+	field(w, "signer", o.Signer)
+	field(w, "status", o.Status)
+	fieldIf(w, "code", string(o.Code))
+	fieldIf(w, "message", o.Message)
+	fieldIf(w, "with", o.With)
+	if len(o.Events) > 0 {
+		events := make([]string, len(o.Events))
+		for i, ev := range o.Events {
+			events[i] = ev.Kind + " " + ev.Subject
+		}
+		fieldLines(w, "events", events)
+	}
+	field(w, "envelope", fmt.Sprintf("%d bytes, sha256 %s", len(x.Envelope), x.EnvelopeHash))
+	field(w, "prev hash", x.PrevHash.String())
+	field(w, "hash", x.Hash.String())
 }

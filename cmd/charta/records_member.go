@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/node/client"
 )
 
@@ -14,12 +15,9 @@ func memberCmd() *command {
 		if err != nil {
 			return err
 		}
-		err = e.show(ms, func(w io.Writer) {
-			fmt.Fprintln(w, "ID\tROLE\tSTATUS\tKEYS\tRAFT\tAPI")
-			for _, m := range ms {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", m.ID, m.Role, m.Status, len(m.Keys), dash(m.Node.RaftAddr), dash(m.Node.APIAddr))
-			}
-		})
+		err = e.show(ms, rows(ms, "members", "ID\tROLE\tSTATUS\tKEYS\tRAFT\tAPI", func(w io.Writer, m ledger.Member) {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", m.ID, m.Role, m.Status, len(m.Keys), dash(m.Node.RaftAddr), dash(m.Node.APIAddr))
+		}))
 		printNext(e.stderr, next)
 		return err
 	})
@@ -32,7 +30,20 @@ func memberCmd() *command {
 		if err != nil {
 			return err
 		}
-		return e.json(m)
+		return e.show(m, func(w io.Writer) { printMember(w, m) })
 	})
 	return &command{name: "member", summary: "List and show members", subs: []*command{list, show}}
+}
+
+// printMember writes a member as a key/value block.
+func printMember(w io.Writer, m *ledger.Member) {
+	field(w, "id", m.ID)
+	fieldIf(w, "name", m.Name)
+	field(w, "role", string(m.Role))
+	field(w, "status", string(m.Status))
+	field(w, "raft", m.Node.RaftAddr)
+	field(w, "api", m.Node.APIAddr)
+	fieldLines(w, "keys", m.Keys)
+	field(w, "since", fmt.Sprintf("index %d", m.Since))
+	field(w, "updated", fmt.Sprintf("index %d", m.UpdatedAt))
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -43,8 +42,8 @@ func statusCmd() *command {
 				fmt.Fprintf(w, "consortium\t%s\n", s.Consortium)
 				fmt.Fprintf(w, "applied index\t%d (commit %d)\n", s.AppliedIndex, s.CommitIndex)
 				fmt.Fprintf(w, "ledger time\t%s\n", s.LedgerTime.UTC().Format(time.RFC3339))
-				head, _ := json.Marshal(s.JournalHead)
-				fmt.Fprintf(w, "journal head\t%s\n", head)
+				h := s.JournalHead
+				fmt.Fprintf(w, "journal head\t%d entries, last %s, root %s\n", h.Size, h.LastHash, h.Root)
 				fmt.Fprintf(w, "state digest\t%x\n", s.StateDigest[:])
 				fmt.Fprintf(w, "voters\t%s\n", strings.Join(s.Voters, ", "))
 				fmt.Fprintf(w, "non-voters\t%s\n", orNone(s.Nonvoters))
