@@ -24,6 +24,7 @@ type fakeConsensus struct {
 	JoinFn               func(ctx context.Context, id, addr string) error
 	TransferLeadershipFn func() error
 	BackupFn             func(w io.Writer) (int64, error)
+	ObserveApplyFn       func(fn consensus.ApplyObserver) // nil: observers are ignored
 }
 
 var _ Consensus = (*fakeConsensus)(nil)
@@ -44,3 +45,8 @@ func (f *fakeConsensus) Servers() ([]api.ClusterServer, error)        { return f
 func (f *fakeConsensus) Join(ctx context.Context, id, a string) error { return f.JoinFn(ctx, id, a) }
 func (f *fakeConsensus) TransferLeadership() error                    { return f.TransferLeadershipFn() }
 func (f *fakeConsensus) Backup(w io.Writer) (int64, error)            { return f.BackupFn(w) }
+func (f *fakeConsensus) ObserveApply(fn consensus.ApplyObserver) {
+	if f.ObserveApplyFn != nil {
+		f.ObserveApplyFn(fn)
+	}
+}
