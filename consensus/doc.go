@@ -27,9 +27,12 @@
 //   - Raft's hclog output goes to the node's slog logger, keeping levels:
 //     Warn and above, or everything from Debug when the logger enables it.
 //   - Raft reports metrics through go-metrics' process-wide default
-//     registry; when Config.Registerer is set, a Prometheus sink installed
-//     once per process is registered with it (nodes in one process share
-//     it).
+//     registry; when Config.Registerer is set, a sink installed once per
+//     process is registered with it (nodes in one process share it). The
+//     sink maps Raft's keys to snake_case counters, gauges and histograms
+//     with peers as labels (metrics.go holds the table) and drops the rest.
+//   - Node.ObserveApply sees each applied batch's results and duration,
+//     for the API's metrics.
 //
 // Time enters the ledger only through the log: the leader stamps each
 // record with its clock (Config.Clock) in Propose.

@@ -3,6 +3,8 @@ package consensus
 import (
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -19,7 +21,16 @@ type fsm struct {
 	// waiters for an applied index wake when a snapshot moves it.
 	mu         sync.Mutex
 	restoredCh chan struct{}
+
+	// observe, if set, is told about every applied batch.
+	observe atomic.Pointer[ApplyObserver]
 }
+
+// ApplyObserver is told about each batch of committed proposals the ledger
+// applied: their results (nil for an entry applied before a restart) and
+// how long applying the batch took, signature checks included. It runs on
+// Raft's FSM goroutine, so it must return quickly.
+type ApplyObserver func(results []*ledger.Result, took time.Duration)
 
 func newFSM(l *ledger.Ledger) *fsm {
 	return &fsm{l: l, restoredCh: make(chan struct{})}
@@ -60,8 +71,13 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	// Verify the batch's signatures on every core first; Apply, which
 	// runs one entry after another, then finds them in the ledger's
 	// signature cache (it still decides every outcome itself).
+	start := time.Now()
 	f.l.Preverify(entries)
-	for j, r := range f.l.Apply(entries) {
+	results := f.l.Apply(entries)
+	if obs := f.observe.Load(); obs != nil {
+		(*obs)(results, time.Since(start))
+	}
+	for j, r := range results {
 		if r != nil { // keep skipped entries an untyped nil
 			out[pos[j]] = r
 		}

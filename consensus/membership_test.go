@@ -136,4 +136,43 @@ func TestMetrics_SeveralNodesInOneProcess(t *testing.T) {
 	if err := registerRaftMetrics(regs["alpha"]); err != nil {
 		t.Fatal(err)
 	}
+	// What a scrape shows passes promtool's linter, and peers are labels.
+	eventually(t, 5*time.Second, "replication metrics with peer labels", func() error {
+		mfs, err := regs["alpha"].Gather()
+		if err != nil {
+			return err
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "charta_raft_replication_duration_seconds" && len(mf.Metric) > 0 {
+				return nil
+			}
+		}
+		return fmt.Errorf("no charta_raft_replication_duration_seconds")
+	})
+	mfs, err := regs["alpha"].Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lintFamilies(t, mfs)
+	for _, mf := range mfs {
+		for _, id := range c.ids {
+			if strings.Contains(mf.GetName(), id) {
+				t.Errorf("%s has peer %s in its name", mf.GetName(), id)
+			}
+		}
+		if mf.GetName() != "charta_raft_replication_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.Metric {
+			peer := ""
+			for _, l := range m.Label {
+				if l.GetName() == "peer" {
+					peer = l.GetValue()
+				}
+			}
+			if !slices.Contains(c.ids, peer) {
+				t.Errorf("replication series with peer %q, want one of %v", peer, c.ids)
+			}
+		}
+	}
 }

@@ -164,6 +164,12 @@ func New(cfg Config) (*Node, error) {
 	if err := recoverFromPeersJSON(rc, n, log); err != nil {
 		return nil, err
 	}
+	// Before Raft starts, so that its first state changes are counted.
+	if cfg.Registerer != nil {
+		if err := registerRaftMetrics(cfg.Registerer); err != nil {
+			log.Warn("raft metrics are not exported", "err", err)
+		}
+	}
 	r, err := raft.NewRaft(rc, n.fsm, n.st.logs, n.st.bolt, n.st.snaps, n.trans)
 	if err != nil {
 		return nil, fmt.Errorf("consensus: start raft: %w", err)
@@ -178,11 +184,6 @@ func New(cfg Config) (*Node, error) {
 	})
 	r.RegisterObserver(n.observer)
 	n.refreshPeers()
-	if cfg.Registerer != nil {
-		if err := registerRaftMetrics(cfg.Registerer); err != nil {
-			log.Warn("raft metrics are not exported", "err", err)
-		}
-	}
 	n.wg.Add(1)
 	go n.run()
 	ok = true
@@ -217,6 +218,16 @@ func (n *Node) r() *raft.Raft { return n.raft.Load() }
 
 // Ledger returns the node's ledger, for reads.
 func (n *Node) Ledger() *ledger.Ledger { return n.ledger }
+
+// ObserveApply makes fn see every batch applied from now on (nil stops
+// it); it replaces any observer set before.
+func (n *Node) ObserveApply(fn ApplyObserver) {
+	if fn == nil {
+		n.fsm.observe.Store(nil)
+		return
+	}
+	n.fsm.observe.Store(&fn)
+}
 
 // ID returns the node's ID, which is its member ID.
 func (n *Node) ID() string { return n.cfg.ID }

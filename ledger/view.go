@@ -38,6 +38,10 @@ func (v *View) LedgerTime() time.Time { return loadLedgerTime(v.t) }
 // Head is the journal head.
 func (v *View) Head() Head { return loadJournal(v.t).Head }
 
+// StoreBytes is the size of the state store in bytes: the journal, its
+// Merkle tree and the state. It is for monitoring only.
+func (v *View) StoreBytes() int64 { return v.t.btx.Size() }
+
 // Charter is the charter in force.
 func (v *View) Charter() Charter { return loadCharter(v.t) }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -44,10 +45,13 @@ type checkpointer struct {
 	cachedSize uint64
 	gather     sync.Mutex           // one gathering round at a time
 	resting    map[string]time.Time // peer → when it is asked again, after a failure
+	// cosigned is when this node last gathered a note with the charter's
+	// threshold of cosignatures; until it does, when it started.
+	cosigned time.Time
 }
 
-func newCheckpointer(cfg ServerConfig) *checkpointer {
-	c := &checkpointer{signer: cfg.SigningKey, path: filepath.Join(cfg.DataDir, checkpointStateFile), resting: map[string]time.Time{}}
+func newCheckpointer(cfg ServerConfig, now time.Time) *checkpointer {
+	c := &checkpointer{signer: cfg.SigningKey, path: filepath.Join(cfg.DataDir, checkpointStateFile), resting: map[string]time.Time{}, cosigned: now}
 	if b, err := os.ReadFile(c.path); err == nil {
 		if cp, err := verify.ParseCheckpoint(string(b)); err == nil {
 			c.last = cp
@@ -151,6 +155,7 @@ func (s *Server) signedCheckpoint(ctx context.Context, size uint64, gather bool)
 		cp    *verify.Checkpoint
 		note  *verify.Note
 		peers []peer
+		need  int // cosignatures a verifier wants, by default
 	)
 	err := s.l.View(func(v *ledger.View) error {
 		if size == 0 {
@@ -169,20 +174,30 @@ func (s *Server) signedCheckpoint(ctx context.Context, size uint64, gather bool)
 			note.Add(*sig)
 		}
 		peers = s.peers(v, cp.Origin)
+		need = verify.DefaultThreshold(v.Charter().Threshold, len(peers)+1)
 		return nil
 	})
 	if err != nil || !gather {
 		return note, cp, err
 	}
-	s.gatherInto(ctx, note, cp, peers)
+	s.gatherInto(ctx, note, cp, peers, need)
 	return note, cp, nil
+}
+
+// cosignedSince is when this node last gathered a checkpoint cosigned by
+// the charter's threshold of members, or when it started if it has not.
+func (c *checkpointer) cosignedSince() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cosigned
 }
 
 // gatherInto asks every peer whose cosignature the note lacks to cosign
 // it, concurrently and within cosignTimeout, and adds the valid answers.
 // The newest gathered note is cached, so that repeated reads of an
-// unchanged journal do not ask again.
-func (s *Server) gatherInto(ctx context.Context, note *verify.Note, cp *verify.Checkpoint, peers []peer) {
+// unchanged journal do not ask again. A note that ends with need distinct
+// cosigners counts as cosigned for charta_checkpoint_age_seconds.
+func (s *Server) gatherInto(ctx context.Context, note *verify.Note, cp *verify.Checkpoint, peers []peer, need int) {
 	c := s.ckpt
 	c.gather.Lock()
 	defer c.gather.Unlock()
@@ -234,6 +249,9 @@ func (s *Server) gatherInto(ctx context.Context, note *verify.Note, cp *verify.C
 	c.mu.Lock()
 	if cp.Size >= c.cachedSize {
 		c.cached, c.cachedSize = &verify.Note{Text: note.Text, Sigs: append([]verify.NoteSignature(nil), note.Sigs...)}, cp.Size
+	}
+	if signers := signersOf(cp.Origin, note); len(slices.Compact(slices.Sorted(slices.Values(signers)))) >= need {
+		c.cosigned = s.clock()
 	}
 	c.mu.Unlock()
 }

@@ -51,6 +51,9 @@ type Consensus interface {
 	ProposeTime(ctx context.Context, body []byte) (*ledger.Result, error)
 	// Backup streams a consistent snapshot of the ledger to w.
 	Backup(w io.Writer) (int64, error)
+	// ObserveApply makes fn see every batch the ledger applies from now
+	// on, for the node's metrics.
+	ObserveApply(fn consensus.ApplyObserver)
 }
 
 // The errors a Consensus implementation wraps (with %w) so that the API can

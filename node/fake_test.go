@@ -25,6 +25,7 @@ type fakeConsensus struct {
 	TransferLeadershipFn func() error
 	ProposeTimeFn        func(ctx context.Context, body []byte) (*ledger.Result, error)
 	BackupFn             func(w io.Writer) (int64, error)
+	ObserveApplyFn       func(fn consensus.ApplyObserver) // nil: observers are ignored
 }
 
 var _ Consensus = (*fakeConsensus)(nil)
@@ -48,3 +49,8 @@ func (f *fakeConsensus) ProposeTime(ctx context.Context, body []byte) (*ledger.R
 	return f.ProposeTimeFn(ctx, body)
 }
 func (f *fakeConsensus) Backup(w io.Writer) (int64, error) { return f.BackupFn(w) }
+func (f *fakeConsensus) ObserveApply(fn consensus.ApplyObserver) {
+	if f.ObserveApplyFn != nil {
+		f.ObserveApplyFn(fn)
+	}
+}

@@ -33,8 +33,9 @@ type world struct {
 	l   *ledger.Ledger
 	now time.Time
 
-	mu    sync.Mutex
-	index uint64
+	mu        sync.Mutex
+	index     uint64
+	observers []consensus.ApplyObserver // what the fakes' ObserveApply set
 }
 
 // newWorld builds a genesis for alpha, beta, gamma (members) and audit
@@ -83,7 +84,12 @@ func (w *world) apply(env []byte) *ledger.Result {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.index++
-	return w.l.Apply([]ledger.LogEntry{{Index: w.index, Data: ledger.EncodeRecord(w.now, env)}})[0]
+	start := time.Now()
+	rs := w.l.Apply([]ledger.LogEntry{{Index: w.index, Data: ledger.EncodeRecord(w.now, env)}})
+	for _, obs := range w.observers {
+		obs(rs, time.Since(start))
+	}
+	return rs[0]
 }
 
 // accept applies a proposal and fails the test unless it is accepted.
@@ -176,6 +182,11 @@ func (w *world) leaderFake(id string) *fakeConsensus {
 		},
 		JoinFn:               func(context.Context, string, string) error { return nil },
 		TransferLeadershipFn: func() error { return nil },
+		ObserveApplyFn: func(fn consensus.ApplyObserver) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.observers = append(w.observers, fn)
+		},
 		BackupFn: func(wr io.Writer) (int64, error) {
 			s, err := w.l.Snapshot()
 			if err != nil {

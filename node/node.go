@@ -317,6 +317,8 @@ func (a adapter) WaitApplied(ctx context.Context, index uint64) error {
 
 func (a adapter) Status() consensus.Status { return a.n.Status() }
 
+func (a adapter) ObserveApply(fn consensus.ApplyObserver) { a.n.ObserveApply(fn) }
+
 func (a adapter) Servers() ([]api.ClusterServer, error) {
 	ss, err := a.n.Servers()
 	if err != nil {

@@ -122,7 +122,7 @@ func NewServer(cfg ServerConfig, c Consensus, deps Deps) (*Server, error) {
 	s.heavy = make(chan struct{}, 2)
 	s.limits = newLimiters(cfg.RateLimit, cfg.RateBurst, s.clock)
 	s.sessions = newSessions(sessionTTL, maxSessions, sessionsPerToken, sessionsPerMember, s.clock)
-	s.ckpt = newCheckpointer(cfg)
+	s.ckpt = newCheckpointer(cfg, s.clock())
 	s.time.readings = map[string]reading{}
 	s.disk = &diskGuard{dir: cfg.DataDir, reserve: cfg.MinFreeBytes, free: deps.FreeSpace, now: s.clock}
 	if s.disk.free == nil {
@@ -131,6 +131,10 @@ func NewServer(cfg ServerConfig, c Consensus, deps Deps) (*Server, error) {
 	if err := m.registerDisk(reg, s.disk); err != nil {
 		return nil, err
 	}
+	if err := reg.Register(newStateCollector(s)); err != nil {
+		return nil, err
+	}
+	c.ObserveApply(m.observeApply)
 	s.router = s.routes()
 	s.handler = s.recoverer(s.withRequestID(s.router))
 	return s, nil
