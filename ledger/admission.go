@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"crypto/sha256"
+	"maps"
 	"slices"
 	"time"
 )
@@ -128,15 +129,19 @@ func (l *Ledger) admit(t *tx, charter *Charter, index uint64, now time.Time, raw
 		}
 		return l.verifyingKey(id, pk)
 	}
+	var anon []string
+	if slices.ContainsFunc(env.Signatures, func(s Signature) bool { return s.KeyID == "" }) {
+		anon = signerKeys(t, p.Signer, extra)
+	}
 	var signedBy []string
-	if l.opts.SkipVerify {
+	if l.opts.SkipVerify && anon == nil {
 		for _, s := range env.Signatures {
 			if _, ok := lookup(s.KeyID); !ok {
 				return adm, &KeyError{KeyID: s.KeyID, Err: Errorf(CodeUnauthorized, "signatures: unknown or expired key %s", s.KeyID)}
 			}
 			signedBy = append(signedBy, s.KeyID)
 		}
-	} else if signedBy, err = l.verifyAdmitted(env, lookup); err != nil {
+	} else if signedBy, err = l.verifyAdmitted(env, lookup, anon); err != nil {
 		return adm, err
 	}
 	var signers []string
@@ -188,4 +193,16 @@ func (l *Ledger) verifyingKey(id string, pk PublicKey) (*VerifyingKey, bool) {
 	}
 	l.keys.Store(id, v)
 	return v, true
+}
+
+// signerKeys lists the keys a signature with no key ID may be by: the
+// signer's keys, oldest first, then the keys the proposal itself
+// introduces (a rotation's new key), in ID order. Admission's lookup
+// keeps only those valid at the entry's index.
+func signerKeys(t *tx, signer string, extra map[string]PublicKey) []string {
+	var out []string
+	if m, ok := t.memos.members.get(t, signer); ok {
+		out = append(out, m.Keys...)
+	}
+	return append(out, slices.Sorted(maps.Keys(extra))...)
 }

@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -67,8 +70,10 @@ type signatureWire struct {
 
 // DecodeEnvelope decodes an envelope strictly (see DecodeStrict) and checks
 // its shape: the payload type is PayloadType, the payload is non-empty
-// canonical base64, and there is at least one signature, each with a well-formed
-// key ID, a non-empty signature, and no key ID twice. It does not verify the
+// base64, and there is at least one signature, each with a well-formed or
+// empty key ID, a non-empty signature, and no key ID twice. As DSSE allows,
+// the payload and signatures may be standard or URL-safe base64, padded or
+// not, and a key ID may be empty: Admit then tries the signer's valid keys. It does not verify the
 // signatures; see Verify. Every failure is an *Error with CodeInvalid that
 // names the field.
 func DecodeEnvelope(b []byte) (*Envelope, error) {
@@ -91,7 +96,7 @@ func decodeEnvelope(b []byte, payloadType string) (*Envelope, error) {
 	case len(w.Signatures) == 0:
 		return nil, Errorf(CodeInvalid, "signatures: missing or empty")
 	}
-	payload, err := decodeBase64(w.Payload)
+	payload, err := decodeDSSEBase64(w.Payload)
 	if err != nil {
 		return nil, Errorf(CodeInvalid, "payload: %v", err)
 	}
@@ -100,13 +105,13 @@ func decodeEnvelope(b []byte, payloadType string) (*Envelope, error) {
 	}
 	e := &Envelope{PayloadType: w.PayloadType, Payload: payload, Signatures: make([]Signature, len(w.Signatures))}
 	for i, s := range w.Signatures {
-		if _, _, ok := SplitKeyID(s.KeyID); !ok {
-			return nil, Errorf(CodeInvalid, "signatures[%d].keyid: %q is not <member>/<16 hex digits>", i, truncate(s.KeyID, 100))
+		if _, _, ok := SplitKeyID(s.KeyID); !ok && s.KeyID != "" {
+			return nil, Errorf(CodeInvalid, "signatures[%d].keyid: %q is not <member>/<16 hex digits> or empty", i, truncate(s.KeyID, 100))
 		}
 		if s.Sig == "" {
 			return nil, Errorf(CodeInvalid, "signatures[%d].sig: missing or empty", i)
 		}
-		sig, err := decodeBase64(s.Sig)
+		sig, err := decodeDSSEBase64(s.Sig)
 		if err != nil {
 			return nil, Errorf(CodeInvalid, "signatures[%d].sig: %v", i, err)
 		}
@@ -115,14 +120,35 @@ func decodeEnvelope(b []byte, payloadType string) (*Envelope, error) {
 	return e, nil
 }
 
+// decodeDSSEBase64 decodes base64 as DSSE allows it: standard or URL-safe,
+// padded or not. Each alphabet and padding is decoded strictly, so no line
+// breaks and no non-zero padding bits.
+func decodeDSSEBase64(s string) ([]byte, error) {
+	if strings.IndexByte(s, '\n') >= 0 || strings.IndexByte(s, '\r') >= 0 {
+		return nil, errors.New("invalid base64: contains a line break")
+	}
+	enc := base64.StdEncoding
+	if strings.ContainsAny(s, "-_") {
+		enc = base64.URLEncoding
+	}
+	if !strings.HasSuffix(s, "=") && len(s)%4 != 0 {
+		enc = enc.WithPadding(base64.NoPadding)
+	}
+	b, err := enc.Strict().DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("invalid base64 (standard or URL-safe, padded or not): %w", err)
+	}
+	return b, nil
+}
+
 // duplicateKeyID finds the first i whose key ID, id(i), already appeared at
-// some j < i. Small envelopes are scanned pairwise without allocating; large
+// some j < i. Empty key IDs are not compared. Small envelopes are scanned pairwise without allocating; large
 // ones use a set, so that a hostile envelope cannot cost quadratic time.
 func duplicateKeyID(n int, id func(int) string) (i, j int, dup bool) {
 	if n <= 16 {
 		for i := 1; i < n; i++ {
 			for j := range i {
-				if id(i) == id(j) {
+				if id(i) != "" && id(i) == id(j) {
 					return i, j, true
 				}
 			}
@@ -131,6 +157,9 @@ func duplicateKeyID(n int, id func(int) string) (i, j int, dup bool) {
 	}
 	first := make(map[string]int, n)
 	for i := range n {
+		if id(i) == "" {
+			continue
+		}
 		if j, ok := first[id(i)]; ok {
 			return i, j, true
 		}
@@ -218,12 +247,14 @@ func (e *Envelope) VerifyWith(lookup func(keyID string) (*VerifyingKey, bool)) (
 }
 
 func (e *Envelope) verify(lookup func(keyID string) (*VerifyingKey, bool, error)) ([]string, error) {
-	return e.verifyWith(lookup, (*VerifyingKey).Verify)
+	return e.verifyWith(lookup, (*VerifyingKey).Verify, nil)
 }
 
 // verifyWith is verify with the signature check supplied, so that a cache
-// can stand in front of it.
-func (e *Envelope) verifyWith(lookup func(keyID string) (*VerifyingKey, bool, error), check func(v *VerifyingKey, msg, sig []byte) bool) ([]string, error) {
+// can stand in front of it. A signature with an empty key ID is resolved
+// to the first of anon, in order, whose key lookup finds and whose check
+// passes; with no anon it fails as an unknown key.
+func (e *Envelope) verifyWith(lookup func(keyID string) (*VerifyingKey, bool, error), check func(v *VerifyingKey, msg, sig []byte) bool, anon []string) ([]string, error) {
 	if len(e.Signatures) == 0 {
 		return nil, Errorf(CodeInvalid, "signatures: missing or empty")
 	}
@@ -233,6 +264,14 @@ func (e *Envelope) verifyWith(lookup func(keyID string) (*VerifyingKey, bool, er
 		return nil, Errorf(CodeInvalid, "signatures[%d].keyid: %s already signed in signatures[%d]", i, truncate(e.Signatures[i].KeyID, 100), j)
 	}
 	for i, s := range e.Signatures {
+		if s.KeyID == "" {
+			id, ok := resolveKeyID(msg, s.Sig, lookup, check, anon)
+			if !ok {
+				return nil, &KeyError{KeyID: "", Err: Errorf(CodeUnauthorized, "signatures[%d]: no keyid, and no valid key of the signer verifies the signature", i)}
+			}
+			ids[i] = id
+			continue
+		}
 		_, fp, ok := SplitKeyID(s.KeyID)
 		if !ok {
 			return nil, Errorf(CodeUnauthorized, "signatures[%d]: malformed key ID %q", i, truncate(s.KeyID, 100))
@@ -250,7 +289,22 @@ func (e *Envelope) verifyWith(lookup func(keyID string) (*VerifyingKey, bool, er
 		}
 		ids[i] = s.KeyID
 	}
+	if i, j, dup := duplicateKeyID(len(ids), func(i int) string { return ids[i] }); dup {
+		return nil, Errorf(CodeInvalid, "signatures[%d]: key %s already signed in signatures[%d]", i, ids[i], j)
+	}
 	return ids, nil
+}
+
+// resolveKeyID finds the key of a signature that names none: the first
+// of candidates whose key verifies it.
+func resolveKeyID(msg, sig []byte, lookup func(keyID string) (*VerifyingKey, bool, error), check func(v *VerifyingKey, msg, sig []byte) bool, candidates []string) (string, bool) {
+	for _, id := range candidates {
+		v, found, err := lookup(id)
+		if found && err == nil && v != nil && check(v, msg, sig) {
+			return id, true
+		}
+	}
+	return "", false
 }
 
 // Proposal is the signed payload of an envelope: one request to change the

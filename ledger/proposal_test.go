@@ -91,8 +91,9 @@ func TestDecodeEnvelope_Rejects(t *testing.T) {
 		{"duplicate key by escape", `{"payloadType":` + pt + `,"p\u0061yload":` + pl + `,"payload":` + pl + `,"signatures":` + sig + `}`, "payload: duplicate key"},
 		{"trailing data", envelopeJSON(pt, pl, sig) + `{}`, "unexpected data after the JSON value"},
 		{"trailing garbage", envelopeJSON(pt, pl, sig) + ` x`, "unexpected data after the JSON value"},
-		{"bad base64 payload", envelopeJSON(pt, `"e30"`, sig), "payload: invalid base64"},
-		{"url-safe base64 payload", envelopeJSON(pt, `"-_8="`, sig), "payload: invalid base64"},
+		{"bad base64 payload", envelopeJSON(pt, `"e3*0"`, sig), "payload: invalid base64"},
+		{"mixed base64 alphabets", envelopeJSON(pt, `"-_8+"`, sig), "payload: invalid base64"},
+		{"unpadded base64 of the wrong length", envelopeJSON(pt, `"e30AA"`, sig), "payload: invalid base64"},
 		{"base64 payload with newline", envelopeJSON(pt, `"e3\n0="`, sig), "payload: invalid base64: contains a line break"},
 		{"non-canonical base64 payload", envelopeJSON(pt, `"e31="`, sig), "payload: invalid base64"},
 		{"bad base64 sig", envelopeJSON(pt, pl, `[{"keyid":"`+kid+`","sig":"AA*A"}]`), "signatures[0].sig: invalid base64"},
@@ -108,7 +109,7 @@ func TestDecodeEnvelope_Rejects(t *testing.T) {
 		{"signatures not an array", envelopeJSON(pt, pl, `{}`), "signatures: expected an array, got an object"},
 		{"signature null", envelopeJSON(pt, pl, `[null]`), "signatures[0]: must not be null"},
 		{"duplicate keyids", envelopeJSON(pt, pl, `[{"keyid":"`+kid+`","sig":"AAAA"},{"keyid":"`+kid+`","sig":"BBBB"}]`), "signatures[1].keyid: acme/0123456789abcdef already signed in signatures[0]"},
-		{"malformed keyid", envelopeJSON(pt, pl, `[{"keyid":"acme","sig":"AAAA"}]`), `signatures[0].keyid: "acme" is not <member>/<16 hex digits>`},
+		{"malformed keyid", envelopeJSON(pt, pl, `[{"keyid":"acme","sig":"AAAA"}]`), `signatures[0].keyid: "acme" is not <member>/<16 hex digits> or empty`},
 		{"empty sig", envelopeJSON(pt, pl, `[{"keyid":"`+kid+`","sig":""}]`), "signatures[0].sig: missing or empty"},
 	}
 	for _, tt := range tests {

@@ -90,7 +90,7 @@ func (l *Ledger) VerifyEnvelope(env *Envelope, lookup func(keyID string) (Public
 			msgHash = sha256.Sum256(msg)
 		}
 		return l.sigs.verify(v, &msgHash, msg, sig)
-	})
+	}, nil)
 }
 
 // Preverify checks the signatures of committed records before they are
@@ -155,8 +155,9 @@ func (l *Ledger) Preverify(entries []LogEntry) {
 }
 
 // verifyAdmitted verifies an envelope inside Apply, with parsed keys from
-// lookup and the signature cache in front of the cryptography.
-func (l *Ledger) verifyAdmitted(env *Envelope, lookup func(id string) (*VerifyingKey, bool)) ([]string, error) {
+// lookup and the signature cache in front of the cryptography. A
+// signature with no key ID is tried against anon, in order.
+func (l *Ledger) verifyAdmitted(env *Envelope, lookup func(id string) (*VerifyingKey, bool), anon []string) ([]string, error) {
 	var msgHash Hash
 	return env.verifyWith(func(id string) (*VerifyingKey, bool, error) {
 		v, ok := lookup(id)
@@ -166,5 +167,5 @@ func (l *Ledger) verifyAdmitted(env *Envelope, lookup func(id string) (*Verifyin
 			msgHash = sha256.Sum256(msg)
 		}
 		return l.sigs.verify(v, &msgHash, msg, sig)
-	})
+	}, anon)
 }

@@ -255,6 +255,19 @@ func compositeMessage(m *[compositeMessageSize]byte, msg []byte) {
 	copy(m[n:], digest[:])
 }
 
+// Ed25519 returns the Ed25519 public key inside p: p's key itself for
+// ed25519, the Ed25519 half for the composite. ok is false for the ML-DSA
+// schemes, which hold none, and for a key of the wrong length.
+func (p PublicKey) Ed25519() (key []byte, ok bool) {
+	switch {
+	case p.Scheme == SchemeEd25519 && len(p.Key) == ed25519PublicKeySize:
+		return p.Key, true
+	case p.Scheme == SchemeComposite && len(p.Key) == compositePublicKeySize:
+		return p.Key[mldsa65.PublicKeySize:], true
+	}
+	return nil, false
+}
+
 // KeyID returns the ID of member's key p: "<member>/<fingerprint>".
 func KeyID(member string, p PublicKey) string {
 	return member + "/" + p.Fingerprint()
@@ -422,6 +435,21 @@ func (k *PrivateKey) sign(msg []byte, randomized bool) ([]byte, error) {
 		return nil, Errorf(CodeInvalid, "scheme: unknown signature scheme %q", k.scheme)
 	}
 	return sig, nil
+}
+
+// SignEd25519 signs msg as pure Ed25519 with the key's Ed25519 part: the
+// whole key for ed25519, the Ed25519 half for the composite. ok is false
+// for the ML-DSA schemes. It exists for formats that stock verifiers know
+// only as Ed25519 (C2SP signed notes and tlog cosignatures); each such
+// message starts with its own fixed header, and a composite's Ed25519 half
+// otherwise signs only the composite message M′, which starts with
+// "CompositeAlgorithmSignatures2025", so no signature made here can pass as
+// part of a composite signature or the other way round.
+func (k *PrivateKey) SignEd25519(msg []byte) (sig []byte, ok bool) {
+	if k.ed == nil {
+		return nil, false
+	}
+	return ed25519.Sign(k.ed, msg), true
 }
 
 // String identifies the key without revealing it. It and GoString have

@@ -157,7 +157,7 @@ func (l *Ledger) attestedTime(t *tx, index uint64, body []byte) (time.Time, erro
 			return l.verifyingKey(id, k.Public)
 		}
 		if !l.opts.SkipVerify {
-			if _, err := l.verifyAdmitted(env, lookup); err != nil {
+			if _, err := l.verifyAdmitted(env, lookup, nil); err != nil {
 				return time.Time{}, Errorf(CodeUnauthorized, "attestations[%d]: %s", i, errorText(err))
 			}
 		}

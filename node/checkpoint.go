@@ -81,8 +81,11 @@ func checkpointAt(v *ledger.View, size uint64) (*verify.Checkpoint, error) {
 
 // cosign checks a checkpoint against this node's own journal and, if it
 // matches and is consistent with the newest checkpoint this node cosigned
-// before, signs it. A node with no key returns (nil, nil).
-func (s *Server) cosign(v *ledger.View, cp *verify.Checkpoint) (*verify.NoteSignature, error) {
+// before, cosigns it (verify.Cosign: C2SP cosignature/v1 and the log's
+// signature for a key with an Ed25519 part, the post-quantum cosignature
+// for one with an ML-DSA part), timestamped with this node's clock. A
+// node with no key returns (nil, nil).
+func (s *Server) cosign(v *ledger.View, cp *verify.Checkpoint) ([]verify.NoteSignature, error) {
 	if cp.Origin != verify.Origin(v.Consortium()) {
 		return nil, errorf(ledger.CodeInvalid, "checkpoint: origin %q is not this consortium's", cp.Origin)
 	}
@@ -118,7 +121,8 @@ func (s *Server) cosign(v *ledger.View, cp *verify.Checkpoint) (*verify.NoteSign
 				c.last.Root, c.last.Size, old.Root)
 		}
 	}
-	sig, err := verify.SignNote(cp.Body(), cp.Origin, c.signer.KeyID[:strings.IndexByte(c.signer.KeyID, '/')], c.signer.Key)
+	member, _, _ := strings.Cut(c.signer.KeyID, "/")
+	sigs, err := verify.Cosign(cp.Body(), cp.Origin, member, c.signer.Key, uint64(max(s.clock().Unix(), 0)))
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +132,7 @@ func (s *Server) cosign(v *ledger.View, cp *verify.Checkpoint) (*verify.NoteSign
 			s.log.Warn("recording the cosigned checkpoint", "err", err)
 		}
 	}
-	return &sig, nil
+	return sigs, nil
 }
 
 // memberKeys returns the current public keys of a member, for checking
@@ -166,13 +170,11 @@ func (s *Server) signedCheckpoint(ctx context.Context, size uint64, gather bool)
 			return err
 		}
 		note = &verify.Note{Text: cp.Body()}
-		sig, err := s.cosign(v, cp)
+		sigs, err := s.cosign(v, cp)
 		if err != nil {
 			return err
 		}
-		if sig != nil {
-			note.Add(*sig)
-		}
+		note.Add(sigs...)
 		peers = s.peers(v, cp.Origin)
 		need = verify.DefaultThreshold(v.Charter().Threshold, len(peers)+1)
 		return nil
@@ -334,23 +336,19 @@ func (s *Server) askCosignOnce(ctx context.Context, p peer, note string) ([]veri
 	if answer.Text != text+"\n" {
 		return nil, errors.New("node: the peer answered a different checkpoint")
 	}
-	origin, _, _ := strings.Cut(text, "\n")
-	name := verify.KeyName(origin, p.member)
-	var out []verify.NoteSignature
-	for _, sg := range answer.Sigs {
-		if sg.Name != name {
-			continue
-		}
-		for _, pk := range p.keys {
-			if verify.NoteKeyID(name, pk) == sg.KeyID && pk.Verify([]byte(answer.Text), sg.Sig) {
-				out = append(out, sg)
-			}
-		}
+	cp, err := verify.ParseCheckpoint(answer.Text)
+	if err != nil {
+		return nil, err
 	}
-	if len(out) == 0 {
+	peerTrust := verify.Trust{Consortium: cp.Consortium(), Keys: map[string][]ledger.PublicKey{p.member: p.keys}}
+	members, valid, err := peerTrust.Cosigners(answer)
+	if err != nil {
+		return nil, fmt.Errorf("node: the peer's answer: %w", err)
+	}
+	if len(members) == 0 {
 		return nil, errors.New("node: the peer's answer carries no valid cosignature of its own")
 	}
-	return out, nil
+	return valid, nil
 }
 
 // handleCheckpointCosign answers POST /v1/checkpoint/cosign: the body is a
@@ -375,55 +373,51 @@ func (s *Server) handleCheckpointCosign(w http.ResponseWriter, r *http.Request) 
 		s.writeProblem(w, r, errorf(ledger.CodeInvalid, "checkpoint: %v", err))
 		return
 	}
-	var sig *verify.NoteSignature
+	var sigs []verify.NoteSignature
 	err = s.view(w, func(v *ledger.View) error {
-		if !signedByMember(v, cp.Origin, n) {
+		if !signedByMember(v, cp, n) {
 			return errorf(ledger.CodeUnauthorized, "note: no signature by an active member's current key; a node asks for cosignatures with its own signed note")
 		}
 		var err error
-		sig, err = s.cosign(v, cp)
+		sigs, err = s.cosign(v, cp)
 		return err
 	})
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
 	}
-	if sig == nil {
+	if sigs == nil {
 		s.writeProblem(w, r, errorf(api.CodeUnavailable, "this node has no signing key (start it with --key) and cosigns nothing"))
 		return
 	}
-	out := verify.Note{Text: n.Text, Sigs: []verify.NoteSignature{*sig}}
+	out := verify.Note{Text: n.Text, Sigs: sigs}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write([]byte(out.String()))
 }
 
-// signedByMember reports whether a note carries a valid signature by an
-// active member's current key.
-func signedByMember(v *ledger.View, origin string, n *verify.Note) bool {
+// signedByMember reports whether a note carries a valid cosignature, in
+// a form that counts, by an active member's current key.
+func signedByMember(v *ledger.View, cp *verify.Checkpoint, n *verify.Note) bool {
+	t := verify.Trust{Consortium: cp.Consortium(), Keys: map[string][]ledger.PublicKey{}}
 	for _, sg := range n.Sigs {
-		member, ok := strings.CutPrefix(sg.Name, origin+"/")
-		if !ok {
+		member, ok := strings.CutPrefix(sg.Name, cp.Origin+"/")
+		if !ok || t.Keys[member] != nil {
 			continue
 		}
-		m, ok := v.Member(member)
-		if !ok || m.Status != ledger.MemberActive {
-			continue
-		}
-		for _, pk := range memberKeys(v, member) {
-			if verify.NoteKeyID(sg.Name, pk) == sg.KeyID && pk.Verify([]byte(n.Text), sg.Sig) {
-				return true
-			}
+		if m, ok := v.Member(member); ok && m.Status == ledger.MemberActive {
+			t.Keys[member] = memberKeys(v, member)
 		}
 	}
-	return false
+	members, _, err := t.Cosigners(n)
+	return err == nil && len(members) > 0
 }
 
-// signersOf lists the members whose signatures a note carries by name
-// (not verified here; clients verify).
+// signersOf lists the members whose cosignatures a note carries by name,
+// once each (not verified here; clients verify).
 func signersOf(origin string, n *verify.Note) []string {
 	var out []string
 	for _, sg := range n.Sigs {
-		if m, ok := strings.CutPrefix(sg.Name, origin+"/"); ok {
+		if m, ok := strings.CutPrefix(sg.Name, origin+"/"); ok && !slices.Contains(out, m) {
 			out = append(out, m)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/verify"
 	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
 )
@@ -24,10 +25,14 @@ func (s *Server) handleMemberList(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	var out api.List[*ledger.Member]
+	var out api.List[api.Member]
 	s.view(w, func(v *ledger.View) error {
 		ms, next := v.Members(cursor, limit)
-		out = newList(ms, next)
+		items := make([]api.Member, len(ms))
+		for i, m := range ms {
+			items[i] = memberJSON(v, m)
+		}
+		out = newList(items, next)
 		return nil
 	})
 	s.writeJSON(w, r, http.StatusOK, out)
@@ -36,12 +41,13 @@ func (s *Server) handleMemberList(w http.ResponseWriter, r *http.Request) {
 // handleMemberGet returns one member.
 func (s *Server) handleMemberGet(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
-	var m *ledger.Member
+	var m api.Member
 	err := s.view(w, func(v *ledger.View) error {
-		var ok bool
-		if m, ok = v.Member(id); !ok {
+		mem, ok := v.Member(id)
+		if !ok {
 			return notFound("member", id)
 		}
+		m = memberJSON(v, mem)
 		return nil
 	})
 	if err != nil {
@@ -49,4 +55,17 @@ func (s *Server) handleMemberGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeJSON(w, r, http.StatusOK, m)
+}
+
+// memberJSON is a member with its key records and its node's checkpoint
+// verifier keys.
+func memberJSON(v *ledger.View, m *ledger.Member) api.Member {
+	keys := make([]*ledger.KeyRecord, 0, len(m.Keys))
+	for _, id := range m.Keys {
+		if k, ok := v.Key(id); ok {
+			keys = append(keys, k)
+		}
+	}
+	next := v.AppliedIndex() + 1
+	return api.NewMember(verify.Origin(v.Consortium()), m, keys, func(k *ledger.KeyRecord) bool { return k.ValidAt(next) })
 }

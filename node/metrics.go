@@ -61,7 +61,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time to apply one batch of committed entries to the ledger (one state-store transaction, signature checks included).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
-		types: map[string]bool{},
+		types: map[string]bool{ledger.TimeEntryType: true},
 	}
 	for _, t := range ledger.ProposalTypes() {
 		m.types[t] = true

@@ -80,7 +80,7 @@ func commands() []*command {
 		keygenCmd(), genesisCmd(), certCmd(), nodeCmd(), devCmd(),
 		statusCmd(), memberCmd(), tokenCmd(), assetCmd(), grantCmd(), bundleCmd(), ballotCmd(),
 		poolCmd(), usageCmd(), statementCmd(), infractionCmd(),
-		checkCmd(), journalCmd(), verifyCmd(), auditCmd(), backupCmd(), restoreCmd(),
+		checkCmd(), journalCmd(), checkpointCmd(), verifyCmd(), auditCmd(), backupCmd(), restoreCmd(),
 		benchCmd(), versionCmd(),
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/charta/charta/ledger"
 )
 
 // devConsortium starts charta dev in a temporary directory and returns the
@@ -27,9 +29,16 @@ func devConsortium(t *testing.T, bin string) (string, int, *cli) {
 // stops the consortium (Ctrl-C), waits for it and returns how it exited.
 func devConsortiumStop(t *testing.T, bin string) (string, int, *cli, func() error) {
 	t.Helper()
+	return devConsortiumScheme(t, bin, ledger.SchemeEd25519)
+}
+
+// devConsortiumScheme is devConsortiumStop with the members' keys of
+// another scheme.
+func devConsortiumScheme(t *testing.T, bin string, scheme ledger.Scheme) (string, int, *cli, func() error) {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "dev")
 	base := freeBase(t)
-	dev := exec.Command(bin, "dev", "--dir", dir, "--base-port", strconv.Itoa(base), "--scheme", "ed25519")
+	dev := exec.Command(bin, "dev", "--dir", dir, "--base-port", strconv.Itoa(base), "--scheme", string(scheme))
 	out := &syncBuffer{}
 	dev.Stdout, dev.Stderr = out, out
 	if err := dev.Start(); err != nil {

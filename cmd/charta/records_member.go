@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/charta/charta/node/client"
 )
 
@@ -15,7 +15,7 @@ func memberCmd() *command {
 		if err != nil {
 			return err
 		}
-		err = e.show(ms, rows(ms, "members", "ID\tROLE\tSTATUS\tKEYS\tRAFT\tAPI", func(w io.Writer, m ledger.Member) {
+		err = e.show(ms, rows(ms, "members", "ID\tROLE\tSTATUS\tKEYS\tRAFT\tAPI", func(w io.Writer, m api.Member) {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", m.ID, m.Role, m.Status, len(m.Keys), dash(m.Node.RaftAddr), dash(m.Node.APIAddr))
 		}))
 		printNext(e.stderr, next)
@@ -35,15 +35,29 @@ func memberCmd() *command {
 	return &command{name: "member", summary: "List and show members", subs: []*command{list, show}}
 }
 
-// printMember writes a member as a key/value block.
-func printMember(w io.Writer, m *ledger.Member) {
+// printMember writes a member as a key/value block, with each key's
+// scheme and validity and the node's checkpoint verifier keys.
+func printMember(w io.Writer, m *api.Member) {
 	field(w, "id", m.ID)
 	fieldIf(w, "name", m.Name)
 	field(w, "role", string(m.Role))
 	field(w, "status", string(m.Status))
 	field(w, "raft", m.Node.RaftAddr)
 	field(w, "api", m.Node.APIAddr)
-	fieldLines(w, "keys", m.Keys)
+	fieldIf(w, "note vkey", m.Node.NoteVKey)
+	fieldIf(w, "cosignature vkey", m.Node.CosignatureVKey)
+	var keys []string
+	for _, k := range m.PublicKeys {
+		valid := fmt.Sprintf("from index %d", k.ValidFrom)
+		if k.ValidUntil != 0 {
+			valid += fmt.Sprintf(" until %d (%s)", k.ValidUntil, k.EndedBy)
+		}
+		keys = append(keys, fmt.Sprintf("%s  %s  %s", k.ID, k.Scheme, valid))
+	}
+	if len(keys) == 0 {
+		keys = m.Keys
+	}
+	fieldLines(w, "keys", keys)
 	field(w, "since", fmt.Sprintf("index %d", m.Since))
 	field(w, "updated", fmt.Sprintf("index %d", m.UpdatedAt))
 }

@@ -73,7 +73,7 @@ func statusAll(e *env, c *client.Client) error {
 	if err != nil {
 		return err
 	}
-	var members []ledger.Member
+	var members []api.Member
 	var after []client.ReadOption
 	for {
 		page, next, err := c.Members(e.ctx, after...)

@@ -105,16 +105,19 @@ func (f *fixture) checkpoint() *verify.Checkpoint {
 	return cp
 }
 
-// note signs the checkpoint by each member.
+// cosignTime is the timestamp of the fixture's cosignatures.
+const cosignTime = 1767225600
+
+// note cosigns the checkpoint by each member.
 func (f *fixture) note(cp *verify.Checkpoint, members ...string) string {
 	f.t.Helper()
 	n := &verify.Note{Text: cp.Body()}
 	for _, m := range members {
-		s, err := verify.SignNote(cp.Body(), cp.Origin, m, ledgertest.Key(m, schemes[m]))
+		sigs, err := verify.Cosign(cp.Body(), cp.Origin, m, ledgertest.Key(m, schemes[m]), cosignTime)
 		if err != nil {
 			f.t.Fatal(err)
 		}
-		n.Add(s)
+		n.Add(sigs...)
 	}
 	return n.String()
 }

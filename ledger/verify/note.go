@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -193,30 +192,30 @@ func truncate(s string) string {
 // "<origin>/<member>".
 func KeyName(origin, member string) string { return origin + "/" + member }
 
-// SignatureType is the signed-note signature type of a key: the byte 0x01
-// for Ed25519, which signs the note text exactly as C2SP signed-note
-// specifies, and for the schemes the note specification has no identifier
-// for (ML-DSA, composite), the reserved byte 0xff followed by
-// "charta/" and the scheme name, for example 0xff "charta/ml-dsa-65+ed25519".
+// SignatureType is the signature type of a legacy checkpoint signature
+// (see SignNote): the byte 0x01 for Ed25519, and for the schemes the note
+// specification has no identifier for (ML-DSA, composite), the reserved
+// byte 0xff followed by "charta/" and the scheme name, for example 0xff
+// "charta/ml-dsa-65+ed25519".
 func SignatureType(s ledger.Scheme) []byte {
 	if s == ledger.SchemeEd25519 {
-		return []byte{0x01}
+		return []byte{typeEd25519}
 	}
 	return append([]byte{0xff}, "charta/"+string(s)...)
 }
 
-// NoteKeyID is the key ID of a public key under a key name:
-// SHA-256(name ‖ 0x0A ‖ signature type ‖ public key)[:4], big-endian.
+// NoteKeyID is the key ID of a legacy checkpoint signature by a public key
+// under a key name: SHA-256(name ‖ 0x0A ‖ SignatureType ‖ public key)[:4],
+// big-endian.
 func NoteKeyID(name string, pk ledger.PublicKey) uint32 {
-	h := sha256.New()
-	h.Write([]byte(name))
-	h.Write([]byte{'\n'})
-	h.Write(SignatureType(pk.Scheme))
-	h.Write(pk.Key)
-	return binary.BigEndian.Uint32(h.Sum(nil))
+	return noteKeyHash(name, SignatureType(pk.Scheme), pk.Key)
 }
 
-// SignNote signs a note text as member of the checkpoint's origin.
+// SignNote makes a legacy checkpoint signature: the whole key's signature
+// over the note text, under "<origin>/<member>", as nodes signed before
+// they made C2SP cosignatures (Cosign). Verifiers still accept it, so that
+// receipts and certificates from then keep verifying; nodes no longer make
+// it.
 func SignNote(text, origin, member string, k *ledger.PrivateKey) (NoteSignature, error) {
 	sig, err := k.Sign([]byte(text))
 	if err != nil {
@@ -224,13 +223,4 @@ func SignNote(text, origin, member string, k *ledger.PrivateKey) (NoteSignature,
 	}
 	name := KeyName(origin, member)
 	return NoteSignature{Name: name, KeyID: NoteKeyID(name, k.Public()), Sig: sig}, nil
-}
-
-// SignCheckpoint returns the checkpoint as a note signed by member.
-func SignCheckpoint(c *Checkpoint, member string, k *ledger.PrivateKey) (*Note, error) {
-	s, err := SignNote(c.Body(), c.Origin, member, k)
-	if err != nil {
-		return nil, err
-	}
-	return &Note{Text: c.Body(), Sigs: []NoteSignature{s}}, nil
 }

@@ -3,6 +3,7 @@ package verify
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 
@@ -89,22 +90,10 @@ func (t *Trust) VerifyCheckpoint(note string, threshold int) (*Checkpoint, []str
 	if cp.Origin != Origin(t.Consortium) {
 		return nil, nil, fmt.Errorf("%w: the checkpoint is for %q, the verifier trusts %q", ErrConsortium, truncate(cp.Origin), Origin(short(t.Consortium)))
 	}
-	signed := map[string]bool{}
-	for _, s := range n.Sigs {
-		member, pk, ok := t.keyFor(cp.Origin, s)
-		if !ok {
-			continue
-		}
-		if !pk.Verify([]byte(n.Text), s.Sig) {
-			return nil, nil, fmt.Errorf("%w: the cosignature of %s (key %08x) on checkpoint %d does not verify", ErrSignature, member, s.KeyID, cp.Size)
-		}
-		signed[member] = true
+	members, _, err := t.Cosigners(n)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w on checkpoint %d", err, cp.Size)
 	}
-	members := make([]string, 0, len(signed))
-	for m := range signed {
-		members = append(members, m)
-	}
-	sort.Strings(members)
 	if len(members) < threshold {
 		return nil, members, fmt.Errorf("%w: checkpoint %d has valid cosignatures from %d member(s) %v, the threshold is %d of %d",
 			ErrThreshold, cp.Size, len(members), members, threshold, len(t.Keys))
@@ -112,19 +101,47 @@ func (t *Trust) VerifyCheckpoint(note string, threshold int) (*Checkpoint, []str
 	return cp, members, nil
 }
 
-// keyFor finds the trusted key a signature line names.
-func (t *Trust) keyFor(origin string, s NoteSignature) (string, ledger.PublicKey, bool) {
-	for m, keys := range t.Keys {
-		if s.Name != KeyName(origin, m) {
-			continue
-		}
-		for _, pk := range keys {
-			if NoteKeyID(s.Name, pk) == s.KeyID {
-				return m, pk, true
+// Cosigners checks a note's signature lines against the trusted keys, in
+// every form a member node signs (see Cosign and sigForms). Lines by keys
+// it does not trust are ignored, as the note format requires; a line by a
+// trusted key that does not verify is an ErrSignature. It returns the
+// members with at least one valid line that counts, sorted, and the valid
+// lines by trusted keys.
+func (t *Trust) Cosigners(n *Note) (members []string, valid []NoteSignature, err error) {
+	origin := Origin(t.Consortium)
+	type owned struct {
+		member string
+		sigForm
+	}
+	var forms []owned
+	for _, m := range slices.Sorted(maps.Keys(t.Keys)) {
+		for _, pk := range t.Keys[m] {
+			for _, f := range sigForms(origin, m, pk) {
+				forms = append(forms, owned{m, f})
 			}
 		}
 	}
-	return "", ledger.PublicKey{}, false
+	signed := map[string]bool{}
+	for _, s := range n.Sigs {
+		for _, f := range forms {
+			if f.name != s.Name || f.keyID != s.KeyID {
+				continue
+			}
+			if !f.verify(n.Text, s.Sig) {
+				return nil, nil, fmt.Errorf("%w: the signature of %s (key %08x, name %s) does not verify", ErrSignature, f.member, s.KeyID, truncate(s.Name))
+			}
+			valid = append(valid, s)
+			signed[f.member] = signed[f.member] || f.counts
+			break
+		}
+	}
+	for m, ok := range signed {
+		if ok {
+			members = append(members, m)
+		}
+	}
+	sort.Strings(members)
+	return members, valid, nil
 }
 
 func short(id string) string {

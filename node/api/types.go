@@ -153,3 +153,60 @@ func BaseURL(addr string, tls bool) string {
 	}
 	return "http://" + addr
 }
+
+// Member is a member as GET /v1/members and /v1/members/{id} show it: the
+// ledger's record, every key it ever had with its validity, and the
+// verifier keys of its node's checkpoint signatures.
+type Member struct {
+	ledger.Member
+	Node       MemberNode  `json:"node"`        // where its node is reached, and its checkpoint verifier keys
+	PublicKeys []MemberKey `json:"public_keys"` // every key the member ever had, oldest first
+}
+
+// MemberNode is where a member's node is reached and how to verify the
+// signatures it makes on checkpoints. A node signs with its member's key;
+// the verifier keys here are those of the member's newest currently valid
+// key, and are empty when it has no Ed25519 part (an ML-DSA key: see
+// PublicKeys for its post-quantum cosignatures).
+type MemberNode struct {
+	ledger.NodeInfo
+	// NoteVKey verifies the node's plain Ed25519 checkpoint signature,
+	// under the checkpoint's origin, in the golang.org/x/mod/sumdb/note
+	// vkey format.
+	NoteVKey string `json:"note_vkey,omitempty"`
+	// CosignatureVKey verifies the node's C2SP tlog-cosignature
+	// cosignature/v1 (signature type 0x04), under "<origin>/<member>".
+	CosignatureVKey string `json:"cosignature_vkey,omitempty"`
+}
+
+// MemberKey is one of a member's signing keys.
+type MemberKey struct {
+	ID        string        `json:"id"`         // "<member>/<fingerprint>"
+	Scheme    ledger.Scheme `json:"scheme"`     // ed25519, ml-dsa-44, ml-dsa-65 or ml-dsa-65+ed25519
+	PublicKey []byte        `json:"public_key"` // the raw public key of the scheme, standard base64
+	ValidFrom uint64        `json:"valid_from"` // the first log index at which it may sign
+	// ValidUntil is the first log index at which it may no longer sign,
+	// once it was rotated or revoked; 0 while it is valid.
+	ValidUntil uint64 `json:"valid_until,omitempty"`
+	EndedBy    string `json:"ended_by,omitempty"` // "rotated" or "revoked"
+	// NoteVKey and CosignatureVKey are as in MemberNode, for this key;
+	// empty for a key with no Ed25519 part.
+	NoteVKey        string `json:"note_vkey,omitempty"`
+	CosignatureVKey string `json:"cosignature_vkey,omitempty"`
+}
+
+// NewMember returns the API form of m; keys holds its key records, in
+// m.Keys order, and valid reports which may sign the next entry.
+func NewMember(origin string, m *ledger.Member, keys []*ledger.KeyRecord, valid func(*ledger.KeyRecord) bool) Member {
+	out := Member{Member: *m, Node: MemberNode{NodeInfo: m.Node}, PublicKeys: make([]MemberKey, 0, len(keys))}
+	for _, k := range keys {
+		mk := MemberKey{ID: k.ID, Scheme: k.Public.Scheme, PublicKey: k.Public.Key, ValidFrom: k.ValidFrom, ValidUntil: k.ValidUntil, EndedBy: k.EndedBy}
+		mk.NoteVKey, _ = verify.NoteVKey(origin, k.Public)
+		mk.CosignatureVKey, _ = verify.CosignatureVKey(origin, m.ID, k.Public)
+		if valid(k) && mk.NoteVKey != "" {
+			out.Node.NoteVKey, out.Node.CosignatureVKey = mk.NoteVKey, mk.CosignatureVKey
+		}
+		out.PublicKeys = append(out.PublicKeys, mk)
+	}
+	return out
+}

@@ -81,19 +81,19 @@ func one[T any](ctx context.Context, c *Client, path string, opts []ReadOption) 
 
 // Members lists members in ID order: one page, and the cursor of the next
 // ("" after the last). See Limit and Cursor.
-func (c *Client) Members(ctx context.Context, opts ...ReadOption) ([]ledger.Member, string, error) {
-	items, next, _, err := list[ledger.Member](ctx, c, "/v1/members", nil, opts)
+func (c *Client) Members(ctx context.Context, opts ...ReadOption) ([]api.Member, string, error) {
+	items, next, _, err := list[api.Member](ctx, c, "/v1/members", nil, opts)
 	return items, next, err
 }
 
 // AllMembers iterates over every member, following the cursors.
-func (c *Client) AllMembers(ctx context.Context, opts ...ReadOption) iter.Seq2[ledger.Member, error] {
-	return listAll[ledger.Member](ctx, c, "/v1/members", nil, opts)
+func (c *Client) AllMembers(ctx context.Context, opts ...ReadOption) iter.Seq2[api.Member, error] {
+	return listAll[api.Member](ctx, c, "/v1/members", nil, opts)
 }
 
-// Member returns one member.
-func (c *Client) Member(ctx context.Context, id string, opts ...ReadOption) (*ledger.Member, error) {
-	return one[ledger.Member](ctx, c, "/v1/members/"+escape(id), opts)
+// Member returns one member, with its keys and its node's checkpoint verifier keys.
+func (c *Client) Member(ctx context.Context, id string, opts ...ReadOption) (*api.Member, error) {
+	return one[api.Member](ctx, c, "/v1/members/"+escape(id), opts)
 }
 
 // Assets lists assets in ID order; see Members.
