@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/node/client"
@@ -88,4 +89,9 @@ func printDecision(w io.Writer, d *ledger.Decision) {
 	for _, c := range d.Caps {
 		fmt.Fprintf(w, "cap %s\t%d of %d %s left in %s (grant %s)\n", c.Metric, c.Remaining, c.Cap, c.Unit, c.Period, c.Grant)
 	}
+	answered := "answered for\t" + d.At.UTC().Format(time.RFC3339)
+	if d.Index != 0 {
+		answered += fmt.Sprintf(" at index %d", d.Index)
+	}
+	fmt.Fprintln(w, answered)
 }
