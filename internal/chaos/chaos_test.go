@@ -158,6 +158,21 @@ func TestChaos_ReadTokenClusterRoutes(t *testing.T) {
 	runScenario(t, "read-token-cluster-routes", 3, 112, shortOps, Sequence(gap, ReadTokenClusterRoutes()))
 }
 
+// TestChaos_DiskFull moves a follower onto a 96 MiB file system of its
+// own, fills it while the workload runs and frees it 6 s later: the node
+// refuses writes with 507 and raises the nospace alarm (or stops with
+// status 74 if a commit fails first, and is restarted), and every
+// invariant holds: nothing acknowledged is lost and the nodes converge.
+func TestChaos_DiskFull(t *testing.T) {
+	if err := CanMountTmpfs(); err != nil {
+		if os.Getenv("CHARTA_REQUIRE_MOUNT") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	runScenario(t, "disk-full", 3, 113, shortOps, Sequence(gap, FillDisk(6*time.Second)))
+}
+
 // TestChaos_ClockOffsets runs one node whose clock is 48 h ahead and one
 // 48 h behind beside an honest one, hands leadership to each skewed node
 // in turn, and checks that each gives it up again with the clock alarm

@@ -104,6 +104,7 @@ type Cluster struct {
 	caPath  string
 	caPool  *x509.CertPool
 	certs   map[string]tls.Certificate // every possible member's node certificate, shared with the proxies
+	mounts  []string                   // data directories on a small tmpfs (FillDisk), unmounted by Close
 }
 
 // freeAddr returns a loopback address whose port was free a moment ago.
@@ -392,6 +393,7 @@ func (c *Cluster) Close() {
 			n.proxy.Close()
 		}
 	}
+	c.unmount()
 }
 
 // Status returns node i's /v1/status.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/charta/charta/node/client"
 )
 
@@ -232,7 +233,8 @@ func classify(err error) (Outcome, string, string) {
 		return OK, "", ""
 	case errors.As(err, &ce) && ce.Outcome != nil && ce.Outcome.Status == ledger.StatusRejected:
 		return Failed, string(ce.Outcome.Code), ce.Outcome.Message
-	case errors.As(err, &ce) && ce.Index == 0 && ce.Status >= 400 && ce.Status < 500 && ce.Status != 429 && !ce.Resubmit:
+	case errors.As(err, &ce) && ce.Index == 0 && ce.Status >= 400 && ce.Status < 500 && ce.Status != 429 && !ce.Resubmit,
+		errors.As(err, &ce) && ce.Code == api.CodeNoSpace: // the disk guard answers before anything is proposed
 		return Refused, string(ce.Code), ce.Detail
 	}
 	return Ambiguous, "", err.Error()

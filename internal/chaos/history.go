@@ -118,6 +118,8 @@ func grantModel() porcupine.Model {
 				return valid, to
 			case Failed:
 				return !valid, s
+			case Refused: // never reached the log
+				return true, s
 			default: // ambiguous: takes effect if it can, at some point after its call
 				if valid {
 					return true, to
@@ -148,6 +150,8 @@ func poolModel(quota int64) porcupine.Model {
 				return fits, used + op.Amount
 			case Failed:
 				return !fits, used
+			case Refused: // never reached the log
+				return true, used
 			default:
 				if fits {
 					return true, used + op.Amount

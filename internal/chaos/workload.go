@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/charta/charta/node/client"
 )
 
@@ -232,6 +233,9 @@ func (w *Workload) write(ctx context.Context, cl *client.Client, k, node int, ke
 		w.adv.remember(e, res.Index)
 	case errors.As(err, &ce) && ce.Outcome != nil && ce.Outcome.Status == ledger.StatusRejected:
 		op.Outcome, op.Index, op.Rejected, op.Err = Failed, ce.Index, string(ce.Outcome.Code), ce.Outcome.Message
+	case errors.Is(err, client.ErrNoSpace):
+		// The disk guard answers before anything is proposed.
+		op.Outcome, op.Rejected, op.Err = Refused, string(api.CodeNoSpace), err.Error()
 	default:
 		op.Outcome, op.Err = Ambiguous, err.Error()
 	}
