@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"iter"
@@ -97,11 +96,16 @@ func Entries(es []ledger.Entry) iter.Seq2[*ledger.Entry, error] {
 // parent ("" for the system's temporary directory), for a replay that
 // nothing keeps. done closes the ledger and removes the directory.
 func Scratch(parent string, g *ledger.Genesis) (l *ledger.Ledger, done func(), err error) {
+	return scratch(parent, g, ledger.Options{NoSync: true})
+}
+
+// scratch is Scratch with the ledger's options.
+func scratch(parent string, g *ledger.Genesis, o ledger.Options) (l *ledger.Ledger, done func(), err error) {
 	dir, err := os.MkdirTemp(parent, "charta-replay-")
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err = ledger.Open(filepath.Join(dir, "state.db"), g, ledger.Options{NoSync: true})
+	l, err = ledger.Open(filepath.Join(dir, "state.db"), g, o)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err
@@ -135,33 +139,37 @@ func Rebuild(dir string, g *ledger.Genesis, entries []ledger.Entry) (*ledger.Led
 			last = x.Index
 			return nil
 		},
-		After: func(x *ledger.Entry, r *ledger.Result) error {
-			if x.Seq == 0 {
-				if x.Hash != r.EntryHash {
-					return fmt.Errorf("%w: entry 0 is not this genesis", ErrReplay)
-				}
-				return nil
-			}
-			if r == nil {
-				return fmt.Errorf("%w: entry %d (index %d) was not applied", ErrReplay, x.Seq, x.Index)
-			}
-			replayed := r.Outcome
-			if x.Outcome.With == "" {
-				replayed.With = "" // a journal from before Outcome.With
-			}
-			got, want := mustJSON(replayed), mustJSON(x.Outcome)
-			if !bytes.Equal(got, want) {
-				return fmt.Errorf("%w: entry %d (index %d) replays as %s, the journal says %s (an entry it depends on may be missing)",
-					ErrReplay, x.Seq, x.Index, truncate(string(got)), truncate(string(want)))
-			}
-			return nil
-		},
+		After: sameOutcome,
 	})
 	if err != nil {
 		l.Close()
 		return nil, err
 	}
 	return l, nil
+}
+
+// sameOutcome is a Replay hook: the replayed outcome of each entry after
+// genesis must be the journaled one.
+func sameOutcome(x *ledger.Entry, r *ledger.Result) error {
+	if x.Seq == 0 {
+		if x.Hash != r.EntryHash {
+			return fmt.Errorf("%w: entry 0 is not this genesis", ErrReplay)
+		}
+		return nil
+	}
+	if r == nil {
+		return fmt.Errorf("%w: entry %d (index %d) was not applied", ErrReplay, x.Seq, x.Index)
+	}
+	replayed := r.Outcome
+	if x.Outcome.With == "" {
+		replayed.With = "" // a journal from before Outcome.With
+	}
+	got, want := mustJSON(replayed), mustJSON(x.Outcome)
+	if string(got) != string(want) {
+		return fmt.Errorf("%w: entry %d (index %d) replays as %s, the journal says %s (an entry it depends on may be missing)",
+			ErrReplay, x.Seq, x.Index, truncate(string(got)), truncate(string(want)))
+	}
+	return nil
 }
 
 func mustJSON(v any) []byte {
