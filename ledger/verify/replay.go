@@ -2,6 +2,7 @@ package verify
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"os"
@@ -16,6 +17,8 @@ type Hooks struct {
 	// Before sees each entry before it is applied: the place for checks
 	// that need only the entry, such as its hash or its place in the
 	// chain, so that an entry that fails them never reaches the ledger.
+	// If it returns ErrSkip, the entry is neither applied nor passed to
+	// After, and the replay goes on.
 	Before func(x *ledger.Entry) error
 	// After sees each entry with the result of applying it. The result is
 	// nil if Apply skipped the entry because its index is not above the
@@ -24,6 +27,11 @@ type Hooks struct {
 	// After to compare.
 	After func(x *ledger.Entry, r *ledger.Result) error
 }
+
+// ErrSkip is what a Before hook returns for an entry that Replay should
+// pass over: one whose content the caller does not have, such as an entry
+// withheld from a member's export.
+var ErrSkip = errors.New("verify: skip this entry")
 
 // EntryError is an error a hook returned, with the entry it was about.
 // Its message is the hook's own: each caller words its errors, and most
@@ -61,7 +69,9 @@ func Replay(l *ledger.Ledger, entries iter.Seq2[*ledger.Entry, error], h Hooks) 
 			return err
 		}
 		if h.Before != nil {
-			if err := h.Before(x); err != nil {
+			if err := h.Before(x); errors.Is(err, ErrSkip) {
+				continue
+			} else if err != nil {
 				return &EntryError{Seq: x.Seq, Index: x.Index, Err: err}
 			}
 		}
