@@ -319,13 +319,14 @@ func (w *world) evidence(all []ledger.Entry, tree *testonly.Tree, seqs []uint64)
 }
 
 // TestDependencies_RandomLedgers builds random ledgers and checks that
-// for random questions, and for a licence certificate of every active
-// grant, the evidence made of the answer's dependencies verifies offline
+// for random questions, and for licence certificates of active grants, the evidence made of the answer's dependencies verifies offline
 // as charta verify verifies it, and re-derives the node's answer.
 func TestDependencies_RandomLedgers(t *testing.T) {
-	seeds, steps, questions := 6, 150, 40
+	// Each verification replays its evidence with every signature checked:
+	// about a second per world under the race detector.
+	seeds, steps, questions, certs := 4, 150, 25, 8
 	if testing.Short() {
-		seeds, steps, questions = 2, 80, 15
+		seeds, steps, questions, certs = 2, 80, 10, 4
 	}
 	for seed := range uint64(seeds) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
@@ -352,7 +353,6 @@ func TestDependencies_RandomLedgers(t *testing.T) {
 				req := w.question()
 				allowed += w.checkProof(t, tr, all, tree, req)
 			}
-			certs := 0
 			var lt time.Time
 			var active []*ledger.Grant
 			w.l.View(func(v *ledger.View) error {
@@ -360,11 +360,13 @@ func TestDependencies_RandomLedgers(t *testing.T) {
 				active, _ = v.Grants("", 1000, func(g *ledger.Grant) bool { return g.StatusAt(lt) == ledger.StatusActive })
 				return nil
 			})
+			if len(active) > certs {
+				active = active[:certs]
+			}
 			for _, g := range active {
 				w.checkCertificate(t, tr, all, tree, g, lt)
-				certs++
 			}
-			t.Logf("%d entries, %d questions (%d allowed), %d certificates", len(all), questions, allowed, certs)
+			t.Logf("%d entries, %d questions (%d allowed), %d certificates", len(all), questions, allowed, len(active))
 		})
 	}
 }
