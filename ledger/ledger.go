@@ -48,9 +48,11 @@ type Ledger struct {
 
 // Options tune a Ledger. The zero value is what production uses.
 type Options struct {
-	// SkipVerify disables signature verification inside Apply. Only
-	// benchmarks set it, to measure what verification costs; a node
-	// never does, because Apply is the authority on signatures.
+	// SkipVerify disables signature verification inside Apply.
+	// Benchmarks set it, to measure what verification costs, and so does
+	// verify.Dependencies, which replays a journal its caller has already
+	// applied; a node's own ledger never does, because Apply is the
+	// authority on signatures.
 	SkipVerify bool
 	// NoSync skips fsync of the state store. Tests only: after a crash
 	// the state could fall behind a Raft log that was already compacted.
@@ -66,6 +68,17 @@ type Options struct {
 	// disk). It must not return: it stops the process, which restarts
 	// from the Raft log with nothing acknowledged lost.
 	OnStoreFailure func(err error)
+	// Trace, if set, is called after each applied entry with its result
+	// and its footprint: the state it read and wrote. It is for a scratch
+	// ledger that finds what an answer depends on (verify.Dependencies);
+	// recording costs every read an append.
+	Trace func(r *Result, fp Footprint)
+	// StampedTime moves ledger time by each proposal record's stamp even
+	// under attested time. It is for replaying a subset of a proven
+	// journal (verify.Rebuild, for proofs and certificates): the time
+	// entries are left out, and each entry's ledger time, which its hash
+	// covers, stands in for them.
+	StampedTime bool
 }
 
 // LogEntry is a committed Raft log entry as Apply receives it.
@@ -244,7 +257,16 @@ func (l *Ledger) Apply(entries []LogEntry) []*Result {
 			if e.Index <= last {
 				continue
 			}
+			if l.opts.Trace != nil {
+				// The charter was read for the whole batch, above.
+				t.trace = &Footprint{}
+				t.trace.read(bucketMeta, metaCharter)
+			}
 			r := l.applyOne(t, &charter, e)
+			if t.trace != nil {
+				l.opts.Trace(&r, t.trace.done())
+				t.trace = nil
+			}
 			results[i] = &r
 			last = e.Index
 		}
@@ -385,7 +407,7 @@ func (l *Ledger) applyOne(t *tx, charter *Charter, entry LogEntry) Result {
 		return r
 	}
 	now := loadLedgerTime(t)
-	if !charter.AttestedTime && rec.Stamp.After(now) {
+	if (!charter.AttestedTime || l.opts.StampedTime) && rec.Stamp.After(now) {
 		now = rec.Stamp
 	}
 	adm, err := l.admit(t, charter, index, now, rec.Envelope, entry.env)

@@ -83,6 +83,8 @@ type tx struct {
 	// the in-memory check index can follow the state.
 	committed func(bucket, key string, value []byte)
 	memos     *memos // the ledger's decoded records (keymemo.go)
+	// trace, when set, records what is read and committed (footprint.go).
+	trace *Footprint
 }
 
 func newTx(btx *bolt.Tx, ms *memos) *tx {
@@ -90,6 +92,9 @@ func newTx(btx *bolt.Tx, ms *memos) *tx {
 }
 
 func (t *tx) get(bucket, k []byte) []byte {
+	if t.trace != nil {
+		t.trace.read(bucket, k)
+	}
 	if p, ok := t.pending[string(bucket)]; ok {
 		if v, ok := p[string(k)]; ok {
 			return v
@@ -126,6 +131,9 @@ func (t *tx) putJSON(bucket, k []byte, v any) { t.put(bucket, k, mustMarshal(v))
 // scan calls fn for every key with the given prefix, in key order, merging
 // the overlay with the committed data. fn returns false to stop.
 func (t *tx) scan(bucket, prefix []byte, fn func(k, v []byte) bool) {
+	if t.trace != nil {
+		t.trace.scan(bucket, prefix)
+	}
 	var over []string
 	p := t.pending[string(bucket)]
 	for k := range p {
@@ -191,6 +199,9 @@ func (t *tx) commit() {
 			}
 			if t.committed != nil {
 				t.committed(n, k, p[k])
+			}
+			if t.trace != nil {
+				t.trace.write(n, k)
 			}
 		}
 	}

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -122,14 +121,10 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if withProof || asOf > 0 {
-		// These scan or replay the journal: a few at a time per node.
-		select {
-		case s.heavy <- struct{}{}:
-			defer func() { <-s.heavy }()
-		default:
-			s.writeProblem(w, r, errorf(api.CodeRateLimited, "this node is already building proofs or past states; retry shortly").retry(1))
+		if !s.heavyStart(w, r) {
 			return
 		}
+		defer s.heavyDone()
 	}
 	if !withProof && asOf == 0 {
 		// The in-memory index alone: no read transaction, no decoding, no
@@ -147,9 +142,9 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var (
-		d   ledger.Decision
-		req ledger.CheckRequest
-		cp  verify.CheckProof
+		d    ledger.Decision
+		req  ledger.CheckRequest
+		size uint64
 	)
 	err = s.view(w, func(v *ledger.View) error {
 		if err := authorizeCheck(v, principalOf(r.Context()), &q, ""); err != nil {
@@ -165,18 +160,10 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		if req, err = toCheckRequest(q, s.checkTime()); err != nil {
 			return err
 		}
-		if d, err = ledger.Check(v, req); err != nil {
-			return err
-		}
+		d, err = ledger.Check(v, req)
 		d.Index = v.AppliedIndex()
-		size := v.Head().Size
-		entries, err := evidenceFor(v, size, req, &d)
-		if err != nil {
-			return err
-		}
-		cp = verify.CheckProof{Format: verify.CheckProofFormat, Request: req, Decision: d,
-			Evidence: verify.Evidence{Genesis: genesisRaw(v), Entries: entries, Checkpoint: fmt.Sprint(size)}}
-		return nil
+		size = v.Head().Size
+		return err
 	})
 	if err == nil && asOf > 0 {
 		err = s.asOf(asOf, func(v *ledger.View) error {
@@ -189,12 +176,13 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 			return err
 		})
 	}
+	var cp verify.CheckProof
 	if err == nil && withProof {
-		size := cp.Entries[len(cp.Entries)-1].Proof.Size
-		var note *verify.Note
-		if note, _, err = s.signedCheckpoint(r.Context(), size, true); err == nil {
-			cp.Checkpoint = note.String()
-		}
+		cp = verify.CheckProof{Format: verify.CheckProofFormat, Request: req, Decision: d}
+		cp.Evidence, err = s.evidence(r.Context(), size, func(v *ledger.View) error {
+			_, err := ledger.Check(v, req)
+			return err
+		})
 	}
 	if err != nil {
 		s.writeProblem(w, r, err)
@@ -206,6 +194,21 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 	}
 	s.writeJSON(w, r, http.StatusOK, (*decisionJSON)(&d))
 }
+
+// heavyStart takes one of the node's few slots for work that replays the
+// journal (proofs, evidence, past states), or answers rate_limited and
+// returns false. heavyDone gives the slot back.
+func (s *Server) heavyStart(w http.ResponseWriter, r *http.Request) bool {
+	select {
+	case s.heavy <- struct{}{}:
+		return true
+	default:
+		s.writeProblem(w, r, errorf(api.CodeRateLimited, "this node is already building proofs or past states; retry shortly").retry(1))
+		return false
+	}
+}
+
+func (s *Server) heavyDone() { <-s.heavy }
 
 // checkIndexed answers one question from the check index ix, for
 // principal p, at time now unless the question names one.

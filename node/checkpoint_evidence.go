@@ -43,74 +43,37 @@ func provenEntries(v *ledger.View, seqs []uint64, size uint64) ([]verify.ProvenE
 	return out, nil
 }
 
-// governanceTypes are the proposal types that change membership, keys or
-// the charter. Evidence includes every accepted one, because the replay of
-// any other entry may depend on them (who is a member, which key was
-// valid). They are few next to grants and usage.
-var governanceTypes = map[string]bool{"key.rotate": true, "ballot.open": true, "ballot.vote": true}
-
-// relevantSeqs scans the journal's first size entries and returns, in
-// order, entry 0 and every accepted entry that is governance or that
-// names one of ids (as its own ID or as an event's subject). The scan
-// reads every entry: it costs O(journal size).
-func relevantSeqs(v *ledger.View, size uint64, ids map[string]bool) []uint64 {
-	out := []uint64{0}
-	for from := uint64(1); from < size; {
-		es := v.Entries(from, 1000)
-		if len(es) == 0 {
-			break
-		}
-		for _, e := range es {
-			if e.Seq >= size {
-				return out
-			}
-			from = e.Seq + 1
-			if e.Outcome.Status != ledger.StatusAccepted {
-				continue
-			}
-			keep := governanceTypes[e.Outcome.Type] || ids[e.Outcome.ID]
-			for _, ev := range e.Outcome.Events {
-				keep = keep || ids[ev.Subject]
-			}
-			if keep {
-				out = append(out, e.Seq)
-			}
-		}
+// evidence builds the evidence behind an answer made of the journal's
+// first size entries: the entries the answer depends on
+// (verify.Dependencies: every entry that wrote a record question reads,
+// and transitively what those entries read), each with its inclusion
+// proof, and the checkpoint of size entries with every cosignature
+// gathered. It replays those size entries into a scratch ledger in the
+// data directory, without signature checks: it costs about a third of a
+// node's own apply of them (see docs/api.md).
+func (s *Server) evidence(ctx context.Context, size uint64, question func(v *ledger.View) error) (verify.Evidence, error) {
+	var g *ledger.Genesis
+	s.l.View(func(v *ledger.View) error { g = v.Genesis(); return nil })
+	seqs, err := verify.Dependencies(s.cfg.DataDir, g, s.journalWhile(func(e *ledger.Entry) bool { return e.Seq < size }), question)
+	if err != nil {
+		return verify.Evidence{}, err
 	}
-	return out
-}
-
-// grantIDs adds a grant, its ancestors and its bundle to ids.
-func grantIDs(v *ledger.View, id string, ids map[string]bool) {
-	for id != "" && !ids[id] {
-		ids[id] = true
-		g, ok := v.Grant(id)
-		if !ok {
-			return
-		}
-		if g.Bundle != "" {
-			ids[g.Bundle] = true
-		}
-		for _, a := range g.Terms.Assets {
-			ids[a] = true
-		}
-		id = g.Terms.Parent
+	var ev verify.Evidence
+	err = s.l.View(func(v *ledger.View) error {
+		var err error
+		ev.Genesis = genesisRaw(v)
+		ev.Entries, err = provenEntries(v, seqs, size)
+		return err
+	})
+	if err != nil {
+		return verify.Evidence{}, err
 	}
-}
-
-// evidenceFor collects the proven entries behind a decision: genesis, the
-// asset's registration and transfers, every grant the decision considered
-// (and their ancestors and bundles), and all governance, in the tree of
-// size entries.
-func evidenceFor(v *ledger.View, size uint64, req ledger.CheckRequest, d *ledger.Decision) ([]verify.ProvenEntry, error) {
-	ids := map[string]bool{req.Asset: true}
-	for _, c := range d.Candidates {
-		grantIDs(v, c.Grant, ids)
+	note, _, err := s.signedCheckpoint(ctx, size, true)
+	if err != nil {
+		return verify.Evidence{}, err
 	}
-	for _, g := range d.Chain {
-		grantIDs(v, g, ids)
-	}
-	return provenEntries(v, relevantSeqs(v, size, ids), size)
+	ev.Checkpoint = note.String()
+	return ev, nil
 }
 
 // genesisRaw is the genesis document as journal entry 0 holds it.
@@ -132,24 +95,24 @@ func (s *Server) asOf(n uint64, fn func(v *ledger.View) error) error {
 		return err
 	}
 	defer done()
-	if err := verify.Replay(l, s.journalUpTo(n), verify.Hooks{}); err != nil {
+	if err := verify.Replay(l, s.journalWhile(func(e *ledger.Entry) bool { return e.Index <= n }), verify.Hooks{}); err != nil {
 		return err
 	}
 	return l.View(fn)
 }
 
-// journalUpTo yields this node's journal entries after genesis whose Raft
-// index is at most n. It reads them a thousand at a time and yields each
+// journalWhile yields this node's journal entries after genesis, in
+// order, as long as keep accepts them. It reads them a thousand at a time and yields each
 // batch outside the read transaction, which the replay would otherwise
 // hold open for its whole length.
-func (s *Server) journalUpTo(n uint64) iter.Seq2[*ledger.Entry, error] {
+func (s *Server) journalWhile(keep func(e *ledger.Entry) bool) iter.Seq2[*ledger.Entry, error] {
 	return func(yield func(*ledger.Entry, error) bool) {
 		for from := uint64(1); ; {
 			var batch []*ledger.Entry
 			done := false
 			s.l.View(func(v *ledger.View) error {
 				for _, e := range v.Entries(from, 1000) {
-					if e.Index > n {
+					if !keep(e) {
 						done = true
 						break
 					}

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/verify"
 	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
 )
@@ -14,6 +15,45 @@ func (s *Server) registerGrantRoutes(r *mux.Router) {
 	s.handle(r, http.MethodGet, "/v1/grants/{id}", "handleGrantGet", read, s.handleGrantGet)
 	s.handle(r, http.MethodGet, "/v1/grants/{id}/history", "handleGrantHistory", read, s.handleGrantHistory)
 	s.handle(r, http.MethodGet, "/v1/grants/{id}/statements", "handleGrantStatements", read, s.handleGrantStatements)
+	s.handle(r, http.MethodGet, "/v1/grants/{id}/evidence", "handleGrantEvidence", read, s.handleGrantEvidence)
+}
+
+// handleGrantEvidence returns the evidence of a licence certificate for a
+// grant and one of its licensees (verify.Evidence): the journal entries
+// that rebuild the grant and the licensee's keys, with their inclusion
+// proofs, and the cosigned checkpoint. The licensee signs the certificate
+// itself (client.GrantCertificate).
+func (s *Server) handleGrantEvidence(w http.ResponseWriter, r *http.Request) {
+	id, licensee := mux.Vars(r)["id"], r.URL.Query().Get("licensee")
+	if licensee == "" {
+		s.writeProblem(w, r, errorf(ledger.CodeInvalid, "licensee: required"))
+		return
+	}
+	if !s.heavyStart(w, r) {
+		return
+	}
+	defer s.heavyDone()
+	var size uint64
+	err := s.view(w, func(v *ledger.View) error {
+		g, err := grant(v, principalOf(r.Context()), id)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(g.Licensees, licensee) {
+			return errorf(ledger.CodeInvalid, "licensee: %s is not a licensee of grant %s", licensee, id)
+		}
+		size = v.Head().Size
+		return nil
+	})
+	var ev verify.Evidence
+	if err == nil {
+		ev, err = s.evidence(r.Context(), size, verify.CertificateQuestion(id, licensee))
+	}
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, ev)
 }
 
 // grantFilter is the query of a grant list.

@@ -215,14 +215,19 @@ func auditCmd() *command {
 	var genesis, digest string
 	var checkpoints multiFlag
 	var threshold int
+	var allowUnanchored, memberView bool
 	return &command{
 		name: "audit", args: "<journal.jsonl>", summary: "Replay an exported journal offline from genesis: signatures, chain, checkpoints and final state digest",
-		example: "  charta journal export --out journal.jsonl\n  curl -H 'Accept: text/plain' -H \"Authorization: Bearer $CHARTA_TOKEN\" $CHARTA_SERVER/v1/checkpoint > cp.note\n  charta audit --genesis genesis.json --checkpoint cp.note --digest <state digest from charta status> journal.jsonl",
+		example: "  charta journal export --out journal.jsonl\n  curl -H 'Accept: text/plain' -H \"Authorization: Bearer $CHARTA_TOKEN\" $CHARTA_SERVER/v1/checkpoint > cp.note\n" +
+			"  charta audit --genesis genesis.json --checkpoint cp.note --digest <state digest from charta status> journal.jsonl\n" +
+			"  charta audit --genesis genesis.json --checkpoint cp.note --member-view my-journal.jsonl",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&genesis, "genesis", "", "the consortium's genesis file (required)")
 			fs.StringVar(&digest, "digest", "", "expected final state digest, hex (from charta status at the same applied index)")
-			fs.Var(&checkpoints, "checkpoint", "a cosigned checkpoint note whose root the replayed journal must reach (repeat)")
+			fs.Var(&checkpoints, "checkpoint", "a cosigned checkpoint note whose root the replayed journal must reach (repeat); entries beyond the newest are an error")
 			fs.IntVar(&threshold, "threshold", 0, "cosignatures each checkpoint needs (default: the charter's voting threshold over the founders)")
+			fs.BoolVar(&allowUnanchored, "allow-unanchored", false, "accept entries beyond the newest checkpoint, or no --checkpoint at all (completeness then unchecked)")
+			fs.BoolVar(&memberView, "member-view", false, "audit a member's own export, whose entries about others' grants are withheld; reports what it could not check")
 		},
 		run: func(e *env, _ *flag.FlagSet, args []string) error {
 			if err := needArgs(args, 1, "a journal export"); err != nil {
@@ -231,28 +236,16 @@ func auditCmd() *command {
 			if genesis == "" {
 				return usagef("--genesis is required")
 			}
+			if memberView && digest != "" {
+				return usagef("--digest cannot be checked with --member-view: the withheld entries' effects are not replayed")
+			}
 			g, err := readGenesis(genesis, true)
 			if err != nil {
 				return err
 			}
-			roots := map[uint64]ledger.Hash{}
-			if len(checkpoints) > 0 {
-				trust, err := verify.TrustGenesis(g, g.ID())
-				if err != nil {
-					return err
-				}
-				for _, path := range checkpoints {
-					b, err := os.ReadFile(path)
-					if err != nil {
-						return err
-					}
-					cp, signers, err := trust.VerifyCheckpoint(string(b), threshold)
-					if err != nil {
-						return fmt.Errorf("%s: %w", path, err)
-					}
-					fmt.Fprintf(e.stdout, "checkpoint %s: size %d cosigned by %s\n", path, cp.Size, strings.Join(signers, ", "))
-					roots[cp.Size] = cp.Root
-				}
+			roots, err := readCheckpoints(e.stdout, g, checkpoints, threshold)
+			if err != nil {
+				return err
 			}
 			f, err := os.Open(args[0])
 			if err != nil {
@@ -260,28 +253,119 @@ func auditCmd() *command {
 			}
 			defer f.Close()
 			st, _ := f.Stat()
-			res, err := auditJournal(g, f, roots, newProgress(e.stderr, "audit", st.Size()))
+			res, err := auditJournal(g, f, verify.AuditOptions{Roots: roots, MemberView: memberView}, newProgress(e.stderr, "audit", st.Size()))
 			if err != nil {
 				return err
 			}
 			if len(res.Unreached) > 0 {
 				return fmt.Errorf("the export ends at %d entries, before the checkpoint(s) of size %v", res.Entries, res.Unreached)
 			}
-			fmt.Fprintf(e.stdout, "ok: %d entries replayed from genesis %s; every signature, hash and outcome matches, and %d checkpoint root(s)\n",
-				res.Entries, g.ID(), len(roots))
-			fmt.Fprintf(e.stdout, "final state digest %x at index %d\n", res.Digest[:], res.Applied)
-			if digest != "" && digest != hex.EncodeToString(res.Digest[:]) {
-				return fmt.Errorf("state digest mismatch: replay gives %x, expected %s", res.Digest[:], digest)
+			if memberView {
+				printMemberView(e.stdout, g, res, len(roots))
+			} else {
+				fmt.Fprintf(e.stdout, "ok: %d entries replayed from genesis %s; every signature, hash and outcome matches, and %d checkpoint root(s)\n",
+					res.Entries, g.ID(), len(roots))
+				fmt.Fprintf(e.stdout, "final state digest %x at index %d\n", res.Digest[:], res.Applied)
+				if digest != "" && digest != hex.EncodeToString(res.Digest[:]) {
+					return fmt.Errorf("state digest mismatch: replay gives %x, expected %s", res.Digest[:], digest)
+				}
 			}
-			return nil
+			return checkAnchored(e, res, len(roots) > 0, allowUnanchored)
 		},
 	}
 }
 
+// readCheckpoints verifies each checkpoint note file against the genesis
+// founders' keys, prints what it established and returns the roots by
+// tree size.
+func readCheckpoints(w io.Writer, g *ledger.Genesis, paths []string, threshold int) (map[uint64]ledger.Hash, error) {
+	roots := map[uint64]ledger.Hash{}
+	if len(paths) == 0 {
+		return roots, nil
+	}
+	trust, err := verify.TrustGenesis(g, g.ID())
+	if err != nil {
+		return nil, err
+	}
+	for _, path := range paths {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		cp, signers, err := trust.VerifyCheckpoint(string(b), threshold)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		fmt.Fprintf(w, "checkpoint %s: size %d cosigned by %s\n", path, cp.Size, strings.Join(signers, ", "))
+		roots[cp.Size] = cp.Root
+	}
+	return roots, nil
+}
+
+// checkAnchored says which entries a cosigned checkpoint anchors. Entries
+// beyond the newest checkpoint, or an audit without any, are an error
+// unless allowed: nothing shows that such entries were ever committed, or
+// that none were dropped from the end.
+func checkAnchored(e *env, res *verify.Audited, haveCheckpoints, allow bool) error {
+	var problem string
+	switch n := uint64(res.Entries); {
+	case !haveCheckpoints:
+		problem = "completeness not checked: without --checkpoint nothing shows that entries were not dropped from or added to the end of this export"
+	case res.Anchored < n:
+		fmt.Fprintf(e.stdout, "anchored: entries 0-%d are under the cosigned checkpoint of size %d\n", res.Anchored-1, res.Anchored)
+		problem = fmt.Sprintf("entries %d-%d (%d) lie beyond the newest cosigned checkpoint (size %d): nothing shows they were committed; audit with a newer checkpoint",
+			res.Anchored, n-1, n-res.Anchored, res.Anchored)
+	default:
+		fmt.Fprintf(e.stdout, "anchored: entries 0-%d, the whole export, are under the cosigned checkpoint of size %d\n", n-1, res.Anchored)
+		return nil
+	}
+	if !allow {
+		return &exitError{1, e.path + ": " + problem + " (--allow-unanchored accepts this)"}
+	}
+	fmt.Fprintln(e.stderr, "warning: "+problem)
+	return nil
+}
+
+// printMemberView reports a member-view audit: what it checked, and
+// plainly what it could not.
+func printMemberView(w io.Writer, g *ledger.Genesis, res *verify.Audited, roots int) {
+	visible := res.Entries - len(res.Withheld)
+	fmt.Fprintf(w, "ok (member view): %d entries from genesis %s; every entry's place in the chain, every visible entry's hash, every signature of the %d visible entries, and %d checkpoint root(s) verify\n",
+		res.Entries, g.ID(), visible, roots)
+	if len(res.Withheld) == 0 {
+		fmt.Fprintln(w, "no entry is withheld: every entry was replayed and matches")
+		return
+	}
+	fmt.Fprintf(w, "not checked: %d withheld entries (%s): their content and effects; the chain and the Merkle roots bind their hashes, nothing more\n",
+		len(res.Withheld), seqList(res.Withheld))
+	if len(res.Unverified) > 0 {
+		fmt.Fprintf(w, "not checked: %d visible entries (%s) replay with another outcome on a ledger that lacks the withheld entries; they may depend on them\n",
+			len(res.Unverified), seqList(res.Unverified))
+	}
+	fmt.Fprintln(w, "not checked: the final state digest, which the withheld entries change; audit an auditor's or the operator's export for it")
+}
+
+// seqList lists entry numbers, the first ten of them.
+func seqList(seqs []uint64) string {
+	var b strings.Builder
+	for i, s := range seqs {
+		if i == 10 {
+			fmt.Fprintf(&b, ", … %d more", len(seqs)-10)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.FormatUint(s, 10))
+	}
+	return b.String()
+}
+
 // auditJournal audits an export (verify.AuditExport), showing its
 // progress on p.
-func auditJournal(g *ledger.Genesis, r io.Reader, roots map[uint64]ledger.Hash, p *progress) (*verify.Audited, error) {
-	res, err := verify.AuditExport(g, r, roots, func(read int64) { p.set(int(read)) })
+func auditJournal(g *ledger.Genesis, r io.Reader, o verify.AuditOptions, p *progress) (*verify.Audited, error) {
+	o.Progress = func(read int64) { p.set(int(read)) }
+	res, err := verify.AuditExport(g, r, o)
 	if err != nil {
 		return nil, err
 	}

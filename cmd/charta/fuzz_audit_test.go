@@ -50,7 +50,7 @@ func FuzzAuditJournal(f *testing.F) {
 	f.Add([]byte(`{"seq":0}`))
 	f.Add([]byte("[1,2"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		res, err := auditJournal(g, bytes.NewReader(b), nil, &progress{w: &bytes.Buffer{}})
+		res, err := auditJournal(g, bytes.NewReader(b), verify.AuditOptions{}, &progress{w: &bytes.Buffer{}})
 		if err != nil {
 			if err.Error() == "" {
 				t.Fatal("an error without a message")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/charta/charta/ledger"
@@ -123,4 +124,29 @@ func Decode(b []byte) (any, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, f.Format, err)
 	}
 	return doc, nil
+}
+
+// CertificateQuestion reads, of a ledger's state, what Certificate.Verify
+// reads of the rebuilt one for a certificate of grant issued to licensee:
+// the grant, the licensee's member record and every key it lists. Pass it
+// to Traced.Dependencies for a certificate's evidence. It fails if the
+// grant does not exist or does not name licensee.
+func CertificateQuestion(grant, licensee string) func(v *ledger.View) error {
+	return func(v *ledger.View) error {
+		g, ok := v.Grant(grant)
+		if !ok {
+			return ledger.Errorf(ledger.CodeNotFound, "grant: no grant %q", grant)
+		}
+		if !slices.Contains(g.Licensees, licensee) {
+			return ledger.Errorf(ledger.CodeInvalid, "licensee: %s is not a licensee of grant %s", licensee, grant)
+		}
+		m, ok := v.Member(licensee)
+		if !ok {
+			return ledger.Errorf(ledger.CodeNotFound, "licensee: no member %q", licensee)
+		}
+		for _, k := range m.Keys {
+			v.Key(k)
+		}
+		return nil
+	}
 }

@@ -1,8 +1,8 @@
 package verify
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"os"
@@ -17,6 +17,8 @@ type Hooks struct {
 	// Before sees each entry before it is applied: the place for checks
 	// that need only the entry, such as its hash or its place in the
 	// chain, so that an entry that fails them never reaches the ledger.
+	// If it returns ErrSkip, the entry is neither applied nor passed to
+	// After, and the replay goes on.
 	Before func(x *ledger.Entry) error
 	// After sees each entry with the result of applying it. The result is
 	// nil if Apply skipped the entry because its index is not above the
@@ -25,6 +27,11 @@ type Hooks struct {
 	// After to compare.
 	After func(x *ledger.Entry, r *ledger.Result) error
 }
+
+// ErrSkip is what a Before hook returns for an entry that Replay should
+// pass over: one whose content the caller does not have, such as an entry
+// withheld from a member's export.
+var ErrSkip = errors.New("verify: skip this entry")
 
 // EntryError is an error a hook returned, with the entry it was about.
 // Its message is the hook's own: each caller words its errors, and most
@@ -62,7 +69,9 @@ func Replay(l *ledger.Ledger, entries iter.Seq2[*ledger.Entry, error], h Hooks) 
 			return err
 		}
 		if h.Before != nil {
-			if err := h.Before(x); err != nil {
+			if err := h.Before(x); errors.Is(err, ErrSkip) {
+				continue
+			} else if err != nil {
 				return &EntryError{Seq: x.Seq, Index: x.Index, Err: err}
 			}
 		}
@@ -97,11 +106,16 @@ func Entries(es []ledger.Entry) iter.Seq2[*ledger.Entry, error] {
 // parent ("" for the system's temporary directory), for a replay that
 // nothing keeps. done closes the ledger and removes the directory.
 func Scratch(parent string, g *ledger.Genesis) (l *ledger.Ledger, done func(), err error) {
+	return scratch(parent, g, ledger.Options{NoSync: true})
+}
+
+// scratch is Scratch with the ledger's options.
+func scratch(parent string, g *ledger.Genesis, o ledger.Options) (l *ledger.Ledger, done func(), err error) {
 	dir, err := os.MkdirTemp(parent, "charta-replay-")
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err = ledger.Open(filepath.Join(dir, "state.db"), g, ledger.Options{NoSync: true})
+	l, err = ledger.Open(filepath.Join(dir, "state.db"), g, o)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err
@@ -117,9 +131,10 @@ func Scratch(parent string, g *ledger.Genesis) (l *ledger.Ledger, done func(), e
 //
 // The entries need not be the whole journal: a subset rebuilds the state
 // those entries describe, and Rebuild fails if one of them depended on an
-// entry left out.
+// entry left out. Ledger time follows each entry's own (ledger.Options
+// StampedTime), so that a subset needs none of the time entries between.
 func Rebuild(dir string, g *ledger.Genesis, entries []ledger.Entry) (*ledger.Ledger, error) {
-	l, err := ledger.Open(filepath.Join(dir, "state.db"), g, ledger.Options{NoSync: true})
+	l, err := ledger.Open(filepath.Join(dir, "state.db"), g, ledger.Options{NoSync: true, StampedTime: true})
 	if err != nil {
 		return nil, fmt.Errorf("verify: open a ledger from genesis: %w", err)
 	}
@@ -135,33 +150,37 @@ func Rebuild(dir string, g *ledger.Genesis, entries []ledger.Entry) (*ledger.Led
 			last = x.Index
 			return nil
 		},
-		After: func(x *ledger.Entry, r *ledger.Result) error {
-			if x.Seq == 0 {
-				if x.Hash != r.EntryHash {
-					return fmt.Errorf("%w: entry 0 is not this genesis", ErrReplay)
-				}
-				return nil
-			}
-			if r == nil {
-				return fmt.Errorf("%w: entry %d (index %d) was not applied", ErrReplay, x.Seq, x.Index)
-			}
-			replayed := r.Outcome
-			if x.Outcome.With == "" {
-				replayed.With = "" // a journal from before Outcome.With
-			}
-			got, want := mustJSON(replayed), mustJSON(x.Outcome)
-			if !bytes.Equal(got, want) {
-				return fmt.Errorf("%w: entry %d (index %d) replays as %s, the journal says %s (an entry it depends on may be missing)",
-					ErrReplay, x.Seq, x.Index, truncate(string(got)), truncate(string(want)))
-			}
-			return nil
-		},
+		After: sameOutcome,
 	})
 	if err != nil {
 		l.Close()
 		return nil, err
 	}
 	return l, nil
+}
+
+// sameOutcome is a Replay hook: the replayed outcome of each entry after
+// genesis must be the journaled one.
+func sameOutcome(x *ledger.Entry, r *ledger.Result) error {
+	if x.Seq == 0 {
+		if x.Hash != r.EntryHash {
+			return fmt.Errorf("%w: entry 0 is not this genesis", ErrReplay)
+		}
+		return nil
+	}
+	if r == nil {
+		return fmt.Errorf("%w: entry %d (index %d) was not applied", ErrReplay, x.Seq, x.Index)
+	}
+	replayed := r.Outcome
+	if x.Outcome.With == "" {
+		replayed.With = "" // a journal from before Outcome.With
+	}
+	got, want := mustJSON(replayed), mustJSON(x.Outcome)
+	if string(got) != string(want) {
+		return fmt.Errorf("%w: entry %d (index %d) replays as %s, the journal says %s (an entry it depends on may be missing)",
+			ErrReplay, x.Seq, x.Index, truncate(string(got)), truncate(string(want)))
+	}
+	return nil
 }
 
 func mustJSON(v any) []byte {

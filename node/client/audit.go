@@ -100,6 +100,17 @@ func (c *Client) CheckProof(ctx context.Context, r ledger.CheckRequest, opts ...
 	return &p, nil
 }
 
+// GrantEvidence fetches the evidence for a licence certificate of grant
+// id to licensee: the journal entries that rebuild the grant and the
+// licensee's keys, their inclusion proofs and the cosigned checkpoint.
+func (c *Client) GrantEvidence(ctx context.Context, id, licensee string, opts ...ReadOption) (*verify.Evidence, error) {
+	var ev verify.Evidence
+	if _, err := c.get(ctx, "/v1/grants/"+escape(id)+"/evidence", url.Values{"licensee": {licensee}}, opts, &ev); err != nil {
+		return nil, err
+	}
+	return &ev, nil
+}
+
 // CheckAsOf asks a question as the ledger stood at Raft index index.
 func (c *Client) CheckAsOf(ctx context.Context, r ledger.CheckRequest, index uint64, opts ...ReadOption) (*ledger.Decision, error) {
 	q, ok, err := checkQuery(r)

@@ -12,7 +12,8 @@ import (
 // GrantCertificate issues an offline licence certificate for grant id,
 // signed with s, the licensee's key, and valid for ttl from the client's
 // clock (to the second): the grant, the proven journal entries that
-// rebuild it, a cosigned checkpoint and the validity window. It checks the
+// rebuild it and the licensee's keys (GrantEvidence), a cosigned
+// checkpoint and the validity window. It checks the
 // certificate as an edge deployment would before it returns it; a grant
 // that changed between the proof and the certificate fails that check, and
 // a retry then succeeds.
@@ -20,30 +21,22 @@ import (
 // Errors from the node are returned as they are (*Error).
 func (c *Client) GrantCertificate(ctx context.Context, id string, s ledger.Signer, ttl time.Duration) (*verify.Certificate, error) {
 	member, _, _ := ledger.SplitKeyID(s.KeyID)
-	g, err := c.Grant(ctx, id)
+	ev, err := c.GrantEvidence(ctx, id, member)
 	if err != nil {
 		return nil, err
 	}
-	if len(g.Terms.Assets) == 0 || len(g.Terms.Rights) == 0 {
-		return nil, fmt.Errorf("grant %s names no asset or right", g.ID)
-	}
-	// The evidence of a check on the grant's first asset and right holds
-	// every entry that made the grant what it is.
-	p, err := c.CheckProof(ctx, ledger.CheckRequest{Member: member, Asset: g.Terms.Assets[0], Action: g.Terms.Rights[0]})
+	g, err := c.Grant(ctx, id) // as of the evidence, or later
 	if err != nil {
-		return nil, err
-	}
-	if g, err = c.Grant(ctx, id); err != nil { // as of the proof, or later
 		return nil, err
 	}
 	now := c.now().UTC().Truncate(time.Second)
 	cert, err := verify.IssueCertificate(verify.CertificateBody{
-		Grant: *g, Licensee: member, IssuedAt: now, ExpiresAt: now.Add(ttl), Evidence: p.Evidence,
+		Grant: *g, Licensee: member, IssuedAt: now, ExpiresAt: now.Add(ttl), Evidence: *ev,
 	}, s)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := cert.Verify(p.Evidence.Consortium(), now, verify.Options{}); err != nil {
+	if _, err := cert.Verify(ev.Consortium(), now, verify.Options{}); err != nil {
 		return nil, fmt.Errorf("the certificate does not verify (the grant may have changed since the proof; retry): %w", err)
 	}
 	return cert, nil
