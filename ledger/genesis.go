@@ -37,6 +37,19 @@ type Charter struct {
 	MaxBatch         int   `json:"max_batch"`          // most grants in a bundle or checks in a batch
 	MaxVoters        int   `json:"max_voters"`         // Raft voters; further nodes are non-voters
 	BallotMaxDays    int   `json:"ballot_max_days"`    // longest allowed ballot deadline
+	// JournalFormat is how the journal's entry hashes are computed
+	// (JournalJSON or JournalBinary). Charters from before the field
+	// have none, which means JournalJSON; a charter.amend can move it
+	// forward, never back.
+	JournalFormat int `json:"journal_format,omitempty"`
+}
+
+// journalFormat returns the format of the entries the charter applies to.
+func (c *Charter) journalFormat() int {
+	if c.JournalFormat == 0 {
+		return JournalJSON
+	}
+	return c.JournalFormat
 }
 
 // DefaultCharter returns the charter a new consortium starts from: a 2/3
@@ -50,6 +63,7 @@ func DefaultCharter() Charter {
 		MaxBatch:         1000,
 		MaxVoters:        5,
 		BallotMaxDays:    90,
+		JournalFormat:    JournalBinary,
 	}
 }
 
@@ -68,6 +82,8 @@ func (c *Charter) Validate() error {
 		return Errorf(CodeInvalid, "charter.max_voters: %d is outside [1, 9]", c.MaxVoters)
 	case c.BallotMaxDays < 1 || c.BallotMaxDays > 3660:
 		return Errorf(CodeInvalid, "charter.ballot_max_days: %d is outside [1, 3660]", c.BallotMaxDays)
+	case c.JournalFormat < 0 || c.JournalFormat > JournalBinary:
+		return Errorf(CodeInvalid, "charter.journal_format: %d is not %d (JSON) or %d (binary)", c.JournalFormat, JournalJSON, JournalBinary)
 	}
 	return nil
 }

@@ -188,7 +188,7 @@ func writeGenesis(t *tx, g *Genesis) {
 		}
 		t.putJSON(bucketMembers, []byte(gm.ID), m)
 	}
-	appendEntry(t, 0, g.CreatedAt.UTC(), doc, Outcome{Status: StatusAccepted, Type: "genesis", ID: id})
+	appendEntry(t, g.Charter.journalFormat(), 0, g.CreatedAt.UTC(), doc, Outcome{Status: StatusAccepted, Type: "genesis", ID: id})
 }
 
 // Close closes the state store.
@@ -411,11 +411,13 @@ func (l *Ledger) applyOne(t *tx, charter *Charter, entry LogEntry) Result {
 			out.Events = a.events
 		}
 	}
+	// The entry of a charter.amend is in the format it was proposed under.
+	format := charter.journalFormat()
 	if err == nil && a.setCharter != nil {
 		*charter = *a.setCharter
 	}
 	putLedgerTime(t, now)
-	e := appendEntry(t, index, now, rec.Envelope, out)
+	e := appendEntry(t, format, index, now, rec.Envelope, out)
 	r := Result{Index: index, Seq: e.Seq, EntryHash: e.Hash, Outcome: out}
 	if adm.remember {
 		// Outcome.With stays out of the state (and so of its digest), as
