@@ -1,12 +1,14 @@
 package ledger_test
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +22,80 @@ import (
 // genesis, the state store (gzipped) and an export, and the head and state
 // digest that release reported.
 var v1Dir = filepath.Join("testdata", "journal-v1")
+
+// trickyWorkload applies proposals whose outcomes hold what JSON encoders
+// disagree on: a message with <, >, & and é from a client's field name
+// (with U+2028 quoted in it), a conflict's With, events, and ledger times
+// with a fraction and with nanoseconds.
+func trickyWorkload(f *fixture) {
+	f.t.Helper()
+	f.register("alpha", "model-x")
+	f.accept("alpha", "grant.offer", offer("g-ex", "alpha", "beta", "model-x", []ledger.Right{"train"}, func(t *ledger.Terms) { t.Exclusive = true }))
+	f.accept("beta", "grant.accept", ledger.GrantRef{Grant: "g-ex"})
+	f.now = f.now.Add(1500 * time.Millisecond)
+	f.reject(ledger.CodeConflict, "alpha", "grant.offer", offer("g-2", "alpha", "gamma", "model-x", []ledger.Right{"train"}, nil))
+	f.reject(ledger.CodeInvalid, "alpha", "asset.register", map[string]any{
+		"id": "model-y", "kind": "model", "digest": digestA, "owners": []map[string]any{{"member": "alpha", "share_bp": 10000}},
+		"<b>&é\u2028": "x"})
+	f.now = f.now.Add(123456789 * time.Nanosecond)
+	f.accept("beta", "token.register", map[string]any{"hash": ledger.HashToken("s"), "scopes": []string{"read"}, "expires_at": t0.Add(72 * time.Hour)})
+	f.accept("alpha", "ballot.open", admitBody("delta"))
+}
+
+// trickyOutcomes are outcomes no rule writes today but a journal must
+// hash all the same: raw U+2028 and U+2029, control characters, quotes and
+// backslashes, emoji, and bytes that are not UTF-8.
+var trickyOutcomes = []ledger.Outcome{
+	{Status: ledger.StatusRejected, Type: "x.y", ID: "p-1", Signer: "alpha", Code: ledger.CodeInvalid,
+		Message: "line\u2028para\u2029 <a href=\"x\">&amp;</a> \\ \x00\x01\b\f\n\r\t\x1f\x7f é 中文 🙂"},
+	{Status: ledger.StatusRejected, Code: ledger.CodeConflict, Message: "bad \xff\xfe bytes \xe2\x80 (conflicts with g<1>&)", With: "g<1>&"},
+	{Status: ledger.StatusAccepted, Type: "ev", Events: []ledger.Event{{Kind: "k\u2028<", Subject: "s\xc3"}, {Kind: "", Subject: ""}}},
+	{Status: ledger.StatusAccepted},
+}
+
+// TestJournal_PythonRecomputes recomputes every entry hash and the Merkle
+// root of exported journals with scripts/journal-hash.py, an independent
+// implementation written from docs/journal.md alone, in both formats:
+// a journal of real proposals plus tricky outcomes, and the export of a
+// release from before the binary format.
+func TestJournal_PythonRecomputes(t *testing.T) {
+	py := requirePython(t)
+	for _, format := range []int{0, ledger.JournalBinary} {
+		t.Run(fmt.Sprintf("format-%d", format), func(t *testing.T) {
+			f := newJournalFixture(t, format)
+			trickyWorkload(f)
+			for i, o := range trickyOutcomes {
+				f.index++
+				f.l.AppendEntryForTest(format, f.index, f.now.Add(time.Duration(i+1)*time.Nanosecond), []byte("envelope"), o)
+			}
+			var entries []*ledger.Entry
+			var head ledger.Head
+			f.view(func(v *ledger.View) { entries, head = v.Entries(0, 1000), v.Head() })
+			for _, e := range entries {
+				if e.V != format {
+					t.Fatalf("entry %d has v=%d, want %d", e.Seq, e.V, format)
+				}
+				if err := e.VerifyHash(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			path := writeExport(t, f.g.ID(), entries)
+			b, _ := os.ReadFile(path)
+			for _, want := range []string{`\u003cb\u003e\u0026é`, `\\u2028`, `\u2028`, `\u2029`, `\u0000`, "\uFFFD", "🙂", `"with":"g\u003c1\u003e\u0026"`} {
+				if !bytes.Contains(b, []byte(want)) {
+					t.Errorf("the export does not exercise %s", want)
+				}
+			}
+			hashes, root := runJournalHash(t, py, path)
+			compareHashes(t, entries, head, hashes, root)
+		})
+	}
+	t.Run("testdata-v1", func(t *testing.T) {
+		_, entries, head, _ := readV1Export(t)
+		hashes, root := runJournalHash(t, py, filepath.Join(v1Dir, "export.jsonl"))
+		compareHashes(t, entries, head, hashes, root)
+	})
+}
 
 // TestJournal_InvalidUTF8 checks that an outcome string that is not UTF-8
 // is journaled as the JSON will decode it (each bad byte U+FFFD), so that
@@ -213,6 +289,10 @@ func TestJournal_OldDataDir(t *testing.T) {
 	if err != nil || a.Digest != digest || len(a.Unreached) != 0 {
 		t.Fatalf("audit of the mixed journal: %+v, %v", a, err)
 	}
+	if py, ok := lookPython(t); ok {
+		hashes, root := runJournalHash(t, py, exp)
+		compareHashes(t, entries, head, hashes, root)
+	}
 }
 
 // TestJournal_AuditV1Export replays the export of a release from before
@@ -282,6 +362,70 @@ func writeExport(t *testing.T, consortium string, entries []*ledger.Entry) strin
 		t.Fatal(err)
 	}
 	return path
+}
+
+// lookPython finds python3. Without it the Python checks are skipped,
+// unless CHARTA_REQUIRE_PYTHON=1 (as on CI), which makes that a failure.
+func lookPython(t *testing.T) (string, bool) {
+	t.Helper()
+	py, err := exec.LookPath("python3")
+	if err != nil && os.Getenv("CHARTA_REQUIRE_PYTHON") == "1" {
+		t.Fatalf("python3 is required (CHARTA_REQUIRE_PYTHON=1): %v", err)
+	}
+	return py, err == nil
+}
+
+func requirePython(t *testing.T) string {
+	t.Helper()
+	py, ok := lookPython(t)
+	if !ok {
+		t.Skip("python3 not found (set CHARTA_REQUIRE_PYTHON=1 to fail instead)")
+	}
+	return py
+}
+
+// runJournalHash runs scripts/journal-hash.py on an export and returns the
+// hash it recomputed for each entry, in order, and its Merkle root line.
+func runJournalHash(t *testing.T, py, export string) ([]string, string) {
+	t.Helper()
+	cmd := exec.Command(py, filepath.Join("..", "scripts", "journal-hash.py"), export)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("journal-hash.py: %v: %s", err, stderr.String())
+	}
+	var hashes []string
+	var root string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		switch {
+		case len(fields) == 3 && fields[0] == "root":
+			root = fields[1] + " " + fields[2]
+		case len(fields) == 2 && fields[0] == fmt.Sprint(len(hashes)):
+			hashes = append(hashes, fields[1])
+		default:
+			t.Fatalf("journal-hash.py: unexpected line %q", sc.Text())
+		}
+	}
+	return hashes, root
+}
+
+// compareHashes checks the script's hashes and root against the journal's.
+func compareHashes(t *testing.T, entries []*ledger.Entry, head ledger.Head, hashes []string, root string) {
+	t.Helper()
+	if len(hashes) != len(entries) {
+		t.Fatalf("the script recomputed %d hashes for %d entries", len(hashes), len(entries))
+	}
+	for i, e := range entries {
+		if hashes[i] != e.Hash.String() {
+			t.Errorf("entry %d: the script computes %s, the journal says %s", e.Seq, hashes[i], e.Hash)
+		}
+	}
+	if want := fmt.Sprintf("%d %s", head.Size, head.Root); root != want {
+		t.Errorf("the script's root is %q, the head's %q", root, want)
+	}
 }
 
 func gunzip(t *testing.T, from, to string) {
