@@ -21,11 +21,17 @@ var t0 = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 // (members) and audit (auditor).
 func testGenesis(t testing.TB) *ledger.Genesis {
 	t.Helper()
+	return testGenesisCharter(t, ledgertest.StampedCharter())
+}
+
+// testGenesisCharter is testGenesis with the given charter.
+func testGenesisCharter(t testing.TB, c ledger.Charter) *ledger.Genesis {
+	t.Helper()
 	g := &ledger.Genesis{
 		Format:    ledger.GenesisFormat,
 		Name:      "Test consortium",
 		CreatedAt: t0,
-		Charter:   ledgertest.StampedCharter(),
+		Charter:   c,
 	}
 	for _, m := range []string{"alpha", "audit", "beta", "gamma"} {
 		role := ledger.RoleMember
@@ -58,7 +64,20 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	g := testGenesis(t)
+	return newFixtureGenesis(t, testGenesis(t))
+}
+
+// newJournalFixture is newFixture with a charter whose journal format is
+// format; 0 is the format of charters from before the field.
+func newJournalFixture(t testing.TB, format int) *fixture {
+	t.Helper()
+	c := ledgertest.StampedCharter()
+	c.JournalFormat = format
+	return newFixtureGenesis(t, testGenesisCharter(t, c))
+}
+
+func newFixtureGenesis(t testing.TB, g *ledger.Genesis) *fixture {
+	t.Helper()
 	return &fixture{t: t, l: openLedger(t, g), g: g, now: t0.Add(time.Minute)}
 }
 

@@ -14,12 +14,17 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add(ledger.EncodeRecord(t0, []byte(`{"payloadType":"x"}`)))
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 1})
 	f.Add([]byte{2})
+	f.Add(ledger.EncodeTimeRecord([]byte(`{"attestations":[]}`)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := ledger.DecodeRecord(b)
 		if err != nil {
 			return
 		}
-		if got := ledger.EncodeRecord(r.Stamp, r.Envelope); !bytes.Equal(got, b) {
+		got := ledger.EncodeRecord(r.Stamp, r.Envelope)
+		if r.Time {
+			got = ledger.EncodeTimeRecord(r.Envelope)
+		}
+		if !bytes.Equal(got, b) {
 			t.Fatalf("round trip changed the record")
 		}
 	})

@@ -42,6 +42,19 @@ type Charter struct {
 	// clock alone. Consortia founded before it existed keep the leader's
 	// stamps until a charter.amend turns it on.
 	AttestedTime bool `json:"attested_time,omitempty"`
+	// JournalFormat is how the journal's entry hashes are computed
+	// (JournalJSON or JournalBinary). Charters from before the field
+	// have none, which means JournalJSON; a charter.amend can move it
+	// forward, never back.
+	JournalFormat int `json:"journal_format,omitempty"`
+}
+
+// journalFormat returns the format of the entries the charter applies to.
+func (c *Charter) journalFormat() int {
+	if c.JournalFormat == 0 {
+		return JournalJSON
+	}
+	return c.JournalFormat
 }
 
 // DefaultCharter returns the charter a new consortium starts from: a 2/3
@@ -56,6 +69,7 @@ func DefaultCharter() Charter {
 		MaxVoters:        5,
 		BallotMaxDays:    90,
 		AttestedTime:     true,
+		JournalFormat:    JournalBinary,
 	}
 }
 
@@ -74,6 +88,8 @@ func (c *Charter) Validate() error {
 		return Errorf(CodeInvalid, "charter.max_voters: %d is outside [1, 9]", c.MaxVoters)
 	case c.BallotMaxDays < 1 || c.BallotMaxDays > 3660:
 		return Errorf(CodeInvalid, "charter.ballot_max_days: %d is outside [1, 3660]", c.BallotMaxDays)
+	case c.JournalFormat < 0 || c.JournalFormat > JournalBinary:
+		return Errorf(CodeInvalid, "charter.journal_format: %d is not %d (JSON) or %d (binary)", c.JournalFormat, JournalJSON, JournalBinary)
 	}
 	return nil
 }

@@ -372,12 +372,22 @@ func checkCharter(a *applyCtx, raw json.RawMessage) error {
 	if err := decodeParams(raw, &p); err != nil {
 		return err
 	}
-	return p.Charter.Validate()
+	if err := p.Charter.Validate(); err != nil {
+		return err
+	}
+	if f, now := p.Charter.JournalFormat, a.charter.journalFormat(); f != 0 && f < now {
+		return Errorf(CodeInvalid, "charter.journal_format: %d would take the journal back from format %d", f, now)
+	}
+	return nil
 }
 
 func executeCharter(a *applyCtx, raw json.RawMessage) error {
 	var p CharterParams
 	decodeParams(raw, &p)
+	if p.Charter.JournalFormat == 0 {
+		// Left out: the journal keeps its format.
+		p.Charter.JournalFormat = a.charter.JournalFormat
+	}
 	a.tx.putJSON(bucketMeta, metaCharter, p.Charter)
 	a.setCharter = &p.Charter
 	a.event("charter.amended", "")

@@ -194,9 +194,10 @@ func TestGrant_ExclusivityConflict(t *testing.T) {
 }
 
 // TestConflict_OutcomeWith: a conflict's outcome names the clashing grant
-// in With, as well as in its message; the entry hash leaves With out (it is
-// the hash of the same outcome without it), and a resubmission of the
-// rejected proposal gets With back.
+// in With, as well as in its message; the entry hash covers With, which
+// must also name what the message names, and a resubmission of the
+// rejected proposal gets With back. (The JSON format's hash leaves With
+// out: TestJournal_OldDataDir.)
 func TestConflict_OutcomeWith(t *testing.T) {
 	f := newFixture(t)
 	f.register("alpha", "model-x")
@@ -209,17 +210,18 @@ func TestConflict_OutcomeWith(t *testing.T) {
 	}
 	f.view(func(v *ledger.View) {
 		e, ok := v.Entry(r.Seq)
-		if !ok || e.Outcome.With != "g-ex" {
+		if !ok || e.Outcome.With != "g-ex" || e.VerifyHash() != nil {
 			t.Fatalf("journaled outcome: %+v", e.Outcome)
 		}
-		without := e.Outcome
-		without.With = ""
-		if got := ledger.EntryHash(e.PrevHash, e.Index, e.LedgerTime, e.EnvelopeHash, &without); got != e.Hash || e.VerifyHash() != nil {
-			t.Fatalf("the entry hash covers With: %s, entry %s", got, e.Hash)
+		without := *e
+		without.Outcome.With = ""
+		if got, _ := without.ContentHash(); got == e.Hash {
+			t.Fatalf("the entry hash leaves With out: %s", got)
 		}
-		// With is outside the hash, but must name what the message names.
+		// With must name what the message names, whatever the hash says.
 		forged := *e
 		forged.Outcome.With = "g-other"
+		forged.Hash, _ = forged.ContentHash()
 		if err := forged.VerifyHash(); err == nil {
 			t.Fatal("an entry whose with contradicts its message verified")
 		}

@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -32,7 +34,8 @@ func (h *Hash) UnmarshalText(b []byte) error {
 func (h Hash) String() string { return hex.EncodeToString(h[:]) }
 
 // Outcome is what the ledger decided about one proposal. It is part of the
-// journal entry, and every field but With is covered by the entry's hash.
+// journal entry, and covered by the entry's hash (in the JournalJSON
+// format, every field but With).
 type Outcome struct {
 	Status  string  `json:"status"` // "accepted" or "rejected"
 	Type    string  `json:"type,omitempty"`
@@ -43,8 +46,8 @@ type Outcome struct {
 	Events  []Event `json:"events,omitempty"`
 	// With names the record that a conflict clashes with, such as the
 	// grant whose exclusivity a new grant overlaps, so that callers need
-	// not read it out of Message (which names it too). It is not part of
-	// the entry hash: it repeats what the hashed message says, and
+	// not read it out of Message (which names it too). The JournalJSON
+	// hash leaves it out: it repeats what the hashed message says, and
 	// journals written before it existed do not carry it.
 	With string `json:"with,omitempty"`
 }
@@ -56,6 +59,36 @@ type Outcome struct {
 type Event struct {
 	Kind    string `json:"kind"`
 	Subject string `json:"subject"`
+}
+
+// validUTF8 returns o with each byte of its strings that is not valid
+// UTF-8 replaced by U+FFFD, as encoding/json writes it, without changing
+// the caller's events.
+func (o Outcome) validUTF8() Outcome {
+	for _, s := range []*string{&o.Status, &o.Type, &o.ID, &o.Signer, (*string)(&o.Code), &o.Message, &o.With} {
+		*s = validUTF8(*s)
+	}
+	events := o.Events
+	for i, ev := range events {
+		fixed := Event{Kind: validUTF8(ev.Kind), Subject: validUTF8(ev.Subject)}
+		if fixed == ev {
+			continue
+		}
+		if &o.Events[0] == &events[0] {
+			o.Events = slices.Clone(events) // the caller's slice stays as it is
+		}
+		o.Events[i] = fixed
+	}
+	return o
+}
+
+// validUTF8 returns s with each byte that is not valid UTF-8 replaced by
+// U+FFFD, as encoding/json writes it.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return string([]rune(s)) // []rune decodes each invalid byte as U+FFFD
 }
 
 // Outcome statuses.
@@ -72,17 +105,28 @@ func (o *Outcome) Err() error {
 	return &Error{Code: o.Code, Message: o.Message}
 }
 
+// Journal formats: how an entry's hash is computed from its content
+// (docs/journal.md). The charter fixes the format of the entries it
+// applies to, so that every node writes the same bytes, and each entry
+// records the format of its hash.
+const (
+	// JournalJSON hashes the outcome as encoding/json writes it. Journals
+	// from before formats existed use it, and their entries carry no v.
+	JournalJSON = 1
+	// JournalBinary hashes every field, length-prefixed: no JSON encoder
+	// is involved, so any implementation can compute it from the docs.
+	JournalBinary = 2
+)
+
 // Entry is one journal entry: a committed proposal and its outcome, chained
-// to the entry before it.
-//
-//	hash = SHA-256(prev_hash ‖ index ‖ ledger_time ‖ envelope_hash ‖ outcome)
-//
-// where index is the 8-byte big-endian Raft log index, ledger_time the
-// 8-byte big-endian Unix nanoseconds, envelope_hash the SHA-256 of the
-// envelope bytes as committed, and outcome the compact JSON encoding of
-// Outcome (fields in declaration order, empty ones omitted). Entry hashes
-// are the leaves of an RFC 6962 Merkle tree.
+// to the entry before it. Its hash (see ContentHash) covers every field
+// but Seq, which is its position, and Hash; the envelope is covered
+// through EnvelopeHash. Entry hashes are the leaves of an RFC 6962 Merkle
+// tree.
 type Entry struct {
+	// V is the format of the entry's hash: JournalBinary, or 0 for
+	// JournalJSON (omitted, so that old entries keep their bytes).
+	V            int       `json:"v,omitempty"`
 	Seq          uint64    `json:"seq"`   // position in the journal; the Merkle leaf index
 	Index        uint64    `json:"index"` // Raft log index (0 for genesis)
 	LedgerTime   time.Time `json:"ledger_time"`
@@ -93,16 +137,43 @@ type Entry struct {
 	Hash         Hash      `json:"hash"`
 }
 
-// EntryHash computes an entry's hash from its parts.
-func EntryHash(prev Hash, index uint64, ledgerTime time.Time, envelopeHash Hash, outcome *Outcome) Hash {
+// format returns the entry's journal format, JournalJSON if V is unset.
+func (e *Entry) format() int {
+	if e.V == 0 {
+		return JournalJSON
+	}
+	return e.V
+}
+
+// ContentHash computes the entry's hash from its content in the format V
+// names. It fails on a format this release does not know.
+func (e *Entry) ContentHash() (Hash, error) {
+	switch e.format() {
+	case JournalJSON:
+		return jsonEntryHash(e), nil
+	case JournalBinary:
+		return binaryEntryHash(e), nil
+	}
+	return Hash{}, fmt.Errorf("ledger: journal entry %d: unknown format v=%d", e.Seq, e.V)
+}
+
+// jsonEntryHash is the JournalJSON hash:
+//
+//	SHA-256(prev_hash ‖ index ‖ ledger_time ‖ envelope_hash ‖ outcome)
+//
+// where index is the 8-byte big-endian Raft log index, ledger_time the
+// 8-byte big-endian Unix nanoseconds, and outcome the encoding/json output
+// of Outcome without With (fields in declaration order, empty ones
+// omitted, HTML characters escaped).
+func jsonEntryHash(e *Entry) Hash {
 	h := sha256.New()
-	h.Write(prev[:])
+	h.Write(e.PrevHash[:])
 	var n [16]byte
-	binary.BigEndian.PutUint64(n[:8], index)
-	binary.BigEndian.PutUint64(n[8:], uint64(ledgerTime.UnixNano()))
+	binary.BigEndian.PutUint64(n[:8], e.Index)
+	binary.BigEndian.PutUint64(n[8:], uint64(e.LedgerTime.UnixNano()))
 	h.Write(n[:])
-	h.Write(envelopeHash[:])
-	hashed := *outcome
+	h.Write(e.EnvelopeHash[:])
+	hashed := e.Outcome
 	hashed.With = "" // see Outcome.With
 	h.Write(mustMarshal(&hashed))
 	var out Hash
@@ -110,15 +181,47 @@ func EntryHash(prev Hash, index uint64, ledgerTime time.Time, envelopeHash Hash,
 	return out
 }
 
+// binaryEntryHash is the JournalBinary hash: SHA-256 of the format as 2
+// bytes, the fixed-size fields, then each outcome string and the events,
+// every string and count prefixed by its length as 8 big-endian bytes.
+// Strings are hashed as their UTF-8 bytes, which is what the entry's JSON
+// decodes to, since appendEntry makes them valid UTF-8 first.
+func binaryEntryHash(e *Entry) Hash {
+	b := make([]byte, 0, 2+32+8+8+32+256)
+	b = binary.BigEndian.AppendUint16(b, JournalBinary)
+	b = append(b, e.PrevHash[:]...)
+	b = binary.BigEndian.AppendUint64(b, e.Index)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.LedgerTime.UnixNano()))
+	b = append(b, e.EnvelopeHash[:]...)
+	o := &e.Outcome
+	for _, s := range []string{o.Status, o.Type, o.ID, o.Signer, string(o.Code), o.Message, o.With} {
+		b = appendString(b, s)
+	}
+	b = binary.BigEndian.AppendUint64(b, uint64(len(o.Events)))
+	for _, ev := range o.Events {
+		b = appendString(appendString(b, ev.Kind), ev.Subject)
+	}
+	return sha256.Sum256(b)
+}
+
+func appendString(b []byte, s string) []byte {
+	return append(binary.BigEndian.AppendUint64(b, uint64(len(s))), s...)
+}
+
 // VerifyHash reports whether the entry's hash matches its content.
 func (e *Entry) VerifyHash() error {
 	if sha256.Sum256(e.Envelope) != e.EnvelopeHash {
 		return fmt.Errorf("ledger: journal entry %d: envelope does not match its hash", e.Seq)
 	}
-	if got := EntryHash(e.PrevHash, e.Index, e.LedgerTime, e.EnvelopeHash, &e.Outcome); got != e.Hash {
+	got, err := e.ContentHash()
+	if err != nil {
+		return err
+	}
+	if got != e.Hash {
 		return fmt.Errorf("ledger: journal entry %d: hash %s does not match its content (%s)", e.Seq, e.Hash, got)
 	}
-	// With is outside the hash; it must be what the hashed message names.
+	// With must be what the message names (in JournalJSON, the hash
+	// leaves it out and this check is what binds it).
 	if w := e.Outcome.With; w != "" && !strings.HasSuffix(e.Outcome.Message, " (conflicts with "+w+")") {
 		return fmt.Errorf("ledger: journal entry %d: with %q is not the record its message names", e.Seq, w)
 	}
@@ -153,11 +256,18 @@ func loadJournal(t *tx) journalState {
 	return js
 }
 
-// appendEntry chains a new entry to the journal, stores it and the Merkle
-// nodes it completes, and updates the head.
-func appendEntry(t *tx, index uint64, ledgerTime time.Time, envelope []byte, outcome Outcome) Entry {
+// appendEntry chains a new entry in the given journal format to the
+// journal, stores it and the Merkle nodes it completes, and updates the
+// head.
+func appendEntry(t *tx, format int, index uint64, ledgerTime time.Time, envelope []byte, outcome Outcome) Entry {
 	js := loadJournal(t)
+	if format == JournalJSON {
+		format = 0 // JournalJSON entries carry no v
+	}
+	// Hash the strings that the stored JSON decodes to.
+	outcome = outcome.validUTF8()
 	e := Entry{
+		V:            format,
 		Seq:          js.Head.Size,
 		Index:        index,
 		LedgerTime:   ledgerTime,
@@ -166,7 +276,7 @@ func appendEntry(t *tx, index uint64, ledgerTime time.Time, envelope []byte, out
 		Outcome:      outcome,
 		PrevHash:     js.Head.LastHash,
 	}
-	e.Hash = EntryHash(e.PrevHash, e.Index, e.LedgerTime, e.EnvelopeHash, &e.Outcome)
+	e.Hash, _ = e.ContentHash() // cannot fail: the format is known
 	r, err := rangeFactory.NewRange(0, js.Head.Size, js.Range)
 	if err != nil {
 		panic(fmt.Sprintf("ledger: corrupt journal range: %v", err))

@@ -201,7 +201,7 @@ func writeGenesis(t *tx, g *Genesis) {
 		}
 		t.putJSON(bucketMembers, []byte(gm.ID), m)
 	}
-	appendEntry(t, 0, g.CreatedAt.UTC(), doc, Outcome{Status: StatusAccepted, Type: "genesis", ID: id})
+	appendEntry(t, g.Charter.journalFormat(), 0, g.CreatedAt.UTC(), doc, Outcome{Status: StatusAccepted, Type: "genesis", ID: id})
 }
 
 // Close closes the state store.
@@ -361,6 +361,9 @@ type applyCtx struct {
 // members' clocks by a few seconds (it moves by attested time entries), so
 // a report of usage "up to now" may name an instant just past it.
 func (a *applyCtx) ahead() time.Time {
+	if !a.charter.AttestedTime {
+		return a.now
+	}
 	return a.now.Add(time.Duration(a.charter.SkewAfterSec) * time.Second)
 }
 
@@ -403,8 +406,7 @@ func (l *Ledger) applyOne(t *tx, charter *Charter, entry LogEntry) Result {
 		panic(fmt.Sprintf("ledger: committed entry %d cannot be decoded: %v; stopping rather than diverging from peers", index, err))
 	}
 	if rec.Time {
-		r, _ := l.applyTime(t, index, rec.Envelope)
-		return r
+		return l.applyTime(t, charter, index, rec.Envelope)
 	}
 	now := loadLedgerTime(t)
 	if (!charter.AttestedTime || l.opts.StampedTime) && rec.Stamp.After(now) {
@@ -445,11 +447,13 @@ func (l *Ledger) applyOne(t *tx, charter *Charter, entry LogEntry) Result {
 			out.Events = a.events
 		}
 	}
+	// The entry of a charter.amend is in the format it was proposed under.
+	format := charter.journalFormat()
 	if err == nil && a.setCharter != nil {
 		*charter = *a.setCharter
 	}
 	putLedgerTime(t, now)
-	e := appendEntry(t, index, now, rec.Envelope, out)
+	e := appendEntry(t, format, index, now, rec.Envelope, out)
 	r := Result{Index: index, Seq: e.Seq, EntryHash: e.Hash, Outcome: out}
 	if adm.remember {
 		// Outcome.With stays out of the state (and so of its digest), as

@@ -275,7 +275,7 @@ func TestGovernance_RejectedAndExpired(t *testing.T) {
 
 func TestGovernance_CharterAmendAndKeyRevoke(t *testing.T) {
 	f := newFixture(t)
-	c := ledger.DefaultCharter()
+	c := ledgertest.StampedCharter()
 	c.Threshold = ledger.Fraction{Num: 1, Den: 3}
 	f.accept("alpha", "ballot.open", map[string]any{"id": "c1", "action": "charter.amend", "deadline": t0.Add(time.Hour * 24), "params": map[string]any{"charter": c}})
 	f.accept("beta", "ballot.vote", map[string]any{"ballot": "c1", "approve": true})

@@ -44,7 +44,7 @@ func EncodeRecord(stamp time.Time, envelope []byte) []byte {
 
 // DecodeRecord reverses EncodeRecord.
 func DecodeRecord(b []byte) (Record, error) {
-	if len(b) > 1 && b[0] == recordTime {
+	if len(b) >= 1 && b[0] == recordTime {
 		return Record{Envelope: b[1:], Time: true}, nil
 	}
 	if len(b) < recordHeader {
@@ -58,4 +58,20 @@ func DecodeRecord(b []byte) (Record, error) {
 		return Record{}, fmt.Errorf("ledger: record stamp %d is not a positive Unix time", ns)
 	}
 	return Record{Stamp: time.Unix(0, ns).UTC(), Envelope: b[recordHeader:]}, nil
+}
+
+// IsTimeEntry reports whether a journal entry is a time entry (its
+// "envelope" is then the time record's body). A proposal's entry never
+// is: its type, if any, is the proposal's, whose signer is never empty,
+// and no proposal type is named ledger.time.
+func IsTimeEntry(e *Entry) bool {
+	return e.Outcome.Type == TimeEntryType && e.Outcome.Signer == ""
+}
+
+// RecordOf rebuilds the log record behind a journal entry, for replay.
+func RecordOf(e *Entry) []byte {
+	if IsTimeEntry(e) {
+		return EncodeTimeRecord(e.Envelope)
+	}
+	return EncodeRecord(e.LedgerTime, e.Envelope)
 }

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,8 +35,9 @@ type timeBody struct {
 	Attestations []json.RawMessage `json:"attestations"`
 }
 
-// maxAttestations bounds the attestations in one time entry.
-const maxAttestations = 64
+// MaxReadings bounds the attestations in one time entry. A consortium of
+// more member nodes needs no more: a majority of up to 127 fits.
+const MaxReadings = 64
 
 // AttestTime signs s's member's reading now of its clock, for consortium.
 // It returns the encoded DSSE envelope.
@@ -75,8 +75,8 @@ func ParseTimeAttestation(b []byte) (*Envelope, TimeAttestation, error) {
 	if m, _, _ := SplitKeyID(env.Signatures[0].KeyID); m != a.Member {
 		return nil, a, Errorf(CodeUnauthorized, "signatures[0]: key %s is not %s's", env.Signatures[0].KeyID, a.Member)
 	}
-	if a.Time.IsZero() {
-		return nil, a, Errorf(CodeInvalid, "payload.time: missing")
+	if a.Time.Before(earliestReading) || !a.Time.Before(latestReading) {
+		return nil, a, Errorf(CodeInvalid, "payload.time: %s is not between 1970 and 2200", a.Time.UTC().Format(time.RFC3339))
 	}
 	a.Time = a.Time.UTC()
 	return env, a, nil
@@ -96,23 +96,51 @@ func EncodeTimeBody(attestations [][]byte) []byte {
 // when n member nodes keep the clock: a majority.
 func TimeQuorum(n int) int { return n/2 + 1 }
 
-// MedianTime is the time a time entry sets: the lower median of the
-// readings, so that with a majority of honest readings it lies between two
-// honest ones, and with two readings it is the earlier.
+// MedianTime is the lower median of times, which must not be empty: with
+// a majority of honest times among them it lies between two honest ones,
+// and of two times it is the earlier.
 func MedianTime(times []time.Time) time.Time {
 	s := slices.Clone(times)
 	slices.SortFunc(s, func(a, b time.Time) int { return a.Compare(b) })
 	return s[(len(s)-1)/2]
 }
 
+// AttestedTime is the time a time entry with readings from k of n
+// timekeepers (k at least TimeQuorum(n)) sets at ledger time now: the
+// (f+1)-th latest reading, where f = (n-1)/2 is the most timekeepers that
+// may be wrong while a majority is right, and never before now. At least
+// f+1 readings are then at or after it, one of them right: with a
+// majority of right clocks among the n, no choice of readings by the
+// leader puts ledger time ahead of a right clock. With all n readings it
+// is the median; with fewer it leans early, and a wrong clock behind can
+// hold time back only while right ones are missing.
+func AttestedTime(readings []time.Time, n int, now time.Time) time.Time {
+	s := slices.Clone(readings)
+	slices.SortFunc(s, func(a, b time.Time) int { return a.Compare(b) })
+	i := max(len(s)-1-(n-1)/2, 0)
+	if s[i].After(now) {
+		return s[i]
+	}
+	return now
+}
+
+// Readings the ledger can store: Unix nanoseconds in an int64 run out in
+// 2262.
+var (
+	earliestReading = time.Unix(0, 1).UTC()
+	latestReading   = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
 // timekeepers lists, in ID order, the members whose nodes keep the
-// consortium's clock: the active members with a recorded Raft address.
+// consortium's clock: the active members whose node the ledger records,
+// with the Raft address it replicates at and the API address its clock
+// readings are fetched from.
 func timekeepers(t *tx) []string {
 	var out []string
 	t.scan(bucketMembers, nil, func(_, v []byte) bool {
 		var m Member
 		mustUnmarshal(bucketMembers, nil, v, &m)
-		if m.Status == MemberActive && m.Node.RaftAddr != "" {
+		if m.Status == MemberActive && m.Node.RaftAddr != "" && m.Node.APIAddr != "" {
 			out = append(out, m.ID)
 		}
 		return true
@@ -123,43 +151,65 @@ func timekeepers(t *tx) []string {
 // TimeKeepers lists the members whose nodes keep the consortium's clock.
 func (v *View) TimeKeepers() []string { return timekeepers(v.t) }
 
+// checkReading checks one attestation as an entry at index would: its
+// form, consortium, signer (a timekeeper other than those in seen) and
+// signature against the key table.
+func (l *Ledger) checkReading(t *tx, index uint64, keepers, seen []string, raw []byte) (TimeAttestation, error) {
+	env, a, err := ParseTimeAttestation(raw)
+	switch {
+	case err != nil:
+		return a, err
+	case a.Consortium != l.consortium:
+		return a, Errorf(CodeInvalid, "consortium: not this consortium")
+	case !slices.Contains(keepers, a.Member):
+		return a, Errorf(CodeForbidden, "%s is not an active member with a node", a.Member)
+	case slices.Contains(seen, a.Member):
+		return a, Errorf(CodeInvalid, "%s attests twice", a.Member)
+	}
+	if l.opts.SkipVerify {
+		return a, nil
+	}
+	lookup := func(id string) (*VerifyingKey, bool) {
+		k, ok := t.getKey(id)
+		if !ok || !k.ValidAt(index) {
+			return nil, false
+		}
+		return l.verifyingKey(id, k.Public)
+	}
+	if _, err := l.verifyAdmitted(env, lookup, nil); err != nil {
+		return a, Errorf(CodeUnauthorized, "%s", errorText(err))
+	}
+	return a, nil
+}
+
+// CheckReading checks a clock reading as the next entry's Apply would, so
+// that a node counts, and a leader proposes, only readings that Apply will
+// accept.
+func (v *View) CheckReading(raw []byte) (TimeAttestation, error) {
+	return v.l.checkReading(v.t, v.AppliedIndex()+1, timekeepers(v.t), nil, raw)
+}
+
 // attestedTime checks a time record's body against the key table at index
-// and returns the time it sets.
-func (l *Ledger) attestedTime(t *tx, index uint64, body []byte) (time.Time, error) {
+// and returns the time it sets at ledger time now.
+func (l *Ledger) attestedTime(t *tx, index uint64, now time.Time, body []byte) (time.Time, error) {
 	var tb timeBody
 	if err := DecodeStrict(body, &tb); err != nil {
 		return time.Time{}, err
 	}
-	if len(tb.Attestations) > maxAttestations {
-		return time.Time{}, Errorf(CodeInvalid, "attestations: %d is more than %d", len(tb.Attestations), maxAttestations)
+	if len(tb.Attestations) > MaxReadings {
+		return time.Time{}, Errorf(CodeInvalid, "attestations: %d is more than %d", len(tb.Attestations), MaxReadings)
 	}
 	keepers := timekeepers(t)
 	var times []time.Time
 	var seen []string
 	for i, raw := range tb.Attestations {
-		env, a, err := ParseTimeAttestation(raw)
+		a, err := l.checkReading(t, index, keepers, seen, raw)
 		if err != nil {
-			return time.Time{}, Errorf(CodeInvalid, "attestations[%d]: %s", i, errorText(err))
-		}
-		switch {
-		case a.Consortium != l.consortium:
-			return time.Time{}, Errorf(CodeInvalid, "attestations[%d].consortium: not this consortium", i)
-		case !slices.Contains(keepers, a.Member):
-			return time.Time{}, Errorf(CodeForbidden, "attestations[%d]: %s is not an active member with a node", i, a.Member)
-		case slices.Contains(seen, a.Member):
-			return time.Time{}, Errorf(CodeInvalid, "attestations[%d]: %s attests twice", i, a.Member)
-		}
-		lookup := func(id string) (*VerifyingKey, bool) {
-			k, ok := t.getKey(id)
-			if !ok || !k.ValidAt(index) {
-				return nil, false
+			var e *Error
+			if !errors.As(err, &e) {
+				e = Errorf(CodeInvalid, "%v", err)
 			}
-			return l.verifyingKey(id, k.Public)
-		}
-		if !l.opts.SkipVerify {
-			if _, err := l.verifyAdmitted(env, lookup, nil); err != nil {
-				return time.Time{}, Errorf(CodeUnauthorized, "attestations[%d]: %s", i, errorText(err))
-			}
+			return time.Time{}, Errorf(e.Code, "attestations[%d]: %s", i, e.Message)
 		}
 		seen = append(seen, a.Member)
 		times = append(times, a.Time)
@@ -167,147 +217,41 @@ func (l *Ledger) attestedTime(t *tx, index uint64, body []byte) (time.Time, erro
 	if q := TimeQuorum(len(keepers)); len(times) < q {
 		return time.Time{}, Errorf(CodeRejected, "attestations: %d of %d member nodes attest; a time entry needs %d", len(times), len(keepers), q)
 	}
-	return MedianTime(times), nil
+	return AttestedTime(times, len(keepers), now), nil
 }
 
-// applyTime applies a time record: it checks the attestations and moves
-// ledger time to their median. A valid record that would not move time
-// forward leaves no entry, as a duplicate proposal does; an invalid one is
-// journaled as rejected, so the attempt stays on record.
-func (l *Ledger) applyTime(t *tx, index uint64, body []byte) (Result, bool) {
+// applyTime applies a time record under charter: it checks the
+// attestations and moves ledger time to AttestedTime. A valid record that
+// would not move time forward leaves no entry, as a duplicate proposal
+// does; any other is journaled, an invalid one as rejected, so that the
+// attempt stays on record.
+func (l *Ledger) applyTime(t *tx, charter *Charter, index uint64, body []byte) Result {
 	now := loadLedgerTime(t)
 	out := Outcome{Status: StatusAccepted, Type: TimeEntryType}
-	at, err := l.attestedTime(t, index, body)
+	var at time.Time
+	var err error
+	if charter.AttestedTime {
+		at, err = l.attestedTime(t, index, now, body)
+	} else {
+		err = Errorf(CodeRejected, "the charter moves ledger time by the leader's stamps (attested_time is off)")
+	}
 	switch {
 	case err != nil:
 		var e *Error
 		if !errors.As(err, &e) {
-			e = &Error{Code: CodeInvalid, Message: err.Error()}
+			e = Errorf(CodeInvalid, "%v", err)
 		}
 		out.Status, out.Code, out.Message = StatusRejected, e.Code, e.Message
 	case !at.After(now):
 		t.discard()
 		return Result{Index: index, Outcome: Outcome{Status: StatusRejected, Type: TimeEntryType, Code: CodeConflict,
-			Message: "attested time " + at.Format(time.RFC3339Nano) + " does not advance ledger time " + now.Format(time.RFC3339Nano)}}, false
+			Message: "the readings do not move ledger time past " + now.Format(time.RFC3339Nano)}}
 	default:
 		now = at
 		out.Events = []Event{{Kind: TimeEntryType, Subject: at.Format(time.RFC3339Nano)}}
 	}
 	putLedgerTime(t, now)
-	e := appendEntry(t, index, now, body, out)
+	e := appendEntry(t, charter.journalFormat(), index, now, body, out)
 	t.commit()
-	return Result{Index: index, Seq: e.Seq, EntryHash: e.Hash, Outcome: out}, true
-}
-
-// IsTimeEntry reports whether a journal entry is a time entry (its
-// "envelope" is then the time record's body).
-func IsTimeEntry(e *Entry) bool {
-	return e.Outcome.Type == TimeEntryType && e.Outcome.Signer == "" && bytes.HasPrefix(e.Envelope, []byte(`{"attestations":`))
-}
-
-// RecordOf rebuilds the log record behind a journal entry, for replay.
-func RecordOf(e *Entry) []byte {
-	if IsTimeEntry(e) {
-		return EncodeTimeRecord(e.Envelope)
-	}
-	return EncodeRecord(e.LedgerTime, e.Envelope)
-}
-
-// NextDeadline returns the earliest instant after after at which some
-// record's status changes with time alone: a grant offer lapsing, a grant
-// starting or expiring, a bundle offer or ballot reaching its deadline, a
-// pool hold lapsing, a pool period ending, or a usage report falling due.
-// A node uses it to write a time entry only when one is due.
-func (v *View) NextDeadline(after time.Time) (time.Time, bool) {
-	var next time.Time
-	consider := func(t time.Time) {
-		if t.After(after) && (next.IsZero() || t.Before(next)) {
-			next = t
-		}
-	}
-	v.t.scan(bucketGrants, nil, func(k, val []byte) bool {
-		var g Grant
-		mustUnmarshal(bucketGrants, k, val, &g)
-		grantDeadlines(&g, after, consider)
-		return true
-	})
-	v.t.scan(bucketBundles, nil, func(k, val []byte) bool {
-		var b Bundle
-		mustUnmarshal(bucketBundles, k, val, &b)
-		if b.Status == BundleOffered {
-			consider(b.Deadline)
-		}
-		return true
-	})
-	v.t.scan(bucketBallots, nil, func(k, val []byte) bool {
-		var b Ballot
-		mustUnmarshal(bucketBallots, k, val, &b)
-		if b.Status == BallotOpen {
-			consider(b.Deadline)
-		}
-		return true
-	})
-	v.t.scan(bucketPools, nil, func(k, val []byte) bool {
-		var p Pool
-		mustUnmarshal(bucketPools, k, val, &p)
-		_, end := PeriodBounds(p.Period, after)
-		consider(end)
-		return true
-	})
-	v.t.scan(bucketPoolHolds, nil, func(k, val []byte) bool {
-		var h Hold
-		mustUnmarshal(bucketPoolHolds, k, val, &h)
-		if h.Status == HoldOpen {
-			consider(h.Deadline)
-		}
-		return true
-	})
-	return next, !next.IsZero()
-}
-
-// grantDeadlines passes consider each instant after after at which g's
-// status or duties change with time.
-func grantDeadlines(g *Grant, after time.Time, consider func(time.Time)) {
-	switch g.Status {
-	case StatusOffered:
-		if g.OfferExpires != nil {
-			consider(*g.OfferExpires)
-		}
-	case StatusActive, StatusSuspended:
-	default:
-		return
-	}
-	c := g.Terms.Constraints
-	if c.NotBefore != nil {
-		consider(*c.NotBefore)
-	}
-	if c.NotAfter != nil {
-		consider(*c.NotAfter)
-	}
-	u := g.Terms.Usage
-	if u == nil {
-		return
-	}
-	// A period's statement turns final GraceDays after it ends, and each
-	// report_usage duty's report falls due DueDays after it ends.
-	considerAfterEnd(u.Period, u.GraceDays, after, consider)
-	for _, d := range g.Terms.Duties {
-		if d.Kind == DutyReportUsage {
-			considerAfterEnd(u.Period, d.DueDays, after, consider)
-		}
-	}
-}
-
-// considerAfterEnd passes consider the first instant after after that lies
-// days after the end of some period of kind p.
-func considerAfterEnd(p Period, days int, after time.Time, consider func(time.Time)) {
-	start, _ := PeriodBounds(p, after.AddDate(0, 0, -days))
-	for range 3 {
-		_, end := PeriodBounds(p, start)
-		if due := end.AddDate(0, 0, days); due.After(after) {
-			consider(due)
-			return
-		}
-		start = end
-	}
+	return Result{Index: index, Seq: e.Seq, EntryHash: e.Hash, Outcome: out}
 }

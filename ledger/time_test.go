@@ -1,7 +1,9 @@
 package ledger_test
 
 import (
+	"bytes"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -81,26 +83,42 @@ func TestAttestedTime_LeaderStampDoesNotMoveTime(t *testing.T) {
 	}
 }
 
-// A time entry sets ledger time to the lower median of a majority's
-// readings, so one node 48 h ahead or behind cannot move it.
+// A time entry sets ledger time to the lower median over every
+// timekeeper, a missing reading counting as ledger time: one node 48 h
+// ahead or behind cannot move it, nor can a leader that picks a subset of
+// readings in which the dishonest ones are the majority.
 func TestAttestedTime_MedianOfQuorum(t *testing.T) {
 	f := newAttestedFixture(t)
 	t1 := t0.Add(time.Hour)
+	// Three of four readings, one 48 h ahead: the second latest.
 	r := f.timeEntry(f.attest("alpha", t1.Add(48*time.Hour)), f.attest("beta", t1), f.attest("gamma", t1.Add(2*time.Second)))
 	if r.Outcome.Status != ledger.StatusAccepted || r.Outcome.Type != ledger.TimeEntryType {
 		t.Fatalf("time entry: %+v", r.Outcome)
 	}
 	if lt := f.ledgerTime(); !lt.Equal(t1.Add(2 * time.Second)) {
-		t.Fatalf("ledger time %s, want the median %s", lt, t1.Add(2*time.Second))
+		t.Fatalf("ledger time %s, want %s", lt, t1.Add(2*time.Second))
 	}
-	// One clock 48 h behind: time moves to the median of the others.
+	if len(r.Outcome.Events) != 1 || r.Outcome.Events[0].Kind != ledger.TimeEntryType {
+		t.Fatalf("events %+v", r.Outcome.Events)
+	}
+	// All four, one 48 h behind: an honest reading.
 	t2 := t1.Add(time.Minute)
 	f.timeEntry(f.attest("alpha", t2.Add(-48*time.Hour)), f.attest("beta", t2), f.attest("gamma", t2), f.attest("audit", t2.Add(time.Second)))
 	if lt := f.ledgerTime(); !lt.Equal(t2) {
 		t.Fatalf("ledger time %s, want %s", lt, t2)
 	}
-	if len(r.Outcome.Events) != 1 || r.Outcome.Events[0].Kind != ledger.TimeEntryType {
-		t.Fatalf("events %+v", r.Outcome.Events)
+	// Three of four, one 48 h behind: the honest two outvote it.
+	t3 := t2.Add(time.Minute)
+	f.timeEntry(f.attest("alpha", t3.Add(-48*time.Hour)), f.attest("beta", t3), f.attest("gamma", t3.Add(time.Second)))
+	if lt := f.ledgerTime(); !lt.Equal(t3) {
+		t.Fatalf("ledger time %s, want %s", lt, t3)
+	}
+	// Three of four, one a year ahead: the leader's choice of readings
+	// cannot put it in the lead.
+	t4 := t3.Add(time.Minute)
+	f.timeEntry(f.attest("alpha", t4.AddDate(1, 0, 0)), f.attest("beta", t4), f.attest("gamma", t4))
+	if lt := f.ledgerTime(); !lt.Equal(t4) {
+		t.Fatalf("ledger time %s after a reading a year ahead, want %s", lt, t4)
 	}
 }
 
@@ -139,6 +157,8 @@ func TestAttestedTime_RefusesForgedOrShortEntries(t *testing.T) {
 		{"another consortium", [][]byte{f.attest("alpha", t1), f.attest("beta", t1), other}, ledger.CodeInvalid},
 		{"not a member", [][]byte{f.attest("alpha", t1), f.attest("beta", t1), stranger}, ledger.CodeForbidden},
 		{"garbage", [][]byte{[]byte(`{"payloadType":"x"}`), f.attest("beta", t1), f.attest("gamma", t1)}, ledger.CodeInvalid},
+		{"beyond what the ledger can store", [][]byte{f.attest("alpha", time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)), f.attest("beta", t1), f.attest("gamma", t1)}, ledger.CodeInvalid},
+		{"too many", slices.Repeat([][]byte{f.attest("alpha", t1)}, ledger.MaxReadings+1), ledger.CodeInvalid},
 	} {
 		r := f.timeEntry(c.atts...)
 		if r.Outcome.Status != ledger.StatusRejected || r.Outcome.Code != c.code {
@@ -201,26 +221,71 @@ func TestAttestedTime_JournalReplays(t *testing.T) {
 	}
 }
 
-// With a majority of readings within a second of the true time, the
-// median stays within that second, whatever the rest say.
-func TestMedianTime_MajorityBoundsIt(t *testing.T) {
+// With fewer than half of the timekeepers dishonest, and readings from at
+// least a majority, a time entry neither runs ahead of the honest clocks
+// nor moves time back, whichever readings the leader picks.
+func TestAttestedTime_MajorityBoundsIt(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	truth := t0.Add(100 * time.Hour)
-	for range 2000 {
+	for range 5000 {
 		n := 1 + rng.IntN(9)
-		honest := ledger.TimeQuorum(n) + rng.IntN(n-ledger.TimeQuorum(n)+1)
+		now := truth.Add(-time.Duration(rng.Int64N(int64(time.Hour))))
+		dishonest := rng.IntN((n-1)/2 + 1)
+		k := ledger.TimeQuorum(n) + rng.IntN(n-ledger.TimeQuorum(n)+1)
 		var times []time.Time
-		for i := range n {
-			if i < honest {
-				times = append(times, truth.Add(time.Duration(rng.Int64N(int64(2*time.Second)))-time.Second))
-			} else {
+		for i := range k {
+			if i < dishonest {
 				times = append(times, truth.Add(time.Duration(rng.Int64N(int64(96*time.Hour)))-48*time.Hour))
+			} else {
+				times = append(times, truth.Add(time.Duration(rng.Int64N(int64(2*time.Second)))-time.Second))
 			}
 		}
 		rng.Shuffle(len(times), func(i, j int) { times[i], times[j] = times[j], times[i] })
-		m := ledger.MedianTime(times)
-		if m.Before(truth.Add(-time.Second)) || m.After(truth.Add(time.Second)) {
-			t.Fatalf("n=%d honest=%d: median %s is %s from the truth", n, honest, m, m.Sub(truth))
+		at := ledger.AttestedTime(times, n, now)
+		if at.Before(now) || at.After(truth.Add(time.Second)) {
+			t.Fatalf("n=%d k=%d dishonest=%d: %s is %s from the truth (ledger time %s before it)", n, k, dishonest, at, at.Sub(truth), truth.Sub(now))
+		}
+	}
+}
+
+// A time record is journaled as rejected under a charter that moves time
+// by stamps, and a malformed one replays as it applied.
+func TestAttestedTime_OddRecordsReplay(t *testing.T) {
+	stamped := newFixture(t)
+	t1 := t0.Add(time.Hour)
+	if r := stamped.timeEntry(stamped.attest("alpha", t1), stamped.attest("beta", t1), stamped.attest("gamma", t1)); r.Outcome.Status != ledger.StatusRejected || r.Seq == 0 {
+		t.Fatalf("a time record under a stamped charter: %+v", r)
+	}
+	f := newAttestedFixture(t)
+	f.index++
+	r := f.l.Apply([]ledger.LogEntry{{Index: f.index, Data: ledger.EncodeTimeRecord([]byte(` {"attestations":[]}`))}})[0]
+	if r.Outcome.Status != ledger.StatusRejected || r.Seq == 0 {
+		t.Fatalf("a malformed time record: %+v", r)
+	}
+	f.index++
+	if r := f.l.Apply([]ledger.LogEntry{{Index: f.index, Data: []byte{2}}})[0]; r.Outcome.Status != ledger.StatusRejected {
+		t.Fatalf("an empty time record: %+v", r)
+	}
+	for _, fx := range []*fixture{stamped, f} {
+		var entries []ledger.Entry
+		fx.view(func(v *ledger.View) {
+			for _, e := range v.Entries(0, 100) {
+				entries = append(entries, *e)
+			}
+		})
+		l, done, err := verify.Scratch(t.TempDir(), fx.g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = verify.Replay(l, verify.Entries(entries), verify.Hooks{After: func(x *ledger.Entry, r *ledger.Result) error {
+			if x.Seq > 0 && !bytes.Equal(r.EntryHash[:], x.Hash[:]) {
+				t.Errorf("entry %d replays as %+v, was %+v", x.Seq, r.Outcome, x.Outcome)
+			}
+			return nil
+		}})
+		done()
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 }

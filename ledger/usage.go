@@ -128,7 +128,7 @@ func (a *applyCtx) meteredGrant(grantID, reportID, period string) (*Grant, time.
 		return nil, time.Time{}, time.Time{}, prefixed("body.period", err)
 	}
 	if start.After(a.ahead()) {
-		return nil, time.Time{}, time.Time{}, Errorf(CodeInvalid, "body.period: period %s has not begun at ledger time %s", period, a.now.Format(time.RFC3339))
+		return nil, time.Time{}, time.Time{}, Errorf(CodeInvalid, "body.period: period %s has not begun by %s", period, a.ahead().Format(time.RFC3339))
 	}
 	if grace := end.AddDate(0, 0, u.GraceDays); !a.now.Before(grace) {
 		return nil, time.Time{}, time.Time{}, Errorf(CodeRejected, "body.period: the grace for period %s ended at %s; its statement is final", period, grace.Format(time.RFC3339))
@@ -176,7 +176,7 @@ func applyUsageReport(a *applyCtx) error {
 		return Errorf(CodeInvalid, "body.window: [%s, %s) is not within period %s", w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339), b.Period)
 	}
 	if !w.Start.Before(a.ahead()) {
-		return Errorf(CodeInvalid, "body.window: starts at %s, not before ledger time %s", w.Start.Format(time.RFC3339), a.now.Format(time.RFC3339))
+		return Errorf(CodeInvalid, "body.window: starts at %s, not before %s", w.Start.Format(time.RFC3339), a.ahead().Format(time.RFC3339))
 	}
 	if len(b.Metrics) == 0 || len(b.Metrics) > maxMetrics {
 		return Errorf(CodeInvalid, "body.metrics: between 1 and %d metrics are required", maxMetrics)

@@ -13,9 +13,11 @@ import (
 
 // journalVectors pins the genesis ID and the journal encoding: a fixed
 // sequence of proposals must always produce these entry hashes, Merkle
-// root and state digest. If this test fails, the journal format changed:
-// that breaks every existing consortium and needs a new format version,
-// not a refreshed file.
+// root and state digest, in each journal format (journal.json for the
+// JSON format of charters without journal_format, journal-v2.json for the
+// binary one). If this test fails, a journal format changed: that breaks
+// every existing consortium and needs a new format version, not a
+// refreshed file.
 type journalVectors struct {
 	Consortium string        `json:"consortium"`
 	Entries    []vectorEntry `json:"entries"`
@@ -24,6 +26,7 @@ type journalVectors struct {
 }
 
 type vectorEntry struct {
+	V            int            `json:"v,omitempty"`
 	Seq          uint64         `json:"seq"`
 	Index        uint64         `json:"index"`
 	LedgerTime   time.Time      `json:"ledger_time"`
@@ -33,7 +36,16 @@ type vectorEntry struct {
 }
 
 func TestVectors_Journal(t *testing.T) {
-	f := newFixture(t)
+	for _, c := range []struct {
+		file   string
+		format int
+	}{{"journal.json", 0}, {"journal-v2.json", ledger.JournalBinary}} {
+		t.Run(c.file, func(t *testing.T) { testJournalVectors(t, c.file, c.format) })
+	}
+}
+
+func testJournalVectors(t *testing.T, file string, format int) {
+	f := newJournalFixture(t, format)
 	f.register("alpha", "model-1")
 	f.accept("beta", "token.register", map[string]any{"hash": ledger.HashToken("s"), "scopes": []string{"read"}, "expires_at": t0.Add(72 * time.Hour)})
 	f.reject(ledger.CodeConflict, "alpha", "asset.register", map[string]any{
@@ -44,7 +56,7 @@ func TestVectors_Journal(t *testing.T) {
 	f.view(func(v *ledger.View) {
 		got.Consortium = v.Consortium()
 		for _, e := range v.Entries(0, 100) {
-			got.Entries = append(got.Entries, vectorEntry{e.Seq, e.Index, e.LedgerTime, e.EnvelopeHash, e.Outcome, e.Hash})
+			got.Entries = append(got.Entries, vectorEntry{e.V, e.Seq, e.Index, e.LedgerTime, e.EnvelopeHash, e.Outcome, e.Hash})
 			if err := e.VerifyHash(); err != nil {
 				t.Fatal(err)
 			}
@@ -52,7 +64,7 @@ func TestVectors_Journal(t *testing.T) {
 		got.Head = v.Head()
 		got.Digest = v.Digest()
 	})
-	path := filepath.Join("testdata", "vectors", "journal.json")
+	path := filepath.Join("testdata", "vectors", file)
 	if u := flag.Lookup("update"); u != nil && u.Value.String() == "true" {
 		b, _ := json.MarshalIndent(got, "", "  ")
 		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {

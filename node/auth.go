@@ -22,6 +22,7 @@ type principal struct {
 	role     ledger.Role
 	scopes   []string
 	key      string // rate-limit key
+	expires  time.Time
 }
 
 // seesAll reports whether the principal may see every grant, bundle and
@@ -65,7 +66,8 @@ func bearer(r *http.Request) string {
 }
 
 // authenticate resolves a bearer token: the operator token, or a ledger
-// token that has not expired at ledger time and whose member has not been
+// token that has not expired by the consortium's time (Server.checkTime)
+// and whose member has not been
 // removed. A suspended member keeps read access to its records.
 func (s *Server) authenticate(tok string) (*principal, error) {
 	return s.authenticateHash(ledger.HashToken(tok))
@@ -86,7 +88,10 @@ func (s *Server) authenticateHash(hash string) (*principal, error) {
 	if subtle.ConstantTimeCompare([]byte(hash), []byte(s.operatorHash)) == 1 {
 		return &principal{operator: true, key: "t:" + hash}, nil
 	}
-	if p := s.principals.get(hash, s.l.AppliedIndex()); p != nil {
+	// Expiry is judged against the consortium's time, which moves
+	// without entries: an idle ledger must not keep a token alive.
+	now := s.checkTime()
+	if p := s.principals.get(hash, s.l.AppliedIndex()); p != nil && p.expires.After(now) {
 		return p, nil
 	}
 	var p *principal
@@ -95,14 +100,14 @@ func (s *Server) authenticateHash(hash string) (*principal, error) {
 		if !ok {
 			return errorf(ledger.CodeUnauthorized, "the bearer token is not registered on the ledger")
 		}
-		if !t.ExpiresAt.After(v.LedgerTime()) {
+		if !t.ExpiresAt.After(now) {
 			return errorf(ledger.CodeUnauthorized, "the bearer token expired at %s; register a new one", t.ExpiresAt.UTC().Format(time.RFC3339))
 		}
 		m, ok := v.Member(t.Member)
 		if !ok || m.Status == ledger.MemberRemoved {
 			return errorf(ledger.CodeUnauthorized, "the bearer token's member %s is no longer in the consortium", t.Member)
 		}
-		p = &principal{member: m.ID, role: m.Role, scopes: t.Scopes, key: "t:" + hash}
+		p = &principal{member: m.ID, role: m.Role, scopes: t.Scopes, key: "t:" + hash, expires: t.ExpiresAt}
 		s.principals.put(hash, v.AppliedIndex(), p)
 		return nil
 	})
@@ -115,9 +120,10 @@ func (s *Server) authenticateHash(hash string) (*principal, error) {
 const maxPrincipals = 4096
 
 // principalCache remembers what ledger tokens resolved to at one applied
-// index. A token's expiry (against ledger time), revocation and member
-// standing change only when the ledger applies an entry, so an answer
-// cached at the current applied index is the one a lookup would give; the
+// index. A token's revocation and member standing change only when the
+// ledger applies an entry, so an answer cached at the current applied
+// index is the one a lookup would give (expiry, which time alone brings,
+// is checked on every use); the
 // first lookup after the index moves starts afresh. (The ledger commits a
 // batch a moment before it publishes the new applied index; a request
 // served from the cache in that moment is ordered before the batch, whose

@@ -26,12 +26,12 @@ import (
 // moved on while ledger time stood still.
 
 const (
-	timePoll         = time.Second     // how often readings are collected
-	timeFresh        = 3 * time.Second // a reading older than this is not used for a time entry
-	timeUsable       = 8 * time.Second // a reading older than this is not used at all
-	timeWriteLag     = time.Second     // after writes, ledger time may lag consortium time by this much
-	timeCatchUpLag   = 10 * time.Second
-	timeEntryTimeout = 3 * time.Second
+	timePoll         = time.Second      // how often readings are collected
+	timeFresh        = 3 * time.Second  // a reading older than this is not used for a time entry
+	timeUsable       = 8 * time.Second  // a reading older than this is not used at all
+	timeWriteLag     = time.Second      // after writes, ledger time may lag consortium time by this much
+	timeCatchUpLag   = 10 * time.Second // before a proposal, ledger time may lag by this much; more, and a time entry goes first
+	timeEntryTimeout = 3 * time.Second  // longest a time entry may take to commit
 )
 
 // reading is one node's signed clock reading as this node received it.
@@ -48,9 +48,10 @@ type timekeeper struct {
 	readings map[string]reading // member → newest reading
 	offset   time.Duration      // this node's clock minus the consortium's
 	judged   bool               // offset rests on enough readings
+	keepers  int                // timekeepers at the last collection (at least 1)
 	skewed   bool               // offset is over the limit: the "clock" alarm
 	wrote    bool               // a proposal was accepted since the last time entry
-	deadline struct {
+	deadline struct {           // NextDeadline memo, guarded by advance
 		index uint64
 		after time.Time
 		next  time.Time
@@ -131,7 +132,11 @@ func (s *Server) keepTime(ctx context.Context) {
 func (s *Server) collectReadings(ctx context.Context) {
 	s.ownReading()
 	var peers []peer
-	s.l.View(func(v *ledger.View) error { peers = s.peers(v, ""); return nil })
+	keepers := 0
+	s.l.View(func(v *ledger.View) error { peers, keepers = s.peers(v, ""), len(v.TimeKeepers()); return nil })
+	s.time.mu.Lock()
+	s.time.keepers = max(keepers, 1)
+	s.time.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, p := range peers {
 		wg.Go(func() {
@@ -140,17 +145,18 @@ func (s *Server) collectReadings(ctx context.Context) {
 				s.log.Debug("no clock reading", "member", p.member, "err", err)
 				return
 			}
+			// The newest received, not the latest attested: a clock put
+			// right must count again at once.
 			s.time.mu.Lock()
-			if old, ok := s.time.readings[p.member]; !ok || rd.at.After(old.at) {
-				s.time.readings[p.member] = rd
-			}
+			s.time.readings[p.member] = rd
 			s.time.mu.Unlock()
 		})
 	}
 	wg.Wait()
 }
 
-// fetchReading gets and checks one peer's reading.
+// fetchReading gets one peer's reading and checks it as the ledger would
+// in the next entry.
 func (s *Server) fetchReading(ctx context.Context, p peer) (reading, error) {
 	ctx, cancel := context.WithTimeout(ctx, timePoll)
 	defer cancel()
@@ -168,41 +174,35 @@ func (s *Server) fetchReading(ctx context.Context, p peer) (reading, error) {
 		return reading{}, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return reading{}, fmt.Errorf("GET /v1/time: %s", resp.Status)
+		return reading{}, fmt.Errorf("node: GET /v1/time: %s", resp.Status)
 	}
 	var t api.Time
 	if err := json.Unmarshal(b, &t); err != nil {
 		return reading{}, err
 	}
 	if len(t.Attestation) == 0 {
-		return reading{}, fmt.Errorf("node %s signs no clock readings", p.member)
+		return reading{}, fmt.Errorf("node: %s's node signs no clock readings (started without --key)", p.member)
 	}
-	env, a, err := ledger.ParseTimeAttestation(t.Attestation)
+	var a ledger.TimeAttestation
+	err = s.l.View(func(v *ledger.View) error { a, err = v.CheckReading(t.Attestation); return err })
 	if err != nil {
-		return reading{}, err
+		return reading{}, fmt.Errorf("node: %s's clock reading: %w", p.member, err)
 	}
-	if a.Member != p.member || a.Consortium != s.l.Consortium() {
-		return reading{}, fmt.Errorf("reading is %s's for consortium %.8s", a.Member, a.Consortium)
-	}
-	if _, err := env.Verify(func(id string) (ledger.PublicKey, bool) {
-		for _, k := range p.keys {
-			if ledger.KeyID(p.member, k) == id {
-				return k, true
-			}
-		}
-		return ledger.PublicKey{}, false
-	}); err != nil {
-		return reading{}, err
+	if a.Member != p.member {
+		return reading{}, fmt.Errorf("node: %s's node serves %s's clock reading", p.member, a.Member)
 	}
 	return reading{raw: t.Attestation, at: a.Time, got: s.clock()}, nil
 }
 
 // consortiumNow is the consortium's time as this node reckons it: the
-// lower median of the usable readings, each moved on by the time since it
-// arrived, and never before ledger time. With no other node's reading it
-// is this node's clock. n is the number of readings used.
+// lower median of the usable readings, this node's clock among them, each
+// moved on by the time since it arrived, and never before ledger time.
+// With readings from fewer than a majority of the timekeepers, which one
+// wrong clock could then decide, it is ledger time. n is the number of
+// readings used.
 func (s *Server) consortiumNow() (now time.Time, n int) {
 	local := s.clock()
+	lt := s.l.LedgerTime()
 	s.time.mu.Lock()
 	times := []time.Time{local}
 	for _, rd := range s.time.readings {
@@ -210,9 +210,13 @@ func (s *Server) consortiumNow() (now time.Time, n int) {
 			times = append(times, rd.at.Add(age))
 		}
 	}
+	keepers := s.time.keepers
 	s.time.mu.Unlock()
+	if len(times) < ledger.TimeQuorum(keepers) {
+		return lt, len(times)
+	}
 	now = ledger.MedianTime(times).UTC()
-	if lt := s.l.LedgerTime(); now.Before(lt) {
+	if now.Before(lt) {
 		now = lt
 	}
 	return now, len(times)
@@ -277,10 +281,10 @@ func (s *Server) clockSkewed() bool {
 	return s.time.skewed
 }
 
-// noteWrite records that a proposal was accepted, so that the leader moves
-// ledger time on within timeWriteLag; if ledger time has fallen far behind
-// (an idle consortium), it first writes a time entry, so that the proposal
-// is judged against the present.
+// noteWrite records that a proposal is about to be proposed, so that the
+// leader moves ledger time on within timeWriteLag; if ledger time has
+// fallen far behind (an idle consortium), it first writes a time entry, so
+// that the proposal is judged against the present.
 func (s *Server) noteWrite(ctx context.Context) {
 	s.time.mu.Lock()
 	s.time.wrote = true
@@ -294,71 +298,89 @@ func (s *Server) noteWrite(ctx context.Context) {
 
 // advanceTime writes a time entry on the leader when one is due: a
 // deadline has passed, writes have happened while ledger time lagged, or
-// force is set. It needs fresh readings from a majority of timekeepers.
+// force is set. It needs fresh readings, which the ledger accepts, from a
+// majority of the timekeepers. A leader whose own clock is off may write
+// one too: the ledger's median keeps its reading from deciding.
 func (s *Server) advanceTime(ctx context.Context, force bool) error {
-	if !s.c.IsLeader() || s.clockSkewed() {
+	if !s.c.IsLeader() {
 		return nil
 	}
 	s.time.advance.Lock()
 	defer s.time.advance.Unlock()
 	s.ownReading()
-	var keepers []string
-	var lt time.Time
-	var index uint64
-	s.l.View(func(v *ledger.View) error {
-		keepers, lt, index = v.TimeKeepers(), v.LedgerTime(), v.AppliedIndex()
-		return nil
-	})
 	local := s.clock()
-	var raws [][]byte
-	var times []time.Time
 	s.time.mu.Lock()
-	for _, m := range keepers {
-		if rd, ok := s.time.readings[m]; ok && local.Sub(rd.got) <= timeFresh && local.Sub(rd.got) >= 0 {
-			raws, times = append(raws, rd.raw), append(times, rd.at)
+	candidates := map[string]reading{}
+	for m, rd := range s.time.readings {
+		if age := local.Sub(rd.got); age >= 0 && age <= timeFresh {
+			candidates[m] = rd
 		}
 	}
 	wrote := s.time.wrote
 	s.time.mu.Unlock()
+	var (
+		attested bool
+		keepers  []string
+		lt       time.Time
+		next     time.Time
+		due      bool
+		raws     [][]byte
+		times    []time.Time
+	)
+	s.l.View(func(v *ledger.View) error {
+		attested, keepers, lt = v.Charter().AttestedTime, v.TimeKeepers(), v.LedgerTime()
+		for _, m := range keepers {
+			rd, ok := candidates[m]
+			if !ok || len(raws) == ledger.MaxReadings {
+				continue
+			}
+			if _, err := v.CheckReading(rd.raw); err != nil {
+				s.log.Debug("a clock reading the ledger would refuse", "member", m, "err", err)
+				continue
+			}
+			raws, times = append(raws, rd.raw), append(times, rd.at)
+		}
+		next, due = s.nextDeadline(v)
+		return nil
+	})
+	if !attested {
+		return nil
+	}
 	if len(raws) < ledger.TimeQuorum(len(keepers)) {
-		return fmt.Errorf("%d fresh readings of %d timekeepers", len(raws), len(keepers))
+		return fmt.Errorf("node: %d fresh clock readings of %d timekeepers", len(raws), len(keepers))
 	}
-	median := ledger.MedianTime(times)
-	if !median.After(lt) {
+	at := ledger.AttestedTime(times, len(keepers), lt)
+	if !at.After(lt) {
 		return nil
 	}
-	next, ok := s.nextDeadline(index, lt)
-	due := ok && !next.After(median)
-	if !force && !due && !(wrote && median.Sub(lt) >= timeWriteLag) {
+	due = due && !next.After(at)
+	if !force && !due && !(wrote && at.Sub(lt) >= timeWriteLag) {
 		return nil
 	}
+	s.time.mu.Lock()
+	s.time.wrote = false // writes from here on call for the next entry
+	s.time.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, timeEntryTimeout)
 	defer cancel()
 	res, err := s.c.ProposeTime(ctx, ledger.EncodeTimeBody(raws))
 	if err != nil {
 		return err
 	}
-	s.time.mu.Lock()
-	s.time.wrote = false
-	s.time.mu.Unlock()
 	if res.Outcome.Status != ledger.StatusAccepted {
-		return fmt.Errorf("time entry %s: %s", res.Outcome.Code, res.Outcome.Message)
+		return fmt.Errorf("node: time entry %s: %s", res.Outcome.Code, res.Outcome.Message)
 	}
-	s.log.Debug("ledger time advanced", "to", median, "seq", res.Seq, "deadline", due)
+	s.log.Debug("ledger time advanced", "to", at, "seq", res.Seq, "deadline", due)
 	return nil
 }
 
-// nextDeadline is View.NextDeadline, computed once per applied index and
-// ledger time: it scans every record with a deadline.
-func (s *Server) nextDeadline(index uint64, lt time.Time) (time.Time, bool) {
+// nextDeadline is v.NextDeadline after v's ledger time, remembered per
+// applied index and ledger time, since it decodes every record with a
+// deadline. The caller holds s.time.advance, which guards the memo.
+func (s *Server) nextDeadline(v *ledger.View) (time.Time, bool) {
 	d := &s.time.deadline
-	if d.index == index && d.after.Equal(lt) && index != 0 {
-		return d.next, d.ok
-	}
-	s.l.View(func(v *ledger.View) error {
+	if d.index != v.AppliedIndex() || !d.after.Equal(v.LedgerTime()) || d.index == 0 {
 		d.next, d.ok = v.NextDeadline(v.LedgerTime())
 		d.index, d.after = v.AppliedIndex(), v.LedgerTime()
-		return nil
-	})
+	}
 	return d.next, d.ok
 }

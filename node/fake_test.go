@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"io"
+	"sync"
 
 	"github.com/charta/charta/consensus"
 	"github.com/charta/charta/ledger"
@@ -26,6 +27,9 @@ type fakeConsensus struct {
 	ProposeTimeFn        func(ctx context.Context, body []byte) (*ledger.Result, error)
 	BackupFn             func(w io.Writer) (int64, error)
 	ObserveApplyFn       func(fn consensus.ApplyObserver) // nil: observers are ignored
+
+	mu      sync.Mutex
+	avoided []string // the avoid list of the last TransferLeadership
 }
 
 var _ Consensus = (*fakeConsensus)(nil)
@@ -44,7 +48,12 @@ func (f *fakeConsensus) WaitApplied(ctx context.Context, index uint64) error {
 func (f *fakeConsensus) Status() consensus.Status                     { return f.StatusFn() }
 func (f *fakeConsensus) Servers() ([]api.ClusterServer, error)        { return f.ServersFn() }
 func (f *fakeConsensus) Join(ctx context.Context, id, a string) error { return f.JoinFn(ctx, id, a) }
-func (f *fakeConsensus) TransferLeadership(...string) error           { return f.TransferLeadershipFn() }
+func (f *fakeConsensus) TransferLeadership(avoid ...string) error {
+	f.mu.Lock()
+	f.avoided = append(f.avoided[:0], avoid...)
+	f.mu.Unlock()
+	return f.TransferLeadershipFn()
+}
 func (f *fakeConsensus) ProposeTime(ctx context.Context, body []byte) (*ledger.Result, error) {
 	return f.ProposeTimeFn(ctx, body)
 }

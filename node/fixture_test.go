@@ -42,7 +42,13 @@ type world struct {
 // (auditor). apiAddrs overrides members' API addresses.
 func newWorld(t testing.TB, apiAddrs map[string]string) *world {
 	t.Helper()
-	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "Test consortium", CreatedAt: t0, Charter: ledgertest.StampedCharter()}
+	return newWorldCharter(t, apiAddrs, ledgertest.StampedCharter())
+}
+
+// newWorldCharter is newWorld under charter c.
+func newWorldCharter(t testing.TB, apiAddrs map[string]string, c ledger.Charter) *world {
+	t.Helper()
+	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "Test consortium", CreatedAt: t0, Charter: c}
 	for i, m := range []string{"alpha", "audit", "beta", "gamma"} {
 		role := ledger.RoleMember
 		if m == "audit" {

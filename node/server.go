@@ -124,6 +124,7 @@ func NewServer(cfg ServerConfig, c Consensus, deps Deps) (*Server, error) {
 	s.sessions = newSessions(sessionTTL, maxSessions, sessionsPerToken, sessionsPerMember, s.clock)
 	s.ckpt = newCheckpointer(cfg, s.clock())
 	s.time.readings = map[string]reading{}
+	s.l.View(func(v *ledger.View) error { s.time.keepers = max(len(v.TimeKeepers()), 1); return nil })
 	s.disk = &diskGuard{dir: cfg.DataDir, reserve: cfg.MinFreeBytes, free: deps.FreeSpace, now: s.clock}
 	if s.disk.free == nil {
 		s.disk.free = statfsFree

@@ -65,7 +65,7 @@ func TestVerifyJournal(t *testing.T) {
 		{"rehashed outcome", func(es []ledger.Entry, _ *client.Status) []ledger.Entry {
 			e := &es[4]
 			e.Outcome.ID = "other"
-			e.Hash = ledger.EntryHash(e.PrevHash, e.Index, e.LedgerTime, e.EnvelopeHash, &e.Outcome)
+			e.Hash, _ = e.ContentHash()
 			return es
 		}, "chaos: journal entry 4 (index 4) does not replay to its hash"},
 		{"other digest", func(es []ledger.Entry, st *client.Status) []ledger.Entry { st.StateDigest[0] ^= 1; return es },

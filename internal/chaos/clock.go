@@ -159,8 +159,7 @@ func SkewedLeaders(skewed []string, rounds int, giveUp time.Duration) Fault {
 			for _, id := range skewed {
 				target := slices.IndexFunc(c.Nodes, func(n *Node) bool { return n.ID == id })
 				if err := handTo(ctx, c, target); err != nil {
-					c.log.Info("could not hand leadership to a skewed node", "node", id, "err", err)
-					continue
+					return fmt.Errorf("chaos: could not make %s, whose clock is off, leader: %w", id, err)
 				}
 				if err := awaitGiveUp(ctx, c, target, giveUp); err != nil {
 					return err
@@ -173,7 +172,7 @@ func SkewedLeaders(skewed []string, rounds int, giveUp time.Duration) Fault {
 
 // handTo makes node target leader, retrying for a few seconds.
 func handTo(ctx context.Context, c *Cluster, target int) error {
-	var err error
+	err := errors.New("no leader")
 	for range 5 {
 		l := c.Leader(ctx)
 		if l == target {

@@ -148,7 +148,7 @@ func TestAuditExport_MemberView(t *testing.T) {
 			verify.ErrReplay, "entry 7 (index 7) follows entry 5"},
 		{"visible outcome forged before any withheld", func(es []ledger.Entry) []ledger.Entry {
 			es[3].Outcome.Status, es[3].Outcome.Code, es[3].Outcome.Message = ledger.StatusRejected, ledger.CodeInvalid, "forged"
-			es[3].Hash = ledger.EntryHash(es[3].PrevHash, es[3].Index, es[3].LedgerTime, es[3].EnvelopeHash, &es[3].Outcome)
+			es[3].Hash, _ = es[3].ContentHash()
 			es[4].PrevHash = es[3].Hash // the withheld entry's hash is then wrong, but nothing can recompute it
 			return es
 		}, verify.ErrReplay, "entry 3 (index 3): replay gives outcome accepted"},
