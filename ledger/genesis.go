@@ -42,6 +42,10 @@ type Charter struct {
 	// clock alone. Consortia founded before it existed keep the leader's
 	// stamps until a charter.amend turns it on.
 	AttestedTime bool `json:"attested_time,omitempty"`
+	// ExportPolicy maps export-control classifications to the territories
+	// where grants so classified may not be used, and to the duties they
+	// must carry (export.go). Sorted by classification.
+	ExportPolicy []ExportRule `json:"export_policy,omitempty"`
 }
 
 // DefaultCharter returns the charter a new consortium starts from: a 2/3
@@ -75,7 +79,7 @@ func (c *Charter) Validate() error {
 	case c.BallotMaxDays < 1 || c.BallotMaxDays > 3660:
 		return Errorf(CodeInvalid, "charter.ballot_max_days: %d is outside [1, 3660]", c.BallotMaxDays)
 	}
-	return nil
+	return validateExportPolicy(c.ExportPolicy)
 }
 
 // GenesisMember is a founding member as the genesis document names it.
