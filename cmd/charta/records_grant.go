@@ -279,6 +279,28 @@ func grantCmd() *command {
 			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", h.Index, h.At.UTC().Format(time.RFC3339), h.Kind, h.By, h.Version, h.Status, dash(h.Reason))
 		}))
 	})
+	var att ledger.RetentionAttest
+	attest := &command{
+		name: "attest-deletion", args: "<grant>", summary: "Attest that a dataset held under a grant's retention limit was deleted (licensee)",
+		client: true, signs: true,
+		example: `  charta grant attest-deletion --key beta.key --asset ds-1 --evidence sha256:<64 hex> g-d`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&att.Asset, "asset", "", "the dataset deleted (required)")
+			fs.StringVar(&att.Evidence, "evidence", "", "sha256:<hex> of the deletion record (required)")
+			fs.StringVar(&att.URI, "uri", "", "where the evidence can be inspected")
+			fs.StringVar(&att.Statement, "statement", "", "a short declaration")
+		},
+		run: func(e *env, _ *flag.FlagSet, args []string) error {
+			if err := needArgs(args, 1, "a grant ID"); err != nil {
+				return err
+			}
+			if att.Asset == "" || !ledger.ValidDigest(att.Evidence) {
+				return usagef("--asset and --evidence sha256:<64 lower-case hex> are required")
+			}
+			att.Grant = args[0]
+			return e.propose("retention.attest", "", att)
+		},
+	}
 	return &command{name: "grant", summary: "Offer, accept, amend and end grants", subs: []*command{
 		offer,
 		transition("accept", "grant.accept", "Accept an offered grant (signed by the licensee)"),
@@ -287,7 +309,7 @@ func grantCmd() *command {
 		transition("resume", "grant.resume", "Resume a suspended grant (whoever suspended it)"),
 		transition("revoke", "grant.revoke", "Revoke a grant, or withdraw an offer (licensor, as the terms allow)"),
 		transition("terminate", "grant.terminate", "Terminate a grant (as the termination terms allow)"),
-		list, show, history, grantCertificateCmd(),
+		attest, list, show, history, grantCertificateCmd(),
 	}}
 }
 
