@@ -37,6 +37,9 @@ type Parent struct {
 	// purposes. They are checked like any entitlement question.
 	Territory string `json:"territory,omitempty"`
 	Purpose   string `json:"purpose,omitempty"`
+	// Industry is the industry the derivation served, for a grant limited
+	// to some industries.
+	Industry string `json:"industry,omitempty"`
 }
 
 // Asset is a licensable thing recorded on the ledger.
@@ -217,10 +220,15 @@ func (a *applyCtx) checkParent(i int, p Parent, asset *Asset) error {
 		if !parent.OwnedBy(a.p.Signer) {
 			return Errorf(CodeForbidden, "%s: %s does not own %s; name the grant that gives it the derive right", field, a.p.Signer, p.Asset)
 		}
+		if g, why := boundBy(txView{a.tx}, &parent, &CheckRequest{Member: a.p.Signer, Asset: p.Asset, Action: RightDerive, At: a.now,
+			Territory: p.Territory, Purpose: p.Purpose, Industry: p.Industry}); g != nil {
+			return Errorf(CodeForbidden, "%s: %s", field, why)
+		}
 		return nil
 	}
 	d, err := Check(txView{a.tx}, CheckRequest{
 		Member: a.p.Signer, Asset: p.Asset, Action: RightDerive, At: a.now, Territory: p.Territory, Purpose: p.Purpose,
+		Industry: p.Industry,
 	})
 	if err != nil {
 		return err

@@ -80,6 +80,9 @@ type Decision struct {
 	Caps []CapLeft `json:"caps,omitempty"`
 	// At is the time the question was answered for.
 	At time.Time `json:"at"`
+	// BoundBy is the exclusive grant that denies the use to its licensor
+	// or to the asset's owners, when that is why it is denied.
+	BoundBy string `json:"bound_by,omitempty"`
 	// Index is the applied index the answer is for. The node that answers
 	// sets it; Check leaves it zero, and a proof's replay ignores it.
 	Index uint64 `json:"index,omitempty"`
@@ -169,6 +172,10 @@ func Check(v CheckView, req CheckRequest) (Decision, error) {
 	if _, ok := v.Member(req.Member); !ok {
 		return d, Errorf(CodeNotFound, "member: no member %q", req.Member)
 	}
+	if g, why := boundBy(v, asset, &req); g != nil {
+		d.Reason, d.BoundBy = why, g.ID
+		return d, nil
+	}
 	if asset.OwnedBy(req.Member) {
 		d.Allowed, d.Basis = true, "owner"
 		d.Reason = req.Member + " owns " + asset.ID
@@ -180,6 +187,10 @@ func Check(v CheckView, req CheckRequest) (Decision, error) {
 		return d, nil
 	}
 	d.Candidates = make([]Candidate, len(grants))
+	rules := clauseRules{kind: asset.Kind}
+	if pv, ok := v.(policyView); ok {
+		rules.policy = pv.ExportPolicy()
+	}
 	var allow *Grant
 	var prohibited string
 	for _, p := range asset.Prohibitions {
@@ -199,7 +210,7 @@ func Check(v CheckView, req CheckRequest) (Decision, error) {
 				}
 			}
 		}
-		why := evaluate(v, g, &req)
+		why := evaluate(v, g, &req, &rules)
 		var caps []CapLeft
 		if why == "" {
 			caps, why = hardCaps(v, g, req.At)
@@ -244,6 +255,9 @@ func Check(v CheckView, req CheckRequest) (Decision, error) {
 		for _, du := range allow.Terms.Duties {
 			d.Duties = append(d.Duties, PendingDuty{Grant: allow.ID, Duty: du})
 		}
+		if du, ok := deletionDuty(allow, asset.Kind, asset.ID); ok {
+			d.Duties = append(d.Duties, du)
+		}
 		if max := allow.Terms.Constraints.MaxSeats; max > 0 {
 			left := max - req.Quantity
 			d.SeatsLeft = &left
@@ -268,11 +282,34 @@ func Check(v CheckView, req CheckRequest) (Decision, error) {
 	return d, nil
 }
 
+// clauseRules are what Check enforces of a grant's clauses beyond its
+// scope: the data terms for the asset's kind and the charter's
+// export-control policy.
+type clauseRules struct {
+	kind   AssetKind
+	policy []ExportRule
+}
+
+// deny says why g's clauses deny req, or "".
+func (r *clauseRules) deny(g *Grant, req *CheckRequest) string {
+	if why := dataTermsDenial(g, r.kind, req.Action); why != "" {
+		return why
+	}
+	if why := retentionDenial(g, r.kind, req.At); why != "" {
+		return why
+	}
+	return exportDenial(r.policy, g, req)
+}
+
 // evaluate returns "" if g and every grant up to the root of its
 // sublicensing allow req, or else why not.
-func evaluate(v CheckView, g *Grant, req *CheckRequest) string {
+func evaluate(v CheckView, g *Grant, req *CheckRequest, rules *clauseRules) string {
 	for depth := 0; ; depth++ {
-		if why := covers(g, req); why != "" {
+		why := covers(g, req)
+		if why == "" {
+			why = rules.deny(g, req)
+		}
+		if why != "" {
 			if depth > 0 {
 				return "its parent grant " + g.ID + " " + why
 			}

@@ -29,6 +29,8 @@ type checkIndex struct {
 	grants     shards[*Grant]
 	holders    shards[[]string]     // licensee \x00 asset → grant IDs, sorted
 	totals     shards[*UsageTotals] // grant \x00 period → reported usage, for hard caps
+	exclusives shards[[]string]     // asset → IDs of the grants over it stated exclusive, sorted
+	policy     []ExportRule         // the charter's export-control policy
 }
 
 const shardCount = 256
@@ -50,7 +52,7 @@ func (s *shards[T]) get(k string) (T, bool) {
 // the first time the batch writes to it.
 type indexUpdate struct {
 	next  *checkIndex
-	dirty [5][shardCount]bool
+	dirty [6][shardCount]bool
 }
 
 func setShard[T any](u *indexUpdate, table int, s *shards[T], k string, v T, del bool) {
@@ -83,7 +85,9 @@ func (u *indexUpdate) apply(bucket, k string, v []byte) {
 	case string(bucketAssets):
 		setShard(u, 1, &n.assets, k, decodeIndexed[Asset](bucket, k, v), v == nil)
 	case string(bucketGrants):
-		setShard(u, 2, &n.grants, k, decodeIndexed[Grant](bucket, k, v), v == nil)
+		g := decodeIndexed[Grant](bucket, k, v)
+		u.indexExclusive(k, g)
+		setShard(u, 2, &n.grants, k, g, v == nil)
 	case string(bucketByHolder):
 		// licensee \x00 asset \x00 grant
 		i := bytes.LastIndexByte([]byte(k), 0)
@@ -101,6 +105,39 @@ func (u *indexUpdate) apply(bucket, k string, v []byte) {
 		setShard(u, 3, &n.holders, hk, ids, len(ids) == 0)
 	case string(bucketUsageSum):
 		setShard(u, 4, &n.totals, k, decodeIndexed[UsageTotals](bucket, k, v), v == nil)
+	case string(bucketMeta):
+		if k == string(metaCharter) && v != nil {
+			n.policy = decodeIndexed[Charter](bucket, k, v).ExportPolicy
+		}
+	}
+}
+
+// indexExclusive keeps the list of exclusive grants per asset in step
+// with a write of grant id (g nil when deleted). A grant's assets never
+// change, but an amendment can change its exclusivity.
+func (u *indexUpdate) indexExclusive(id string, g *Grant) {
+	n := u.next
+	prev, _ := n.grants.get(id)
+	terms := g
+	if terms == nil {
+		terms = prev
+	}
+	if terms == nil {
+		return
+	}
+	want := g != nil && g.Terms.ExclusivityKind() == ExclusivityExclusive
+	for _, asset := range terms.Terms.Assets {
+		ids, _ := n.exclusives.get(asset)
+		j, found := slices.BinarySearch(ids, id)
+		switch {
+		case want && !found:
+			ids = slices.Insert(slices.Clone(ids), j, id)
+		case !want && found:
+			ids = slices.Delete(slices.Clone(ids), j, j+1)
+		default:
+			continue
+		}
+		setShard(u, 5, &n.exclusives, asset, ids, len(ids) == 0)
 	}
 }
 
@@ -136,6 +173,7 @@ func buildIndex(btx *bolt.Tx) *checkIndex {
 		u.next.applied = binary.BigEndian.Uint64(b)
 	}
 	u.next.ledgerTime = loadLedgerTime(t)
+	u.next.policy = loadCharter(t).ExportPolicy
 	return u.next
 }
 
@@ -159,6 +197,25 @@ func (ix *checkIndex) GrantsFor(licensee, asset string) []*Grant {
 	}
 	return out
 }
+
+// ExclusiveGrants implements the lookup Check makes for exclusive grants
+// that bind a licensor or owner.
+func (ix *checkIndex) ExclusiveGrants(asset string) []*Grant {
+	ids, _ := ix.exclusives.get(asset)
+	if len(ids) == 0 {
+		return nil
+	}
+	out := make([]*Grant, 0, len(ids))
+	for _, id := range ids {
+		if g, ok := ix.grants.get(id); ok {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// ExportPolicy implements the lookup Check makes for export control.
+func (ix *checkIndex) ExportPolicy() []ExportRule { return ix.policy }
 
 // UsageTotal implements the usage lookup Check makes for hard caps.
 func (ix *checkIndex) UsageTotal(grant, period string) (*UsageTotals, bool) {

@@ -66,6 +66,9 @@ func grantDeadlines(g *Grant, after time.Time, consider func(time.Time)) {
 	default:
 		return
 	}
+	if due, ok := retentionDue(g); ok {
+		consider(due)
+	}
 	c := g.Terms.Constraints
 	if c.NotBefore != nil {
 		consider(*c.NotBefore)

@@ -40,6 +40,22 @@ func FuzzApply(f *testing.F) {
 	f.Add(fx.envelope("alpha", "token.register", "t1", map[string]any{"hash": ledger.HashToken("x"), "scopes": []string{"read"}, "expires_at": t0.Add(time.Hour * 24)}))
 	f.Add(fx.envelope("beta", "ballot.open", "b1", admitBody("delta")))
 	f.Add([]byte(`{"payloadType":"application/vnd.charta.proposal.v1+json","payload":"e30=","signatures":[{"keyid":"a/0","sig":"AA=="}]}`))
+	// The clauses of issue 16: exclusivity, export control, data terms,
+	// deletion attestations and the charter's export policy.
+	f.Add(fx.envelope("alpha", "grant.offer", "g1", offer("g-1", "alpha", "beta", "m1", []ledger.Right{"use"}, func(t *ledger.Terms) {
+		t.Exclusivity = ledger.ExclusivityExclusive
+		t.Clauses.ExportControl = "5D002.c.1"
+		t.Clauses.Data = &ledger.DataTerms{RetentionDays: 30}
+	})))
+	f.Add(fx.envelope("alpha", "grant.offer", "g2", offer("g-2", "alpha", "beta", "m1", []ledger.Right{"use"}, func(t *ledger.Terms) {
+		t.Exclusive, t.Exclusivity = true, "partly"
+		t.Clauses.ExportControl = "anything goes ~~ not a class"
+	})))
+	f.Add(fx.envelope("beta", "retention.attest", "r1", ledger.RetentionAttest{Grant: "g-1", Asset: "m1", Evidence: digestA, URI: "https://x/y"}))
+	charter := testGenesis(f).Charter
+	charter.ExportPolicy = exportPolicy
+	f.Add(fx.envelope("alpha", "ballot.open", "c1", map[string]any{"id": "c1", "action": "charter.amend", "deadline": t0.Add(24 * time.Hour),
+		"params": map[string]any{"charter": charter}}))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, env []byte) {
 		a, b := newFixture(t), newFixture(t)

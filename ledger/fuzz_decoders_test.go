@@ -85,6 +85,9 @@ func FuzzRestore(f *testing.F) {
 func FuzzDecodeGenesis(f *testing.F) {
 	g := testGenesis(f)
 	f.Add(g.Encode())
+	g.Charter.ExportPolicy = exportPolicy
+	f.Add(g.Encode())
+	f.Add([]byte(`{"format":"charta-genesis-v1","charter":{"export_policy":[{"classification":"5D02","deny":["XX"]}]}}`))
 	f.Add([]byte(`{"format":"charta-genesis-v1"}`))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`null`))

@@ -42,6 +42,10 @@ type Charter struct {
 	// clock alone. Consortia founded before it existed keep the leader's
 	// stamps until a charter.amend turns it on.
 	AttestedTime bool `json:"attested_time,omitempty"`
+	// ExportPolicy maps export-control classifications to the territories
+	// where grants so classified may not be used, and to the duties they
+	// must carry (export.go). Sorted by classification.
+	ExportPolicy []ExportRule `json:"export_policy,omitempty"`
 	// JournalFormat is how the journal's entry hashes are computed
 	// (JournalJSON or JournalBinary). Charters from before the field
 	// have none, which means JournalJSON; a charter.amend can move it
@@ -91,7 +95,7 @@ func (c *Charter) Validate() error {
 	case c.JournalFormat < 0 || c.JournalFormat > JournalBinary:
 		return Errorf(CodeInvalid, "charter.journal_format: %d is not %d (JSON) or %d (binary)", c.JournalFormat, JournalJSON, JournalBinary)
 	}
-	return nil
+	return validateExportPolicy(c.ExportPolicy)
 }
 
 // GenesisMember is a founding member as the genesis document names it.

@@ -35,9 +35,13 @@ type Terms struct {
 	Prohibitions []Prohibition `json:"prohibitions,omitempty"`
 	Duties       []Duty        `json:"duties,omitempty"`
 	Clauses      Clauses       `json:"clauses"`
-	// Exclusive grants conflict with any other active grant to a different
-	// licensee that overlaps in asset × right × territory × time.
-	Exclusive   bool        `json:"exclusive,omitempty"`
+	// Exclusive is the old form of Exclusivity, kept so that existing
+	// journals keep their meaning: true is a sole licence (see
+	// Terms.ExclusivityKind). New grants state Exclusivity instead.
+	Exclusive bool `json:"exclusive,omitempty"`
+	// Exclusivity is exclusive, sole or none (the default); see
+	// exclusivity.go for what each binds.
+	Exclusivity Exclusivity `json:"exclusivity,omitempty"`
 	Termination Termination `json:"termination"`
 	// Parent is the grant this one sublicenses, if any; the licensors must
 	// be its licensees and it must carry the sublicense right.
@@ -96,7 +100,10 @@ func (p Period) valid() bool {
 }
 
 // Clauses are contract terms the ledger records and answers questions
-// about, without enforcing them itself.
+// about. Check enforces the data terms on datasets (dataterms.go) and the
+// export-control classification against the charter's policy
+// (export.go); a retention limit gives the licensee a deletion duty
+// (retention.go). The others are recorded only.
 type Clauses struct {
 	OutputsOwner      string      `json:"outputs_owner,omitempty"`      // licensee, licensor or joint
 	ImprovementsOwner string      `json:"improvements_owner,omitempty"` // licensee, licensor or joint
@@ -105,7 +112,7 @@ type Clauses struct {
 	IndemnityCap      *Money      `json:"indemnity_cap,omitempty"`
 	Liability         string      `json:"liability,omitempty"`      // e.g. "capped", "excluded", free text
 	GoverningLaw      string      `json:"governing_law,omitempty"`  // e.g. "DE", "England and Wales"
-	ExportControl     string      `json:"export_control,omitempty"` // e.g. an ECCN such as "5D002" or "EAR99"
+	ExportControl     string      `json:"export_control,omitempty"` // an ECCN such as "5D002" or "3A090.a", "EAR99" or "none"
 	ContractHash      string      `json:"contract_hash,omitempty"`  // sha256:<hex> of the prose contract
 }
 
@@ -366,6 +373,14 @@ func (t *Terms) Validate() error {
 	}
 	if cl.Data != nil && cl.Data.RetentionDays < 0 {
 		return Errorf(CodeInvalid, "clauses.data.retention_days: %d is negative", cl.Data.RetentionDays)
+	}
+	if cl.ExportControl != "" {
+		if err := ValidateExportClass(cl.ExportControl); err != nil {
+			return prefixed("clauses.export_control", err)
+		}
+	}
+	if err := t.validateExclusivity(); err != nil {
+		return err
 	}
 	for i, s := range cl.SLA {
 		if !validTag(s.Metric) {

@@ -11,12 +11,14 @@ type GrantEvent struct {
 	Grant   string    `json:"grant"`
 	Index   uint64    `json:"index"`
 	At      time.Time `json:"at"`
-	Kind    string    `json:"kind"` // offered, accepted, activated, amended, suspended, resumed, revoked, terminated
+	Kind    string    `json:"kind"` // offered, accepted, activated, amended, suspended, resumed, revoked, terminated, deletion_attested
 	By      string    `json:"by"`   // a member, or "parent:<id>" / "bundle:<id>" for knock-on changes
 	Version uint32    `json:"version"`
 	Status  Status    `json:"status"`
 	Terms   *Terms    `json:"terms,omitempty"` // on offered and amended
 	Reason  string    `json:"reason,omitempty"`
+	// Attestation is the evidence of a deletion_attested event.
+	Attestation *Attestation `json:"attestation,omitempty"`
 }
 
 // GrantOffer is the body of grant.offer, and one grant of a bundle.offer.
@@ -51,12 +53,18 @@ func (a *applyCtx) grant(field, id string) (*Grant, error) {
 func (a *applyCtx) putGrant(g *Grant) { a.tx.putJSON(bucketGrants, []byte(g.ID), g) }
 
 func (a *applyCtx) history(g *Grant, kind, by, reason string, terms *Terms) {
-	var n uint64
-	a.tx.scan(bucketHistory, append([]byte(g.ID), 0), func(_, _ []byte) bool { n++; return true })
-	a.tx.putJSON(bucketHistory, append(append([]byte(g.ID), 0), u64(n)...), GrantEvent{
+	a.tx.putJSON(bucketHistory, append(append([]byte(g.ID), 0), u64(a.historyLen(g.ID))...), GrantEvent{
 		Grant: g.ID, Index: a.index, At: a.now, Kind: kind, By: by, Version: g.Version,
 		Status: g.Status, Terms: terms, Reason: reason,
 	})
+}
+
+// historyLen is how many events grant id's history holds: the sequence
+// number of the next.
+func (a *applyCtx) historyLen(id string) uint64 {
+	var n uint64
+	a.tx.scan(bucketHistory, append([]byte(id), 0), func(_, _ []byte) bool { n++; return true })
+	return n
 }
 
 // sortedMembers checks a list of member IDs: sorted, no duplicates, active.
@@ -134,6 +142,9 @@ func (a *applyCtx) checkTerms(field string, g *Grant) error {
 		if !slices.Contains(parent.Terms.Rights, RightSublicense) {
 			return Errorf(CodeForbidden, "%s.parent: grant %s does not carry the sublicense right", field, parent.ID)
 		}
+		if err := a.dataTermsAllowSublicence(field, parent, t); err != nil {
+			return err
+		}
 		if err := ScopeSubset(t, &parent.Terms); err != nil {
 			return prefixed(field, err)
 		}
@@ -176,10 +187,7 @@ func (a *applyCtx) checkExclusive(g *Grant) error {
 			a.tx.getJSON(bucketGrants, []byte(other), &o)
 			if o.StatusAt(a.now) == StatusActive && !slices.Contains(mine, o.ID) &&
 				!slices.Contains(a.ancestors(&o), g.ID) && ExclusiveClash(g, &o) {
-				clash = &ConflictError{
-					Err:  Errorf(CodeConflict, "grant %s overlaps exclusive grant terms of %s over %s", g.ID, o.ID, id),
-					With: o.ID,
-				}
+				clash = &ConflictError{Err: Errorf(CodeConflict, "%s", clashMessage(g, &o, id)), With: o.ID}
 				return false
 			}
 			return true
@@ -189,6 +197,15 @@ func (a *applyCtx) checkExclusive(g *Grant) error {
 		}
 	}
 	return nil
+}
+
+// clashMessage says why g cannot be active beside o over asset, calling
+// exclusive (or sole) only the grant that is.
+func clashMessage(g, o *Grant, asset string) string {
+	if k := o.Terms.ExclusivityKind(); k != ExclusivityNone {
+		return "grant " + g.ID + " overlaps " + string(k) + " grant " + o.ID + " over " + asset
+	}
+	return string(g.Terms.ExclusivityKind()) + " grant " + g.ID + " overlaps active grant " + o.ID + " over " + asset
 }
 
 // ancestors lists the grants g sublicenses from, nearest first. A grant

@@ -36,6 +36,7 @@ type Infraction struct {
 	Members []string  `json:"members"` // who is in breach: the licensees, or the licensors for an SLA breach
 	Period  string    `json:"period,omitempty"`
 	Metric  string    `json:"metric,omitempty"`
+	Asset   string    `json:"asset,omitempty"`  // the dataset of a deletion_not_attested
 	Report  string    `json:"report,omitempty"` // the report that revealed it
 	Index   uint64    `json:"index,omitempty"`  // the log index of the entry that revealed it; 0 if only computed
 	At      time.Time `json:"at"`               // ledger time it was recorded, or the due date of a missing report
@@ -80,6 +81,8 @@ func infractionCause(in *Infraction) string {
 			return in.Period + ":" + in.Metric
 		}
 		return in.Period
+	case InfractionDeletion:
+		return in.Asset
 	}
 	return in.Report
 }
@@ -185,6 +188,10 @@ func (v *View) Infractions(filter InfractionFilter, after string, limit int) ([]
 				}
 			}
 		}
+		slices.SortFunc(all, func(x, y *Infraction) int { return strings.Compare(x.ID, y.ID) })
+	}
+	if more := computedDeletions(v.t, filter, after, seen, now); len(more) > 0 {
+		all = append(all, more...)
 		slices.SortFunc(all, func(x, y *Infraction) int { return strings.Compare(x.ID, y.ID) })
 	}
 	if limit > 0 && len(all) > limit {

@@ -78,11 +78,11 @@ func describeSet(s territorySet) string {
 }
 
 // ExclusiveClash reports whether two grants may not both be active: either
-// is exclusive, their licensees differ, and they overlap in asset, right,
+// is exclusive or sole, their licensees differ, and they overlap in asset, right,
 // territory and time. A grant never clashes with its own sublicences; the
 // caller excludes ancestors, which it can see and this function cannot.
 func ExclusiveClash(a, b *Grant) bool {
-	if !a.Terms.Exclusive && !b.Terms.Exclusive {
+	if a.Terms.ExclusivityKind() == ExclusivityNone && b.Terms.ExclusivityKind() == ExclusivityNone {
 		return false
 	}
 	if slices.Equal(a.Licensees, b.Licensees) {

@@ -25,3 +25,7 @@ func (v txView) UsageTotal(grant, period string) (*UsageTotals, bool) {
 	var u UsageTotals
 	return &u, v.t.getJSON(bucketUsageSum, key(grant, period), &u)
 }
+
+func (v txView) ExclusiveGrants(asset string) []*Grant { return exclusiveGrants(v.t, asset) }
+
+func (v txView) ExportPolicy() []ExportRule { return loadCharter(v.t).ExportPolicy }

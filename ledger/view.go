@@ -121,6 +121,26 @@ func grantsFor(t *tx, licensee, asset string) []*Grant {
 	return out
 }
 
+// ExclusiveGrants returns the grants over asset stated exclusive, in ID
+// order, for Check.
+func (v *View) ExclusiveGrants(asset string) []*Grant { return exclusiveGrants(v.t, asset) }
+
+// ExportPolicy returns the charter's export-control policy, for Check.
+func (v *View) ExportPolicy() []ExportRule { return loadCharter(v.t).ExportPolicy }
+
+func exclusiveGrants(t *tx, asset string) []*Grant {
+	var out []*Grant
+	prefix := append([]byte(asset), 0)
+	t.scan(bucketByAsset, prefix, func(k, _ []byte) bool {
+		var g Grant
+		if t.getJSON(bucketGrants, k[len(prefix):], &g) && g.Terms.ExclusivityKind() == ExclusivityExclusive {
+			out = append(out, &g)
+		}
+		return true
+	})
+	return out
+}
+
 // Bundle returns a bundle.
 func (v *View) Bundle(id string) (*Bundle, bool) {
 	var b Bundle

@@ -23,6 +23,8 @@ func seedDemo(ctx context.Context, c *devnet.Cluster, out io.Writer) error {
 	fmt.Fprintln(out, `  try: charta check --member beta --asset atlas-7b --action train --territory DE --purpose healthcare
        charta check --member beta --asset atlas-7b --action train --territory US --purpose research
        charta check --member beta --asset atlas-7b --action train --territory DE --purpose military
+       charta check --member gamma --asset alpha-corpus --action distribute --territory DE   # data terms
+       charta check --member gamma --asset alpha-corpus --action train --territory KP        # export control
        charta pool usage gpu-pool
        charta statement show g-inference
        charta infraction list`)

@@ -29,7 +29,7 @@ func assetCmd() *command {
 			fs.StringVar(&card, "model-card", "", "model card URI")
 			fs.StringVar(&legal, "legal-text-hash", "", "sha256:<hex> of the legal text")
 			fs.Var(&owners, "owner", "member=share_bp (repeat; default: the signer owns 10000)")
-			fs.Var(&parents, "parent", "asset[:grant[:territory[:purpose]]] it derives from (repeat)")
+			fs.Var(&parents, "parent", "asset[:grant[:territory[:purpose[:industry]]]] it derives from (repeat)")
 			fs.Var(&cosign, "cosign", "key file of a co-owner who signs too (repeat)")
 		},
 		run: func(e *env, _ *flag.FlagSet, args []string) error {
@@ -54,10 +54,13 @@ func assetCmd() *command {
 			}
 			for _, p := range parents {
 				parts := strings.Split(p, ":")
-				for len(parts) < 4 {
+				if len(parts) > 5 {
+					return usagef("--parent %q: want asset[:grant[:territory[:purpose[:industry]]]]", p)
+				}
+				for len(parts) < 5 {
 					parts = append(parts, "")
 				}
-				body.Parents = append(body.Parents, ledger.Parent{Asset: parts[0], Grant: parts[1], Territory: parts[2], Purpose: parts[3]})
+				body.Parents = append(body.Parents, ledger.Parent{Asset: parts[0], Grant: parts[1], Territory: parts[2], Purpose: parts[3], Industry: parts[4]})
 			}
 			return e.propose("asset.register", "", body, cosign...)
 		},
@@ -160,7 +163,7 @@ func parentString(p ledger.Parent) string {
 		return s + " (owned)"
 	}
 	s += " under grant " + p.Grant
-	if where := commas(slices.DeleteFunc([]string{p.Territory, p.Purpose}, func(s string) bool { return s == "" })); where != "" {
+	if where := commas(slices.DeleteFunc([]string{p.Territory, p.Purpose, p.Industry}, func(s string) bool { return s == "" })); where != "" {
 		s += " (" + where + ")"
 	}
 	return s

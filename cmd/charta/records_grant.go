@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ type grantTermsFlags struct {
 	attribution, auditAccess                              string
 	reportUsage                                           string
 	outputs, improvements, law, export, contract          string
+	exclusivity, data                                     string
 }
 
 func (t *grantTermsFlags) register(fs *flag.FlagSet) {
@@ -35,7 +37,8 @@ func (t *grantTermsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.notBefore, "not-before", "", "start (RFC 3339 or YYYY-MM-DD)")
 	fs.StringVar(&t.notAfter, "not-after", "", "end, exclusive (RFC 3339 or YYYY-MM-DD)")
 	fs.Int64Var(&t.seats, "max-seats", 0, "most seats or deployments (0 = unlimited)")
-	fs.BoolVar(&t.exclusive, "exclusive", false, "exclusive within its assets, rights, territory and window")
+	fs.BoolVar(&t.exclusive, "exclusive", false, "old form of --exclusivity sole, kept for scripts")
+	fs.StringVar(&t.exclusivity, "exclusivity", "", "exclusive (binds the licensor and co-owners too), sole (binds all but the licensor) or none")
 	fs.BoolVar(&t.revocable, "revocable", false, "the licensor may revoke at any time")
 	fs.BoolVar(&t.terminable, "terminable", false, "the licensee may terminate at any time")
 	fs.BoolVar(&t.forCause, "terminate-for-cause", false, "either party may terminate a suspended grant")
@@ -49,7 +52,8 @@ func (t *grantTermsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.outputs, "outputs-owner", "", "who owns outputs: licensee, licensor or joint")
 	fs.StringVar(&t.improvements, "improvements-owner", "", "who owns improvements: licensee, licensor or joint")
 	fs.StringVar(&t.law, "governing-law", "", "governing law")
-	fs.StringVar(&t.export, "export-control", "", "export-control classification, e.g. EAR99")
+	fs.StringVar(&t.export, "export-control", "", "export-control classification: an ECCN such as 5D002 or 3A090.a, EAR99, or none")
+	fs.StringVar(&t.data, "data", "", "data terms, e.g. may_share=false,may_sell=false,retention_days=365")
 	fs.StringVar(&t.contract, "contract-hash", "", "sha256:<hex> of the prose contract")
 	fs.StringVar(&t.termsFile, "terms", "", "JSON file with the whole terms object (flags are then ignored)")
 }
@@ -76,7 +80,10 @@ func (t *grantTermsFlags) terms() (ledger.Terms, error) {
 	if c.NotAfter, err = parseTime("not-after", t.notAfter); err != nil {
 		return terms, err
 	}
-	terms.Exclusive, terms.Parent = t.exclusive, t.parent
+	terms.Exclusive, terms.Exclusivity, terms.Parent = t.exclusive, ledger.Exclusivity(t.exclusivity), t.parent
+	if err := exclusivityFlag(t.exclusive, t.exclusivity); err != nil {
+		return terms, err
+	}
 	terms.Termination = ledger.Termination{LicensorMayRevoke: t.revocable, LicenseeMayTerminate: t.terminable, MayTerminateForCause: t.forCause}
 	if t.prohibitPurposes != "" || t.prohibitIndustries != "" || t.prohibitActions != "" {
 		p := ledger.Prohibition{Purposes: split(t.prohibitPurposes), Industries: split(t.prohibitIndustries)}
@@ -100,7 +107,64 @@ func (t *grantTermsFlags) terms() (ledger.Terms, error) {
 		terms.Duties = append(terms.Duties, ledger.Duty{Kind: ledger.DutyReportUsage, Metric: parts[0], Period: ledger.Period(parts[1]), DueDays: days})
 	}
 	terms.Clauses = ledger.Clauses{OutputsOwner: t.outputs, ImprovementsOwner: t.improvements, GoverningLaw: t.law, ExportControl: t.export, ContractHash: t.contract}
+	if t.export != "" {
+		if err := ledger.ValidateExportClass(t.export); err != nil {
+			var le *ledger.Error
+			if errors.As(err, &le) {
+				return terms, usagef("--export-control: %s", le.Message)
+			}
+			return terms, usagef("--export-control: %v", err)
+		}
+	}
+	if t.data != "" {
+		d, err := parseDataTerms(t.data)
+		if err != nil {
+			return terms, err
+		}
+		terms.Clauses.Data = d
+	}
 	return terms, nil
+}
+
+func exclusivityFlag(old bool, kind string) error {
+	switch ledger.Exclusivity(kind) {
+	case "", ledger.ExclusivityExclusive, ledger.ExclusivitySole, ledger.ExclusivityNone:
+	default:
+		return usagef("--exclusivity %q: want exclusive, sole or none", kind)
+	}
+	if old && kind != "" {
+		return usagef("--exclusive is the old form of --exclusivity sole; give only --exclusivity")
+	}
+	return nil
+}
+
+// parseDataTerms reads --data: comma-separated may_share=true|false,
+// may_sell=true|false and retention_days=N. A term left out is false (0).
+func parseDataTerms(s string) (*ledger.DataTerms, error) {
+	var d ledger.DataTerms
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		var err error
+		switch {
+		case !ok:
+			err = fmt.Errorf("%q is not key=value", kv)
+		case k == "may_share":
+			d.MayShare, err = strconv.ParseBool(v)
+		case k == "may_sell":
+			d.MaySell, err = strconv.ParseBool(v)
+		case k == "retention_days":
+			d.RetentionDays, err = strconv.Atoi(v)
+			if err == nil && d.RetentionDays < 0 {
+				err = fmt.Errorf("retention_days %d is negative", d.RetentionDays)
+			}
+		default:
+			err = fmt.Errorf("%q is not may_share, may_sell or retention_days", k)
+		}
+		if err != nil {
+			return nil, usagef("--data: %v (want may_share=false,may_sell=false,retention_days=365)", err)
+		}
+	}
+	return &d, nil
 }
 
 func grantCmd() *command {
@@ -215,6 +279,28 @@ func grantCmd() *command {
 			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", h.Index, h.At.UTC().Format(time.RFC3339), h.Kind, h.By, h.Version, h.Status, dash(h.Reason))
 		}))
 	})
+	var att ledger.RetentionAttest
+	attest := &command{
+		name: "attest-deletion", args: "<grant>", summary: "Attest that a dataset held under a grant's retention limit was deleted (licensee)",
+		client: true, signs: true,
+		example: `  charta grant attest-deletion --key beta.key --asset ds-1 --evidence sha256:<64 hex> g-d`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&att.Asset, "asset", "", "the dataset deleted (required)")
+			fs.StringVar(&att.Evidence, "evidence", "", "sha256:<hex> of the deletion record (required)")
+			fs.StringVar(&att.URI, "uri", "", "where the evidence can be inspected")
+			fs.StringVar(&att.Statement, "statement", "", "a short declaration")
+		},
+		run: func(e *env, _ *flag.FlagSet, args []string) error {
+			if err := needArgs(args, 1, "a grant ID"); err != nil {
+				return err
+			}
+			if att.Asset == "" || !ledger.ValidDigest(att.Evidence) {
+				return usagef("--asset and --evidence sha256:<64 lower-case hex> are required")
+			}
+			att.Grant = args[0]
+			return e.propose("retention.attest", "", att)
+		},
+	}
 	return &command{name: "grant", summary: "Offer, accept, amend and end grants", subs: []*command{
 		offer,
 		transition("accept", "grant.accept", "Accept an offered grant (signed by the licensee)"),
@@ -223,7 +309,7 @@ func grantCmd() *command {
 		transition("resume", "grant.resume", "Resume a suspended grant (whoever suspended it)"),
 		transition("revoke", "grant.revoke", "Revoke a grant, or withdraw an offer (licensor, as the terms allow)"),
 		transition("terminate", "grant.terminate", "Terminate a grant (as the termination terms allow)"),
-		list, show, history, grantCertificateCmd(),
+		attest, list, show, history, grantCertificateCmd(),
 	}}
 }
 
@@ -250,7 +336,7 @@ func printGrant(w io.Writer, g *ledger.Grant) {
 	if c.MaxSeats > 0 {
 		field(w, "max seats", fmt.Sprint(c.MaxSeats))
 	}
-	field(w, "exclusive", yesNo(t.Exclusive))
+	field(w, "exclusivity", string(t.ExclusivityKind()))
 	fieldIf(w, "parent grant", t.Parent)
 	fieldIf(w, "bundle", g.Bundle)
 	if len(t.Prohibitions) > 0 {

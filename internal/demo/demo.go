@@ -125,6 +125,15 @@ func Seed(p Propose, out io.Writer) error {
 			}
 			return propose("gamma", "grant.accept", ledger.GrantRef{Grant: "g-corpus-gamma"})
 		}},
+		{"data terms and export control: alpha licenses alpha-corpus to gamma, which may not share or sell it; it is classified 5D002", func() error {
+			if err := propose("alpha", "grant.offer", grant("g-corpus-data", "alpha", "gamma", []string{"alpha-corpus"},
+				[]ledger.Right{"use", "train", "distribute", "commercialize"}, func(t *ledger.Terms) {
+					t.Clauses = ledger.Clauses{Data: &ledger.DataTerms{MayShare: false, MaySell: false, RetentionDays: 730}, ExportControl: "5D002"}
+				})); err != nil {
+				return err
+			}
+			return propose("gamma", "grant.accept", ledger.GrantRef{Grant: "g-corpus-data"})
+		}},
 	}
 	steps = append(steps, poolSteps(propose, end)...)
 	for _, s := range steps {

@@ -143,6 +143,8 @@ func (c *Cluster) Prepare() (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	// An example export-control policy, so that the demo can show a denial.
+	g.Charter.ExportPolicy = demo.ExamplePolicy()
 	for _, m := range Members {
 		s, err := c.Signer(m)
 		if err != nil {
