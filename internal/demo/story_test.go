@@ -16,7 +16,7 @@ import (
 // the data terms and the export-control policy deny them.
 func TestSeed_ShowsClauseDenials(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Second)
-	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "demo", CreatedAt: now.Add(-time.Minute), Charter: ledgertest.StampedCharter()}
+	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "demo", CreatedAt: now.Add(-time.Minute), Charter: ledger.DefaultCharter()}
 	g.Charter.ExportPolicy = ExamplePolicy()
 	for _, m := range []string{"alpha", "beta", "gamma"} {
 		g.Members = append(g.Members, ledger.GenesisMember{ID: m, Role: ledger.RoleMember,
@@ -36,7 +36,7 @@ func TestSeed_ShowsClauseDenials(t *testing.T) {
 	err = Seed(func(member, typ, id string, body any, _ ...string) error {
 		index++
 		env := ledgertest.Propose(g.ID(), member, typ, id, now, body, ledgertest.Signer(member, ledger.SchemeEd25519)).Encode()
-		r := l.Apply([]ledger.LogEntry{{Index: index, Data: ledger.EncodeRecord(now.Add(time.Second), env)}})[0] // the leader stamps a moment later
+		r := l.Apply([]ledger.LogEntry{{Index: index, Data: ledger.EncodeRecord(now, env)}})[0]
 		if r.Outcome.Status != ledger.StatusAccepted {
 			t.Fatalf("%s %s by %s: %s", id, typ, member, r.Outcome.Message)
 		}
