@@ -179,9 +179,6 @@ func applyAssetRegister(a *applyCtx) error {
 	for i, o := range b.Owners {
 		owners[i] = o.Member
 	}
-	if !slices.Contains(owners, a.p.Signer) {
-		return Errorf(CodeForbidden, "body.owners: the registrant %s must be an owner", a.p.Signer)
-	}
 	if err := a.requireSigned("asset.register", owners...); err != nil {
 		return err
 	}
@@ -194,6 +191,9 @@ func applyAssetRegister(a *applyCtx) error {
 		if err := a.checkParent(i, p, asset); err != nil {
 			return err
 		}
+	}
+	if err := a.checkClauseOwners(asset); err != nil {
+		return err
 	}
 	asset.Prohibitions = normalizeProhibitions(asset.Prohibitions)
 	a.tx.putJSON(bucketAssets, []byte(asset.ID), asset)

@@ -169,7 +169,8 @@ func Check(v CheckView, req CheckRequest) (Decision, error) {
 	if !ok {
 		return d, Errorf(CodeNotFound, "asset: no asset %q", req.Asset)
 	}
-	if _, ok := v.Member(req.Member); !ok {
+	m, ok := v.Member(req.Member)
+	if !ok {
 		return d, Errorf(CodeNotFound, "member: no member %q", req.Member)
 	}
 	if g, why := boundBy(v, asset, &req); g != nil {
@@ -179,6 +180,12 @@ func Check(v CheckView, req CheckRequest) (Decision, error) {
 	if asset.OwnedBy(req.Member) {
 		d.Allowed, d.Basis = true, "owner"
 		d.Reason = req.Member + " owns " + asset.ID
+		return d, nil
+	}
+	if m.Status != MemberActive {
+		// Its licences ended or were suspended with it; a grant it shares
+		// with other licensees goes on for them only.
+		d.Reason = req.Member + " is " + string(m.Status) + " from the consortium, so no grant allows it anything"
 		return d, nil
 	}
 	grants := v.GrantsFor(req.Member, req.Asset)

@@ -39,6 +39,18 @@ func FuzzApply(f *testing.F) {
 		"id": "m1", "kind": "model", "digest": digestA, "owners": []map[string]any{{"member": "alpha", "share_bp": 10000}}}))
 	f.Add(fx.envelope("alpha", "token.register", "t1", map[string]any{"hash": ledger.HashToken("x"), "scopes": []string{"read"}, "expires_at": t0.Add(time.Hour * 24)}))
 	f.Add(fx.envelope("beta", "ballot.open", "b1", admitBody("delta")))
+	f.Add(fx.envelope("beta", "asset.register", "a2", map[string]any{
+		"id": "m2", "kind": "output", "digest": digestA, "owners": []map[string]any{{"member": "alpha", "share_bp": 5000}, {"member": "beta", "share_bp": 5000}},
+		"parents": []map[string]any{{"asset": "m1", "grant": "g1"}}}, "alpha"))
+	for i, p := range []map[string]any{
+		{"action": "member.remove", "params": map[string]any{"member": "gamma", "licensor_grants": "end"}},
+		{"action": "member.suspend", "params": map[string]any{"member": "gamma", "licensor_grants": "suspend"}},
+		{"action": "member.suspend", "params": map[string]any{"member": "gamma", "licensor_grants": "end"}},
+		{"action": "member.reinstate", "params": map[string]any{"member": "gamma"}},
+	} {
+		p["id"], p["deadline"] = "m"+string(rune('0'+i)), t0.Add(time.Hour)
+		f.Add(fx.envelope("alpha", "ballot.open", "mb"+string(rune('0'+i)), p))
+	}
 	f.Add([]byte(`{"payloadType":"application/vnd.charta.proposal.v1+json","payload":"e30=","signatures":[{"keyid":"a/0","sig":"AA=="}]}`))
 	// The clauses of issue 16: exclusivity, export control, data terms,
 	// deletion attestations and the charter's export policy.

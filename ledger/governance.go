@@ -75,9 +75,14 @@ type AdmitParams struct {
 	Node   NodeInfo    `json:"node"`
 }
 
-// MemberParams are the parameters of member.suspend and member.remove.
+// MemberParams are the parameters of member.suspend, member.reinstate and
+// member.remove.
 type MemberParams struct {
 	Member string `json:"member"`
+	// LicensorGrants says what happens to the grants the member gave as
+	// licensor: continue (the default), suspend, or, on removal only, end.
+	// Its grants as licensee are suspended or end in any case.
+	LicensorGrants string `json:"licensor_grants,omitempty"`
 }
 
 // KeyRevokeParams are the parameters of key.revoke.
@@ -103,9 +108,11 @@ var ballotActions = map[string]ballotAction{
 	"member.admit":   {checkAdmit, executeAdmit},
 	"member.suspend": {checkMemberStatus(MemberSuspended), executeMemberStatus(MemberSuspended)},
 	"member.remove":  {checkMemberStatus(MemberRemoved), executeMemberStatus(MemberRemoved)},
-	"key.revoke":     {checkKeyRevoke, executeKeyRevoke},
-	"charter.amend":  {checkCharter, executeCharter},
-	"pool.create":    {checkPoolBallot, executePoolBallot},
+	// member.reinstate makes a suspended member active again.
+	"member.reinstate": {checkReinstate, executeMemberStatus(MemberActive)},
+	"key.revoke":       {checkKeyRevoke, executeKeyRevoke},
+	"charter.amend":    {checkCharter, executeCharter},
+	"pool.create":      {checkPoolBallot, executePoolBallot},
 }
 
 // BallotActions lists the actions a ballot can carry, sorted.
@@ -310,8 +317,26 @@ func checkMemberStatus(to MemberStatus) func(*applyCtx, json.RawMessage) error {
 		if m.Status == MemberRemoved || m.Status == to {
 			return Errorf(CodeRejected, "body.params.member: %s is already %s", p.Member, m.Status)
 		}
-		return nil
+		return checkLicensorGrants(to, p.LicensorGrants)
 	}
+}
+
+func checkReinstate(a *applyCtx, raw json.RawMessage) error {
+	var p MemberParams
+	if err := decodeParams(raw, &p); err != nil {
+		return err
+	}
+	m, err := a.member("body.params.member", p.Member)
+	if err != nil {
+		return err
+	}
+	if m.Status != MemberSuspended {
+		return Errorf(CodeRejected, "body.params.member: %s is %s; only a suspended member can be reinstated", p.Member, m.Status)
+	}
+	if p.LicensorGrants != "" {
+		return Errorf(CodeInvalid, "body.params.licensor_grants: reinstatement brings back every grant the suspension suspended; it takes no licensor_grants")
+	}
+	return nil
 }
 
 func executeMemberStatus(to MemberStatus) func(*applyCtx, json.RawMessage) error {
@@ -324,6 +349,16 @@ func executeMemberStatus(to MemberStatus) func(*applyCtx, json.RawMessage) error
 		}
 		m.Status, m.UpdatedAt = to, a.index
 		a.tx.putJSON(bucketMembers, []byte(m.ID), m)
+		event := "member." + string(to)
+		switch to {
+		case MemberSuspended:
+			a.suspendForMember(m.ID, p.LicensorGrants)
+		case MemberActive:
+			event = "member.reinstated"
+			a.resumeForMember(m.ID)
+		case MemberRemoved:
+			a.endForMember(m.ID, p.LicensorGrants)
+		}
 		if to == MemberRemoved {
 			a.tx.scan(bucketTokens, nil, func(k, v []byte) bool {
 				var t Token
@@ -334,7 +369,7 @@ func executeMemberStatus(to MemberStatus) func(*applyCtx, json.RawMessage) error
 				return true
 			})
 		}
-		a.event("member."+string(to), m.ID)
+		a.event(event, m.ID)
 		return nil
 	}
 }

@@ -187,7 +187,7 @@ func (a *applyCtx) checkExclusive(g *Grant) error {
 			a.tx.getJSON(bucketGrants, []byte(other), &o)
 			if o.StatusAt(a.now) == StatusActive && !slices.Contains(mine, o.ID) &&
 				!slices.Contains(a.ancestors(&o), g.ID) && ExclusiveClash(g, &o) {
-				clash = &ConflictError{Err: Errorf(CodeConflict, "%s", clashMessage(g, &o, id)), With: o.ID}
+				clash = &ConflictError{Err: Errorf(CodeConflict, "%s", clashMessage(a.charter, g, &o, id)), With: o.ID}
 				return false
 			}
 			return true
@@ -200,8 +200,13 @@ func (a *applyCtx) checkExclusive(g *Grant) error {
 }
 
 // clashMessage says why g cannot be active beside o over asset, calling
-// exclusive (or sole) only the grant that is.
-func clashMessage(g, o *Grant, asset string) string {
+// exclusive (or sole) only the grant that is. Journals of the first entry
+// format keep the wording they were written with, which their entry
+// hashes cover.
+func clashMessage(c *Charter, g, o *Grant, asset string) string {
+	if c.journalFormat() == JournalJSON {
+		return "grant " + g.ID + " overlaps exclusive grant terms of " + o.ID + " over " + asset
+	}
 	if k := o.Terms.ExclusivityKind(); k != ExclusivityNone {
 		return "grant " + g.ID + " overlaps " + string(k) + " grant " + o.ID + " over " + asset
 	}

@@ -36,8 +36,7 @@ const cosignBackoff = 15 * time.Second
 // checkpointer holds a node's checkpoint cosigning state: its key, the
 // newest checkpoint it cosigned, and the newest note it gathered.
 type checkpointer struct {
-	signer *ledger.Signer
-	path   string // checkpointStateFile in the data directory
+	path string // checkpointStateFile in the data directory
 
 	mu         sync.Mutex
 	last       *verify.Checkpoint // newest checkpoint this node cosigned
@@ -51,7 +50,7 @@ type checkpointer struct {
 }
 
 func newCheckpointer(cfg ServerConfig, now time.Time) *checkpointer {
-	c := &checkpointer{signer: cfg.SigningKey, path: filepath.Join(cfg.DataDir, checkpointStateFile), resting: map[string]time.Time{}, cosigned: now}
+	c := &checkpointer{path: filepath.Join(cfg.DataDir, checkpointStateFile), resting: map[string]time.Time{}, cosigned: now}
 	if b, err := os.ReadFile(c.path); err == nil {
 		if cp, err := verify.ParseCheckpoint(string(b)); err == nil {
 			c.last = cp
@@ -101,8 +100,8 @@ func (s *Server) cosign(v *ledger.View, cp *verify.Checkpoint) ([]verify.NoteSig
 		return nil, errorf(ledger.CodeConflict, "checkpoint: the journal of %d entries has root %s and ledger time %s here, not %s and %s",
 			cp.Size, mine.Root, mine.LedgerTime.Format(time.RFC3339Nano), cp.Root, cp.LedgerTime.Format(time.RFC3339Nano))
 	}
-	c := s.ckpt
-	if c.signer == nil {
+	c, signer := s.ckpt, s.SigningKey()
+	if signer == nil {
 		return nil, nil
 	}
 	c.mu.Lock()
@@ -121,8 +120,8 @@ func (s *Server) cosign(v *ledger.View, cp *verify.Checkpoint) ([]verify.NoteSig
 				c.last.Root, c.last.Size, old.Root)
 		}
 	}
-	member, _, _ := strings.Cut(c.signer.KeyID, "/")
-	sigs, err := verify.Cosign(cp.Body(), cp.Origin, member, c.signer.Key, uint64(max(s.clock().Unix(), 0)))
+	member, _, _ := strings.Cut(signer.KeyID, "/")
+	sigs, err := verify.Cosign(cp.Body(), cp.Origin, member, signer.Key, uint64(max(s.clock().Unix(), 0)))
 	if err != nil {
 		return nil, err
 	}

@@ -89,7 +89,8 @@ func (s *Server) timeStatus() api.Time {
 // ownReading signs a fresh reading of this node's clock, at most one per
 // half second. A node without a member key makes none.
 func (s *Server) ownReading() (reading, bool) {
-	if s.cfg.SigningKey == nil {
+	signer := s.SigningKey()
+	if signer == nil {
 		return reading{}, false
 	}
 	s.time.mu.Lock()
@@ -98,7 +99,7 @@ func (s *Server) ownReading() (reading, bool) {
 	if rd, ok := s.time.readings[s.c.ID()]; ok && now.Sub(rd.got) < timePoll/2 && now.Sub(rd.got) >= 0 {
 		return rd, true
 	}
-	raw, err := ledger.AttestTime(s.l.Consortium(), *s.cfg.SigningKey, now)
+	raw, err := ledger.AttestTime(s.l.Consortium(), *signer, now)
 	if err != nil {
 		s.log.Warn("cannot sign a clock reading", "err", err)
 		return reading{}, false

@@ -30,6 +30,7 @@ type Config struct {
 	AdvertiseRaft string             // Raft address peers dial; default RaftAddr
 	GenesisFile   string             // the consortium's signed genesis document
 	KeyFile       string             // this member's key file; the node cosigns journal checkpoints with it ("" for none)
+	KeyPoll       time.Duration      // how often the node looks for a changed KeyFile, to follow a key rotation; 0 = 3 s
 	TLS           consensus.TLSFiles // CA, certificate and key (PEM); mTLS between peers is mandatory
 	APITLS        bool               // also serve the API over HTTPS with the node certificate (peers are then called with https://)
 	Bootstrap     bool               // a founder's first start: bootstrap Raft from the genesis document
@@ -205,6 +206,7 @@ func (n *Node) Run(ctx context.Context) error {
 	go n.srv.watchPeers(joinCtx)
 	go n.srv.watchDisk(joinCtx)
 	go n.srv.keepTime(joinCtx)
+	go n.watchKey(joinCtx)
 	var err error
 	select {
 	case <-ctx.Done():

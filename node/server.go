@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/charta/charta/ledger"
@@ -65,12 +66,13 @@ type Server struct {
 	digest      ledger.Hash
 	digestOK    bool
 
-	ckpt      *checkpointer // checkpoint cosigning state
-	sessions  *sessions     // dashboard sessions
-	alive     liveness      // when the other members' nodes last answered
-	streams   streams       // open event streams per member
-	disk      *diskGuard    // free space of the data directory
-	readiness readiness     // what /readyz waits for
+	ckpt      *checkpointer                 // checkpoint cosigning state
+	signer    atomic.Pointer[ledger.Signer] // the member key in use (signer.go); nil: none
+	sessions  *sessions                     // dashboard sessions
+	alive     liveness                      // when the other members' nodes last answered
+	streams   streams                       // open event streams per member
+	disk      *diskGuard                    // free space of the data directory
+	readiness readiness                     // what /readyz waits for
 }
 
 // NewServer builds the API server over c. It creates or reads the operator
@@ -123,6 +125,7 @@ func NewServer(cfg ServerConfig, c Consensus, deps Deps) (*Server, error) {
 	s.limits = newLimiters(cfg.RateLimit, cfg.RateBurst, s.clock)
 	s.sessions = newSessions(sessionTTL, maxSessions, sessionsPerToken, sessionsPerMember, s.clock)
 	s.ckpt = newCheckpointer(cfg, s.clock())
+	s.signer.Store(cfg.SigningKey)
 	s.time.readings = map[string]reading{}
 	s.l.View(func(v *ledger.View) error { s.time.keepers = max(len(v.TimeKeepers()), 1); return nil })
 	s.disk = &diskGuard{dir: cfg.DataDir, reserve: cfg.MinFreeBytes, free: deps.FreeSpace, now: s.clock}

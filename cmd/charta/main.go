@@ -78,8 +78,8 @@ func (e *exitError) Error() string { return e.msg }
 func commands() []*command {
 	return []*command{
 		keygenCmd(), genesisCmd(), certCmd(), nodeCmd(), devCmd(),
-		statusCmd(), memberCmd(), tokenCmd(), assetCmd(), grantCmd(), bundleCmd(), ballotCmd(),
-		poolCmd(), usageCmd(), statementCmd(), infractionCmd(),
+		statusCmd(), memberCmd(), keyCmd(), tokenCmd(), assetCmd(), grantCmd(), bundleCmd(), ballotCmd(),
+		poolCmd(), usageCmd(), slaCmd(), statementCmd(), infractionCmd(),
 		checkCmd(), journalCmd(), checkpointCmd(), verifyCmd(), auditCmd(), backupCmd(), restoreCmd(),
 		benchCmd(), versionCmd(),
 	}

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/charta/charta/consensus"
@@ -120,8 +123,30 @@ func nodeCmd() *command {
 					}
 				}()
 			}
+			if cfg.KeyFile != "" {
+				go reloadKeyOnHangup(e.ctx, n, log)
+			}
 			return n.Run(e.ctx)
 		},
+	}
+}
+
+// reloadKeyOnHangup reloads the node's --key file on each SIGHUP, so that
+// an operator who replaced it after a key rotation need not wait for the
+// node to notice the change.
+func reloadKeyOnHangup(ctx context.Context, n *node.Node, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := n.ReloadKey(); err != nil {
+				log.Warn("SIGHUP: key not reloaded", "err", err)
+			}
+		}
 	}
 }
 

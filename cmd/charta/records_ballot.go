@@ -23,7 +23,7 @@ func ballotCmd() *command {
   charta ballot open --key alpha.key --id drop-x --action member.remove --params '{"member":"x"}'`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&id, "id", "", "ballot ID (required)")
-			fs.StringVar(&action, "action", "", "member.admit, member.suspend, member.remove, key.revoke or charter.amend (required)")
+			fs.StringVar(&action, "action", "", "member.admit, member.suspend, member.reinstate, member.remove, key.revoke, charter.amend or pool.create (required)")
 			fs.StringVar(&params, "params", "", "the action's parameters: a JSON file or inline JSON (required)")
 			fs.StringVar(&deadline, "deadline", "", "when the ballot expires (default: in 7 days)")
 			fs.StringVar(&reason, "reason", "", "why")

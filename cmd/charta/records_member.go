@@ -36,7 +36,8 @@ func memberCmd() *command {
 }
 
 // printMember writes a member as a key/value block, with each key's
-// scheme and validity and the node's checkpoint verifier keys.
+// scheme, whether it is active or retired (rotated or revoked), the
+// indices it was valid at, and the node's checkpoint verifier keys.
 func printMember(w io.Writer, m *api.Member) {
 	field(w, "id", m.ID)
 	fieldIf(w, "name", m.Name)
@@ -48,11 +49,12 @@ func printMember(w io.Writer, m *api.Member) {
 	fieldIf(w, "cosignature vkey", m.Node.CosignatureVKey)
 	var keys []string
 	for _, k := range m.PublicKeys {
-		valid := fmt.Sprintf("from index %d", k.ValidFrom)
+		state, valid := "active", fmt.Sprintf("valid from index %d", k.ValidFrom)
 		if k.ValidUntil != 0 {
+			state = "retired"
 			valid += fmt.Sprintf(" until %d (%s)", k.ValidUntil, k.EndedBy)
 		}
-		keys = append(keys, fmt.Sprintf("%s  %s  %s", k.ID, k.Scheme, valid))
+		keys = append(keys, fmt.Sprintf("%s  %s  %s, %s", k.ID, k.Scheme, state, valid))
 	}
 	if len(keys) == 0 {
 		keys = m.Keys
