@@ -93,8 +93,12 @@ func Seed(p Propose, out io.Writer) error {
 			}
 			return propose("beta", "bundle.accept", ledger.BundleAccept{Bundle: "x-atlas-med"})
 		}},
-		{"derived model atlas-med, registered by beta under g-atlas-beta (inherits the use restriction)", func() error {
-			return asset("beta", "atlas-med", ledger.AssetModel, "Atlas fine-tuned on radiology", ledger.Parent{Asset: "atlas-7b", Grant: "g-atlas-beta", Territory: "DE", Purpose: "healthcare"})
+		{"derived model atlas-med, registered by beta under g-atlas-beta: owned jointly with alpha, as its improvements_owner=joint says (inherits the use restriction)", func() error {
+			return propose("beta", "asset.register", ledger.AssetRegister{
+				ID: "atlas-med", Kind: ledger.AssetModel, Name: "Atlas fine-tuned on radiology", Digest: digest("atlas-med"),
+				Parents: []ledger.Parent{{Asset: "atlas-7b", Grant: "g-atlas-beta", Territory: "DE", Purpose: "healthcare"}},
+				Owners:  []ledger.Owner{{Member: "alpha", ShareBP: 5000}, {Member: "beta", ShareBP: 5000}}, SPDX: "LicenseRef-charta-demo",
+			}, "alpha")
 		}},
 		{"exclusive grant g-host-us: gamma alone may host atlas-7b in the US", func() error {
 			if err := propose("alpha", "grant.offer", grant("g-host-us", "alpha", "gamma", []string{"atlas-7b"}, []ledger.Right{"host", "use", "commercialize"}, func(t *ledger.Terms) {

@@ -33,9 +33,13 @@ func TestSeed_ShowsClauseDenials(t *testing.T) {
 	}
 	defer l.Close()
 	var index uint64
-	err = Seed(func(member, typ, id string, body any, _ ...string) error {
+	err = Seed(func(member, typ, id string, body any, cosigners ...string) error {
 		index++
-		env := ledgertest.Propose(g.ID(), member, typ, id, now, body, ledgertest.Signer(member, ledger.SchemeEd25519)).Encode()
+		signers := []ledger.Signer{ledgertest.Signer(member, ledger.SchemeEd25519)}
+		for _, c := range cosigners {
+			signers = append(signers, ledgertest.Signer(c, ledger.SchemeEd25519))
+		}
+		env := ledgertest.Propose(g.ID(), member, typ, id, now, body, signers...).Encode()
 		r := l.Apply([]ledger.LogEntry{{Index: index, Data: ledger.EncodeRecord(now, env)}})[0]
 		if r.Outcome.Status != ledger.StatusAccepted {
 			t.Fatalf("%s %s by %s: %s", id, typ, member, r.Outcome.Message)
