@@ -79,7 +79,7 @@ func commands() []*command {
 	return []*command{
 		keygenCmd(), genesisCmd(), certCmd(), nodeCmd(), devCmd(),
 		statusCmd(), memberCmd(), tokenCmd(), assetCmd(), grantCmd(), bundleCmd(), ballotCmd(),
-		poolCmd(), usageCmd(), statementCmd(), infractionCmd(),
+		poolCmd(), usageCmd(), dutyCmd(), statementCmd(), infractionCmd(),
 		checkCmd(), journalCmd(), checkpointCmd(), verifyCmd(), auditCmd(), backupCmd(), restoreCmd(),
 		benchCmd(), versionCmd(),
 	}
