@@ -26,8 +26,8 @@ func TestSeed_ProposesTheStoryInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(calls) != 23 {
-		t.Fatalf("%d proposals, want 23", len(calls))
+	if len(calls) != 26 {
+		t.Fatalf("%d proposals, want 26", len(calls))
 	}
 	for i, c := range calls {
 		if want := fmt.Sprintf("demo-%03d", i+1); c.id != want {
@@ -45,7 +45,8 @@ func TestSeed_ProposesTheStoryInOrder(t *testing.T) {
 		t.Errorf("last proposal %+v", last)
 	}
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-	if len(lines) != 7 || !strings.HasPrefix(lines[0], "  - assets: ") || !strings.HasPrefix(lines[6], "  - metered grant g-inference") {
+	if len(lines) != 9 || !strings.HasPrefix(lines[0], "  - assets: ") || !strings.HasPrefix(lines[5], "  - responsible AI: ") ||
+		!strings.HasPrefix(lines[6], "  - open licence: ") || !strings.HasPrefix(lines[8], "  - metered grant g-inference") {
 		t.Errorf("chapters:\n%s", out.String())
 	}
 }
