@@ -53,6 +53,10 @@ type Asset struct {
 	SPDX          string    `json:"spdx,omitempty"`
 	ModelCardURI  string    `json:"model_card_uri,omitempty"`
 	LegalTextHash string    `json:"legal_text_hash,omitempty"`
+	// Open makes SPDX, an open licence, the licence of every active
+	// member: Check allows them OpenRights, the rights its family grants.
+	Open       bool    `json:"open,omitempty"`
+	OpenRights []Right `json:"open_rights,omitempty"`
 	// Prohibitions are the use restrictions inherited from the grants of
 	// its parents; every grant of this asset must carry them.
 	Prohibitions []Prohibition `json:"prohibitions,omitempty"`
@@ -81,6 +85,8 @@ type AssetRegister struct {
 	SPDX          string    `json:"spdx,omitempty"`
 	ModelCardURI  string    `json:"model_card_uri,omitempty"`
 	LegalTextHash string    `json:"legal_text_hash,omitempty"`
+	// Open declares the SPDX licence open to all members (licence.go).
+	Open bool `json:"open,omitempty"`
 }
 
 // AssetTransfer is the body of asset.transfer, signed by both sides.
@@ -99,19 +105,6 @@ var AssetKinds = []AssetKind{AssetModel, AssetDataset, AssetAlgorithm, AssetSoft
 func ValidDigest(s string) bool {
 	const p = "sha256:"
 	return len(s) == len(p)+64 && s[:len(p)] == p && validHexHash(s[len(p):])
-}
-
-func validSPDX(s string) bool {
-	if len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '+') {
-			return false
-		}
-	}
-	return true
 }
 
 // checkOwners validates an owner list: sorted by member, no duplicates,
@@ -166,8 +159,19 @@ func applyAssetRegister(a *applyCtx) error {
 	if b.LegalTextHash != "" && !ValidDigest(b.LegalTextHash) {
 		return Errorf(CodeInvalid, "body.legal_text_hash: want sha256:<64 lower-case hex digits>")
 	}
-	if !validSPDX(b.SPDX) {
-		return Errorf(CodeInvalid, "body.spdx: %q is not an SPDX licence identifier", b.SPDX)
+	var openRights []Right
+	if b.SPDX != "" {
+		if err := ValidSPDX(b.SPDX); err != nil {
+			return prefixed("body.spdx", err)
+		}
+	}
+	if b.Open {
+		if b.SPDX == "" {
+			return Errorf(CodeInvalid, "body.open: an open asset needs its licence in spdx")
+		}
+		if openRights = OpenRights(b.SPDX); len(openRights) == 0 {
+			return Errorf(CodeInvalid, "body.open: the licence %s is of no open-licence family the ledger knows, so it would grant nothing; license the asset by grants instead", b.SPDX)
+		}
 	}
 	if len(b.ModelCardURI) > 2048 || (b.ModelCardURI != "" && !strings.Contains(b.ModelCardURI, ":")) {
 		return Errorf(CodeInvalid, "body.model_card_uri: want an absolute URI of at most 2048 characters")
@@ -184,7 +188,7 @@ func applyAssetRegister(a *applyCtx) error {
 	}
 	asset := &Asset{
 		ID: b.ID, Kind: b.Kind, Name: b.Name, Digest: b.Digest, Owners: b.Owners, Parents: b.Parents,
-		SPDX: b.SPDX, ModelCardURI: b.ModelCardURI, LegalTextHash: b.LegalTextHash,
+		SPDX: b.SPDX, ModelCardURI: b.ModelCardURI, LegalTextHash: b.LegalTextHash, Open: b.Open, OpenRights: openRights,
 		RegisteredAt: a.now, Index: a.index,
 	}
 	for i, p := range b.Parents {

@@ -61,7 +61,8 @@ func (r *CheckRequest) Validate() error {
 // on.
 type Decision struct {
 	Allowed bool `json:"allowed"`
-	// Basis is why: "owner", "grant", or "none" when denied.
+	// Basis is why: "owner", "grant", "licence" (an open licence), or
+	// "none" when denied.
 	Basis  string `json:"basis"`
 	Reason string `json:"reason"`
 	// Chain is the grant that allows the use followed by its ancestors, up
@@ -96,10 +97,15 @@ type Candidate struct {
 	Reason  string `json:"reason"`
 }
 
-// PendingDuty is a duty of the allowing grant.
+// PendingDuty is a duty of the allowing grant. For an attested duty it
+// says where the duty stands at the time asked: the earliest period begun
+// and not attested, with its due date ("due" or "overdue"), or "attested".
 type PendingDuty struct {
 	Grant string `json:"grant"`
 	Duty
+	Status       string     `json:"status,omitempty"`
+	PeriodNumber int        `json:"period_number,omitempty"`
+	Due          *time.Time `json:"due,omitempty"`
 }
 
 // CapLeft is what remains of one hard cap in one period.
@@ -189,7 +195,11 @@ func Check(v CheckView, req CheckRequest) (Decision, error) {
 		return d, nil
 	}
 	grants := v.GrantsFor(req.Member, req.Asset)
-	if len(grants) == 0 {
+	open := ""
+	if m, _ := v.Member(req.Member); m.Status == MemberActive {
+		open = openLicence(asset, req.Action)
+	}
+	if len(grants) == 0 && open == "" {
 		d.Reason = req.Member + " holds no grant over " + asset.ID
 		return d, nil
 	}
@@ -260,15 +270,22 @@ func Check(v CheckView, req CheckRequest) (Decision, error) {
 		writeUse(&b, &req)
 		d.Reason = b.String()
 		for _, du := range allow.Terms.Duties {
+			if IsAttestedDuty(du.Kind) {
+				d.Duties = append(d.Duties, dutyStatus(allow, &du, req.At))
+				continue
+			}
 			d.Duties = append(d.Duties, PendingDuty{Grant: allow.ID, Duty: du})
 		}
 		if du, ok := deletionDuty(allow, asset.Kind, asset.ID); ok {
 			d.Duties = append(d.Duties, du)
 		}
+		d.Reason += pendingWords(d.Duties)
 		if max := allow.Terms.Constraints.MaxSeats; max > 0 {
 			left := max - req.Quantity
 			d.SeatsLeft = &left
 		}
+	case open != "":
+		d.Allowed, d.Basis, d.Reason = true, "licence", open
 	default:
 		n := len("no grant allows ") + useLen(&req)
 		for _, c := range d.Candidates {
@@ -393,7 +410,7 @@ func covers(g *Grant, req *CheckRequest) string {
 	if c.MaxSeats > 0 && req.Quantity > c.MaxSeats {
 		return "asks for " + itoa(int(req.Quantity)) + " seats; the grant allows at most " + itoa(int(c.MaxSeats))
 	}
-	return ""
+	return requiredAttestation(g, req.Action, req.At)
 }
 
 func hasRight(rs []Right, r Right) bool {

@@ -55,7 +55,8 @@ func (v *View) NextDeadline(after time.Time) (time.Time, bool) {
 }
 
 // grantDeadlines passes consider each instant after after at which g's
-// status or duties change with time.
+// status or duties change with time, each attested duty's next due date
+// and its retention limit included.
 func grantDeadlines(g *Grant, after time.Time, consider func(time.Time)) {
 	switch g.Status {
 	case StatusOffered:
@@ -76,6 +77,7 @@ func grantDeadlines(g *Grant, after time.Time, consider func(time.Time)) {
 	if c.NotAfter != nil {
 		consider(*c.NotAfter)
 	}
+	dutyDeadlines(g, after, consider)
 	u := g.Terms.Usage
 	if u == nil {
 		return

@@ -69,6 +69,16 @@ func FuzzApply(f *testing.F) {
 	f.Add(fx.envelope("alpha", "ballot.open", "c1", map[string]any{"id": "c1", "action": "charter.amend", "deadline": t0.Add(24 * time.Hour),
 		"params": map[string]any{"charter": charter}}))
 	f.Add([]byte(`null`))
+	// Responsible-AI duties, their attestations and open licences.
+	f.Add(fx.envelope("alpha", "grant.offer", "o1", offer("g1", "alpha", "beta", "m1", []ledger.Right{"use", "commercialize"}, func(t *ledger.Terms) {
+		t.Duties = []ledger.Duty{{Kind: "fairness_audit", Period: "day", Assessor: "gamma", RequiredFor: []ledger.Right{"commercialize"}}}
+	})))
+	f.Add(fx.envelope("beta", "duty.attest", "d1", attestBody("g1", 1)))
+	f.Add(fx.envelope("beta", "duty.attest", "d2", map[string]any{"grant": "g1", "kind": "fairness_audit", "period": -1, "digest": digestA, "statement": "\u0000"}))
+	f.Add(fx.envelope("alpha", "asset.register", "a2", ledger.AssetRegister{ID: "m2", Kind: "model", Digest: digestA,
+		Owners: []ledger.Owner{{Member: "alpha", ShareBP: 10000}}, SPDX: "(MIT OR GPL-3.0-only) AND Apache-2.0", Open: true}))
+	f.Add(fx.envelope("alpha", "asset.register", "a3", ledger.AssetRegister{ID: "m3", Kind: "model", Digest: digestA,
+		Owners: []ledger.Owner{{Member: "alpha", ShareBP: 10000}}, SPDX: "MIT WITH ((", Open: true}))
 	f.Fuzz(func(t *testing.T, env []byte) {
 		a, b := newFixture(t), newFixture(t)
 		ra := a.raw(env)

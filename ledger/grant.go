@@ -71,12 +71,23 @@ const (
 
 // Duty is an obligation on the licensees.
 type Duty struct {
-	Kind   string `json:"kind"`             // attribution, report_usage or audit_access
-	Text   string `json:"text,omitempty"`   // the attribution notice, or what the auditor may inspect
+	// Kind is attribution, report_usage, audit_access, or one of the
+	// attested responsible-AI kinds (duty.go).
+	Kind   string `json:"kind"`
+	Text   string `json:"text,omitempty"`   // the attribution notice, what the auditor may inspect, what the assessment covers
 	Metric string `json:"metric,omitempty"` // report_usage: the metric to report
-	Period Period `json:"period,omitempty"` // report_usage: one report per period
-	// DueDays is how many days after each period ends the report is due.
+	// Period is report_usage's reporting period, or an attested duty's:
+	// one report or attestation per period.
+	Period Period `json:"period,omitempty"`
+	// DueDays is how many days after each period ends the report or the
+	// attestation is due.
 	DueDays int `json:"due_days,omitempty"`
+	// Assessor is the member, besides the licensees, who may attest an
+	// attested duty (an independent auditor, say).
+	Assessor string `json:"assessor,omitempty"`
+	// RequiredFor lists rights the grant allows only once the duty has
+	// been attested: "no commercialize until the fairness audit".
+	RequiredFor []Right `json:"required_for,omitempty"`
 }
 
 // Period is a reporting or quota period.
@@ -166,6 +177,9 @@ type Grant struct {
 	// "parent:<id>" / "bundle:<id>" for a knock-on suspension.
 	SuspendedBy string `json:"suspended_by,omitempty"`
 	Index       uint64 `json:"index"` // the log index of the offer
+	// Attested summarises the attestations of its attested duties, by
+	// kind; the evidence is in its history.
+	Attested []DutyAttested `json:"attested,omitempty"`
 }
 
 // StatusAt is the grant's status at time t: its stored status, unless its
@@ -271,6 +285,9 @@ func (t *Terms) Normalize() {
 		p.Purposes, p.Industries, p.Actions = sortedSet(p.Purposes), sortedSet(p.Industries), sortedSet(p.Actions)
 	}
 	t.Prohibitions = normalizeProhibitions(t.Prohibitions)
+	for i := range t.Duties {
+		t.Duties[i].RequiredFor = sortedSet(t.Duties[i].RequiredFor)
+	}
 	if t.Usage != nil {
 		t.Usage.normalize()
 	}
@@ -347,14 +364,21 @@ func (t *Terms) Validate() error {
 	}
 	for i, d := range t.Duties {
 		f := "duties[" + itoa(i) + "]"
-		switch d.Kind {
-		case DutyAttribution, DutyAuditAccess:
-		case DutyReportUsage:
+		if !IsAttestedDuty(d.Kind) && (d.Assessor != "" || len(d.RequiredFor) > 0) {
+			return Errorf(CodeInvalid, "%s: only an attested duty (%s) names an assessor or required_for", f, strings.Join(AttestedDutyKinds, ", "))
+		}
+		switch {
+		case d.Kind == DutyAttribution, d.Kind == DutyAuditAccess:
+		case d.Kind == DutyReportUsage:
 			if d.Metric == "" || !d.Period.valid() || d.DueDays < 0 {
 				return Errorf(CodeInvalid, "%s: report_usage needs a metric, a period (day, week, month, quarter, year) and due_days ≥ 0", f)
 			}
+		case IsAttestedDuty(d.Kind):
+			if err := validateAttestedDuty(f, i, t); err != nil {
+				return err
+			}
 		default:
-			return Errorf(CodeInvalid, "%s.kind: %q is not attribution, report_usage or audit_access", f, d.Kind)
+			return Errorf(CodeInvalid, "%s.kind: %q is not attribution, report_usage, audit_access, %s", f, d.Kind, strings.Join(AttestedDutyKinds, ", "))
 		}
 	}
 	cl := &t.Clauses

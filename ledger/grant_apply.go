@@ -11,14 +11,16 @@ type GrantEvent struct {
 	Grant   string    `json:"grant"`
 	Index   uint64    `json:"index"`
 	At      time.Time `json:"at"`
-	Kind    string    `json:"kind"` // offered, accepted, activated, amended, suspended, resumed, revoked, terminated, deletion_attested
+	Kind    string    `json:"kind"` // offered, accepted, activated, amended, attested, deletion_attested, suspended, resumed, revoked, terminated
 	By      string    `json:"by"`   // a member, or "parent:<id>" / "bundle:<id>" for knock-on changes
 	Version uint32    `json:"version"`
 	Status  Status    `json:"status"`
 	Terms   *Terms    `json:"terms,omitempty"` // on offered and amended
 	Reason  string    `json:"reason,omitempty"`
-	// Attestation is the evidence of a deletion_attested event.
-	Attestation *Attestation `json:"attestation,omitempty"`
+	// Attestation is the evidence of an attested duty, on attested.
+	Attestation *DutyAttestation `json:"attestation,omitempty"`
+	// Deletion is the evidence of a deletion_attested event.
+	Deletion *Attestation `json:"deletion,omitempty"`
 }
 
 // GrantOffer is the body of grant.offer, and one grant of a bundle.offer.
@@ -53,18 +55,17 @@ func (a *applyCtx) grant(field, id string) (*Grant, error) {
 func (a *applyCtx) putGrant(g *Grant) { a.tx.putJSON(bucketGrants, []byte(g.ID), g) }
 
 func (a *applyCtx) history(g *Grant, kind, by, reason string, terms *Terms) {
-	a.tx.putJSON(bucketHistory, append(append([]byte(g.ID), 0), u64(a.historyLen(g.ID))...), GrantEvent{
+	a.putHistory(GrantEvent{
 		Grant: g.ID, Index: a.index, At: a.now, Kind: kind, By: by, Version: g.Version,
 		Status: g.Status, Terms: terms, Reason: reason,
 	})
 }
 
-// historyLen is how many events grant id's history holds: the sequence
-// number of the next.
-func (a *applyCtx) historyLen(id string) uint64 {
+// putHistory appends e to its grant's history.
+func (a *applyCtx) putHistory(e GrantEvent) {
 	var n uint64
-	a.tx.scan(bucketHistory, append([]byte(id), 0), func(_, _ []byte) bool { n++; return true })
-	return n
+	a.tx.scan(bucketHistory, append([]byte(e.Grant), 0), func(_, _ []byte) bool { n++; return true })
+	a.tx.putJSON(bucketHistory, append(append([]byte(e.Grant), 0), u64(n)...), e)
 }
 
 // sortedMembers checks a list of member IDs: sorted, no duplicates, active.
@@ -168,6 +169,9 @@ func (a *applyCtx) checkTerms(field string, g *Grant) error {
 			return Errorf(CodeRejected, "%s.prohibitions: asset %s inherits %d use restriction(s) from its lineage that this grant must carry: %s",
 				field, id, len(miss), string(mustMarshal(miss)))
 		}
+	}
+	if err := a.checkAssessors(field, t); err != nil {
+		return err
 	}
 	return a.checkExclusive(g)
 }
@@ -339,6 +343,8 @@ func applyGrantAmend(a *applyCtx) error {
 	if !slices.Equal(b.Terms.Assets, g.Terms.Assets) || b.Terms.Parent != g.Terms.Parent {
 		return Errorf(CodeInvalid, "body.terms: an amendment cannot change the assets or the parent grant; offer a new grant")
 	}
+	// An amendment may drop a duty: what is overdue by now stays on record.
+	a.recordOverdueDuties(g)
 	ng := *g
 	ng.Terms = b.Terms
 	ng.Version++

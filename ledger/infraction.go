@@ -14,6 +14,7 @@ const (
 	InfractionSoftCap        = "soft_cap_exceeded"  // the period's use crossed a soft cap
 	InfractionMissingReport  = "missing_report"     // no report of a duty's metric by its due date
 	InfractionSLABreach      = "sla_breach"         // a measurement missed an SLA target or triggered a credit
+	InfractionDutyOverdue    = "duty_overdue"       // an attested duty's period was not attested by its due date
 	maxMissingPeriodsChecked = 400
 )
 
@@ -37,6 +38,7 @@ type Infraction struct {
 	Period  string    `json:"period,omitempty"`
 	Metric  string    `json:"metric,omitempty"`
 	Asset   string    `json:"asset,omitempty"`  // the dataset of a deletion_not_attested
+	Duty    string    `json:"duty,omitempty"`   // the attested duty's kind, for duty_overdue
 	Report  string    `json:"report,omitempty"` // the report that revealed it
 	Index   uint64    `json:"index,omitempty"`  // the log index of the entry that revealed it; 0 if only computed
 	At      time.Time `json:"at"`               // ledger time it was recorded, or the due date of a missing report
@@ -76,6 +78,8 @@ func (a *applyCtx) recordInfraction(in Infraction) {
 
 func infractionCause(in *Infraction) string {
 	switch in.Kind {
+	case InfractionDutyOverdue:
+		return in.Duty + ":" + in.Period
 	case InfractionSoftCap, InfractionSLABreach, InfractionMissingReport:
 		if in.Metric != "" {
 			return in.Period + ":" + in.Metric
@@ -147,10 +151,21 @@ func (a *applyCtx) recordMissingReports(g *Grant) {
 	}
 }
 
+// computedInfractions are g's infractions that need no entry to reveal
+// them: missing reports and overdue attested duties at ledger time now.
+func computedInfractions(t *tx, g *Grant, now time.Time) []Infraction {
+	out := missingReports(t, g, now)
+	if span, ok := spanOf(t, g); ok && slices.ContainsFunc(g.Terms.Duties, func(d Duty) bool { return IsAttestedDuty(d.Kind) }) {
+		out = append(out, overdueDuties(g, span, now)...)
+	}
+	return out
+}
+
 // Infractions lists the infractions that match filter in ID order (grant,
 // kind, cause), up to limit after the ID after, and the cursor of the next
-// page ("" at the end). Missing reports whose due date has passed at the
-// view's ledger time are included even before an entry records them.
+// page ("" at the end). Missing reports and overdue attested duties whose
+// due date has passed at the view's ledger time are included even before
+// an entry records them.
 func (v *View) Infractions(filter InfractionFilter, after string, limit int) ([]*Infraction, string) {
 	now := v.LedgerTime()
 	var all []*Infraction
@@ -168,7 +183,7 @@ func (v *View) Infractions(filter InfractionFilter, after string, limit int) ([]
 		}
 		return true
 	})
-	if filter.Kind == "" || filter.Kind == InfractionMissingReport {
+	if filter.Kind == "" || filter.Kind == InfractionMissingReport || filter.Kind == InfractionDutyOverdue {
 		grants := []string{filter.Grant}
 		if filter.Grant == "" {
 			grants = nil
@@ -179,10 +194,10 @@ func (v *View) Infractions(filter InfractionFilter, after string, limit int) ([]
 		}
 		for _, id := range grants {
 			g, ok := v.Grant(id)
-			if !ok || g.Terms.Usage == nil {
+			if !ok {
 				continue
 			}
-			for _, in := range missingReports(v.t, g, now) {
+			for _, in := range computedInfractions(v.t, g, now) {
 				if !seen[in.ID] && filter.match(&in) && in.ID > after {
 					all = append(all, &in)
 				}

@@ -10,7 +10,7 @@ import (
 // a type or add one.
 func TestProposalTypes(t *testing.T) {
 	want := []string{
-		"asset.register", "asset.transfer", "ballot.open", "ballot.vote", "bundle.accept", "bundle.offer",
+		"asset.register", "asset.transfer", "ballot.open", "ballot.vote", "bundle.accept", "bundle.offer", "duty.attest",
 		"grant.accept", "grant.amend", "grant.offer", "grant.resume", "grant.revoke", "grant.suspend",
 		"grant.terminate", "key.rotate", "pool.consume", "pool.create", "pool.hold", "pool.release", "pool.settle",
 		"pool.transfer", "retention.attest", "sla.report", "token.register", "token.revoke", "usage.report",

@@ -94,8 +94,8 @@ func attestation(t *tx, grant, asset string) (*Attestation, bool) {
 	t.scan(bucketHistory, append([]byte(grant), 0), func(_, v []byte) bool {
 		var e GrantEvent
 		mustUnmarshal(bucketHistory, nil, v, &e)
-		if e.Attestation != nil && e.Attestation.Asset == asset {
-			found = e.Attestation
+		if e.Deletion != nil && e.Deletion.Asset == asset {
+			found = e.Deletion
 			return false
 		}
 		return true
@@ -194,9 +194,9 @@ func applyRetentionAttest(a *applyCtx) error {
 		return Errorf(CodeConflict, "body.asset: %s already attested the deletion of %s under grant %s", prev.Signer, b.Asset, g.ID)
 	}
 	at := &Attestation{RetentionAttest: b, Signer: a.p.Signer, Late: !a.now.Before(due)}
-	a.tx.putJSON(bucketHistory, append(append([]byte(g.ID), 0), u64(a.historyLen(g.ID))...), GrantEvent{
+	a.putHistory(GrantEvent{
 		Grant: g.ID, Index: a.index, At: a.now, Kind: "deletion_attested", By: a.p.Signer, Version: g.Version,
-		Status: g.Status, Attestation: at,
+		Status: g.Status, Deletion: at,
 	})
 	a.event("retention.attested", g.ID)
 	if at.Late {

@@ -271,6 +271,7 @@ func applyUsageReport(a *applyCtx) error {
 			Detail: c.metric + " reached " + strconv.FormatInt(c.new, 10) + " in period " + b.Period + ", over the soft cap of " + strconv.FormatInt(c.cap, 10)})
 	}
 	a.recordMissingReports(g)
+	a.recordOverdueDuties(g)
 	return nil
 }
 

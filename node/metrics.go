@@ -103,7 +103,8 @@ func (m *metrics) registerDisk(reg prometheus.Registerer, g *diskGuard) error {
 
 // infractionKinds label charta_infractions_total.
 var infractionKinds = []string{ledger.InfractionAfterExpiry, ledger.InfractionOutOfScope, ledger.InfractionHardCap,
-	ledger.InfractionSoftCap, ledger.InfractionMissingReport, ledger.InfractionSLABreach}
+	ledger.InfractionSoftCap, ledger.InfractionMissingReport, ledger.InfractionSLABreach, ledger.InfractionDutyOverdue,
+	ledger.InfractionDeletion}
 
 // observeApply counts an applied batch's proposals and infractions and
 // observes how long it took. It runs on Raft's FSM goroutine.

@@ -27,6 +27,9 @@ func seedDemo(ctx context.Context, c *devnet.Cluster, out io.Writer) error {
        charta check --member gamma --asset alpha-corpus --action train --territory KP        # export control
        charta pool usage gpu-pool
        charta statement show g-inference
+       charta check --member gamma --asset atlas-tokenizer --action distribute    (an open Apache-2.0 licence)
+       charta check --member gamma --asset atlas-7b --action commercialize        (waits for the fairness audit)
+       charta infraction list --kind duty_overdue   (gamma's fairness audit, overdue about 10 s after seeding)
        charta infraction list`)
 	return os.WriteFile(c.Path("demo.done"), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644)
 }

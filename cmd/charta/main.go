@@ -79,7 +79,7 @@ func commands() []*command {
 	return []*command{
 		keygenCmd(), genesisCmd(), certCmd(), nodeCmd(), devCmd(),
 		statusCmd(), memberCmd(), keyCmd(), tokenCmd(), assetCmd(), grantCmd(), bundleCmd(), ballotCmd(),
-		poolCmd(), usageCmd(), slaCmd(), statementCmd(), infractionCmd(),
+		poolCmd(), usageCmd(), slaCmd(), dutyCmd(), statementCmd(), infractionCmd(),
 		checkCmd(), journalCmd(), checkpointCmd(), verifyCmd(), auditCmd(), backupCmd(), restoreCmd(),
 		benchCmd(), versionCmd(),
 	}

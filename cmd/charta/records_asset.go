@@ -14,6 +14,7 @@ import (
 
 func assetCmd() *command {
 	var id, kind, name, digest, spdx, card, legal string
+	var open bool
 	var owners, parents, cosign multiFlag
 	register := &command{
 		name: "register", summary: "Register an asset (signed by every owner)", client: true, signs: true,
@@ -25,7 +26,8 @@ func assetCmd() *command {
 			fs.StringVar(&kind, "kind", "", "model, dataset, algorithm, software, output, patent or compute (required)")
 			fs.StringVar(&name, "name", "", "human-readable name")
 			fs.StringVar(&digest, "digest", "", "sha256:<64 hex> of the weights or data manifest (required)")
-			fs.StringVar(&spdx, "spdx", "", "SPDX licence ID")
+			fs.StringVar(&spdx, "spdx", "", "SPDX licence expression, e.g. Apache-2.0 or MIT OR Apache-2.0")
+			fs.BoolVar(&open, "open", false, "the --spdx licence is open to every member (see docs/entitlements.md for the families)")
 			fs.StringVar(&card, "model-card", "", "model card URI")
 			fs.StringVar(&legal, "legal-text-hash", "", "sha256:<hex> of the legal text")
 			fs.Var(&owners, "owner", "member=share_bp (repeat; default: the signer owns 10000)")
@@ -40,7 +42,7 @@ func assetCmd() *command {
 			if err != nil {
 				return err
 			}
-			body := ledger.AssetRegister{ID: id, Kind: ledger.AssetKind(kind), Name: name, Digest: digest, SPDX: spdx, ModelCardURI: card, LegalTextHash: legal}
+			body := ledger.AssetRegister{ID: id, Kind: ledger.AssetKind(kind), Name: name, Digest: digest, SPDX: spdx, ModelCardURI: card, LegalTextHash: legal, Open: open}
 			for _, o := range owners {
 				m, bp, ok := strings.Cut(o, "=")
 				n, err := strconv.ParseUint(bp, 10, 32)
@@ -148,6 +150,9 @@ func printAsset(w io.Writer, a *ledger.Asset) {
 	}
 	fieldLines(w, "parents", parents)
 	fieldIf(w, "spdx", a.SPDX)
+	if a.Open {
+		fieldIf(w, "open to", "every member: "+joinRightsCLI(a.OpenRights))
+	}
 	fieldIf(w, "model card", a.ModelCardURI)
 	fieldIf(w, "legal text", a.LegalTextHash)
 	if len(a.Prohibitions) > 0 {

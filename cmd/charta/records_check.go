@@ -78,8 +78,13 @@ func printDecision(w io.Writer, d *ledger.Decision) {
 	}
 	for _, du := range d.Duties {
 		what := du.Text
-		if du.Kind == ledger.DutyReportUsage {
+		switch {
+		case du.Kind == ledger.DutyReportUsage:
 			what = fmt.Sprintf("report %s every %s within %d days", du.Metric, du.Period, du.DueDays)
+		case du.Status == ledger.DutyStatusAttested:
+			what = "attested for every period so far"
+		case du.Due != nil:
+			what = fmt.Sprintf("%s: period %d, due by %s", du.Status, du.PeriodNumber, du.Due.UTC().Format(time.RFC3339))
 		}
 		fmt.Fprintf(w, "duty\t%s: %s\n", du.Kind, what)
 	}

@@ -23,6 +23,7 @@ type grantTermsFlags struct {
 	prohibitPurposes, prohibitIndustries, prohibitActions string
 	attribution, auditAccess                              string
 	reportUsage                                           string
+	duties, requireAttested                               multiFlag
 	outputs, improvements, law, export, contract          string
 	exclusivity, data                                     string
 }
@@ -49,6 +50,9 @@ func (t *grantTermsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.attribution, "attribution", "", "attribution notice the licensee must show")
 	fs.StringVar(&t.auditAccess, "audit-access", "", "what auditors may inspect")
 	fs.StringVar(&t.reportUsage, "report-usage", "", "metric:period:due_days, e.g. gpu_hours:month:10")
+	fs.Var(&t.duties, "duty", "attested duty kind:period:due_days[:assessor], kind one of "+strings.Join(ledger.AttestedDutyKinds, ", ")+
+		", e.g. fairness_audit:quarter:30:gamma (repeat)")
+	fs.Var(&t.requireAttested, "require-attested", "kind:right[,right]: the grant allows those rights only once the duty is attested, e.g. fairness_audit:commercialize (repeat)")
 	fs.StringVar(&t.outputs, "outputs-owner", "", "who owns outputs: licensee, licensor or joint")
 	fs.StringVar(&t.improvements, "improvements-owner", "", "who owns improvements: licensee, licensor or joint")
 	fs.StringVar(&t.law, "governing-law", "", "governing law")
@@ -106,6 +110,9 @@ func (t *grantTermsFlags) terms() (ledger.Terms, error) {
 		}
 		terms.Duties = append(terms.Duties, ledger.Duty{Kind: ledger.DutyReportUsage, Metric: parts[0], Period: ledger.Period(parts[1]), DueDays: days})
 	}
+	if err := t.attestedDuties(&terms); err != nil {
+		return terms, err
+	}
 	terms.Clauses = ledger.Clauses{OutputsOwner: t.outputs, ImprovementsOwner: t.improvements, GoverningLaw: t.law, ExportControl: t.export, ContractHash: t.contract}
 	if t.export != "" {
 		if err := ledger.ValidateExportClass(t.export); err != nil {
@@ -134,6 +141,44 @@ func exclusivityFlag(old bool, kind string) error {
 	}
 	if old && kind != "" {
 		return usagef("--exclusive is the old form of --exclusivity sole; give only --exclusivity")
+	}
+	return nil
+}
+
+// attestedDuties adds the --duty and --require-attested duties to terms.
+func (t *grantTermsFlags) attestedDuties(terms *ledger.Terms) error {
+	for _, d := range t.duties {
+		parts := strings.Split(d, ":")
+		if len(parts) < 3 || len(parts) > 4 {
+			return usagef("--duty %q: want kind:period:due_days[:assessor]", d)
+		}
+		days, err := strconv.Atoi(parts[2])
+		if err != nil {
+			return usagef("--duty %q: due_days %q is not a number", d, parts[2])
+		}
+		du := ledger.Duty{Kind: parts[0], Period: ledger.Period(parts[1]), DueDays: days}
+		if len(parts) == 4 {
+			du.Assessor = parts[3]
+		}
+		terms.Duties = append(terms.Duties, du)
+	}
+	for _, r := range t.requireAttested {
+		kind, rights, ok := strings.Cut(r, ":")
+		i := -1
+		for j, d := range terms.Duties {
+			if d.Kind == kind {
+				i = j
+			}
+		}
+		if !ok || rights == "" {
+			return usagef("--require-attested %q: want kind:right[,right]", r)
+		}
+		if i < 0 {
+			return usagef("--require-attested %q: no --duty of kind %s", r, kind)
+		}
+		for _, right := range split(rights) {
+			terms.Duties[i].RequiredFor = append(terms.Duties[i].RequiredFor, ledger.Right(right))
+		}
 	}
 	return nil
 }
@@ -385,13 +430,39 @@ func prohibitionStrings(ps []ledger.Prohibition) []string {
 func dutyStrings(ds []ledger.Duty) []string {
 	var out []string
 	for _, d := range ds {
-		if d.Kind == ledger.DutyReportUsage {
+		switch {
+		case d.Kind == ledger.DutyReportUsage:
 			out = append(out, fmt.Sprintf("report %s every %s within %d days", d.Metric, d.Period, d.DueDays))
-			continue
+		case ledger.IsAttestedDuty(d.Kind):
+			out = append(out, attestedDutyString(d))
+		default:
+			out = append(out, d.Kind+": "+dash(d.Text))
 		}
-		out = append(out, d.Kind+": "+dash(d.Text))
 	}
 	return out
+}
+
+// attestedDutyString describes an attested duty in a line.
+func attestedDutyString(d ledger.Duty) string {
+	s := fmt.Sprintf("%s attested every %s within %d days", d.Kind, d.Period, d.DueDays)
+	if d.Assessor != "" {
+		s += " (by a licensee or " + d.Assessor + ")"
+	}
+	if len(d.RequiredFor) > 0 {
+		s += "; required for " + joinRightsCLI(d.RequiredFor)
+	}
+	if d.Text != "" {
+		s += ": " + d.Text
+	}
+	return s
+}
+
+func joinRightsCLI(rs []ledger.Right) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = string(r)
+	}
+	return strings.Join(s, ", ")
 }
 
 func terminationString(t ledger.Termination) string {

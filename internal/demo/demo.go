@@ -138,6 +138,27 @@ func Seed(p Propose, out io.Writer) error {
 			}
 			return propose("gamma", "grant.accept", ledger.GrantRef{Grant: "g-corpus-data"})
 		}},
+		{"responsible AI: g-atlas-gamma makes gamma audit atlas-7b for fairness daily, and commercialize waits for the audit; the first is due about 10 s from now", func() error {
+			// The window opened a day ago less ten seconds, so the first
+			// daily period ends, and its audit falls due (due_days 0), ten
+			// seconds after this offer: a time entry then makes it overdue.
+			start := time.Now().Add(-24*time.Hour + 10*time.Second).UTC().Truncate(time.Second)
+			if err := propose("alpha", "grant.offer", grant("g-atlas-gamma", "alpha", "gamma", []string{"atlas-7b"}, []ledger.Right{"use", "commercialize"}, func(t *ledger.Terms) {
+				t.Constraints.NotBefore = &start
+				t.Prohibitions = noWeapons
+				t.Duties = []ledger.Duty{{Kind: ledger.DutyFairnessAudit, Period: ledger.PeriodDay, Text: "bias audit of atlas-7b's outputs across demographic groups",
+					RequiredFor: []ledger.Right{ledger.RightCommercialize}}}
+			})); err != nil {
+				return err
+			}
+			return propose("gamma", "grant.accept", ledger.GrantRef{Grant: "g-atlas-gamma"})
+		}},
+		{"open licence: alpha's atlas-tokenizer is Apache-2.0, open to every member without a grant", func() error {
+			return propose("alpha", "asset.register", ledger.AssetRegister{
+				ID: "atlas-tokenizer", Kind: ledger.AssetSoftware, Name: "Atlas tokenizer", Digest: digest("atlas-tokenizer"),
+				Owners: []ledger.Owner{{Member: "alpha", ShareBP: 10000}}, SPDX: "Apache-2.0", Open: true,
+			})
+		}},
 	}
 	steps = append(steps, poolSteps(propose, end)...)
 	for _, s := range steps {

@@ -26,8 +26,8 @@ func TestSeed_ProposesTheStoryInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(calls) != 25 {
-		t.Fatalf("%d proposals, want 25", len(calls))
+	if len(calls) != 28 {
+		t.Fatalf("%d proposals, want 28", len(calls))
 	}
 	for i, c := range calls {
 		if want := fmt.Sprintf("demo-%03d", i+1); c.id != want {
@@ -47,8 +47,9 @@ func TestSeed_ProposesTheStoryInOrder(t *testing.T) {
 		t.Errorf("last proposal %+v", last)
 	}
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-	if len(lines) != 8 || !strings.HasPrefix(lines[0], "  - assets: ") || !strings.HasPrefix(lines[5], "  - data terms and export control") ||
-		!strings.HasPrefix(lines[7], "  - metered grant g-inference") {
+	if len(lines) != 10 || !strings.HasPrefix(lines[0], "  - assets: ") || !strings.HasPrefix(lines[5], "  - data terms and export control") ||
+		!strings.HasPrefix(lines[6], "  - responsible AI: ") || !strings.HasPrefix(lines[7], "  - open licence: ") ||
+		!strings.HasPrefix(lines[9], "  - metered grant g-inference") {
 		t.Errorf("chapters:\n%s", out.String())
 	}
 }
