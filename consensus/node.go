@@ -654,5 +654,5 @@ func (n *Node) admitPeer(id string) error {
 // state and checks it, exactly as a restore would, and Raft then reads the
 // checked copy back.
 func (n *Node) vetSnapshot(body io.Reader) (io.ReadCloser, error) {
-	return n.ledger.CheckSnapshot(body)
+	return n.ledger.CheckSnapshot(body, nil)
 }
