@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,13 @@ type Config struct {
 	Clock              func() time.Time      // stamps records; default time.Now (tests inject offsets)
 	Registerer         prometheus.Registerer // where Raft's metrics are registered; nil = not exported
 	Logger             *slog.Logger          // default slog.Default(); Raft logs at Warn and above unless Debug is enabled
+	// VouchSnapshot, if set, is asked about every snapshot a peer offers
+	// once the ledger has checked it (see Ledger.CheckSnapshot), with a
+	// view of the snapshot's state; an error refuses the snapshot before
+	// Raft keeps it. A node sets it to gather the other member nodes'
+	// cosignatures of the snapshot's journal head. Nil: peers' snapshots
+	// are checked but not vouched for (in-process tests).
+	VouchSnapshot func(ctx context.Context, v *ledger.View) error
 }
 
 // DefaultConfig returns a Config with every tunable set to its default.

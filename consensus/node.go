@@ -651,8 +651,28 @@ func (n *Node) admitPeer(id string) error {
 
 // vetSnapshot is the transport's snapshot policy (see guardedConn): the
 // ledger receives a snapshot offered by a peer into a file beside its
-// state and checks it, exactly as a restore would, and Raft then reads the
-// checked copy back.
+// state and checks it, exactly as a restore would, Config.VouchSnapshot
+// (if set) must vouch for it, and Raft then reads the checked copy back.
+// A refusal is logged with its reason.
 func (n *Node) vetSnapshot(body io.Reader) (io.ReadCloser, error) {
-	return n.ledger.CheckSnapshot(body)
+	var vouch func(v *ledger.View) error
+	if f := n.cfg.VouchSnapshot; f != nil {
+		vouch = func(v *ledger.View) error {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				select {
+				case <-n.stop:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			return f(ctx, v)
+		}
+	}
+	rc, err := n.ledger.CheckSnapshot(body, vouch)
+	if err != nil {
+		n.log.Warn("refused a snapshot a peer offered", "err", err)
+	}
+	return rc, err
 }

@@ -596,7 +596,7 @@ func TestSnapshot_CheckRefusesWhatRestoreRefuses(t *testing.T) {
 		{"another consortium", obuf.Bytes(), false},
 		{"root page past the end", rootPastEnd(t, buf.Bytes()), false},
 	} {
-		checked, err := h.l.CheckSnapshot(bytes.NewReader(tc.b))
+		checked, err := h.l.CheckSnapshot(bytes.NewReader(tc.b), nil)
 		if tc.ok != (err == nil) {
 			t.Fatalf("%s: CheckSnapshot = %v", tc.name, err)
 		}

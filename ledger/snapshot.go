@@ -73,9 +73,11 @@ func (s *Snapshot) Release() {
 }
 
 // Restore replaces the whole state with a snapshot stream. The snapshot is
-// checked before it is used: its checksum, its consortium, and its journal,
+// checked before it is used: its checksum, its consortium, its journal,
 // whose hash chain and Merkle root are recomputed from genesis and must
-// match the head it records. On any failure the current state is kept.
+// match the head it records, and its state, which must be the one that
+// replaying its journal makes (replaySnapshot). On any failure the current
+// state is kept.
 func (l *Ledger) Restore(r io.Reader) error {
 	tmp := l.path + ".restore"
 	if err := removeFile(tmp); err != nil {
@@ -122,7 +124,13 @@ func (l *Ledger) Restore(r io.Reader) error {
 // success the returned reader gives back the same stream from that file
 // (so the caller needs no copy of its own), and closing it removes the
 // file.
-func (l *Ledger) CheckSnapshot(r io.Reader) (io.ReadCloser, error) {
+//
+// With a vouch function (a node checking a snapshot a peer offers), a
+// snapshot that passed those checks must also extend this ledger's
+// journal, and vouch, which sees a read-only view of the snapshot's state,
+// must accept it: it is where a node asks others whether the snapshot's
+// journal is the consortium's (see VouchSnapshot in consensus).
+func (l *Ledger) CheckSnapshot(r io.Reader, vouch func(v *View) error) (io.ReadCloser, error) {
 	f, err := os.CreateTemp(filepath.Dir(l.path), filepath.Base(l.path)+checkPattern)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: restore: %w", err)
@@ -130,6 +138,9 @@ func (l *Ledger) CheckSnapshot(r io.Reader) (io.ReadCloser, error) {
 	l.checkMu.Lock() // one at a time: each may be gigabytes of disk
 	defer l.checkMu.Unlock()
 	sum, _, err := l.receiveAndCheck(r, f, false)
+	if err == nil && vouch != nil {
+		err = l.vouchSnapshot(f.Name(), vouch)
+	}
 	if err != nil {
 		removeFile(f.Name())
 		return nil, err
@@ -165,7 +176,7 @@ func (c *checkedSnapshot) Close() error {
 // pure function of the snapshot's bytes and the consortium, so the ledger
 // remembers the checksums of the last few snapshots that passed and skips
 // the second check (which recomputes the journal's hash chain and Merkle
-// tree) for the same bytes.
+// tree and replays the journal) for the same bytes.
 //
 // The file is fsynced only when it becomes the state (sync).
 func (l *Ledger) receiveAndCheck(r io.Reader, f *os.File, sync bool) (sum Hash, applied uint64, err error) {
@@ -179,7 +190,7 @@ func (l *Ledger) receiveAndCheck(r io.Reader, f *os.File, sync bool) (sum Hash, 
 	if applied, ok := l.checked.get(sum); ok {
 		return sum, applied, nil
 	}
-	if applied, err = checkSnapshot(f.Name(), l.consortium); err != nil {
+	if applied, err = checkSnapshot(f.Name(), filepath.Dir(l.path), l.consortium); err != nil {
 		return Hash{}, 0, err
 	}
 	l.checked.add(sum, applied)
@@ -264,13 +275,15 @@ func copyHoldingTail(w io.Writer, r io.Reader, n int) ([]byte, error) {
 	}
 }
 
-// checkSnapshot opens a received state file read-only and verifies it.
-// The file comes from a peer, so it may be crafted: bbolt panics on some
+// checkSnapshot opens a received state file read-only and verifies it:
+// its buckets, its consortium, its journal's hash chain and Merkle root,
+// and that replaying its journal in a scratch ledger under dir makes its
+// state (replaySnapshot). The file comes from a peer, so it may be crafted: bbolt panics on some
 // corrupt pages, and a page number past the end of the file makes it read
 // outside its memory mapping, a fault that would kill the process. With
 // SetPanicOnFault such a fault panics instead, on this goroutine (bbolt
 // reads on the caller's), and either way the snapshot is refused.
-func checkSnapshot(path, consortium string) (applied uint64, err error) {
+func checkSnapshot(path, dir, consortium string) (applied uint64, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
@@ -296,7 +309,10 @@ func checkSnapshot(path, consortium string) (applied uint64, err error) {
 			return errors.New("ledger: restore: snapshot has no applied index")
 		}
 		applied = binary.BigEndian.Uint64(a)
-		return verifyJournal(newTx(btx, newMemos()))
+		if err := verifyJournal(newTx(btx, newMemos())); err != nil {
+			return err
+		}
+		return replaySnapshot(btx, dir, consortium)
 	})
 	return applied, err
 }

@@ -352,7 +352,7 @@ func (s *Server) askCosignOnce(ctx context.Context, p peer, note string) ([]veri
 
 // handleCheckpointCosign answers POST /v1/checkpoint/cosign: the body is a
 // checkpoint note signed by at least one active member's current key (the
-// requesting node's). If the checkpoint matches this node's journal, the
+// requesting node's), with a cosignature or a cosign request. If the checkpoint matches this node's journal, the
 // answer is the note with this node's cosignature; otherwise a problem.
 // No token is needed: the requester's signature authenticates it, and the
 // node signs only what its own journal shows.
@@ -394,8 +394,9 @@ func (s *Server) handleCheckpointCosign(w http.ResponseWriter, r *http.Request) 
 	w.Write([]byte(out.String()))
 }
 
-// signedByMember reports whether a note carries a valid cosignature, in
-// a form that counts, by an active member's current key.
+// signedByMember reports whether a note carries, by an active member's
+// current key, a valid cosignature in a form that counts or a valid cosign
+// request (verify.CosignRequest: a node vouching for a snapshot asks so).
 func signedByMember(v *ledger.View, cp *verify.Checkpoint, n *verify.Note) bool {
 	t := verify.Trust{Consortium: cp.Consortium(), Keys: map[string][]ledger.PublicKey{}}
 	for _, sg := range n.Sigs {
@@ -408,7 +409,11 @@ func signedByMember(v *ledger.View, cp *verify.Checkpoint, n *verify.Note) bool 
 		}
 	}
 	members, _, err := t.Cosigners(n)
-	return err == nil && len(members) > 0
+	if err == nil && len(members) > 0 {
+		return true
+	}
+	requesters, err := t.Requesters(n)
+	return err == nil && len(requesters) > 0
 }
 
 // signersOf lists the members whose cosignatures a note carries by name,

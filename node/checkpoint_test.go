@@ -25,18 +25,24 @@ type cluster struct {
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
+	return newClusterOf(t, "alpha", "beta", "gamma")
+}
+
+// newClusterOf is newCluster with nodes for the members named; the other
+// members' nodes are unreachable.
+func newClusterOf(t *testing.T, members ...string) *cluster {
+	t.Helper()
 	lns := map[string]net.Listener{}
-	addrs := map[string]string{}
-	for _, m := range []string{"alpha", "beta", "gamma"} {
+	addrs := map[string]string{"audit": "127.0.0.1:1"} // nothing listens: an unreachable peer
+	for _, m := range members {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		lns[m], addrs[m] = ln, ln.Addr().String()
 	}
-	addrs["audit"] = "127.0.0.1:1" // nothing listens: an unreachable peer
 	c := &cluster{nodes: map[string]*testServer{}}
-	for _, m := range []string{"alpha", "beta", "gamma"} {
+	for _, m := range members {
 		w := newWorld(t, addrs)
 		w.seed()
 		cfg := testConfig(t)

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/charta/charta/consensus"
@@ -142,6 +143,16 @@ func New(cfg Config, deps Deps) (*Node, error) {
 	if deps.Clock != nil {
 		rc.Clock = deps.Clock
 	}
+	// Raft may offer a snapshot before the API server exists; it is
+	// refused then, and offered again.
+	var vouching atomic.Pointer[Server]
+	rc.VouchSnapshot = func(ctx context.Context, v *ledger.View) error {
+		s := vouching.Load()
+		if s == nil {
+			return errors.New("node: snapshot not vouched: this node's API server is not up yet")
+		}
+		return s.vouchSnapshot(ctx, v)
+	}
 	if n.cons, err = consensus.New(rc); err != nil {
 		return nil, err
 	}
@@ -165,6 +176,7 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		n.cons.Shutdown()
 		return nil, err
 	}
+	vouching.Store(n.srv)
 	if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		n.cons.Shutdown()
 		return nil, fmt.Errorf("node: listen %s: %w", cfg.HTTPAddr, err)

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/charta/charta/ledger"
@@ -187,4 +189,60 @@ func timestamp(sig []byte, n int) (uint64, bool) {
 	}
 	ts := binary.BigEndian.Uint64(sig)
 	return ts, ts <= 1<<63-1
+}
+
+// cosignRequestHeader is the first line of the message a node signs to ask
+// peers to cosign a checkpoint it cannot cosign itself: one of a snapshot
+// it was offered, whose entries its own journal lacks.
+const cosignRequestHeader = "charta-cosign-request/v1"
+
+// CosignRequestType is the signature type of a cosign request line: the
+// reserved byte 0xff followed by "charta-cosign-request/v1/" and the
+// scheme name.
+func CosignRequestType(s ledger.Scheme) []byte {
+	return append([]byte{0xff}, cosignRequestHeader+"/"+string(s)...)
+}
+
+// CosignRequest returns the line with which member's node asks peers to
+// cosign a checkpoint text it has not checked against a journal of its
+// own: its key's signature over "charta-cosign-request/v1\n" and the text,
+// under "<origin>/<member>" with key type CosignRequestType. It
+// authenticates the request and is no cosignature: no cosignature form
+// signs that message and no verifier counts the line, so a peer that keeps
+// the request holds nothing that vouches for the checkpoint in the
+// requester's name.
+func CosignRequest(text, origin, member string, k *ledger.PrivateKey) (NoteSignature, error) {
+	sig, err := k.Sign([]byte(cosignRequestHeader + "\n" + text))
+	if err != nil {
+		return NoteSignature{}, fmt.Errorf("verify: cosign request: %w", err)
+	}
+	name := KeyName(origin, member)
+	pk := k.Public()
+	return NoteSignature{Name: name, KeyID: noteKeyHash(name, CosignRequestType(pk.Scheme), pk.Key), Sig: sig}, nil
+}
+
+// Requesters returns the trusted members, sorted, whose cosign request
+// lines (CosignRequest) on n verify. A request line by a trusted key that
+// does not verify is an ErrSignature; other lines are ignored.
+func (t *Trust) Requesters(n *Note) ([]string, error) {
+	origin := Origin(t.Consortium)
+	var out []string
+	for _, s := range n.Sigs {
+		for _, m := range slices.Sorted(maps.Keys(t.Keys)) {
+			name := KeyName(origin, m)
+			for _, pk := range t.Keys[m] {
+				if s.Name != name || s.KeyID != noteKeyHash(name, CosignRequestType(pk.Scheme), pk.Key) {
+					continue
+				}
+				if !pk.Verify([]byte(cosignRequestHeader+"\n"+n.Text), s.Sig) {
+					return nil, fmt.Errorf("%w: the cosign request of %s (key %08x) does not verify", ErrSignature, m, s.KeyID)
+				}
+				if !slices.Contains(out, m) {
+					out = append(out, m)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }

@@ -146,3 +146,53 @@ func TestCosign_TimestampBound(t *testing.T) {
 		t.Fatalf("timestamp over 2^63-1: %v", err)
 	}
 }
+
+// TestCosignRequest_AuthenticatesAndNeverCounts: a cosign request line
+// names its member to Requesters, but no verifier counts it as a
+// cosignature, in any scheme, and it verifies for its own text only.
+func TestCosignRequest_AuthenticatesAndNeverCounts(t *testing.T) {
+	f := newFixture(t, "Test consortium")
+	cp := f.checkpoint()
+	trust, err := verify.TrustGenesis(f.g, f.consortium())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &verify.Note{Text: cp.Body()}
+	for _, m := range []string{"alpha", "gamma"} { // ed25519 and the composite
+		line, err := verify.CosignRequest(cp.Body(), cp.Origin, m, ledgertest.Key(m, schemes[m]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Add(line)
+	}
+	parsed, err := verify.ParseNote(n.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := trust.Requesters(parsed)
+	if err != nil || strings.Join(got, ",") != "alpha,gamma" {
+		t.Fatalf("Requesters = %v, %v; want alpha,gamma", got, err)
+	}
+	members, _, err := trust.Cosigners(parsed)
+	if err != nil || len(members) != 0 {
+		t.Fatalf("Cosigners = %v, %v; a request must count for nobody", members, err)
+	}
+	if _, _, err := trust.VerifyCheckpoint(n.String(), 1); err == nil {
+		t.Fatal("a note with request lines only passed a threshold of 1")
+	}
+	// Moved to another checkpoint, the lines do not verify.
+	other := *cp
+	other.Size++
+	moved := &verify.Note{Text: other.Body(), Sigs: parsed.Sigs}
+	if _, err := trust.Requesters(moved); !errors.Is(err, verify.ErrSignature) {
+		t.Fatalf("Requesters on another text = %v, want ErrSignature", err)
+	}
+	// Cosignatures are not requests.
+	cosigned, err := verify.ParseNote(f.note(cp, all3...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := trust.Requesters(cosigned); err != nil || len(got) != 0 {
+		t.Fatalf("Requesters on cosignatures = %v, %v; want none", got, err)
+	}
+}
