@@ -278,7 +278,7 @@ func TestJournal_OldDataDir(t *testing.T) {
 	var buf bytes.Buffer
 	snap.WriteTo(&buf)
 	snap.Release()
-	rc, err := l.CheckSnapshot(&buf)
+	rc, err := l.CheckSnapshot(&buf, nil)
 	if err != nil {
 		t.Fatalf("restore check of the mixed journal: %v", err)
 	}

@@ -27,6 +27,7 @@ type ServerConfig struct {
 	StreamWriteLimit  time.Duration  // an event stream whose client takes longer than this to accept a batch is closed
 	MinFreeBytes      uint64         // below this much free space in DataDir's file system, proposals get 507 and the nospace alarm is raised; 0: off
 	MaxClockOffset    time.Duration  // a node whose clock is further than this from the consortium's raises the clock alarm and gives up leadership
+	TrustJournalHead  *ledger.Head   // a snapshot whose journal extends this head is installed without peers' cosignatures (a cluster restored from a backup); nil: none
 	ForwardTimeout    time.Duration  // longest a forwarded proposal, join or read-index call to the leader may take
 	ReadHeaderTimeout time.Duration  // http.Server ReadHeaderTimeout
 	ReadTimeout       time.Duration  // http.Server ReadTimeout

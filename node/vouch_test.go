@@ -89,9 +89,36 @@ func TestVouchSnapshot_FalseJournalRefused(t *testing.T) {
 // its peers, and refuses every snapshot, saying why.
 func TestVouchSnapshot_NoKeyNoVouch(t *testing.T) {
 	c := newClusterOf(t, "alpha", "audit", "beta", "gamma")
-	c.nodes["gamma"].s.ckpt.signer = nil
+	c.nodes["gamma"].s.signer.Store(nil)
 	err := c.vouch(t, "gamma", "alpha", 10*time.Second)
 	if err == nil || !strings.Contains(err.Error(), "no signing key") {
 		t.Fatalf("without a key: %v", err)
+	}
+}
+
+// TestVouchSnapshot_TrustedJournalHead: in a cluster restored from a
+// backup the joining nodes cannot be vouched for by their peers; the
+// operator names the backup's journal head (--trust-journal-head), and a
+// snapshot that extends it is installed, one that does not is not.
+func TestVouchSnapshot_TrustedJournalHead(t *testing.T) {
+	c := newClusterOf(t, "alpha", "gamma") // audit's and beta's nodes are down
+	if err := c.vouch(t, "gamma", "alpha", 3*time.Second); err == nil {
+		t.Fatal("vouched for with two of four nodes up and no trusted head")
+	}
+	var head ledger.Head
+	c.nodes["alpha"].w.l.View(func(v *ledger.View) error { head = v.Head(); return nil })
+	gamma := c.nodes["gamma"].s
+	gamma.cfg.TrustJournalHead = &ledger.Head{Size: head.Size - 1}
+	c.nodes["alpha"].w.l.View(func(v *ledger.View) error {
+		cp, err := checkpointAt(v, head.Size-1)
+		gamma.cfg.TrustJournalHead.Root = cp.Root
+		return err
+	})
+	if err := c.vouch(t, "gamma", "alpha", 3*time.Second); err != nil {
+		t.Fatalf("a snapshot extending the trusted head: %v", err)
+	}
+	gamma.cfg.TrustJournalHead.Root[0] ^= 1
+	if err := c.vouch(t, "gamma", "alpha", 3*time.Second); err == nil || !strings.Contains(err.Error(), "not vouched") {
+		t.Fatalf("a snapshot that does not extend the trusted head: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/charta/charta/consensus"
 	"github.com/charta/charta/internal/version"
+	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/node"
 )
 
@@ -60,6 +62,11 @@ func nodeCmd() *command {
 				}
 				cfg.API.MinFreeBytes = n << 20
 				return nil
+			})
+			fs.Func("trust-journal-head", "SIZE:ROOT, as charta restore prints it: install a snapshot whose journal extends this head without the other member nodes' cosignatures (joining a cluster restored from a backup)", func(v string) error {
+				h, err := parseJournalHead(v)
+				cfg.API.TrustJournalHead = h
+				return err
 			})
 			fs.DurationVar(&cfg.API.MaxClockOffset, "max-clock-offset", cfg.API.MaxClockOffset, "raise the clock alarm and give up leadership while this node's clock is further than this from the median of the member nodes' clocks")
 			fs.Uint64Var(&cfg.API.ReadyMaxLag, "ready-max-lag", cfg.API.ReadyMaxLag, "/readyz answers 503 while the node has more than this many committed entries left to apply")
@@ -187,8 +194,37 @@ func restoreCmd() *command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "restored the ledger at index %d into %s; start this node without --bootstrap, then the others with empty data directories\n", applied, dir)
+			head, err := restoredHead(dir, g)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "restored the ledger at index %d into %s; start this node without --bootstrap, then the others with empty data directories and --trust-journal-head %d:%s\n",
+				applied, dir, head.Size, head.Root)
 			return nil
 		},
 	}
+}
+
+// restoredHead reads the journal head of the state charta restore wrote.
+func restoredHead(dir string, g *ledger.Genesis) (ledger.Head, error) {
+	l, err := ledger.Open(filepath.Join(dir, "state.db"), g, ledger.Options{NoSync: true})
+	if err != nil {
+		return ledger.Head{}, err
+	}
+	defer l.Close()
+	var h ledger.Head
+	err = l.View(func(v *ledger.View) error { h = v.Head(); return nil })
+	return h, err
+}
+
+// parseJournalHead reads SIZE:ROOT, a journal size and its Merkle root in
+// hex.
+func parseJournalHead(s string) (*ledger.Head, error) {
+	size, root, ok := strings.Cut(s, ":")
+	n, err := strconv.ParseUint(size, 10, 64)
+	var h ledger.Hash
+	if !ok || err != nil || n == 0 || h.UnmarshalText([]byte(root)) != nil {
+		return nil, fmt.Errorf("%q is not SIZE:ROOT (a journal size and 64 hex digits)", s)
+	}
+	return &ledger.Head{Size: n, Root: h}, nil
 }
