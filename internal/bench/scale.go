@@ -231,6 +231,12 @@ func (s *suite) scaleNode(nodes Cluster, base int, g *ledger.Genesis, p *scalePo
 	if err != nil {
 		return err
 	}
+	// As after any restore, the joining node trusts the backup's journal
+	// head: no other node holds the journal to vouch for its snapshot.
+	head, err := journalHead(filepath.Join(nodes.DataDir(first), "state.db"), g)
+	if err != nil {
+		return err
+	}
 	// A channel of this point's own: the nodes stopped at the end of the
 	// last point report their exits on theirs.
 	c := &cluster{Cluster: nodes, members: s.cfg.Members, base: base, scheme: ledger.SchemeEd25519, exited: make(chan error, 4)}
@@ -264,7 +270,7 @@ func (s *suite) scaleNode(nodes Cluster, base int, g *ledger.Genesis, p *scalePo
 	}
 	if catchUp {
 		start = time.Now()
-		if err := s.startScaleNode(c, 1); err != nil {
+		if err := s.startScaleNode(c, 1, "--trust-journal-head", fmt.Sprintf("%d:%s", head.Size, head.Root)); err != nil {
 			return err
 		}
 		if p.catchUp, err = wait(1, start); err != nil {
@@ -276,9 +282,21 @@ func (s *suite) scaleNode(nodes Cluster, base int, g *ledger.Genesis, p *scalePo
 
 // startScaleNode starts node i without --bootstrap, like a node of a
 // cluster restored from a backup.
-func (s *suite) startScaleNode(c *cluster, i int) error {
-	return c.Start(s.cfg.Bin, i, c.exited,
-		"--rate-limit", "1e9", "--rate-burst", "1000000000", "--log-level", "warn", "--pprof", c.pprof(i))
+func (s *suite) startScaleNode(c *cluster, i int, extra ...string) error {
+	return c.Start(s.cfg.Bin, i, c.exited, append([]string{
+		"--rate-limit", "1e9", "--rate-burst", "1000000000", "--log-level", "warn", "--pprof", c.pprof(i)}, extra...)...)
+}
+
+// journalHead reads the journal head of a ledger state file.
+func journalHead(path string, g *ledger.Genesis) (ledger.Head, error) {
+	l, err := ledger.Open(path, g, ledger.Options{NoSync: true})
+	if err != nil {
+		return ledger.Head{}, err
+	}
+	defer l.Close()
+	var h ledger.Head
+	err = l.View(func(v *ledger.View) error { h = v.Head(); return nil })
+	return h, err
 }
 
 // waitNodeReady polls node i until /readyz answers 200 and its ledger has
