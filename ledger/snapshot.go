@@ -30,12 +30,16 @@ type Snapshot struct {
 	btx *bolt.Tx
 }
 
-// Snapshot opens a read transaction to stream.
+// Snapshot opens a read transaction to stream. It holds no lock of the
+// ledger's while it is open: a snapshot is streamed to a peer or persisted
+// by Raft for as long as that takes, and Raft may meanwhile restore
+// another snapshot, which must not wait for it (Restore closes the
+// replaced store only once its last snapshot is released).
 func (l *Ledger) Snapshot() (*Snapshot, error) {
 	l.mu.RLock()
 	btx, err := l.db.Begin(false)
+	l.mu.RUnlock()
 	if err != nil {
-		l.mu.RUnlock()
 		return nil, fmt.Errorf("ledger: snapshot: %w", err)
 	}
 	return &Snapshot{l: l, btx: btx}, nil
@@ -68,7 +72,6 @@ func (s *Snapshot) Release() {
 	if s.btx != nil {
 		s.btx.Rollback()
 		s.btx = nil
-		s.l.mu.RUnlock()
 	}
 }
 
@@ -100,20 +103,23 @@ func (l *Ledger) Restore(r io.Reader) error {
 		return err
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if err := os.Rename(tmp, l.path); err != nil { // the open handle follows the file
+		l.mu.Unlock()
 		db.Close()
 		removeFile(tmp)
 		return fmt.Errorf("ledger: restore: %w", err)
 	}
 	old := l.db
 	l.db = db
-	if err := old.Close(); err != nil {
-		return fmt.Errorf("ledger: restore: close the replaced state: %w", err)
-	}
 	l.loadIndex()
 	l.applied.Store(applied)
 	l.wake()
+	l.mu.Unlock()
+	// Outside the lock: closing waits for the replaced store's open
+	// snapshots (Snapshot), which readers of the new state must not.
+	if err := old.Close(); err != nil {
+		return fmt.Errorf("ledger: restore: close the replaced state: %w", err)
+	}
 	return nil
 }
 

@@ -183,7 +183,7 @@ func TestChaos_ClockOffsets(t *testing.T) {
 	runScenarioS(t, Scenario{Name: "clock-offsets", Nodes: 3, Seed: 110,
 		PerNodeArgs: ClockOffsets(3, 48*time.Hour, 0, -48*time.Hour),
 		Fault:       Sequence(gap, SkewedLeaders([]string{memberIDs[0], memberIDs[2]}, 1, 15*time.Second)),
-		After:       ClockHonestCheck(15 * time.Second)}, shortOps)
+		After:       ClockHonestCheck(ledgerTimeLag)}, shortOps)
 }
 
 // TestChaos_W3KillLeader runs W3 (ballots and key rotation) beside W1 and

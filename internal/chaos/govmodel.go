@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 	"github.com/charta/charta/ledger"
@@ -33,10 +34,16 @@ type ballotState struct {
 //   - a read returns the status and the votes.
 //
 // Deadlines are compared with wall time on the harness's clock, which the
-// nodes share: a write is stamped by the leader between its call and its
-// return, and ledger time is the greatest stamp so far. So a write accepted
-// while the ballot is open must have been called before the deadline, and
-// only an operation that returned after the deadline may see it passed.
+// nodes share. Ledger time is attested: never ahead of the nodes' clocks,
+// and behind them by at most ledgerTimeLag (time entries follow writes
+// within seconds, and stop only while no leader serves). So a write
+// accepted while the ballot is open must have been called before the
+// deadline plus that lag, and only an operation that returned after the
+// deadline may see it passed.
+// ledgerTimeLag bounds how far ledger time trails the wall clock in the
+// scenarios (ClockHonestCheck asserts the same bound).
+const ledgerTimeLag = 15 * time.Second
+
 func ballotModel(voters []string, th ledger.Fraction) porcupine.Model {
 	bit := func(m string) uint16 {
 		i := slices.Index(voters, m)
@@ -82,7 +89,7 @@ func ballotModel(voters []string, th ledger.Fraction) porcupine.Model {
 		Step: func(state, input, output any) (bool, any) {
 			s, op, out := state.(ballotState), input.(Op), output.(Op)
 			open := s.Status == ledger.BallotOpen && !s.Expired
-			before := op.Call.Before(op.Deadline) // a write stamped now is before the deadline
+			before := op.Call.Before(op.Deadline.Add(ledgerTimeLag)) // ledger time may still be before the deadline
 			after := !op.Return.Before(op.Deadline)
 			voted := (s.Yes|s.No)&bit(op.Member) != 0
 			switch op.Kind {

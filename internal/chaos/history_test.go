@@ -132,9 +132,13 @@ func TestModels_Ballots(t *testing.T) {
 			at(read("expired", "alpha:y,beta:n", soon), 200, 210),
 			at(b("ballot.vote", "gamma", true, Failed, "rejected", soon), 220, 230),
 		}, true},
-		{"a vote accepted after the deadline", []Op{
+		{"a vote accepted after the deadline, while ledger time lags", []Op{
 			at(b("ballot.open", "alpha", true, OK, "", soon), 0, 10),
 			at(b("ballot.vote", "gamma", true, OK, "", soon), 200, 210),
+		}, true},
+		{"a vote accepted later after the deadline than ledger time lags", []Op{
+			at(b("ballot.open", "alpha", true, OK, "", soon), 0, 10),
+			at(b("ballot.vote", "gamma", true, OK, "", soon), 100+int(ledgerTimeLag/time.Millisecond)+10, 100+int(ledgerTimeLag/time.Millisecond)+20),
 		}, false},
 		{"open again after expiry was seen", []Op{
 			at(b("ballot.open", "alpha", true, OK, "", soon), 0, 10),

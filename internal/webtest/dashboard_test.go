@@ -3,8 +3,10 @@ package webtest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +30,38 @@ type cluster struct {
 
 // api returns the API URL of node i (1..3).
 func (c *cluster) api(i int) string { return fmt.Sprintf("http://127.0.0.1:%d", c.base+i) }
+
+// bundleOffer returns the journal seq of the x-atlas-med bundle offer
+// between alpha and beta, as alpha's token sees the journal. Time entries
+// between the demo's proposals move it, so it is looked up.
+func (c *cluster) bundleOffer(t *testing.T) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, c.api(1)+"/v1/journal?limit=1000", nil)
+	req.Header.Set("Authorization", "Bearer "+c.token(t, "alpha"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page struct {
+		Items []struct {
+			Seq     uint64 `json:"seq"`
+			Outcome struct {
+				Type string `json:"type"`
+			} `json:"outcome"`
+		} `json:"items"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range page.Items {
+		if e.Outcome.Type == "bundle.offer" {
+			return fmt.Sprint(e.Seq)
+		}
+	}
+	t.Fatal("the journal has no bundle offer")
+	return ""
+}
 
 // token returns a member's API token.
 func (c *cluster) token(t *testing.T, member string) string {
@@ -398,20 +432,20 @@ func testAlpha(t *testing.T, c *cluster) {
 	b.open("/ui/grants")
 	edges := eval[[]edge](b, edgesJS)
 	want := []edge{
-		{"g-atlas-beta", "alpha", "beta"}, {"g-corpus-beta", "alpha", "beta"},
-		{"g-host-us", "alpha", "gamma"}, {"g-med-alpha", "beta", "alpha"},
+		{"g-atlas-beta", "alpha", "beta"}, {"g-atlas-gamma", "alpha", "gamma"}, {"g-corpus-beta", "alpha", "beta"},
+		{"g-corpus-data", "alpha", "gamma"}, {"g-host-us", "alpha", "gamma"}, {"g-med-alpha", "beta", "alpha"},
 	}
 	if got := sortEdges(edges); !slices.Equal(got, want) {
 		t.Errorf("grant graph edges %v, want %v", got, want)
 	}
 	rows := eval[[]string](b, `Array.from(document.querySelectorAll('#grants tbody tr[data-grant]')).map(r => r.dataset.grant)`)
-	if !slices.Equal(rows, []string{"g-atlas-beta", "g-corpus-beta", "g-host-us", "g-med-alpha"}) {
+	if !slices.Equal(rows, []string{"g-atlas-beta", "g-atlas-gamma", "g-corpus-beta", "g-corpus-data", "g-host-us", "g-med-alpha"}) {
 		t.Errorf("grant list %v", rows)
 	}
 	b.screenshot("grants")
 	b.open("/ui/grants?asset=atlas-7b")
 	edges = eval[[]edge](b, edgesJS)
-	if got := sortEdges(edges); !slices.Equal(got, []edge{{"g-atlas-beta", "alpha", "beta"}, {"g-host-us", "alpha", "gamma"}}) {
+	if got := sortEdges(edges); !slices.Equal(got, []edge{{"g-atlas-beta", "alpha", "beta"}, {"g-atlas-gamma", "alpha", "gamma"}, {"g-host-us", "alpha", "gamma"}}) {
 		t.Errorf("graph filtered by atlas-7b: %v", got)
 	}
 	b.open("/ui/grants?right=host")
@@ -462,13 +496,14 @@ func testAlpha(t *testing.T, c *cluster) {
 		t.Errorf("journal shows %d entries, want at least 27", n)
 	}
 	b.screenshot("journal")
-	b.open("/ui/journal/9")
+	offer := c.bundleOffer(t)
+	b.open("/ui/journal/" + offer)
 	b.run(
 		chromedp.WaitEnabled(chromedp.CSS("#verify")),
 		chromedp.Click(chromedp.CSS("#verify")),
 		chromedp.WaitVisible(chromedp.CSS("#verify-result.ok")),
 	)
-	contains(t, "verify", b.text("#verify-result"), "Verified: entry 9")
+	contains(t, "verify", b.text("#verify-result"), "Verified: entry "+offer+" ")
 	b.screenshot("receipt")
 	// A tampered receipt fails.
 	eval[bool](b, `(() => { const p = document.getElementById('receipt-text'); const r = JSON.parse(p.textContent); r.entry.hash = r.inclusion_proof.hashes[0]; r.inclusion_proof.entry_hash = r.entry.hash; r.inclusion_proof.leaf_hash = ''; p.textContent = JSON.stringify(r); return true })()`)
@@ -499,7 +534,7 @@ func testAlpha(t *testing.T, c *cluster) {
 
 	// At phone width nothing overflows sideways.
 	b.run(chromedp.EmulateViewport(390, 844))
-	for _, p := range []string{"/", "/ui/grants", "/ui/pools", "/ui/journal/9", "/ui/check"} {
+	for _, p := range []string{"/", "/ui/grants", "/ui/pools", "/ui/journal/" + c.bundleOffer(t), "/ui/check"} {
 		b.open(p)
 		overflow := eval[bool](b, `document.documentElement.scrollWidth > window.innerWidth + 1`)
 		if overflow {
@@ -527,8 +562,9 @@ func testAlpha(t *testing.T, c *cluster) {
 func testGammaVisibility(t *testing.T, c *cluster) {
 	b := newBrowser(t, c.api(3))
 	b.login(c.token(t, "gamma"))
+	offer := c.bundleOffer(t)
 	pages := []string{"/", "/ui/assets", "/ui/grants", "/ui/grants?asset=med-images", "/ui/bundles", "/ui/pools",
-		"/ui/statements", "/ui/infractions", "/ui/journal", "/ui/journal/8", "/ui/journal/9", "/ui/check"}
+		"/ui/statements", "/ui/infractions", "/ui/journal", "/ui/journal/" + offer, "/ui/check"}
 	for _, p := range pages {
 		status, html := b.open(p)
 		if status != 200 {
@@ -542,7 +578,8 @@ func testGammaVisibility(t *testing.T, c *cluster) {
 	}
 	b.open("/ui/grants")
 	edges := eval[[]edge](b, edgesJS)
-	want := []edge{{"g-corpus-gamma", "beta", "gamma"}, {"g-host-us", "alpha", "gamma"}, {"g-inference", "gamma", "beta"}}
+	want := []edge{{"g-atlas-gamma", "alpha", "gamma"}, {"g-corpus-data", "alpha", "gamma"}, {"g-corpus-gamma", "beta", "gamma"},
+		{"g-host-us", "alpha", "gamma"}, {"g-inference", "gamma", "beta"}}
 	if got := sortEdges(edges); !slices.Equal(got, want) {
 		t.Errorf("gamma's grant graph %v, want %v", got, want)
 	}
@@ -556,7 +593,7 @@ func testGammaVisibility(t *testing.T, c *cluster) {
 		}
 		contains(t, "404 page", b.text("#error"), `no grant "`+id+`"`)
 	}
-	b.open("/ui/journal/9")
+	b.open("/ui/journal/" + offer)
 	contains(t, "redacted entry", b.text("#entry"), "[not visible to you]")
 	b.run(chromedp.Click(chromedp.CSS("#verify")), chromedp.WaitVisible(chromedp.CSS("#verify-result.ok")))
 
