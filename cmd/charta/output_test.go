@@ -105,7 +105,8 @@ func writeOutputFixtures(t *testing.T, c *cli, dir, beta string) {
 	terms := filepath.Join(t.TempDir(), "terms.json")
 	writeFile(t, terms, `{"assets": ["model-x"], "rights": ["use"], "constraints": {"territory": {}}, "clauses": {}, "termination": {},
 	  "usage": {"period": "month", "grace_days": 7, "metrics": [{"name": "gpu_hours", "unit": "hour", "soft_cap": 10,
-	    "pricing": {"model": "graduated", "currency": "EUR", "tiers": [{"unit_micros": 1000000}]}}]}}`)
+	    "pricing": {"model": "graduated", "currency": "EUR", "tiers": [{"unit_micros": 1000000}]}}],
+	    "sla_reporter": "alpha", "sla_credits": [{"metric": "availability_bp", "below": 9900, "discount_bp": 1000}]}}`)
 	c.ok("grant", "offer", "--id", "g-gpu", "--to", "beta", "--terms", terms)
 	c.ok("grant", "accept", "--key", beta, "g-gpu")
 	var g struct {
@@ -125,6 +126,12 @@ func writeOutputFixtures(t *testing.T, c *cli, dir, beta string) {
 		}
 		return nil
 	})
+
+	// The SLA reporter's measurements, through the CLI: a 10 % credit.
+	c.ok("sla", "report", "--grant", "g-gpu", "--report-id", "sla-1", "--period", start.Format("2006-01"), "--measurements", "availability_bp=9800")
+	if st := c.ok("statement", "show", "g-gpu", "--period", start.Format("2006-01"), "-o", "json"); !strings.Contains(strings.ReplaceAll(st, " ", ""), `"sla_reports":1`) {
+		t.Fatalf("the statement does not count the SLA report:\n%s", st)
+	}
 
 	bundle := filepath.Join(t.TempDir(), "bundle.json")
 	writeFile(t, bundle, fmt.Sprintf(`{"id": "bx-1", "deadline": %q, "grants": [{"id": "bx-1-a", "licensors": ["alpha"], "licensees": ["beta"],
