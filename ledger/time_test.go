@@ -17,26 +17,11 @@ import (
 // gamma) all run nodes, so a time entry needs three attestations.
 func newAttestedFixture(t testing.TB) *fixture {
 	t.Helper()
-	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "Attested time", CreatedAt: t0, Charter: ledger.DefaultCharter()}
-	for _, m := range []string{"alpha", "audit", "beta", "gamma"} {
-		role := ledger.RoleMember
-		if m == "audit" {
-			role = ledger.RoleAuditor
-		}
-		g.Members = append(g.Members, ledger.GenesisMember{
-			ID: m, Role: role, Keys: []ledger.PublicKey{ledgertest.Key(m, scheme).Public()},
-			Node: ledger.NodeInfo{RaftAddr: "127.0.0.1:1", APIAddr: "127.0.0.1:2"},
-		})
-	}
-	for _, m := range g.Members {
-		if err := g.Sign(ledgertest.Signer(m.ID, scheme)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	g := testGenesisCharter(t, ledger.DefaultCharter())
 	if !g.Charter.AttestedTime {
 		t.Fatal("the default charter must use attested time")
 	}
-	return &fixture{t: t, l: openLedger(t, g), g: g, now: t0.Add(time.Minute)}
+	return newFixtureGenesis(t, g)
 }
 
 // attest returns member's signed reading at.
