@@ -8,7 +8,8 @@ import (
 	"golang.org/x/term"
 )
 
-// progress shows a bar on a terminal and plain lines otherwise.
+// progress shows a bar on a terminal, and nothing otherwise: a log or a
+// pipe gets the command's result, not a count of bytes.
 type progress struct {
 	w     io.Writer
 	what  string
@@ -38,11 +39,6 @@ func (p *progress) set(n int) {
 		if n-p.last >= 100 {
 			p.last = n
 			fmt.Fprintf(p.w, "\r%s %d", p.what, n)
-		}
-	default:
-		if n-p.last >= 10000 {
-			p.last = n
-			fmt.Fprintf(p.w, "%s: %d\n", p.what, n)
 		}
 	}
 }

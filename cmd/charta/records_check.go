@@ -26,7 +26,7 @@ func checkCmd() *command {
 			fs.StringVar(&req.Purpose, "purpose", "", "purpose of use")
 			fs.StringVar(&req.Industry, "industry", "", "industry of use")
 			fs.Int64Var(&req.Quantity, "quantity", 0, "seats or deployments asked for")
-			fs.StringVar(&at, "at", "", "time of use (default: ledger time)")
+			fs.StringVar(&at, "at", "", "time of use, RFC 3339 (default: now, the consortium's time: the median of the member nodes' clocks)")
 			fs.StringVar(&consistency, "consistency", "leader", "stale, leader or linearizable")
 			fs.BoolVar(&proof, "proof", false, "print a proof-carrying answer (JSON) that charta verify checks offline")
 		},

@@ -42,6 +42,9 @@ func statusCmd() *command {
 				fmt.Fprintf(w, "consortium\t%s\n", s.Consortium)
 				fmt.Fprintf(w, "applied index\t%d (commit %d)\n", s.AppliedIndex, s.CommitIndex)
 				fmt.Fprintf(w, "ledger time\t%s\n", s.LedgerTime.UTC().Format(time.RFC3339))
+				fmt.Fprintf(w, "consortium time\t%s (%d clock readings; this node's clock is %s off)\n",
+					s.Time.ConsortiumTime.UTC().Format(time.RFC3339), s.Time.Readings, time.Duration(s.Time.ClockOffsetMS)*time.Millisecond)
+				fmt.Fprintf(w, "alarms\t%s\n", orNone(s.Alarms))
 				h := s.JournalHead
 				fmt.Fprintf(w, "journal head\t%d entries, last %s, root %s\n", h.Size, h.LastHash, h.Root)
 				fmt.Fprintf(w, "state digest\t%x\n", s.StateDigest[:])
