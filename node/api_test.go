@@ -77,6 +77,9 @@ func TestVisibility_NonPartyGets404(t *testing.T) {
 	// A member may not ask about another member's entitlements to
 	// someone else's asset.
 	ts.get("/v1/check?member=beta&asset=data-g&action=train", "alpha").problem(t, http.StatusForbidden, "forbidden")
+	// An asset that does not exist is not found, not forbidden: the asset
+	// registry is public.
+	ts.get("/v1/check?member=beta&asset=nope&action=train", "alpha").problem(t, http.StatusNotFound, "not_found")
 }
 
 func TestProblems_EveryCode(t *testing.T) {

@@ -87,7 +87,13 @@ func authorizeCheck(v interface {
 	if p.seesAll() || q.Member == p.member {
 		return nil
 	}
-	if a, ok := v.Asset(q.Asset); ok && a.OwnedBy(p.member) {
+	a, ok := v.Asset(q.Asset)
+	if !ok {
+		// Assets are public (every member sees the registry), so saying
+		// that one does not exist reveals nothing.
+		return errorf(ledger.CodeNotFound, "%sasset: no asset %q", field, q.Asset)
+	}
+	if a.OwnedBy(p.member) {
 		return nil
 	}
 	return errorf(ledger.CodeForbidden, "%smember: %s may ask only about itself or about assets it owns", field, p.member)
