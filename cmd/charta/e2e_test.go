@@ -149,28 +149,44 @@ func TestDev_WalkthroughAndCleanStop(t *testing.T) {
 	}
 
 	// Journal export replays offline to the node's own state digest, and
-	// reaches the root of the checkpoint the nodes cosigned.
-	req, _ := http.NewRequest(http.MethodGet, api+"/v1/checkpoint", nil)
-	req.Header.Set("Accept", "text/plain")
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	note, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	cpNote := filepath.Join(t.TempDir(), "checkpoint.note")
-	if err := os.WriteFile(cpNote, note, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	export := filepath.Join(t.TempDir(), "journal.jsonl")
-	c.ok("journal", "export", "--out", export)
+	// reaches the root of the checkpoint the nodes cosigned. The leader
+	// may write a time entry after the last write: the status, the
+	// export and the checkpoint are taken again until none came between.
 	var st struct {
 		StateDigest  string `json:"state_digest"`
 		AppliedIndex uint64 `json:"applied_index"`
 	}
-	if err := json.Unmarshal([]byte(c.ok("status", "-o", "json")), &st); err != nil {
-		t.Fatal(err)
+	status := func() {
+		if err := json.Unmarshal([]byte(c.ok("status", "-o", "json")), &st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cpNote := filepath.Join(t.TempDir(), "checkpoint.note")
+	export := filepath.Join(t.TempDir(), "journal.jsonl")
+	for attempt := 0; ; attempt++ {
+		status()
+		before := st.AppliedIndex
+		c.ok("journal", "export", "--out", export)
+		req, _ := http.NewRequest(http.MethodGet, api+"/v1/checkpoint", nil)
+		req.Header.Set("Accept", "text/plain")
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		note, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err := os.WriteFile(cpNote, note, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		status()
+		if st.AppliedIndex == before {
+			break
+		}
+		if attempt == 5 {
+			t.Fatalf("the journal kept growing while nobody wrote: applied index %d, then %d", before, st.AppliedIndex)
+		}
+		time.Sleep(time.Second)
 	}
 	out = c.ok("audit", "--genesis", filepath.Join(dir, "genesis.json"), "--digest", st.StateDigest, "--checkpoint", cpNote, export)
 	if !strings.Contains(out, "ok:") || !strings.Contains(out, "1 checkpoint root") {
