@@ -30,6 +30,7 @@ func TestCheckpoint_ThirdPartyVerification(t *testing.T) {
 	bin := chartaBin(t)
 	dir, _, c, _ := devConsortiumScheme(t, bin, ledger.DefaultScheme)
 	c.ok("asset", "register", "--id", "model-x", "--kind", "model", "--digest", "sha256:"+strings.Repeat("cd", 32))
+	c.quiet(t)
 	vkeys := c.ok("checkpoint", "vkeys")
 	checkpoint := c.ok("checkpoint", "show")
 

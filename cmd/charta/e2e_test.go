@@ -81,6 +81,30 @@ func (c *cli) run(args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
+// quiet waits until the journal has stopped growing for 3 s: the time
+// entry the leader writes a second or two after the last write has come,
+// so that a checkpoint taken now covers the whole journal.
+func (c *cli) quiet(t *testing.T) {
+	t.Helper()
+	var last uint64
+	stable := time.Now()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		var st struct {
+			AppliedIndex uint64 `json:"applied_index"`
+		}
+		if err := json.Unmarshal([]byte(c.ok("status", "-o", "json")), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.AppliedIndex != last {
+			last, stable = st.AppliedIndex, time.Now()
+		}
+		if time.Since(stable) >= 3*time.Second {
+			return
+		}
+	}
+	t.Fatalf("the journal kept growing for 20 s while nobody wrote (applied index %d)", last)
+}
+
 func (c *cli) ok(args ...string) string {
 	c.t.Helper()
 	out, errs, code := c.run(args...)
