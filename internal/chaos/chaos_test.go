@@ -81,6 +81,7 @@ func runScenarioS(t *testing.T, s Scenario, ops int) {
 	if err != nil {
 		if rep != nil {
 			t.Errorf("kept the history (history.json, grants.html, pools.html, ballots.html, keys.html), the node logs and data in %s", rep.Dir)
+			logTails(t, rep.Dir, 40)
 		}
 		t.Fatal(err)
 	}
@@ -271,5 +272,22 @@ func TestChaos_Regressions(t *testing.T) {
 			t.Log(r.bug)
 			runCampaignSeed(t, r.seed, r.nodes, r.mix)
 		})
+	}
+}
+
+// logTails logs the last n lines of each node's log in dir, so that a
+// failure on a machine whose files are gone (CI) still shows what the nodes
+// said.
+func logTails(t *testing.T, dir string, n int) {
+	t.Helper()
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	for _, f := range logs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		lines = lines[max(0, len(lines)-n):]
+		t.Logf("the last %d lines of %s:\n%s", len(lines), filepath.Base(f), strings.Join(lines, "\n"))
 	}
 }
