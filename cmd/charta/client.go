@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -19,7 +20,7 @@ func (e *env) client() (*client.Client, error) { return e.clientFor(e.g.server) 
 
 // clientFor is client for another server of the same consortium.
 func (e *env) clientFor(server string) (*client.Client, error) {
-	opts := []client.Option{client.WithToken(e.g.token)}
+	opts := []client.Option{client.WithToken(e.g.token), client.WithRetryNotice(e.retryNotice())}
 	if e.g.caFile != "" {
 		opts = append(opts, client.WithTLS(e.g.caFile))
 	}
@@ -27,6 +28,32 @@ func (e *env) clientFor(server string) (*client.Client, error) {
 		opts = append(opts, client.WithKeyFile(e.g.key))
 	}
 	return client.New(server, opts...)
+}
+
+// retryNotice returns the client's retry hook: on the first retry of a
+// command it says on stderr, once, why the command is waiting, so that a
+// node that is down does not look like a hung command.
+func (e *env) retryNotice() func(client.RetryNotice) {
+	var once sync.Once
+	return func(n client.RetryNotice) {
+		once.Do(func() {
+			fmt.Fprintf(e.stderr, "charta: %s is unavailable (%v); retrying for up to %v (Ctrl-C stops; --server picks another node)\n",
+				n.Server, retryReason(n.Err), n.Budget)
+		})
+	}
+}
+
+// retryReason is the short cause of a retried failure.
+func retryReason(err error) string {
+	var ce *client.Error
+	if errors.As(err, &ce) {
+		return fmt.Sprintf("%d %s", ce.Status, ce.Code)
+	}
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	return msg
 }
 
 // signer loads the --key signer, which signing commands require.

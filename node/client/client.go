@@ -48,6 +48,7 @@ type Client struct {
 	consistency string
 	signers     []ledger.Signer
 	retry       RetryPolicy
+	onRetry     func(RetryNotice)
 	now         func() time.Time
 
 	lastIndex atomic.Uint64
@@ -66,6 +67,7 @@ type settings struct {
 	signers     []ledger.Signer
 	consortium  string
 	retry       RetryPolicy
+	onRetry     func(RetryNotice)
 	now         func() time.Time
 }
 
@@ -188,6 +190,27 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
+// RetryNotice describes a retry that is about to wait: the attempt that
+// failed (0 for the first), its error, the wait, and how long the policy
+// goes on trying in all.
+type RetryNotice struct {
+	Server  string
+	Attempt int
+	Err     error
+	Wait    time.Duration
+	Budget  time.Duration
+}
+
+// WithRetryNotice calls f before each wait between retries, so that a
+// program can tell its user why a command is slow (a node that is down, a
+// leader election) instead of staying silent for the whole retry budget.
+func WithRetryNotice(f func(RetryNotice)) Option {
+	return func(s *settings) error {
+		s.onRetry = f
+		return nil
+	}
+}
+
 // RetryPolicy says how requests that are safe to repeat are retried when the
 // node is unavailable or busy (503, 429) or the connection fails: proposal
 // submissions (the identical envelope; proposals are idempotent) and reads.
@@ -283,6 +306,7 @@ func New(server string, opts ...Option) (*Client, error) {
 		consistency: s.consistency,
 		signers:     s.signers,
 		retry:       s.retry,
+		onRetry:     s.onRetry,
 		now:         s.now,
 		consortium:  s.consortium,
 	}
@@ -466,6 +490,9 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, error) 
 		wait := c.retry.backoff(attempt, retryAfter)
 		if time.Since(start)+wait > c.retry.MaxElapsed {
 			return nil, err
+		}
+		if c.onRetry != nil {
+			c.onRetry(RetryNotice{Server: c.base.String(), Attempt: attempt, Err: err, Wait: wait, Budget: c.retry.MaxElapsed})
 		}
 		t := time.NewTimer(wait)
 		select {

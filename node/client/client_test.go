@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -362,5 +363,31 @@ func TestRetryPolicy_Backoff(t *testing.T) {
 	}
 	if err := (RetryPolicy{}).Validate(); err != nil {
 		t.Errorf("no retries: %v", err)
+	}
+}
+
+// TestWithRetryNotice_CalledBeforeEachWait: a program learns why a request
+// is slow, before each wait, and not for the answer that ends the retries.
+func TestWithRetryNotice_CalledBeforeEachWait(t *testing.T) {
+	f := newFake(t)
+	var calls atomic.Int32
+	f.handle("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= 2 {
+			writeProblem(w, http.StatusServiceUnavailable, "unavailable", "no leader", nil)
+			return
+		}
+		writeJSON(w, 7, map[string]any{"node_id": "alpha"})
+	})
+	var notices []RetryNotice
+	c := f.client(WithRetryNotice(func(n RetryNotice) { notices = append(notices, n) }))
+	if _, err := c.Status(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if len(notices) != 2 || notices[0].Attempt != 0 || notices[1].Attempt != 1 {
+		t.Fatalf("notices %+v, want attempts 0 and 1", notices)
+	}
+	var e *Error
+	if n := notices[0]; !errors.As(n.Err, &e) || e.Status != 503 || n.Server != f.srv.URL || n.Budget != 5*time.Second || n.Wait <= 0 {
+		t.Fatalf("notice %+v", n)
 	}
 }
