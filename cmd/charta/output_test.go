@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/charta/charta/ledger"
 )
 
 // jsonKey matches a key of a JSON object, indented or compact.
@@ -180,5 +182,20 @@ func TestParamStrings_SortedNameValue(t *testing.T) {
 	want := []string{"at=5", `charter={"threshold":{"num":2,"den":3}}`, "member=gamma"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("paramStrings = %q, want %q", got, want)
+	}
+}
+
+// TestJournal_MarksWithheldEntries: an entry the node withheld (between
+// other members) says so, instead of showing empty fields.
+func TestJournal_MarksWithheldEntries(t *testing.T) {
+	var b strings.Builder
+	printEntry(&b, &ledger.Entry{Seq: 4, Index: 9, Outcome: ledger.Outcome{Type: "grant.offer", Status: "accepted"}})
+	if !strings.Contains(b.String(), "withheld: the entry is between other members") {
+		t.Fatalf("a withheld entry:\n%s", b.String())
+	}
+	b.Reset()
+	printEntry(&b, &ledger.Entry{Seq: 4, Index: 9, Envelope: []byte(`{}`), Outcome: ledger.Outcome{Type: "grant.offer", Status: "accepted"}})
+	if strings.Contains(b.String(), "withheld") || !strings.Contains(b.String(), "2 bytes") {
+		t.Fatalf("a whole entry:\n%s", b.String())
 	}
 }

@@ -20,8 +20,12 @@ func journalCmd() *command {
 			return err
 		}
 		err = e.show(es, rows(es, "entries", "SEQ\tINDEX\tTIME\tTYPE\tID\tSIGNER\tSTATUS\tCODE", func(w io.Writer, x ledger.Entry) {
+			id := dash(x.Outcome.ID)
+			if withheld(&x) {
+				id = "(withheld)"
+			}
 			fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", x.Seq, x.Index, x.LedgerTime.UTC().Format(time.RFC3339),
-				dash(x.Outcome.Type), dash(x.Outcome.ID), dash(x.Outcome.Signer), x.Outcome.Status, dash(string(x.Outcome.Code)))
+				dash(x.Outcome.Type), id, dash(x.Outcome.Signer), x.Outcome.Status, dash(string(x.Outcome.Code)))
 		}))
 		printNext(e.stderr, next)
 		return err
@@ -68,7 +72,16 @@ func printEntry(w io.Writer, x *ledger.Entry) {
 		}
 		fieldLines(w, "events", events)
 	}
-	field(w, "envelope", fmt.Sprintf("%d bytes, sha256 %s", len(x.Envelope), x.EnvelopeHash))
+	if withheld(x) {
+		field(w, "envelope", "withheld: the entry is between other members (an auditor's or the operator's token shows it); its hashes still prove its place")
+	} else {
+		field(w, "envelope", fmt.Sprintf("%d bytes, sha256 %s", len(x.Envelope), x.EnvelopeHash))
+	}
 	field(w, "prev hash", x.PrevHash.String())
 	field(w, "hash", x.Hash.String())
 }
+
+// withheld reports whether the node withheld the entry from this caller:
+// every entry but genesis has an envelope, and the node strips it (with the
+// outcome's ID, signer and details) from entries between other members.
+func withheld(x *ledger.Entry) bool { return x.Seq > 0 && len(x.Envelope) == 0 }
