@@ -32,10 +32,7 @@ func Seed(p Propose, out io.Writer) error {
 		n++
 		return p(m, typ, fmt.Sprintf("demo-%03d", n), body, cosigners...)
 	}
-	digest := func(s string) string {
-		h := sha256.Sum256([]byte(s))
-		return "sha256:" + hex.EncodeToString(h[:])
-	}
+	digest := digestOf
 	asset := func(owner, id string, kind ledger.AssetKind, name string, parents ...ledger.Parent) error {
 		return propose(owner, "asset.register", ledger.AssetRegister{
 			ID: id, Kind: kind, Name: name, Digest: digest(id), Parents: parents,
@@ -161,6 +158,7 @@ func Seed(p Propose, out io.Writer) error {
 		}},
 	}
 	steps = append(steps, poolSteps(propose, end)...)
+	steps = append(steps, gatewaySteps(propose, end)...)
 	for _, s := range steps {
 		fmt.Fprintf(out, "  - %s\n", s.what)
 		if err := s.do(); err != nil {
@@ -168,4 +166,10 @@ func Seed(p Propose, out io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// digestOf is the made-up content digest of a demo asset.
+func digestOf(id string) string {
+	h := sha256.Sum256([]byte(id))
+	return "sha256:" + hex.EncodeToString(h[:])
 }

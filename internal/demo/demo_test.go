@@ -26,8 +26,8 @@ func TestSeed_ProposesTheStoryInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(calls) != 28 {
-		t.Fatalf("%d proposals, want 28", len(calls))
+	if len(calls) != 32 {
+		t.Fatalf("%d proposals, want 32", len(calls))
 	}
 	for i, c := range calls {
 		if want := fmt.Sprintf("demo-%03d", i+1); c.id != want {
@@ -43,13 +43,13 @@ func TestSeed_ProposesTheStoryInOrder(t *testing.T) {
 	if a, ok := first.body.(ledger.AssetRegister); first.member != "alpha" || first.typ != "asset.register" || !ok || a.ID != "atlas-7b" {
 		t.Errorf("first proposal %+v", first)
 	}
-	if last.member != "gamma" || last.typ != "sla.report" {
+	if last.member != "beta" || last.typ != "grant.accept" {
 		t.Errorf("last proposal %+v", last)
 	}
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-	if len(lines) != 10 || !strings.HasPrefix(lines[0], "  - assets: ") || !strings.HasPrefix(lines[5], "  - data terms and export control") ||
+	if len(lines) != 11 || !strings.HasPrefix(lines[0], "  - assets: ") || !strings.HasPrefix(lines[5], "  - data terms and export control") ||
 		!strings.HasPrefix(lines[6], "  - responsible AI: ") || !strings.HasPrefix(lines[7], "  - open licence: ") ||
-		!strings.HasPrefix(lines[9], "  - metered grant g-inference") {
+		!strings.HasPrefix(lines[9], "  - metered grant g-inference") || !strings.HasPrefix(lines[10], "  - gateway: ") {
 		t.Errorf("chapters:\n%s", out.String())
 	}
 }

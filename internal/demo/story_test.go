@@ -64,4 +64,15 @@ func TestSeed_ShowsClauseDenials(t *testing.T) {
 			t.Errorf("gamma %s alpha-corpus in %s: %v %v %q, want %v containing %q", c.action, c.territory, err, d.Allowed, d.Reason, c.allowed, c.reason)
 		}
 	}
+	// The gateway's resource: beta may call atlas-chat in the EU for
+	// research; gamma may not.
+	for _, c := range []struct {
+		member  string
+		allowed bool
+	}{{"beta", true}, {"gamma", false}} {
+		d, _, err := l.Check(ledger.CheckRequest{Member: c.member, Asset: ChatAsset, Action: "use", Territory: "DE", Purpose: "research"})
+		if err != nil || d.Allowed != c.allowed {
+			t.Errorf("%s use %s in DE for research: %v %v %q, want %v", c.member, ChatAsset, err, d.Allowed, d.Reason, c.allowed)
+		}
+	}
 }

@@ -432,14 +432,14 @@ func testAlpha(t *testing.T, c *cluster) {
 	b.open("/ui/grants")
 	edges := eval[[]edge](b, edgesJS)
 	want := []edge{
-		{"g-atlas-beta", "alpha", "beta"}, {"g-atlas-gamma", "alpha", "gamma"}, {"g-corpus-beta", "alpha", "beta"},
+		{"g-atlas-beta", "alpha", "beta"}, {"g-atlas-gamma", "alpha", "gamma"}, {"g-chat-beta", "alpha", "beta"}, {"g-corpus-beta", "alpha", "beta"},
 		{"g-corpus-data", "alpha", "gamma"}, {"g-host-us", "alpha", "gamma"}, {"g-med-alpha", "beta", "alpha"},
 	}
 	if got := sortEdges(edges); !slices.Equal(got, want) {
 		t.Errorf("grant graph edges %v, want %v", got, want)
 	}
 	rows := eval[[]string](b, `Array.from(document.querySelectorAll('#grants tbody tr[data-grant]')).map(r => r.dataset.grant)`)
-	if !slices.Equal(rows, []string{"g-atlas-beta", "g-atlas-gamma", "g-corpus-beta", "g-corpus-data", "g-host-us", "g-med-alpha"}) {
+	if !slices.Equal(rows, []string{"g-atlas-beta", "g-atlas-gamma", "g-chat-beta", "g-corpus-beta", "g-corpus-data", "g-host-us", "g-med-alpha"}) {
 		t.Errorf("grant list %v", rows)
 	}
 	b.screenshot("grants")
