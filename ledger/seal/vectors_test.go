@@ -101,7 +101,7 @@ func (h *hexBytes) UnmarshalText(b []byte) error {
 	return err
 }
 
-func readVectors(t *testing.T) (*vectors, []byte) {
+func readVectors(t testing.TB) (*vectors, []byte) {
 	t.Helper()
 	b, err := os.ReadFile(vectorsFile)
 	if err != nil {
