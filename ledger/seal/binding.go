@@ -53,8 +53,9 @@ const (
 //	B = SHA-256("charta-seal-v1 binding" ‖ 0x00 ‖ len16(consortium) ‖ consortium ‖ len16(kind) ‖ kind ‖ len16(id) ‖ id)
 //
 // where len16 is a 2-byte big-endian length. The lengths make the encoding
-// unambiguous; hashing keeps the HPKE info within the 64 bytes that every
-// RFC 9180 implementation must accept.
+// unambiguous; hashing keeps the HPKE info within 64 bytes, the length
+// RFC 9180's input length restrictions (§7.2.1) ask every implementation
+// to accept.
 func (b Binding) digest() [sha256.Size]byte {
 	h := sha256.New()
 	h.Write([]byte(labelBinding))
