@@ -17,8 +17,8 @@
 // may never do. What a node may check without keys, the shape of a sealed
 // object, is Sealed.Validate, which is deterministic.
 //
-// Every error the package returns wraps one of ErrMalformed,
-// ErrNotRecipient, ErrCorrupt and ErrCommitmentMismatch (for errors.Is) and
-// a *ledger.Error (for ledger.CodeOf). No input, however hostile, makes it
-// panic.
+// Every error about its input wraps one of ErrMalformed, ErrNotRecipient,
+// ErrCorrupt and ErrCommitmentMismatch (for errors.Is) and a *ledger.Error
+// (for ledger.CodeOf); only a failing random source gives another error.
+// No input, however hostile, makes the package panic.
 package seal

@@ -208,7 +208,7 @@ func TestOpen_WrongBinding(t *testing.T) {
 	wantErr(t, err, seal.ErrMalformed)
 }
 
-// TestOpen_ByteFlips: flipping any bit pattern in any byte of the
+// TestOpen_ByteFlips: flipping a bit in any byte of the
 // ciphertext, the nonce, the commitment, or a wrap's enc or wrapped key is
 // detected, for every recipient, and yields no plaintext.
 func TestOpen_ByteFlips(t *testing.T) {
