@@ -178,12 +178,13 @@ func delegateCmd() *command {
 	}
 }
 
-// splitAll splits each comma-separated value of a repeatable flag.
+// splitAll splits each comma-separated value of a repeatable flag, sorted.
 func splitAll(m multiFlag) []string {
 	var out []string
 	for _, v := range m {
 		out = append(out, split(v)...)
 	}
+	slices.Sort(out) // the order the ledger stores a scope in
 	return out
 }
 
