@@ -173,6 +173,9 @@ func (l *Ledger) admit(t *tx, charter *Charter, index uint64, now time.Time, raw
 			return adm, Errorf(CodeForbidden, "type: auditor %s may not propose %s", m, p.Type)
 		}
 	}
+	if err := checkScopes(t, h, p, signedBy, now); err != nil {
+		return adm, err
+	}
 	lo := now.Add(-time.Duration(charter.SkewBeforeSec) * time.Second)
 	hi := now.Add(time.Duration(charter.SkewAfterSec) * time.Second)
 	if p.IssuedAt.Before(lo) || p.IssuedAt.After(hi) {

@@ -84,6 +84,10 @@ type Decision struct {
 	// BoundBy is the exclusive grant that denies the use to its licensor
 	// or to the asset's owners, when that is why it is denied.
 	BoundBy string `json:"bound_by,omitempty"`
+	// Observed are the open observed infractions against the member on
+	// the asset (infraction.observe), recorded by At. They warn and never
+	// deny: the reason ends with a warning that lists them.
+	Observed []ObservedNote `json:"observed,omitempty"`
 	// Index is the applied index the answer is for. The node that answers
 	// sets it; Check leaves it zero, and a proof's replay ignores it.
 	Index uint64 `json:"index,omitempty"`
@@ -165,8 +169,19 @@ const maxChain = 16
 // else needs a grant that is active at req.At and whose rights and
 // constraints cover the request, and whose parent grants, if any, are
 // active and cover it too. A prohibition on the asset's lineage or in any
-// active grant the member holds over it beats every permission.
+// active grant the member holds over it beats every permission. Open
+// observed infractions against the member on the asset are listed in
+// Decision.Observed and warned of in the reason, whatever the answer.
 func Check(v CheckView, req CheckRequest) (Decision, error) {
+	d, err := decide(v, req)
+	if err == nil {
+		noteObserved(v, &d, &req)
+	}
+	return d, err
+}
+
+// decide is Check without the observed infractions.
+func decide(v CheckView, req CheckRequest) (Decision, error) {
 	if err := req.Validate(); err != nil {
 		return Decision{}, err
 	}

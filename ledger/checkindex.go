@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,10 +28,11 @@ type checkIndex struct {
 	members    shards[*Member]
 	assets     shards[*Asset]
 	grants     shards[*Grant]
-	holders    shards[[]string]     // licensee \x00 asset → grant IDs, sorted
-	totals     shards[*UsageTotals] // grant \x00 period → reported usage, for hard caps
-	exclusives shards[[]string]     // asset → IDs of the grants over it stated exclusive, sorted
-	policy     []ExportRule         // the charter's export-control policy
+	holders    shards[[]string]      // licensee \x00 asset → grant IDs, sorted
+	totals     shards[*UsageTotals]  // grant \x00 period → reported usage, for hard caps
+	exclusives shards[[]string]      // asset → IDs of the grants over it stated exclusive, sorted
+	observed   shards[[]*Infraction] // member \x00 asset → observed infractions against it, by ID
+	policy     []ExportRule          // the charter's export-control policy
 }
 
 const shardCount = 256
@@ -52,7 +54,7 @@ func (s *shards[T]) get(k string) (T, bool) {
 // the first time the batch writes to it.
 type indexUpdate struct {
 	next  *checkIndex
-	dirty [6][shardCount]bool
+	dirty [7][shardCount]bool
 }
 
 func setShard[T any](u *indexUpdate, table int, s *shards[T], k string, v T, del bool) {
@@ -105,6 +107,10 @@ func (u *indexUpdate) apply(bucket, k string, v []byte) {
 		setShard(u, 3, &n.holders, hk, ids, len(ids) == 0)
 	case string(bucketUsageSum):
 		setShard(u, 4, &n.totals, k, decodeIndexed[UsageTotals](bucket, k, v), v == nil)
+	case string(bucketInfract):
+		if in := decodeIndexed[Infraction](bucket, k, v); in != nil && in.Kind == InfractionObserved {
+			u.indexObserved(in)
+		}
 	case string(bucketMeta):
 		if k == string(metaCharter) && v != nil {
 			n.policy = decodeIndexed[Charter](bucket, k, v).ExportPolicy
@@ -141,6 +147,20 @@ func (u *indexUpdate) indexExclusive(id string, g *Grant) {
 	}
 }
 
+// indexObserved adds an observed infraction to the lists of the members
+// it is against. Infractions are never changed or deleted once recorded.
+func (u *indexUpdate) indexObserved(in *Infraction) {
+	for _, m := range in.Members {
+		k := m + "\x00" + in.Asset
+		list, _ := u.next.observed.get(k)
+		j, found := slices.BinarySearchFunc(list, in.ID, func(x *Infraction, id string) int { return strings.Compare(x.ID, id) })
+		if found {
+			continue
+		}
+		setShard(u, 6, &u.next.observed, k, slices.Insert(slices.Clone(list), j, in), false)
+	}
+}
+
 func decodeIndexed[T any](bucket, k string, v []byte) *T {
 	if v == nil {
 		return nil
@@ -162,7 +182,7 @@ func newUpdate(prev *checkIndex) *indexUpdate {
 // restore.
 func buildIndex(btx *bolt.Tx) *checkIndex {
 	u := &indexUpdate{next: &checkIndex{}}
-	for _, b := range [][]byte{bucketMembers, bucketAssets, bucketGrants, bucketByHolder, bucketUsageSum} {
+	for _, b := range [][]byte{bucketMembers, bucketAssets, bucketGrants, bucketByHolder, bucketUsageSum, bucketInfract} {
 		btx.Bucket(b).ForEach(func(k, v []byte) error {
 			u.apply(string(b), string(k), v)
 			return nil
@@ -220,6 +240,13 @@ func (ix *checkIndex) ExportPolicy() []ExportRule { return ix.policy }
 // UsageTotal implements the usage lookup Check makes for hard caps.
 func (ix *checkIndex) UsageTotal(grant, period string) (*UsageTotals, bool) {
 	return ix.totals.get(grant + "\x00" + period)
+}
+
+// ObservedInfractions implements the lookup Check makes for observed
+// infractions.
+func (ix *checkIndex) ObservedInfractions(member, asset string) []*Infraction {
+	list, _ := ix.observed.get(member + "\x00" + asset)
+	return list
 }
 
 // Check answers an entitlement question from the current state without

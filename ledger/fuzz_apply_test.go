@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/ledgertest"
 )
 
 // FuzzDecodeRecord: the record framing never panics, and what decodes
@@ -79,6 +80,14 @@ func FuzzApply(f *testing.F) {
 		Owners: []ledger.Owner{{Member: "alpha", ShareBP: 10000}}, SPDX: "(MIT OR GPL-3.0-only) AND Apache-2.0", Open: true}))
 	f.Add(fx.envelope("alpha", "asset.register", "a3", ledger.AssetRegister{ID: "m3", Kind: "model", Digest: digestA,
 		Owners: []ledger.Owner{{Member: "alpha", ShareBP: 10000}}, SPDX: "MIT WITH ((", Open: true}))
+	// Delegated keys, observed infractions and consumption on behalf.
+	f.Add(fx.envelope("beta", "key.delegate", "k1", delegation(gatewayScope())))
+	f.Add(fx.envelope("beta", "key.delegate", "k2", ledger.KeyDelegate{Key: gateway().Key.Public(),
+		Scope: ledger.KeyScope{Types: []string{"infraction.observe", "key.rotate"}, Assets: []string{"m1", "m1"}, NotAfter: t0}}))
+	f.Add(fx.envelope("beta", "key.revoke", "k3", ledger.KeyRevoke{Key: gateway().KeyID}))
+	f.Add(fx.envelope("alpha", "infraction.observe", "o1", observation("", "m1")))
+	f.Add(fx.envelope("alpha", "pool.consume", "p1", ledger.PoolConsume{Pool: "gpu", Amount: 1, Member: "gamma"}))
+	f.Add(ledgertest.Propose(fx.g.ID(), "beta", "usage.report", "u1", fx.now, usageReport("r1", mq("gpu_hours", 1)), gateway()).Encode())
 	f.Fuzz(func(t *testing.T, env []byte) {
 		a, b := newFixture(t), newFixture(t)
 		ra := a.raw(env)

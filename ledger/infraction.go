@@ -33,16 +33,22 @@ const (
 type Infraction struct {
 	ID      string    `json:"id"`
 	Kind    string    `json:"kind"`
-	Grant   string    `json:"grant"`
+	Grant   string    `json:"grant"`   // empty for an observed infraction that names no grant
 	Members []string  `json:"members"` // who is in breach: the licensees, or the licensors for an SLA breach
 	Period  string    `json:"period,omitempty"`
 	Metric  string    `json:"metric,omitempty"`
-	Asset   string    `json:"asset,omitempty"`  // the dataset of a deletion_not_attested
+	Asset   string    `json:"asset,omitempty"`  // the dataset of a deletion_not_attested; the asset of an observed infraction
 	Duty    string    `json:"duty,omitempty"`   // the attested duty's kind, for duty_overdue
-	Report  string    `json:"report,omitempty"` // the report that revealed it
+	Report  string    `json:"report,omitempty"` // the report that revealed it; observer:observation for an observed one
 	Index   uint64    `json:"index,omitempty"`  // the log index of the entry that revealed it; 0 if only computed
 	At      time.Time `json:"at"`               // ledger time it was recorded, or the due date of a missing report
 	Detail  string    `json:"detail"`
+	// Observer, Action, Attempts and Window describe an observed
+	// infraction (infraction.observe): who observed what, how often, when.
+	Observer string  `json:"observer,omitempty"`
+	Action   Right   `json:"action,omitempty"`
+	Attempts int64   `json:"attempts,omitempty"`
+	Window   *Window `json:"window,omitempty"`
 }
 
 // InfractionFilter selects infractions; empty fields match everything.
@@ -63,6 +69,9 @@ func infractionID(grant, kind, cause string) string { return grant + "/" + kind 
 // emits "infraction.recorded" if it was new.
 func (a *applyCtx) recordInfraction(in Infraction) {
 	in.ID = infractionID(in.Grant, in.Kind, infractionCause(&in))
+	if in.Kind == InfractionObserved {
+		in.ID = observedID(&in)
+	}
 	if a.tx.get(bucketInfract, []byte(in.ID)) != nil {
 		return
 	}

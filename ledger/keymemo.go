@@ -42,6 +42,7 @@ func newMemos() *memos {
 	return &memos{
 		keys: memo[KeyRecord]{bucket: bucketKeys, clone: func(k KeyRecord) KeyRecord {
 			k.Public.Key = slices.Clone(k.Public.Key)
+			k.Scope = k.Scope.clone()
 			return k
 		}},
 		members: memo[Member]{bucket: bucketMembers, clone: func(m Member) Member {

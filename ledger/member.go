@@ -57,6 +57,9 @@ type KeyRecord struct {
 	ValidFrom  uint64    `json:"valid_from"`
 	ValidUntil uint64    `json:"valid_until,omitempty"` // first index at which it is no longer valid; 0 = still valid
 	EndedBy    string    `json:"ended_by,omitempty"`    // "rotated" or "revoked"
+	// Scope bounds a delegated key (key.delegate); nil for an ordinary
+	// key, which may sign anything its member may.
+	Scope *KeyScope `json:"scope,omitempty"`
 }
 
 // ValidAt reports whether the key could sign at log index i.

@@ -94,11 +94,15 @@ type QuotaSpec struct {
 	Weight int64  `json:"weight,omitempty"`
 }
 
-// PoolConsume is the body of pool.consume, signed by the consuming member.
+// PoolConsume is the body of pool.consume. It consumes Member's quota,
+// the signer's own by default. An owner of the pool may consume for any of
+// its members, as a metering gateway in front of the resource does; any
+// other member only for itself.
 type PoolConsume struct {
 	Pool   string `json:"pool"`
 	Amount int64  `json:"amount"`
-	Ref    string `json:"ref,omitempty"` // the caller's reference, e.g. a job ID
+	Ref    string `json:"ref,omitempty"`    // the caller's reference, e.g. a job ID
+	Member string `json:"member,omitempty"` // whose quota; default the signer
 }
 
 // PoolTransfer is the body of pool.transfer, signed by the giver (the
@@ -203,6 +207,9 @@ type PoolEvent struct {
 	Amount int64     `json:"amount,omitempty"`
 	Hold   string    `json:"hold,omitempty"`
 	Ref    string    `json:"ref,omitempty"`
+	// By is the pool owner who consumed on Member's behalf; empty when
+	// Member acted itself.
+	By string `json:"by,omitempty"`
 }
 
 func validAmount(field string, v int64) error {
@@ -469,7 +476,14 @@ func quotaMessage(p *Pool, member, period string, u *PoolUsage, amount int64) st
 }
 
 func init() {
-	register("pool.consume", handler{apply: applyPoolConsume})
+	register("pool.consume", handler{apply: applyPoolConsume, target: poolConsumeTarget})
+}
+
+// poolConsumeTarget is the pool a consumption draws on.
+func poolConsumeTarget(body json.RawMessage) (Target, error) {
+	var b PoolConsume
+	err := decodeTarget(body, &b)
+	return Target{Kind: TargetPool, ID: b.Pool}, err
 }
 
 func applyPoolConsume(a *applyCtx) error {
@@ -487,8 +501,14 @@ func applyPoolConsume(a *applyCtx) error {
 	if err := validRef("body.ref", b.Ref); err != nil {
 		return err
 	}
-	m := a.p.Signer
-	if _, err := poolMember("signer", p, m); err != nil {
+	m, field, by := a.p.Signer, "signer", ""
+	if b.Member != "" && b.Member != a.p.Signer {
+		if !slices.Contains(p.Owners, a.p.Signer) {
+			return Errorf(CodeForbidden, "body.member: only an owner of pool %s may consume for another member; %s is not one", p.ID, a.p.Signer)
+		}
+		m, field, by = b.Member, "body.member", a.p.Signer
+	}
+	if _, err := poolMember(field, p, m); err != nil {
 		return err
 	}
 	a.sweepHolds(p, m)
@@ -499,7 +519,7 @@ func applyPoolConsume(a *applyCtx) error {
 	}
 	u.Used += b.Amount
 	a.putPoolUsage(p, period, m, &u)
-	a.poolLog(p, PoolEvent{Kind: "consumed", Member: m, Period: period, Amount: b.Amount, Ref: b.Ref})
+	a.poolLog(p, PoolEvent{Kind: "consumed", Member: m, By: by, Period: period, Amount: b.Amount, Ref: b.Ref})
 	a.event("pool.consumed", p.ID)
 	return nil
 }

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 )
@@ -12,6 +13,10 @@ type handler struct {
 	// the new key of a rotation, so that their signatures can be checked.
 	extraKeys func(*Proposal) map[string]PublicKey
 	auditors  bool // auditors may propose it
+	// target extracts what the proposal acts on from its body, for the
+	// types a delegated key may sign (DelegableTypes), whose scope bounds
+	// the target.
+	target func(body json.RawMessage) (Target, error)
 }
 
 // handlers is the registry of proposal types, filled by register from the
@@ -27,6 +32,9 @@ var handlers = map[string]handler{}
 func register(t string, h handler) {
 	if _, dup := handlers[t]; dup {
 		panic(fmt.Sprintf("ledger: proposal type %q is registered twice", t))
+	}
+	if slices.Contains(DelegableTypes, t) && h.target == nil {
+		panic(fmt.Sprintf("ledger: proposal type %q may be delegated but is registered without a target", t))
 	}
 	if h.apply == nil {
 		panic(fmt.Sprintf("ledger: proposal type %q is registered without a rule", t))

@@ -12,7 +12,7 @@ func TestProposalTypes(t *testing.T) {
 	want := []string{
 		"asset.register", "asset.transfer", "ballot.open", "ballot.vote", "bundle.accept", "bundle.offer", "duty.attest",
 		"grant.accept", "grant.amend", "grant.offer", "grant.resume", "grant.revoke", "grant.suspend",
-		"grant.terminate", "key.rotate", "pool.consume", "pool.create", "pool.hold", "pool.release", "pool.settle",
+		"grant.terminate", "infraction.observe", "key.delegate", "key.revoke", "key.rotate", "pool.consume", "pool.create", "pool.hold", "pool.release", "pool.settle",
 		"pool.transfer", "retention.attest", "sla.report", "token.register", "token.revoke", "usage.report",
 	}
 	if got := ProposalTypes(); !slices.Equal(got, want) {
@@ -21,6 +21,11 @@ func TestProposalTypes(t *testing.T) {
 	for _, typ := range []string{"token.register", "token.revoke", "key.rotate"} {
 		if !handlers[typ].auditors {
 			t.Errorf("%s: auditors may not propose it", typ)
+		}
+	}
+	for _, typ := range DelegableTypes {
+		if handlers[typ].target == nil {
+			t.Errorf("%s: may be delegated but has no target", typ)
 		}
 	}
 	if handlers["key.rotate"].extraKeys == nil {

@@ -171,7 +171,8 @@ func (l *Ledger) checkReading(t *tx, index uint64, keepers, seen []string, raw [
 	}
 	lookup := func(id string) (*VerifyingKey, bool) {
 		k, ok := t.getKey(id)
-		if !ok || !k.ValidAt(index) {
+		if !ok || !k.ValidAt(index) || k.Delegated() {
+			// A delegated key signs only the proposals in its scope.
 			return nil, false
 		}
 		return l.verifyingKey(id, k.Public)

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -151,7 +152,14 @@ func (a *applyCtx) seenReport(bucket []byte, grant, reportID string, h Hash) (bo
 }
 
 func init() {
-	register("usage.report", handler{apply: applyUsageReport})
+	register("usage.report", handler{apply: applyUsageReport, target: usageReportTarget})
+}
+
+// usageReportTarget is the grant a usage report is about.
+func usageReportTarget(body json.RawMessage) (Target, error) {
+	var b UsageReportBody
+	err := decodeTarget(body, &b)
+	return Target{Kind: TargetGrant, ID: b.Grant}, err
 }
 
 func applyUsageReport(a *applyCtx) error {

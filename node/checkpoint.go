@@ -143,6 +143,9 @@ func memberKeys(v *ledger.View, member string) []ledger.PublicKey {
 	}
 	var out []ledger.PublicKey
 	for _, kid := range m.Keys {
+		if k, ok := v.Key(kid); ok && k.Delegated() {
+			continue // a delegated key never cosigns
+		}
 		if pk, ok := v.KeyValidNow(kid); ok {
 			out = append(out, pk)
 		}

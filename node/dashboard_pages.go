@@ -462,12 +462,11 @@ func (s *Server) handleDashboardInfractions(w http.ResponseWriter, r *http.Reque
 		})
 		kinds := map[string]bool{}
 		for _, in := range all {
-			g, ok := v.Grant(in.Grant)
-			if !ok || !visibleGrant(p, g) {
+			if !visibleInfraction(v, p, in) {
 				continue
 			}
 			kinds[in.Kind] = true
-			if !slices.Contains(d.Grants, in.Grant) {
+			if in.Grant != "" && !slices.Contains(d.Grants, in.Grant) {
 				d.Grants = append(d.Grants, in.Grant)
 			}
 			for _, m := range in.Members {

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"bytes"
+	"encoding/json"
 	"strconv"
 	"unicode/utf8"
 
@@ -48,7 +50,19 @@ func (d *decisionJSON) appendJSON(b []byte) ([]byte, error) {
 }
 
 // appendDecision appends d as encoding/json encodes a ledger.Decision.
+// The hand-written path covers the common decision; one with parts it
+// does not model (an exclusive grant binding, attested duties, observed
+// infractions) goes through encoding/json, so that nothing is dropped.
 func appendDecision(b []byte, d *ledger.Decision) ([]byte, error) {
+	if !commonDecision(d) {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(d); err != nil {
+			return b, err
+		}
+		return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...), nil
+	}
 	b = append(b, `{"allowed":`...)
 	b = strconv.AppendBool(b, d.Allowed)
 	b = append(b, `,"basis":`...)
@@ -154,6 +168,21 @@ func appendDecision(b []byte, d *ledger.Decision) ([]byte, error) {
 		b = strconv.AppendUint(b, d.Index, 10)
 	}
 	return append(b, '}'), nil
+}
+
+// commonDecision reports whether appendDecision's hand-written path
+// models every field d holds.
+func commonDecision(d *ledger.Decision) bool {
+	if d.BoundBy != "" || len(d.Observed) > 0 {
+		return false
+	}
+	for i := range d.Duties {
+		u := &d.Duties[i]
+		if u.Assessor != "" || len(u.RequiredFor) > 0 || u.Status != "" || u.PeriodNumber != 0 || u.Due != nil {
+			return false
+		}
+	}
+	return true
 }
 
 const hexDigits = "0123456789abcdef"

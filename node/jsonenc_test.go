@@ -111,6 +111,9 @@ func TestAppendDecision_MatchesEncodingJSON(t *testing.T) {
 		{SeatsLeft: &zero}, // no seats left is an answer, not an omission
 		{Chain: []string{}, Candidates: []ledger.Candidate{}, Duties: []ledger.PendingDuty{}, Caps: []ledger.CapLeft{}},
 		{Duties: []ledger.PendingDuty{{Grant: "g", Duty: ledger.Duty{Kind: "report_usage", DueDays: -1}}}},
+		{BoundBy: "g-ex", Duties: []ledger.PendingDuty{{Grant: "g", Duty: ledger.Duty{Kind: "fairness_audit", Assessor: "gamma"}, Status: "due", PeriodNumber: 2}}},
+		{Reason: "r; warning", Observed: []ledger.ObservedNote{{ID: "g/observed_infraction/alpha:o1", Grant: "g", Observer: "alpha", Action: "train",
+			Attempts: 12, Window: ledger.Window{Start: time.Unix(0, 0).UTC(), End: time.Unix(60, 0).UTC()}, Detail: "<denied>"}}},
 	} {
 		got, err := (*decisionJSON)(&d).appendJSON(nil)
 		if err != nil {

@@ -30,7 +30,7 @@ func (s *Server) handleMemberList(w http.ResponseWriter, r *http.Request) {
 		ms, next := v.Members(cursor, limit)
 		items := make([]api.Member, len(ms))
 		for i, m := range ms {
-			items[i] = memberJSON(v, m)
+			items[i] = memberJSON(v, m, principalOf(r.Context()))
 		}
 		out = newList(items, next)
 		return nil
@@ -47,7 +47,7 @@ func (s *Server) handleMemberGet(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return notFound("member", id)
 		}
-		m = memberJSON(v, mem)
+		m = memberJSON(v, mem, principalOf(r.Context()))
 		return nil
 	})
 	if err != nil {
@@ -58,11 +58,16 @@ func (s *Server) handleMemberGet(w http.ResponseWriter, r *http.Request) {
 }
 
 // memberJSON is a member with its key records and its node's checkpoint
-// verifier keys.
-func memberJSON(v *ledger.View, m *ledger.Member) api.Member {
+// verifier keys, as p may see them: the grants a delegated key's scope
+// names are shown only to the member itself and to those who see every
+// grant, since grants are visible to their parties only.
+func memberJSON(v *ledger.View, m *ledger.Member, p *principal) api.Member {
 	keys := make([]*ledger.KeyRecord, 0, len(m.Keys))
 	for _, id := range m.Keys {
 		if k, ok := v.Key(id); ok {
+			if k.Scope != nil && !p.party([]string{m.ID}) {
+				k.Scope.Grants = nil
+			}
 			keys = append(keys, k)
 		}
 	}

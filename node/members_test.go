@@ -2,7 +2,10 @@ package node
 
 import (
 	"bytes"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/ledger/ledgertest"
@@ -52,5 +55,37 @@ func TestMembers_PublishKeysAndVKeys(t *testing.T) {
 	ts.get("/v1/members", "beta").json(t, &list)
 	if len(list.Items) == 0 || list.Items[0].ID != "alpha" || len(list.Items[0].PublicKeys) != 2 || list.Items[0].Node.NoteVKey != wantNote {
 		t.Fatalf("list: %+v", list.Items)
+	}
+}
+
+// TestMembers_DelegatedKeyScope: a delegated key shows its scope, with the
+// grants it names only to its own member (grants are for their parties);
+// it never becomes the node's checkpoint verifier key, and a node refuses
+// to sign with it.
+func TestMembers_DelegatedKeyScope(t *testing.T) {
+	ts := newTestServer(t)
+	w := ts.w
+	main, gw := ledgertest.Signer("alpha", scheme), ledger.NewSigner("alpha", ledgertest.Key("alpha-gateway", scheme))
+	w.accept("alpha", "key.delegate", "delegate-1", ledger.KeyDelegate{Key: gw.Key.Public(), Scope: ledger.KeyScope{
+		Types: []string{"infraction.observe"}, Grants: []string{"g-ab"}, Assets: []string{"model-b"}, NotAfter: t0.Add(24 * time.Hour)}})
+	origin := verify.Origin(w.g.ID())
+	mainNote, _ := verify.NoteVKey(origin, main.Key.Public())
+	for _, c := range []struct {
+		as     string
+		grants []string
+	}{{"alpha", []string{"g-ab"}}, {"beta", nil}, {"gamma", nil}, {"audit", []string{"g-ab"}}} {
+		var m api.Member
+		ts.get("/v1/members/alpha", c.as).json(t, &m)
+		last := m.PublicKeys[len(m.PublicKeys)-1]
+		if last.ID != gw.KeyID || last.Scope == nil || !slices.Equal(last.Scope.Types, []string{"infraction.observe"}) ||
+			!slices.Equal(last.Scope.Assets, []string{"model-b"}) || !slices.Equal(last.Scope.Grants, c.grants) || m.PublicKeys[0].Scope != nil {
+			t.Errorf("as %s: keys %+v, want the gateway key last with grants %v", c.as, m.PublicKeys, c.grants)
+		}
+		if m.Node.NoteVKey != mainNote {
+			t.Errorf("as %s: the node's note vkey %q is not the main key's %q", c.as, m.Node.NoteVKey, mainNote)
+		}
+	}
+	if err := ts.s.keyUsable(gw.KeyID); err == nil || !strings.Contains(err.Error(), "delegated key") {
+		t.Fatalf("a node may sign with the delegated key: %v", err)
 	}
 }

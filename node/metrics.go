@@ -104,7 +104,7 @@ func (m *metrics) registerDisk(reg prometheus.Registerer, g *diskGuard) error {
 // infractionKinds label charta_infractions_total.
 var infractionKinds = []string{ledger.InfractionAfterExpiry, ledger.InfractionOutOfScope, ledger.InfractionHardCap,
 	ledger.InfractionSoftCap, ledger.InfractionMissingReport, ledger.InfractionSLABreach, ledger.InfractionDutyOverdue,
-	ledger.InfractionDeletion}
+	ledger.InfractionDeletion, ledger.InfractionObserved}
 
 // observeApply counts an applied batch's proposals and infractions and
 // observes how long it took. It runs on Raft's FSM goroutine.

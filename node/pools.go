@@ -116,6 +116,23 @@ func statements(v *ledger.View, p *principal, id, period string) ([]*ledger.Stat
 	return out, nil
 }
 
+// visibleInfraction reports whether p may see in: a party to its grant
+// may, and, for an observed infraction that names no grant, the members
+// observed, its observer and the asset's owners.
+func visibleInfraction(v *ledger.View, p *principal, in *ledger.Infraction) bool {
+	if in.Grant == "" {
+		parties := append([]string{in.Observer}, in.Members...)
+		if a, ok := v.Asset(in.Asset); ok {
+			for _, o := range a.Owners {
+				parties = append(parties, o.Member)
+			}
+		}
+		return p.party(parties)
+	}
+	g, ok := v.Grant(in.Grant)
+	return ok && visibleGrant(p, g)
+}
+
 // handleInfractionList lists infractions, filtered by member, grant and
 // kind, keeping those of grants the caller is a party to.
 func (s *Server) handleInfractionList(w http.ResponseWriter, r *http.Request) {
@@ -132,7 +149,7 @@ func (s *Server) handleInfractionList(w http.ResponseWriter, r *http.Request) {
 		items, next := v.Infractions(f, cursor, limit)
 		kept := items[:0]
 		for _, in := range items {
-			if g, ok := v.Grant(in.Grant); ok && visibleGrant(p, g) {
+			if visibleInfraction(v, p, in) {
 				kept = append(kept, in)
 			}
 		}

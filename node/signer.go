@@ -52,6 +52,8 @@ func (s *Server) keyUsable(id string) error {
 			err = fmt.Errorf("key %s belongs to member %s, not to this node's member %s", id, k.Member, s.c.ID())
 		case !k.ValidAt(next):
 			err = fmt.Errorf("key %s is no longer valid: it was %s at index %d", id, k.EndedBy, k.ValidUntil)
+		case k.Delegated():
+			err = fmt.Errorf("key %s is a delegated key (%s); a node signs with one of its member's ordinary keys", id, k.Scope)
 		}
 		return nil
 	})

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,8 +51,9 @@ func keyCmd() *command {
 	}
 	var id, deadline, reason string
 	revoke := &command{
-		name: "revoke", args: "<key-id>", summary: "Open a key.revoke ballot for a member key (members vote on it)", client: true, signs: true,
-		example: `  charta key revoke --key alpha.key --id revoke-beta-1 beta/0123456789abcdef --reason "laptop stolen"
+		name: "revoke", args: "<key-id>", summary: "Revoke one of your delegated keys at once, or open a key.revoke ballot for a member key", client: true, signs: true,
+		example: `  charta key revoke --key alpha.key alpha/0123456789abcdef     # alpha's delegated key: revoked at once
+  charta key revoke --key alpha.key --id revoke-beta-1 beta/0123456789abcdef --reason "laptop stolen"
   charta ballot vote --key beta.key revoke-beta-1`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&id, "id", "", "ballot ID (default: revoke-<fingerprint>)")
@@ -64,6 +67,11 @@ func keyCmd() *command {
 			member, fp, ok := strings.Cut(args[0], "/")
 			if !ok || !ledger.ValidMemberID(member) || len(fp) != 16 || strings.Trim(fp, "0123456789abcdef") != "" {
 				return usagef("%q is not a key ID (<member>/<16 hex digits>, as charta member show lists them)", args[0])
+			}
+			if delegated, err := ownDelegatedKey(e, args[0]); err != nil {
+				return err
+			} else if delegated {
+				return e.propose("key.revoke", id, ledger.KeyRevoke{Key: args[0]})
 			}
 			if id == "" {
 				id = "revoke-" + member + "-" + fp
@@ -80,7 +88,104 @@ func keyCmd() *command {
 			return e.propose("ballot.open", "", ledger.BallotOpenBody{ID: id, Action: "key.revoke", Params: params, Deadline: d, Reason: reason})
 		},
 	}
-	return &command{name: "key", summary: "Rotate and revoke member keys", subs: []*command{rotate, revoke}}
+	return &command{name: "key", summary: "Rotate, delegate and revoke member keys", subs: []*command{rotate, delegateCmd(), revoke}}
+}
+
+// ownDelegatedKey reports whether keyID is a delegated key of the --key
+// signer's member, which the member revokes by itself.
+func ownDelegatedKey(e *env, keyID string) (bool, error) {
+	s, err := e.signer()
+	if err != nil {
+		return false, err
+	}
+	member, _, _ := strings.Cut(keyID, "/")
+	if member != memberOfKey(s) {
+		return false, nil
+	}
+	c, err := e.client()
+	if err != nil {
+		return false, err
+	}
+	m, err := c.Member(e.ctx, member)
+	if err != nil {
+		return false, explain(err)
+	}
+	for _, k := range m.PublicKeys {
+		if k.ID == keyID {
+			return k.Scope != nil, nil
+		}
+	}
+	return false, nil
+}
+
+// delegateCmd is charta key delegate: a new key pair that may sign only
+// within a scope, for a gateway that must not hold the member's main key.
+func delegateCmd() *command {
+	var types, grants, pools, assets multiFlag
+	var until, out, scheme, id string
+	return &command{
+		name: "delegate", summary: "Create a key that may sign only some proposal types, for some grants or pools, until a time", client: true, signs: true,
+		example: `  charta key delegate --key alpha.key --types usage.report,pool.consume --grant g1 --pool p1 \
+      --until 2027-01-01T00:00:00Z --out gateway.key
+  charta --key gateway.key pool consume --pool p1 --amount 3 --member beta`,
+		flags: func(fs *flag.FlagSet) {
+			fs.Var(&types, "types", "proposal types it may sign, comma-separated: "+strings.Join(ledger.DelegableTypes, ", ")+" (required)")
+			fs.Var(&grants, "grant", "grant it may sign usage.report or infraction.observe for (repeat or comma-separate)")
+			fs.Var(&pools, "pool", "pool it may sign pool.consume for (repeat or comma-separate)")
+			fs.Var(&assets, "asset", "asset it may sign an infraction.observe with no grant for (repeat or comma-separate)")
+			fs.StringVar(&until, "until", "", "when the delegation ends, RFC 3339 (required)")
+			fs.StringVar(&out, "out", "", "key file to create, mode 0600 (required)")
+			fs.StringVar(&scheme, "scheme", "", "signature scheme of the new key (default: that of the --key key)")
+			fs.StringVar(&id, "id", "", "proposal ID (default: random)")
+		},
+		run: func(e *env, _ *flag.FlagSet, args []string) error {
+			if err := needArgs(args, 0, "no arguments"); err != nil {
+				return err
+			}
+			if len(types) == 0 || until == "" || out == "" {
+				return usagef("--types, --until and --out are required")
+			}
+			notAfter, err := parseTime("until", until)
+			if err != nil {
+				return err
+			}
+			s, err := e.signer()
+			if err != nil {
+				return err
+			}
+			if scheme == "" {
+				scheme = string(s.Key.Scheme())
+			}
+			if _, err := os.Stat(out); err == nil {
+				return usagef("--out: %s already exists; remove it first or choose another file", out)
+			}
+			scope := ledger.KeyScope{Types: splitAll(types), Grants: splitAll(grants), Pools: splitAll(pools), Assets: splitAll(assets), NotAfter: *notAfter}
+			pub, err := createKey(out, memberOfKey(s), ledger.Scheme(scheme))
+			if err != nil {
+				return err
+			}
+			if err := e.propose("key.delegate", id, ledger.KeyDelegate{Key: pub.Public, Scope: scope}); err != nil {
+				// The ledger holds no such key: leave no file that looks usable.
+				os.Remove(out)
+				os.Remove(strings.TrimSuffix(out, ".key") + ".pub")
+				return err
+			}
+			if e.g.output != "json" {
+				fmt.Fprintf(e.stdout, "delegated key %s written to %s: %s\n", pub.KeyID, out, &scope)
+			}
+			return nil
+		},
+	}
+}
+
+// splitAll splits each comma-separated value of a repeatable flag, sorted.
+func splitAll(m multiFlag) []string {
+	var out []string
+	for _, v := range m {
+		out = append(out, split(v)...)
+	}
+	slices.Sort(out) // the order the ledger stores a scope in
+	return out
 }
 
 func slaCmd() *command {

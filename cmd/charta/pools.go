@@ -58,21 +58,23 @@ func poolCmd() *command {
 			return e.propose("pool.create", "", pc)
 		},
 	}
-	var pool, ref, to, forPeriod string
+	var pool, ref, to, forPeriod, member string
 	var amount int64
 	consume := &command{
-		name: "consume", summary: "Use an amount of your quota (rejected if it would overdraw it)", client: true, signs: true,
-		example: "  charta pool consume --key beta.key --pool gpu --amount 12 --ref job-4711",
+		name: "consume", summary: "Use an amount of your quota, or as a pool owner of a member's (rejected if it would overdraw it)", client: true, signs: true,
+		example: "  charta pool consume --key beta.key --pool gpu --amount 12 --ref job-4711\n" +
+			"  charta pool consume --key gateway.key --pool gpu --amount 3 --member gamma   # an owner metering gamma",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&pool, "pool", "", "pool ID (required)")
 			fs.Int64Var(&amount, "amount", 0, "amount (required)")
 			fs.StringVar(&ref, "ref", "", "your reference, e.g. a job ID")
+			fs.StringVar(&member, "member", "", "whose quota to consume (default: yours; another member's only as a pool owner)")
 		},
 		run: func(e *env, _ *flag.FlagSet, args []string) error {
 			if pool == "" || amount == 0 {
 				return usagef("--pool and --amount are required")
 			}
-			return e.propose("pool.consume", "", ledger.PoolConsume{Pool: pool, Amount: amount, Ref: ref})
+			return e.propose("pool.consume", "", ledger.PoolConsume{Pool: pool, Amount: amount, Ref: ref, Member: member})
 		},
 	}
 	transfer := &command{
@@ -204,8 +206,8 @@ func infractionCmd() *command {
 			return c.Infractions(e.ctx, opts...)
 		},
 		func(w io.Writer, in ledger.Infraction) {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", in.At.UTC().Format(time.RFC3339), in.Grant, in.Kind, strings.Join(in.Members, ","),
-				dash(in.Period), in.Detail)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", in.At.UTC().Format(time.RFC3339), infractionSubject(&in), in.Kind, strings.Join(in.Members, ","),
+				dash(in.Period), infractionDetail(&in))
 		})
 	inner := list.flags
 	list.flags = func(fs *flag.FlagSet) {
@@ -214,7 +216,67 @@ func infractionCmd() *command {
 		fs.StringVar(&grant, "grant", "", "only this grant's")
 		fs.StringVar(&kind, "kind", "", "only this kind")
 	}
-	return &command{name: "infraction", summary: "Compliance infractions recorded by the ledger", subs: []*command{list}}
+	return &command{name: "infraction", summary: "Compliance infractions recorded by the ledger or observed by licensors", subs: []*command{list, observeCmd()}}
+}
+
+// infractionSubject is the grant an infraction is about, or the asset of
+// an observed infraction that names no grant.
+func infractionSubject(in *ledger.Infraction) string {
+	if in.Grant == "" && in.Asset != "" {
+		return "asset " + in.Asset
+	}
+	return in.Grant
+}
+
+// infractionDetail is the detail, with who observed what for an observed
+// infraction.
+func infractionDetail(in *ledger.Infraction) string {
+	if in.Kind != ledger.InfractionObserved || in.Window == nil {
+		return in.Detail
+	}
+	return fmt.Sprintf("%s observed %d %s attempt(s) on %s in [%s, %s): %s", in.Observer, in.Attempts, in.Action, in.Asset,
+		in.Window.Start.Format(time.RFC3339), in.Window.End.Format(time.RFC3339), in.Detail)
+}
+
+// observeCmd is charta infraction observe: a licensor or an asset's owner
+// reports what it observed of a member's use.
+func observeCmd() *command {
+	var b ledger.InfractionObserve
+	var action, from, to string
+	return &command{
+		name: "observe", summary: "Report a member's observed misuse of an asset (as its owner or a licensor of the grant)", client: true, signs: true,
+		example: `  charta infraction observe --key alpha.key --grant g1 --licensee beta --asset atlas-7b --action train \
+      --attempts 12 --from 2026-11-02T10:00:00Z --to 2026-11-02T11:00:00Z --reason "12 denied train calls at the gateway"`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&b.ID, "id", "", "your ID for the observation (default: the proposal's)")
+			fs.StringVar(&b.Grant, "grant", "", "the grant it concerns; none for a member with no grant")
+			fs.StringVar(&b.Licensee, "licensee", "", "the member observed (required)")
+			fs.StringVar(&b.Asset, "asset", "", "the asset (required)")
+			fs.StringVar(&action, "action", "", "what was attempted, a right such as use or train (required)")
+			fs.Int64Var(&b.Attempts, "attempts", 0, "how many attempts (required)")
+			fs.StringVar(&from, "from", "", "start of the window observed, RFC 3339 (required)")
+			fs.StringVar(&to, "to", "", "end of the window observed, RFC 3339 (required)")
+			fs.StringVar(&b.Reason, "reason", "", "what was observed, in words (required)")
+		},
+		run: func(e *env, _ *flag.FlagSet, args []string) error {
+			if err := needArgs(args, 0, "no arguments"); err != nil {
+				return err
+			}
+			if b.Licensee == "" || b.Asset == "" || action == "" || b.Attempts == 0 || from == "" || to == "" || b.Reason == "" {
+				return usagef("--licensee, --asset, --action, --attempts, --from, --to and --reason are required")
+			}
+			start, err := parseTime("from", from)
+			if err != nil {
+				return err
+			}
+			end, err := parseTime("to", to)
+			if err != nil {
+				return err
+			}
+			b.Action, b.WindowStart, b.WindowEnd = ledger.Right(action), *start, *end
+			return e.propose("infraction.observe", "", b)
+		},
+	}
 }
 
 // printStatement writes a statement as table rows: one per metric, one per

@@ -94,6 +94,10 @@ func printDecision(w io.Writer, d *ledger.Decision) {
 	for _, c := range d.Caps {
 		fmt.Fprintf(w, "cap %s\t%d of %d %s left in %s (grant %s)\n", c.Metric, c.Remaining, c.Cap, c.Unit, c.Period, c.Grant)
 	}
+	for _, o := range d.Observed {
+		fmt.Fprintf(w, "observed %s\t%s saw %d %s attempt(s) in [%s, %s): %s\n", o.ID, o.Observer, o.Attempts, o.Action,
+			o.Window.Start.UTC().Format(time.RFC3339), o.Window.End.UTC().Format(time.RFC3339), o.Detail)
+	}
 	answered := "answered for\t" + d.At.UTC().Format(time.RFC3339)
 	if d.Index != 0 {
 		answered += fmt.Sprintf(" at index %d", d.Index)

@@ -90,7 +90,7 @@ func (c *Certificate) Verify(consortium string, now time.Time, o Options) (*Veri
 		}
 		member, _, _ := ledger.SplitKeyID(c.Signature.KeyID)
 		k, ok := v.Key(c.Signature.KeyID)
-		if member != c.Licensee || !ok || k.Member != c.Licensee {
+		if member != c.Licensee || !ok || k.Member != c.Licensee || k.Delegated() {
 			return fmt.Errorf("%w: the certificate is signed by key %s, which the entries do not give to %s", ErrSignature, truncate(c.Signature.KeyID), c.Licensee)
 		}
 		if !k.Public.Verify(certificateMessage(&c.CertificateBody), c.Signature.Sig) {

@@ -189,6 +189,10 @@ type MemberKey struct {
 	// once it was rotated or revoked; 0 while it is valid.
 	ValidUntil uint64 `json:"valid_until,omitempty"`
 	EndedBy    string `json:"ended_by,omitempty"` // "rotated" or "revoked"
+	// Scope bounds a delegated key (key.delegate): the proposal types,
+	// grants, pools and assets it may sign for, and until when. Absent
+	// for an ordinary key.
+	Scope *ledger.KeyScope `json:"scope,omitempty"`
 	// NoteVKey and CosignatureVKey are as in MemberNode, for this key;
 	// empty for a key with no Ed25519 part.
 	NoteVKey        string `json:"note_vkey,omitempty"`
@@ -200,10 +204,10 @@ type MemberKey struct {
 func NewMember(origin string, m *ledger.Member, keys []*ledger.KeyRecord, valid func(*ledger.KeyRecord) bool) Member {
 	out := Member{Member: *m, Node: MemberNode{NodeInfo: m.Node}, PublicKeys: make([]MemberKey, 0, len(keys))}
 	for _, k := range keys {
-		mk := MemberKey{ID: k.ID, Scheme: k.Public.Scheme, PublicKey: k.Public.Key, ValidFrom: k.ValidFrom, ValidUntil: k.ValidUntil, EndedBy: k.EndedBy}
+		mk := MemberKey{ID: k.ID, Scheme: k.Public.Scheme, PublicKey: k.Public.Key, ValidFrom: k.ValidFrom, ValidUntil: k.ValidUntil, EndedBy: k.EndedBy, Scope: k.Scope}
 		mk.NoteVKey, _ = verify.NoteVKey(origin, k.Public)
 		mk.CosignatureVKey, _ = verify.CosignatureVKey(origin, m.ID, k.Public)
-		if valid(k) && mk.NoteVKey != "" {
+		if valid(k) && !k.Delegated() && mk.NoteVKey != "" {
 			out.Node.NoteVKey, out.Node.CosignatureVKey = mk.NoteVKey, mk.CosignatureVKey
 		}
 		out.PublicKeys = append(out.PublicKeys, mk)
