@@ -92,7 +92,8 @@ func exchangeOf(ctx context.Context) *exchange {
 // names the caller, and bodies stream in both directions.
 func (g *Gateway) newProxy(rt *route, tr http.RoundTripper) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		Transport: tr,
+		Transport:  tr,
+		BufferPool: copyBuffers,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			x := exchangeOf(pr.In.Context())
 			if rt.StripPrefix {
@@ -143,6 +144,16 @@ func (g *Gateway) newProxy(rt *route, tr http.RoundTripper) *httputil.ReversePro
 		},
 	}
 }
+
+// copyBuffers are the proxies' body copy buffers, reused: a buffer per
+// request would be most of what a request allocates.
+var copyBuffers = &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+// bufferPool is an httputil.BufferPool over a sync.Pool.
+type bufferPool struct{ p sync.Pool }
+
+func (bp *bufferPool) Get() []byte  { return *bp.p.Get().(*[]byte) }
+func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }
 
 // countingReader counts what is read through it.
 type countingReader struct {
