@@ -75,6 +75,10 @@ func (g *Gateway) follow(ctx context.Context, k int, next *uint64) int {
 		}
 		*next = ev.Entry.Seq + 1
 		if invalidates(ev.Entry) {
+			// Questions asked from now on wait for a node that has
+			// applied the entry; answers to those asked before are
+			// retired, and not cached when they come.
+			g.nodes.raiseFloor(ev.Entry.Index)
 			g.invalidate()
 		}
 	}

@@ -206,7 +206,9 @@ func TestGateway_CacheAndEvents(t *testing.T) {
 	node.emit(11, "grant.revoke")
 	waitFor(t, "a check after the revocation", func() bool { get(); return node.checks.Load() == 2 })
 	node.mu.Lock()
-	node.decide = func(ledger.CheckRequest) ledger.Decision { return ledger.Decision{Basis: "none", Reason: "grant g-1 is revoked"} }
+	node.decide = func(ledger.CheckRequest) ledger.Decision {
+		return ledger.Decision{Basis: "none", Reason: "grant g-1 is revoked"}
+	}
 	node.mu.Unlock()
 	node.emit(12, "token.revoke")
 	waitFor(t, "the denial", func() bool { return call(t, g, "GET", "/v1/infer", "beta-token").Code == 403 })
