@@ -10,11 +10,12 @@ import (
 )
 
 // ParseQuantity reads a metering header's value: a non-negative decimal
-// integer of at most ledger.MaxQuantity, with surrounding spaces allowed.
-// Anything else (empty, signed, fractional, several values, too large) is
-// malformed: ok is false and the quantity counts as zero.
+// integer of at most ledger.MaxQuantity, with surrounding spaces and tabs
+// allowed (HTTP's optional whitespace). Anything else (empty, signed,
+// fractional, several values, too large, other whitespace) is malformed:
+// ok is false and the quantity counts as zero.
 func ParseQuantity(v string) (q int64, ok bool) {
-	v = strings.TrimSpace(v)
+	v = strings.Trim(v, " \t")
 	if v == "" || len(v) > 19 {
 		return 0, false
 	}
