@@ -81,6 +81,13 @@ type Decision struct {
 	Caps []CapLeft `json:"caps,omitempty"`
 	// At is the time the question was answered for.
 	At time.Time `json:"at"`
+	// ValidUntil is, for an allow through a grant, the earliest not_after
+	// of the allowing grant and its parent grants: the answer changes by
+	// time alone then at the latest. It is nil when no grant of the chain
+	// ends, and for owners, open licences and denials. A cache of
+	// decisions (such as charta gateway's) must not serve the answer past
+	// it; entries that change the ledger can end it earlier.
+	ValidUntil *time.Time `json:"valid_until,omitempty"`
 	// BoundBy is the exclusive grant that denies the use to its licensor
 	// or to the asset's owners, when that is why it is denied.
 	BoundBy string `json:"bound_by,omitempty"`
@@ -252,6 +259,7 @@ func decide(v CheckView, req CheckRequest) (Decision, error) {
 			c.Reason = "allows it"
 			if allow == nil {
 				allow, d.Chain, d.Caps = g, chainOf(v, g), caps
+				d.ValidUntil = chainEnd(v, g)
 			}
 		} else {
 			c.Reason = why
@@ -260,7 +268,7 @@ func decide(v CheckView, req CheckRequest) (Decision, error) {
 	}
 	switch {
 	case prohibited != "":
-		d.Chain, d.Caps = nil, nil
+		d.Chain, d.Caps, d.ValidUntil = nil, nil, nil
 		d.Reason = "prohibited: " + prohibited
 		for i := range d.Candidates {
 			if d.Candidates[i].Allowed {
@@ -382,6 +390,23 @@ func chainOf(v CheckView, g *Grant) []string {
 		chain = append(chain, g.ID)
 	}
 	return chain
+}
+
+// chainEnd is the earliest not_after of g and its parent grants, or nil
+// if none of them ends: when an allow through g ends by time alone.
+func chainEnd(v CheckView, g *Grant) *time.Time {
+	var end *time.Time
+	for depth := 0; g != nil && depth <= maxChain; depth++ {
+		if na := g.Terms.Constraints.NotAfter; na != nil && (end == nil || na.Before(*end)) {
+			t := na.UTC()
+			end = &t
+		}
+		if g.Terms.Parent == "" {
+			break
+		}
+		g, _ = v.Grant(g.Terms.Parent)
+	}
+	return end
 }
 
 // covers says, in words, the first reason g does not allow req, or "".

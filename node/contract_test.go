@@ -41,6 +41,8 @@ func TestOpenAPI_ResponsesValidate(t *testing.T) {
 		header           []string
 	}{
 		{"GET", "/v1/status", "alpha", nil},
+		{"GET", "/v1/whoami", "alpha", nil},
+		{"GET", "/v1/whoami", "operator", nil},
 		{"GET", "/v1/cluster", "alpha", nil},
 		{"GET", "/v1/members", "alpha", nil},
 		{"GET", "/v1/members/alpha", "alpha", nil},

@@ -217,6 +217,7 @@ const (
 	accessMember                 // any valid token
 	accessOperator               // the node's operator token
 	accessAdmin                  // the operator token, or a member token with the admin scope: routes that change the cluster
+	accessToken                  // any valid token, whatever its scopes: a caller asking who it is
 )
 
 // routeOpts describe how a route is served.
@@ -272,6 +273,7 @@ func (s *Server) routes() *mux.Router {
 	s.registerEventRoutes(r)
 	s.registerClusterRoutes(r)
 	s.registerTimeRoutes(r)
+	s.registerWhoamiRoutes(r)
 	return r
 }
 

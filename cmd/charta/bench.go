@@ -51,7 +51,7 @@ func benchCmd() *command {
 			fs.DurationVar(&o.cfg.Warmup, "warmup", def.Warmup, "unmeasured time before each run")
 			fs.StringVar(&o.scheme, "scheme", string(def.Scheme), "signature scheme of the main cluster")
 			fs.StringVar(&o.compare, "compare-schemes", strings.Join(compare, ","), "further schemes whose signed-write throughput is measured (workload write or all; \"\" for none)")
-			fs.StringVar(&o.cfg.Workload, "workload", def.Workload, "write, check, check-batch, scale or all")
+			fs.StringVar(&o.cfg.Workload, "workload", def.Workload, "write, check, check-batch, scale, gateway or all")
 			fs.IntVar(&o.cfg.ScaleEntries, "scale-entries", def.ScaleEntries, "entries of the preloaded state for the scale workload (T6-T8; workload scale or all; 0 to skip)")
 			fs.StringVar(&o.jsonOut, "json", "", "write the report as JSON to this file")
 			fs.StringVar(&o.mdOut, "markdown", "", "write the targets and results as Markdown tables to this file")
@@ -101,9 +101,9 @@ func (o *benchOpts) validate() error {
 		return usagef("--node-procs must not be negative")
 	}
 	switch o.cfg.Workload {
-	case bench.WorkloadWrite, bench.WorkloadCheck, bench.WorkloadCheckBatch, bench.WorkloadScale, bench.WorkloadAll:
+	case bench.WorkloadWrite, bench.WorkloadCheck, bench.WorkloadCheckBatch, bench.WorkloadScale, bench.WorkloadGateway, bench.WorkloadAll:
 	default:
-		return usagef("--workload must be write, check, check-batch, scale or all, not %q", o.cfg.Workload)
+		return usagef("--workload must be write, check, check-batch, scale, gateway or all, not %q", o.cfg.Workload)
 	}
 	if o.cfg.ScaleEntries < 0 || o.cfg.Workload == bench.WorkloadScale && o.cfg.ScaleEntries == 0 {
 		return usagef("--scale-entries must be positive for the scale workload")

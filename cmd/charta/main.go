@@ -81,7 +81,7 @@ func commands() []*command {
 		statusCmd(), memberCmd(), keyCmd(), tokenCmd(), assetCmd(), grantCmd(), bundleCmd(), ballotCmd(),
 		poolCmd(), usageCmd(), slaCmd(), dutyCmd(), statementCmd(), infractionCmd(),
 		checkCmd(), journalCmd(), checkpointCmd(), verifyCmd(), auditCmd(), backupCmd(), restoreCmd(),
-		benchCmd(), versionCmd(),
+		gatewayCmd(), benchCmd(), versionCmd(),
 	}
 }
 

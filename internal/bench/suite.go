@@ -18,6 +18,7 @@ const (
 	WorkloadCheck      = "check"       // one check per request, the no-op HTTP baseline, checks under writes (T5)
 	WorkloadCheckBatch = "check-batch" // SuiteConfig.Batch checks per request
 	WorkloadScale      = "scale"       // a node on a preloaded state: heap, restart, catch-up (T6-T8)
+	WorkloadGateway    = "gateway"     // requests through charta gateway against its upstream called directly (T9)
 	WorkloadAll        = "all"         // every workload
 )
 
@@ -72,7 +73,7 @@ func (c *SuiteConfig) Validate() error {
 		return fmt.Errorf("bench: node GOMAXPROCS %d and scale entries %d must not be negative", c.NodeProcs, c.ScaleEntries)
 	}
 	switch c.Workload {
-	case WorkloadWrite, WorkloadCheck, WorkloadCheckBatch, WorkloadScale, WorkloadAll:
+	case WorkloadWrite, WorkloadCheck, WorkloadCheckBatch, WorkloadScale, WorkloadGateway, WorkloadAll:
 	default:
 		return fmt.Errorf("bench: unknown workload %q", c.Workload)
 	}
@@ -226,7 +227,7 @@ func (s *suite) mainWorkloads(c *cluster) error {
 		}
 		maxWrites = res.Throughput
 	}
-	if s.wants(WorkloadCheck) || s.wants(WorkloadCheckBatch) {
+	if s.wants(WorkloadCheck) || s.wants(WorkloadCheckBatch) || s.wants(WorkloadGateway) {
 		fmt.Fprintln(s.out, "seeding assets and grants for the checks...")
 		if err := c.Seed(s.ctx, io.Discard); err != nil {
 			return fmt.Errorf("seeding: %w", err)
@@ -244,6 +245,11 @@ func (s *suite) mainWorkloads(c *cluster) error {
 	}
 	if s.wants(WorkloadCheck) && maxWrites > 0 {
 		if err := s.checkUnderWrites(c, maxWrites/2); err != nil {
+			return err
+		}
+	}
+	if s.wants(WorkloadGateway) {
+		if err := s.gatewayRuns(c); err != nil {
 			return err
 		}
 	}

@@ -79,6 +79,16 @@ func (s *suite) targets() {
 			Measured: loaded.Latency.P99, Baseline: noopIdle.Latency.P99, Unit: "ms", Ratio: loaded.Latency.P99 / noopIdle.Latency.P99,
 			Want: "reported"})
 	}
+	direct, okDirect := get(fmt.Sprintf("gateway direct upstream %dc", s.cfg.CheckConns))
+	if via, ok := get(fmt.Sprintf("gateway proxied %dc", s.cfg.CheckConns)); ok && okDirect {
+		rep.Targets = append(rep.Targets, ratio("T9", fmt.Sprintf("requests through charta gateway, %d connections", s.cfg.CheckConns), via, direct, 0.70, ">= 0.70 of the upstream direct"))
+	}
+	pacedDirect, okPaced := get(fmt.Sprintf("gateway direct upstream paced %dc", s.cfg.CheckConns))
+	if via, ok := get(fmt.Sprintf("gateway proxied paced %dc", s.cfg.CheckConns)); ok && okPaced {
+		over := via.Latency.P50 - pacedDirect.Latency.P50
+		rep.Targets = append(rep.Targets, Target{ID: "T9", What: fmt.Sprintf("gateway p50 overhead at %.0f requests/s offered (proxied p50 minus direct p50)", via.Offered),
+			Measured: over, Baseline: pacedDirect.Latency.P50, Unit: "ms", Want: "<= 1 ms", Met: over <= 1})
+	}
 	s.scaleTargets(s.scale)
 	if s.cfg.LedgerCheck > 0 {
 		rep.Targets = append(rep.Targets, Target{ID: "T4", What: "in-process ledger.Check (BenchmarkCheck)",

@@ -74,6 +74,25 @@ type Health struct {
 	Alarms       []string `json:"alarms,omitempty"`
 }
 
+// Whoami is who a bearer token authenticates as: GET /v1/whoami. A
+// gateway in front of a member's resource asks it with its caller's token
+// to learn which member is calling, and until when it may trust the answer.
+type Whoami struct {
+	// Member is the token's member; empty for the node's operator token.
+	Member string `json:"member,omitempty"`
+	// Role is the member's role (member or auditor); empty for the
+	// operator.
+	Role ledger.Role `json:"role,omitempty"`
+	// Operator is true for the node's operator token.
+	Operator bool `json:"operator,omitempty"`
+	// Scopes are the token's scopes (read, write, admin); empty for the
+	// operator, who may do everything.
+	Scopes []string `json:"scopes"`
+	// ExpiresAt is when the token expires by the consortium's time; nil
+	// for the operator token, which does not expire.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
 // Transfer is the answer to POST /v1/cluster/transfer-leadership.
 type Transfer struct {
 	Previous string `json:"previous"` // the node that was leader

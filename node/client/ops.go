@@ -95,3 +95,13 @@ func (c *Client) Readyz(ctx context.Context) error {
 	_, err := c.do(ctx, request{method: http.MethodGet, path: "/readyz"}, nil)
 	return err
 }
+
+// Whoami returns who the client's token authenticates as: GET /v1/whoami.
+// Any valid token may ask, whatever its scopes.
+func (c *Client) Whoami(ctx context.Context) (*api.Whoami, error) {
+	var w api.Whoami
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/whoami", retry: true}, &w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}

@@ -1,0 +1,225 @@
+package gateway
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/ledgertest"
+	"github.com/charta/charta/node/api"
+)
+
+const fakeConsortium = "00000000000000000000000000000000000000000000000000000000000000aa"
+
+// fakeNode is the part of a node's API a gateway uses, over httptest,
+// with what it answers in fields.
+type fakeNode struct {
+	t  *testing.T
+	ts *httptest.Server
+
+	mu        sync.Mutex
+	tokens    map[string]string // bearer token → member
+	decide    func(q ledger.CheckRequest) ledger.Decision
+	pools     map[string]api.PoolUsage
+	proposals []*ledger.Proposal
+	seen      map[[32]byte]uint64 // payload hash → index, for duplicates
+	streams   []chan ledger.Entry
+
+	checks atomic.Int64
+	down   atomic.Bool // answer 503 to everything
+}
+
+func newFakeNode(t *testing.T) *fakeNode {
+	f := &fakeNode{t: t, tokens: map[string]string{"gw-token": "alpha", "beta-token": "beta"}, pools: map[string]api.PoolUsage{},
+		seen: map[[32]byte]uint64{}}
+	f.decide = func(q ledger.CheckRequest) ledger.Decision {
+		return ledger.Decision{Allowed: true, Basis: "grant", Chain: []string{"g-1"}, Reason: "grant g-1 allows it"}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		f.json(w, api.Status{ID: "alpha", Consortium: fakeConsortium, JournalHead: ledger.Head{Size: 10}})
+	})
+	mux.HandleFunc("GET /v1/whoami", func(w http.ResponseWriter, r *http.Request) {
+		m, ok := f.member(r)
+		if !ok {
+			f.problem(w, 401, ledger.CodeUnauthorized, "the bearer token is not registered on the ledger")
+			return
+		}
+		exp := time.Now().Add(time.Hour)
+		f.json(w, api.Whoami{Member: m, Role: ledger.RoleMember, Scopes: []string{"read"}, ExpiresAt: &exp})
+	})
+	mux.HandleFunc("GET /v1/check", func(w http.ResponseWriter, r *http.Request) {
+		f.checks.Add(1)
+		v := r.URL.Query()
+		q := ledger.CheckRequest{Member: v.Get("member"), Asset: v.Get("asset"), Action: ledger.Right(v.Get("action")),
+			Territory: v.Get("territory"), Purpose: v.Get("purpose"), Industry: v.Get("industry")}
+		f.mu.Lock()
+		d := f.decide(q)
+		f.mu.Unlock()
+		d.At = time.Now().UTC()
+		f.json(w, d)
+	})
+	mux.HandleFunc("GET /v1/grants/{id}", func(w http.ResponseWriter, r *http.Request) {
+		f.json(w, ledger.Grant{ID: r.PathValue("id"), Terms: ledger.Terms{Usage: &ledger.UsageTerms{Period: ledger.PeriodMonth}}})
+	})
+	mux.HandleFunc("GET /v1/pools/{id}/usage", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		u, ok := f.pools[r.PathValue("id")]
+		f.mu.Unlock()
+		if !ok {
+			f.problem(w, 404, ledger.CodeNotFound, "no pool")
+			return
+		}
+		f.json(w, u)
+	})
+	mux.HandleFunc("POST /v1/proposals", f.handlePropose)
+	mux.HandleFunc("GET /v1/events", f.handleEvents)
+	f.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f.down.Load() {
+			f.problem(w, 503, api.CodeUnavailable, "down")
+			return
+		}
+		if r.URL.Path != "/v1/whoami" && r.URL.Path != "/v1/status" {
+			if m, ok := f.member(r); !ok || m != "alpha" {
+				f.problem(w, 401, ledger.CodeUnauthorized, "not the gateway's token")
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		f.mu.Lock()
+		for _, s := range f.streams {
+			close(s)
+		}
+		f.streams = nil
+		f.mu.Unlock()
+		f.ts.Close()
+	})
+	return f
+}
+
+func (f *fakeNode) member(r *http.Request) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m, ok := f.tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+	return m, ok
+}
+
+func (f *fakeNode) json(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (f *fakeNode) problem(w http.ResponseWriter, status int, code ledger.Code, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(api.Problem{Type: api.ProblemTypeBase + string(code), Status: status, Code: code, Detail: detail})
+}
+
+// handlePropose accepts every proposal once; an exact resubmission gets
+// its first result, marked duplicate.
+func (f *fakeNode) handlePropose(w http.ResponseWriter, r *http.Request) {
+	var env ledger.Envelope
+	if err := json.NewDecoder(r.Body).Decode(&env); err != nil {
+		f.problem(w, 400, ledger.CodeInvalid, err.Error())
+		return
+	}
+	p, err := ledger.DecodePayload(env.Payload)
+	if err != nil {
+		f.problem(w, 400, ledger.CodeInvalid, err.Error())
+		return
+	}
+	h := sha256.Sum256(env.Payload)
+	f.mu.Lock()
+	idx, dup := f.seen[h]
+	if !dup {
+		f.proposals = append(f.proposals, p)
+		idx = uint64(100 + len(f.proposals))
+		f.seen[h] = idx
+	}
+	f.mu.Unlock()
+	f.json(w, api.ProposalResponse{Index: idx, Seq: idx, Duplicate: dup,
+		Outcome: ledger.Outcome{Status: ledger.StatusAccepted, Type: p.Type, ID: p.ID, Signer: p.Signer}})
+}
+
+// handleEvents streams what emit sends.
+func (f *fakeNode) handleEvents(w http.ResponseWriter, r *http.Request) {
+	ch := make(chan ledger.Entry, 16)
+	f.mu.Lock()
+	f.streams = append(f.streams, ch)
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(200)
+	w.(http.Flusher).Flush()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case e, ok := <-ch:
+			if !ok {
+				return
+			}
+			b, _ := json.Marshal(e)
+			fmt.Fprintf(w, "id: %d\nevent: entry\ndata: %s\n\n", e.Seq, b)
+			w.(http.Flusher).Flush()
+		}
+	}
+}
+
+// emit sends an entry of type typ to every open event stream.
+func (f *fakeNode) emit(seq uint64, typ string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.streams {
+		s <- ledger.Entry{Seq: seq, Index: seq, Outcome: ledger.Outcome{Status: ledger.StatusAccepted, Type: typ}}
+	}
+}
+
+func (f *fakeNode) streaming() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.streams) > 0
+}
+
+func (f *fakeNode) submitted() []*ledger.Proposal {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*ledger.Proposal(nil), f.proposals...)
+}
+
+// testGateway is a gateway in front of upstream, asking node, with its
+// journal and key in a temporary directory. edit adjusts the config.
+func testGateway(t *testing.T, node *fakeNode, upstream string, file string, edit func(*Config)) *Gateway {
+	t.Helper()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "gw.key")
+	if err := ledger.WriteKeyFile(key, "alpha", ledgertest.Key("alpha", ledger.SchemeEd25519)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := ParseFile([]byte(strings.ReplaceAll(file, "UPSTREAM", upstream)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Nodes, cfg.Token, cfg.StateDir, cfg.KeyFile, cfg.File = []string{node.ts.URL}, "gw-token", filepath.Join(dir, "state"), key, f
+	cfg.NodeTimeout = time.Second
+	if edit != nil {
+		edit(&cfg)
+	}
+	g, err := New(cfg, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.j.Close() })
+	return g
+}

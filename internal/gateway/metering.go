@@ -1,0 +1,276 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
+)
+
+// errJournal wraps a failure to journal a count: the response it was for
+// is withheld, since its use could not be recorded.
+var errJournal = errors.New("gateway: journal")
+
+// meterPlan is what one meter of a route does for one request: the count
+// keys its quantity goes to, and those of them a unit was reserved on.
+type meterPlan struct {
+	m        *Meter
+	keys     []countKey
+	reserved []countKey
+}
+
+// countsBytes reports whether a meter of the exchange counts bytes.
+func (x *exchange) countsBytes() bool {
+	for _, p := range x.plans {
+		if p.m.Count == CountBytes {
+			return true
+		}
+	}
+	return false
+}
+
+// release gives back the reservations of an exchange whose use will not
+// be counted (the upstream failed, or did not answer).
+func (x *exchange) release(pend *pending) {
+	x.once.Do(func() {
+		for _, p := range x.plans {
+			for _, k := range p.reserved {
+				pend.add(k, -1)
+			}
+		}
+	})
+}
+
+// admitMeters plans the metering of a request by member on rt, allowed by
+// d (nil if it was let through unchecked), and refuses it when a hard cap
+// of the grant or the member's pool quota would be passed: what the
+// ledger says is left, minus what the gateway has counted and the ledger
+// does not hold yet. A request counted by requests reserves its unit, so
+// that concurrent requests cannot pass a limit together; one counted by
+// bytes or a header needs only something left, since its quantity is
+// known when the response comes.
+func (g *Gateway) admitMeters(ctx context.Context, rt *route, member string, d *ledger.Decision) ([]meterPlan, *problem) {
+	plans := make([]meterPlan, 0, len(rt.Meters))
+	refuse := func(p *problem, current []countKey) ([]meterPlan, *problem) {
+		for _, pl := range plans {
+			current = append(current, pl.reserved...)
+		}
+		for _, k := range current {
+			g.pend.add(k, -1)
+		}
+		return nil, p
+	}
+	now := time.Now()
+	for i := range rt.Meters {
+		m := &rt.Meters[i]
+		pl := meterPlan{m: m}
+		need := int64(1)
+		limited := func(k countKey, left int64, over func(pending int64) *problem) *problem {
+			if m.Count == CountRequests {
+				if !g.pend.reserve(k, left, need) {
+					return over(g.pend.get(k))
+				}
+				pl.reserved = append(pl.reserved, k)
+				return nil
+			}
+			if p := g.pend.get(k); left-p < need {
+				return over(p)
+			}
+			return nil
+		}
+		if m.Usage {
+			grant := m.Grant
+			if grant == "" && d != nil && d.Basis == "grant" && len(d.Chain) > 0 {
+				grant = d.Chain[0]
+			}
+			if grant != "" {
+				kind, err := g.quotas.grantPeriod(ctx, grant)
+				switch {
+				case errors.Is(err, errNoUsageTerms):
+					g.log.Warn("a usage meter's grant has no usage terms; nothing is reported to it", "route", rt.Name, "grant", grant)
+				case err != nil:
+					return refuse(unavailable("no node could give the usage terms of grant "+grant), pl.reserved)
+				default:
+					period := ledger.PeriodKey(kind, now)
+					k := usageKey(grant, period, m.Metric)
+					pl.keys = append(pl.keys, k)
+					if c := capOf(d, grant, m.Metric, period); c != nil {
+						if p := limited(k, c.Remaining, func(pending int64) *problem { return overCap(member, c, pending) }); p != nil {
+							return refuse(p, pl.reserved)
+						}
+					}
+				}
+			}
+		}
+		if m.Pool != "" {
+			left, ok, err := g.quotas.poolRemaining(ctx, m.Pool, member)
+			switch {
+			case err != nil:
+				return refuse(unavailable("no node could say what is left of pool "+m.Pool), pl.reserved)
+			case !ok:
+				return refuse(newProblem(ledger.CodeForbidden, member+" has no quota in pool "+m.Pool).
+					with("limit", map[string]any{"kind": "pool_quota", "pool": m.Pool, "member": member}), pl.reserved)
+			}
+			k := poolKey(m.Pool, member)
+			pl.keys = append(pl.keys, k)
+			if p := limited(k, left, func(pending int64) *problem { return overQuota(member, m.Pool, left, pending) }); p != nil {
+				return refuse(p, pl.reserved)
+			}
+		}
+		if len(pl.keys) > 0 {
+			plans = append(plans, pl)
+		}
+	}
+	return plans, nil
+}
+
+// capOf returns d's hard cap on metric of grant in period, or nil.
+func capOf(d *ledger.Decision, grant, metric, period string) *ledger.CapLeft {
+	if d == nil {
+		return nil
+	}
+	for i := range d.Caps {
+		c := &d.Caps[i]
+		if c.Grant == grant && c.Metric == metric && c.Period == period {
+			return c
+		}
+	}
+	return nil
+}
+
+func overCap(member string, c *ledger.CapLeft, pending int64) *problem {
+	p := newProblem(api.CodeRateLimited, fmt.Sprintf("%s has reached the hard cap of %d %s of %s under grant %s in period %s (%d used by the ledger, %d counted here and not yet reported)",
+		member, c.Cap, c.Unit, c.Metric, c.Grant, c.Period, c.Used, pending))
+	return p.with("limit", map[string]any{"kind": "hard_cap", "grant": c.Grant, "metric": c.Metric, "period": c.Period,
+		"cap": c.Cap, "used": c.Used, "pending": pending})
+}
+
+func overQuota(member, pool string, left, pending int64) *problem {
+	p := newProblem(api.CodeRateLimited, fmt.Sprintf("%s has used its quota of pool %s for this period (%d left by the ledger, %d counted here and not yet reported)",
+		member, pool, left, pending))
+	return p.with("limit", map[string]any{"kind": "pool_quota", "pool": pool, "member": member, "remaining": left, "pending": pending})
+}
+
+// meterResponse journals the exchange's counts before the upstream's
+// response goes to the caller. A response the upstream failed (5xx) is
+// not counted. When a byte count needs a body of unknown length, the
+// counts are journaled when the body ends instead.
+func (g *Gateway) meterResponse(x *exchange, resp *http.Response) error {
+	if len(x.plans) == 0 {
+		return nil
+	}
+	if resp.StatusCode >= 500 {
+		x.release(g.pend)
+		return nil
+	}
+	if x.countsBytes() && resp.ContentLength < 0 {
+		resp.Body = &meteredBody{rc: resp.Body, done: func(n int64) error { return g.record(x, resp.Header, n) }, abandon: func() { x.release(g.pend) }}
+		return nil
+	}
+	return g.record(x, resp.Header, max(resp.ContentLength, 0))
+}
+
+// record journals the exchange's quantities (respBytes is the response
+// body's length) and adds them to pending. It runs once per exchange.
+func (g *Gateway) record(x *exchange, h http.Header, respBytes int64) error {
+	var err error
+	x.once.Do(func() {
+		cs := make([]count, 0, 2*len(x.plans))
+		qs := make([]int64, len(x.plans))
+		for i, p := range x.plans {
+			q := g.quantity(x, p.m, h, respBytes)
+			qs[i] = q
+			if q == 0 {
+				continue
+			}
+			for _, k := range p.keys {
+				cs = append(cs, count{key: k, q: q})
+			}
+		}
+		if len(cs) > 0 {
+			if jerr := g.j.add(cs, time.Now()); jerr != nil {
+				err = fmt.Errorf("%w: %v", errJournal, jerr)
+				for _, p := range x.plans {
+					for _, k := range p.reserved {
+						g.pend.add(k, -1)
+					}
+				}
+				return
+			}
+		}
+		for i, p := range x.plans {
+			for _, k := range p.keys {
+				g.pend.add(k, qs[i])
+			}
+			for _, k := range p.reserved {
+				g.pend.add(k, -1)
+			}
+			if qs[i] > 0 {
+				g.m.metered.WithLabelValues(x.member, p.m.Metric).Add(float64(qs[i]))
+			}
+		}
+	})
+	return err
+}
+
+// quantity is what meter m counts for the exchange.
+func (g *Gateway) quantity(x *exchange, m *Meter, h http.Header, respBytes int64) int64 {
+	switch m.Count {
+	case CountRequests:
+		return 1
+	case CountBytes:
+		return x.reqBytes.Load() + respBytes
+	}
+	v := h.Get(m.Header)
+	q, ok := ParseQuantity(v)
+	if !ok {
+		g.m.malformed.WithLabelValues(x.rt.Name).Inc()
+		g.log.Warn("metering header missing or malformed; counted as zero", "route", x.rt.Name, "header", m.Header,
+			"value", strconv.Quote(truncate(v, 64)), "member", x.member)
+	}
+	return q
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// meteredBody counts a response body of unknown length and journals the
+// exchange's counts when it ends. If they cannot be journaled, the body
+// ends in an error instead, so the caller never gets a complete response
+// whose use is unrecorded.
+type meteredBody struct {
+	rc      io.ReadCloser
+	n       int64
+	done    func(n int64) error
+	abandon func()
+	ended   bool
+}
+
+func (b *meteredBody) Read(p []byte) (int, error) {
+	k, err := b.rc.Read(p)
+	b.n += int64(k)
+	if err == io.EOF && !b.ended {
+		b.ended = true
+		if jerr := b.done(b.n); jerr != nil {
+			return k, jerr
+		}
+	}
+	return k, err
+}
+
+func (b *meteredBody) Close() error {
+	if !b.ended {
+		b.abandon() // the caller did not get the whole body
+	}
+	return b.rc.Close()
+}

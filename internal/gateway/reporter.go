@@ -1,0 +1,271 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/client"
+)
+
+// Proposal types the reporter signs.
+const (
+	typeUsage = "usage.report"
+	typePool  = "pool.consume"
+)
+
+// poolConsume is the body of pool.consume as the gateway sends it. Member
+// names the member whose quota is consumed when that is not the signer:
+// the ledger takes it from a pool owner's gateway. It is omitted when the
+// caller is the gateway's own member, which every ledger accepts.
+type poolConsume struct {
+	Pool   string `json:"pool"`
+	Amount int64  `json:"amount"`
+	Ref    string `json:"ref,omitempty"`
+	Member string `json:"member,omitempty"`
+}
+
+// reporter turns the journal's counts into signed proposals and submits
+// them, at every flush and once more on shutdown.
+type reporter struct {
+	j      *journal
+	nodes  *nodes
+	signer ledger.Signer
+	member string // the signer's member
+	pend   *pending
+	m      *metrics
+	log    *slog.Logger
+	// committed runs after a batch commits at a log index (0 if unknown),
+	// before its counts leave pending: it retires cached answers that do
+	// not include the batch.
+	committed func(index uint64)
+	now       func() time.Time
+
+	mu         sync.Mutex // one flush at a time
+	consortium string
+}
+
+// flush signs batches for every count in the journal and submits every
+// batch not yet committed, oldest first. It returns the first error that
+// left a batch uncommitted; the batch stays in the journal for the next
+// flush.
+func (r *reporter) flush(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.consortium == "" {
+		err := r.nodes.do(ctx, func(ctx context.Context, _ int, c *client.Client) error {
+			var err error
+			r.consortium, err = c.Consortium(ctx)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("gateway: consortium ID: %w", err)
+		}
+	}
+	if _, err := r.j.cut(r.build); err != nil {
+		return err
+	}
+	_, batches, err := r.j.state()
+	if err != nil {
+		return err
+	}
+	var first error
+	for i := range batches {
+		if err := r.submit(ctx, &batches[i]); err != nil && first == nil {
+			first = err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return first
+}
+
+// build makes the batches for tallies: one usage.report per grant and
+// period, with every metric counted for it, and one pool.consume per pool
+// and member.
+func (r *reporter) build(tallies map[countKey]tally, next func() (uint64, string)) ([]batch, error) {
+	type group struct {
+		keys        []countKey
+		first, last time.Time
+	}
+	groups := map[string]*group{}
+	for k, t := range tallies {
+		if t.Q <= 0 {
+			continue
+		}
+		kind, f := k.parts()
+		var g string
+		switch {
+		case kind == "u" && len(f) == 3:
+			g = "u\x00" + f[0] + "\x00" + f[1]
+		case kind == "p" && len(f) == 2:
+			g = string(k)
+		default:
+			r.log.Error("journal holds a count key of no known form; left as it is", "key", string(k))
+			continue
+		}
+		gr := groups[g]
+		if gr == nil {
+			gr = &group{first: t.First, last: t.Last}
+			groups[g] = gr
+		}
+		gr.keys = append(gr.keys, k)
+		if t.First.Before(gr.first) {
+			gr.first = t.First
+		}
+		if t.Last.After(gr.last) {
+			gr.last = t.Last
+		}
+	}
+	names := make([]string, 0, len(groups))
+	for g := range groups {
+		names = append(names, g)
+	}
+	slices.Sort(names) // batch numbers follow the keys, not map order
+	var out []batch
+	for _, name := range names {
+		gr := groups[name]
+		slices.Sort(gr.keys)
+		seq, id := next()
+		b := batch{Seq: seq, ID: id, Created: r.now().UTC()}
+		var body any
+		kind, f := gr.keys[0].parts()
+		if kind == "u" {
+			rep := ledger.UsageReportBody{Grant: f[0], ReportID: id, Period: f[1],
+				// The counts lie within the period, so this window does.
+				Window: ledger.Window{Start: gr.first.UTC(), End: gr.last.Add(time.Nanosecond).UTC()}}
+			for _, k := range gr.keys {
+				_, kf := k.parts()
+				rep.Metrics = append(rep.Metrics, ledger.MetricQuantity{Metric: kf[2], Quantity: tallies[k].Q})
+				b.Keys, b.Amounts = append(b.Keys, k), append(b.Amounts, tallies[k].Q)
+			}
+			b.Type, body = typeUsage, rep
+		} else {
+			pc := poolConsume{Pool: f[0], Amount: tallies[gr.keys[0]].Q, Ref: id}
+			if f[1] != r.member {
+				pc.Member = f[1]
+			}
+			b.Keys, b.Amounts = gr.keys, []int64{pc.Amount}
+			b.Type, body = typePool, pc
+		}
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		b.Body = raw
+		if err := r.sign(&b); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// sign (re-)signs b's proposal, issued now.
+func (r *reporter) sign(b *batch) error {
+	p := &ledger.Proposal{V: 1, Consortium: r.consortium, ID: b.ID, Type: b.Type, Signer: r.member, IssuedAt: r.now().UTC(), Body: b.Body}
+	env, err := ledger.Sign(p, r.signer)
+	if err != nil {
+		return fmt.Errorf("gateway: sign %s %s: %w", b.Type, b.ID, err)
+	}
+	b.Envelope = env.Encode()
+	return nil
+}
+
+// submit sends b and records what became of it.
+func (r *reporter) submit(ctx context.Context, b *batch) error {
+	for attempt := 0; ; attempt++ {
+		var res *ledger.Result
+		err := r.nodes.do(ctx, func(ctx context.Context, _ int, c *client.Client) error {
+			var err error
+			res, err = c.Submit(ctx, b.Envelope)
+			return err
+		})
+		var ce *client.Error
+		switch {
+		case err == nil:
+			return r.commit(b, res.Index)
+		case !errors.As(err, &ce):
+			r.m.failures.WithLabelValues(b.Type, "unreachable").Inc()
+			return fmt.Errorf("gateway: %s %s: %w", b.Type, b.ID, err)
+		case ce.Outcome != nil || ce.Index > 0:
+			// Journaled as rejected: the ledger will never count it.
+			r.m.failures.WithLabelValues(b.Type, "rejected").Inc()
+			r.log.Error("the ledger rejected a report; its counts are kept in the journal's rejected bucket",
+				"type", b.Type, "id", b.ID, "code", ce.Code, "detail", ce.Detail, "index", ce.Index)
+			for i, k := range b.Keys {
+				r.pend.add(k, -b.Amounts[i])
+			}
+			return r.j.reject(b, string(ce.Code)+": "+ce.Detail)
+		case ce.Code == ledger.CodeConflict && strings.HasPrefix(ce.Detail, "id:"):
+			// The ID is taken, and only this batch ever used it: an
+			// earlier submission committed while its answer was lost
+			// and its envelope has since been re-signed.
+			return r.commit(b, 0)
+		case ce.Code == ledger.CodeRejected && strings.HasPrefix(ce.Detail, "issued_at:") && attempt == 0:
+			// Signed too long ago (the node was unreachable). Not
+			// journaled, and an exact resubmission would have been
+			// answered before the window was checked: it never
+			// committed. Sign it again, same ID, same body.
+			r.m.failures.WithLabelValues(b.Type, "resigned").Inc()
+			if err := r.sign(b); err != nil {
+				return err
+			}
+			if err := r.j.replace(b); err != nil {
+				return err
+			}
+			continue
+		default:
+			r.m.failures.WithLabelValues(b.Type, "refused").Inc()
+			return fmt.Errorf("gateway: %s %s refused (kept for the next flush): %w", b.Type, b.ID, err)
+		}
+	}
+}
+
+// commit records that b is in the ledger.
+func (r *reporter) commit(b *batch, index uint64) error {
+	r.committed(index)
+	for i, k := range b.Keys {
+		r.pend.add(k, -b.Amounts[i])
+	}
+	r.m.sent.WithLabelValues(b.Type).Inc()
+	return r.j.done(b.Seq)
+}
+
+// propose signs and submits one proposal outside the journal, for
+// observed infractions.
+func (r *reporter) propose(ctx context.Context, typ, id string, body any) error {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	consortium := r.consortium
+	r.mu.Unlock()
+	if consortium == "" {
+		if err := r.nodes.do(ctx, func(ctx context.Context, _ int, c *client.Client) error {
+			var err error
+			consortium, err = c.Consortium(ctx)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	p := &ledger.Proposal{V: 1, Consortium: consortium, ID: id, Type: typ, Signer: r.member, IssuedAt: r.now().UTC(), Body: raw}
+	env, err := ledger.Sign(p, r.signer)
+	if err != nil {
+		return err
+	}
+	return r.nodes.do(ctx, func(ctx context.Context, _ int, c *client.Client) error {
+		_, err := c.Submit(ctx, env.Encode())
+		return err
+	})
+}
