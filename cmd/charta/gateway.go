@@ -4,7 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +18,9 @@ import (
 func gatewayCmd() *command {
 	cfg := gateway.DefaultConfig()
 	var nodes, tokenFile, configFile, logLevel, logFormat string
+	// envErrs are bad durations in the environment, by flag; a flag given
+	// on the command line wins, and removes its variable's error.
+	envErrs := map[string]error{}
 	return &command{
 		name: "gateway", summary: "Enforce the ledger's grants in front of an AI resource, and meter its use into the ledger",
 		example: `  charta gateway --listen 0.0.0.0:8443 --node https://10.0.0.1:8080,https://10.0.0.2:8080 \
@@ -33,13 +38,16 @@ func gatewayCmd() *command {
 						return fmt.Errorf("%q is not a positive duration", v)
 					}
 					*p = d
+					delete(envErrs, name)
 					return nil
 				})
 				*p = def
 				if v := os.Getenv(gatewayEnv(name)); v != "" {
-					if d, err := time.ParseDuration(v); err == nil && d > 0 {
-						*p = d
+					d, err := time.ParseDuration(v)
+					if err != nil || d <= 0 {
+						envErrs[name] = usagef("%s: %q is not a positive duration", gatewayEnv(name), v)
 					}
+					*p = d
 				}
 			}
 			str(&cfg.Listen, "listen", cfg.Listen, "address to serve callers on")
@@ -67,6 +75,9 @@ func gatewayCmd() *command {
 		run: func(e *env, _ *flag.FlagSet, args []string) error {
 			if err := needArgs(args, 0, "no arguments"); err != nil {
 				return err
+			}
+			if len(envErrs) > 0 {
+				return envErrs[slices.Min(slices.Collect(maps.Keys(envErrs)))]
 			}
 			if nodes == "" || cfg.StateDir == "" || configFile == "" {
 				return usagef("--node, --state and --config are required")
