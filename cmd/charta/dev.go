@@ -91,12 +91,19 @@ func runDev(ctx context.Context, c *devnet.Cluster, demo bool, out io.Writer) er
 			return fmt.Errorf("registering API tokens: %w", err)
 		}
 	}
+	var gw *demoGateway
 	if demo {
 		if err := seedDemo(ctx, c, out); err != nil {
 			return err
 		}
+		gctx, cancel := context.WithCancel(ctx)
+		defer cancel() // stops the toy model
+		if gw, err = startDemoGateway(gctx, c, c.Bin, out); err != nil {
+			return err
+		}
+		defer gw.stop() // before the nodes, so that it can flush its counts
 	}
-	printWelcome(c, out)
+	printWelcome(c, out, gw != nil)
 	for {
 		select {
 		case <-ctx.Done():
@@ -149,7 +156,9 @@ func devControl(e *env, dir string, args []string) error {
 	return nil
 }
 
-func printWelcome(c *devnet.Cluster, out io.Writer) {
+// printWelcome says where everything is; its last line, "Press Ctrl-C",
+// says that the consortium is ready.
+func printWelcome(c *devnet.Cluster, out io.Writer, gateway bool) {
 	abs, _ := filepath.Abs(c.Dir)
 	d := c.Dir
 	fmt.Fprintf(out, `
@@ -173,7 +182,25 @@ quorum and carry on. From another terminal:
   charta dev --dir %s stop beta       (or kill -9 $(cat %s/beta.pid))
   charta dev --dir %s restart beta    it starts again and catches up
   charta status --all                 every node's role and applied index
-
-Press Ctrl-C to stop every node; run the same command again to resume.
 `, strings.Join(devMembers, ", "), c.APIURL(0), c.APIURL(1), c.APIURL(2), c.APIURL(0), c.APIURL(0), abs, abs, d, d, d, d)
+	if gateway {
+		printGatewayWelcome(c, out)
+	}
+	fmt.Fprintln(out, "\nPress Ctrl-C to stop every node; run the same command again to resume.")
+}
+
+func printGatewayWelcome(c *devnet.Cluster, out io.Writer) {
+	d := c.Dir
+	fmt.Fprintf(out, `
+The demo's gateway guards alpha's atlas-chat endpoint (a toy model) at
+http://%s, metering each call into chat-pool and its tokens into g-chat-beta:
+
+  curl -s -H "Authorization: Bearer $(cat %s/beta.token)" -d '{"prompt":"hello consortium"}' \
+      http://%s/v1/completions                       beta: allowed, and metered
+  curl -s -H "Authorization: Bearer $(cat %s/gamma.token)" -d '{"prompt":"hello"}' \
+      http://%s/v1/completions                       gamma: 403, with the check's reasons
+  charta pool usage chat-pool                       beta's calls, a second later
+
+Its configuration, key and journal are in %s/gateway, its log in %s/gateway.log.
+`, demoGatewayAddr(c), d, demoGatewayAddr(c), d, demoGatewayAddr(c), d, d)
 }

@@ -295,7 +295,12 @@ func TestGateway_EndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.Caps) != 1 || d.Caps[0].Used != served.Load() {
+	// A count is journaled before its response leaves, so a kill -9 can
+	// count a use whose response was lost with the process (the upstream
+	// did the work): at most one per client with a request in flight at
+	// the kill. A count reported twice would be a whole batch too many.
+	const inFlight = 3 // clients per path
+	if len(d.Caps) != 1 || d.Caps[0].Used < served.Load() || d.Caps[0].Used > served.Load()+inFlight {
 		t.Fatalf("the ledger holds %+v requests of g-1; %d got responses", d.Caps, served.Load())
 	}
 	u, err := alpha.PoolUsage(ctx, "gpu")
@@ -303,7 +308,7 @@ func TestGateway_EndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range u.Members {
-		if m.Member == "alpha" && m.Used != 3*gpuServed.Load() {
+		if m.Member == "alpha" && (m.Used%3 != 0 || m.Used < 3*gpuServed.Load() || m.Used > 3*(gpuServed.Load()+inFlight)) {
 			t.Fatalf("pool gpu: alpha used %d; %d responses of 3 GPU seconds", m.Used, gpuServed.Load())
 		}
 	}

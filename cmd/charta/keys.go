@@ -127,7 +127,7 @@ func delegateCmd() *command {
 		name: "delegate", summary: "Create a key that may sign only some proposal types, for some grants or pools, until a time", client: true, signs: true,
 		example: `  charta key delegate --key alpha.key --types usage.report,pool.consume --grant g1 --pool p1 \
       --until 2027-01-01T00:00:00Z --out gateway.key
-  charta --key gateway.key pool consume --pool p1 --amount 3 --member beta`,
+  charta pool consume --key gateway.key --pool p1 --amount 3 --member beta`,
 		flags: func(fs *flag.FlagSet) {
 			fs.Var(&types, "types", "proposal types it may sign, comma-separated: "+strings.Join(ledger.DelegableTypes, ", ")+" (required)")
 			fs.Var(&grants, "grant", "grant it may sign usage.report or infraction.observe for (repeat or comma-separate)")

@@ -34,11 +34,11 @@ func devConsortiumStop(t *testing.T, bin string) (string, int, *cli, func() erro
 
 // devConsortiumScheme is devConsortiumStop with the members' keys of
 // another scheme.
-func devConsortiumScheme(t *testing.T, bin string, scheme ledger.Scheme) (string, int, *cli, func() error) {
+func devConsortiumScheme(t *testing.T, bin string, scheme ledger.Scheme, extra ...string) (string, int, *cli, func() error) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "dev")
 	base := freeBase(t)
-	dev := exec.Command(bin, "dev", "--dir", dir, "--base-port", strconv.Itoa(base), "--scheme", string(scheme))
+	dev := exec.Command(bin, append([]string{"dev", "--dir", dir, "--base-port", strconv.Itoa(base), "--scheme", string(scheme)}, extra...)...)
 	out := &syncBuffer{}
 	dev.Stdout, dev.Stderr = out, out
 	if err := dev.Start(); err != nil {
