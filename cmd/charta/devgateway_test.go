@@ -19,7 +19,8 @@ import (
 // gateway and are metered into chat-pool and g-chat-beta's usage by the
 // key alpha delegated to the gateway; gamma's are refused with the check's
 // reasons, and three of them are an observed infraction that a check of
-// gamma reports.
+// gamma reports; once beta's quota is used up its next call is refused
+// with 429, naming the pool.
 func TestDev_DemoGateway(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-node consortium and a gateway")
@@ -100,6 +101,17 @@ func TestDev_DemoGateway(t *testing.T) {
 		}
 		return nil
 	})
+	// A quota that runs out refuses the next call, and names the pool:
+	// alpha, the pool's owner, takes what is left of beta's quota.
+	c.ok("pool", "consume", "--pool", "chat-pool", "--member", "beta", "--amount", fmt.Sprint(2000-calls), "--ref", "use-it-up")
+	waitFor(t, 10*time.Second, "beta refused for its quota", func() error {
+		code, p, _ := call("beta", "one more")
+		if l, _ := p["limit"].(map[string]any); code != 429 || p["code"] != "rate_limited" || l["kind"] != "pool_quota" || l["pool"] != "chat-pool" || l["member"] != "beta" {
+			return fmt.Errorf("%d %v", code, p)
+		}
+		return nil
+	})
+
 	// What signed the metering: the delegated key, never alpha's main key.
 	var m struct {
 		PublicKeys []struct {
