@@ -160,7 +160,7 @@ func delegateCmd() *command {
 				return usagef("--out: %s already exists; remove it first or choose another file", out)
 			}
 			scope := ledger.KeyScope{Types: splitAll(types), Grants: splitAll(grants), Pools: splitAll(pools), Assets: splitAll(assets), NotAfter: *notAfter}
-			pub, err := createKey(out, memberOfKey(s), ledger.Scheme(scheme))
+			pub, err := createKey(out, memberOfKey(s), ledger.Scheme(scheme), false)
 			if err != nil {
 				return err
 			}
