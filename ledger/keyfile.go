@@ -229,6 +229,17 @@ func readKeyFile(path string) (*KeyFile, *PrivateKey, error) {
 	return &kf, k, nil
 }
 
+// String identifies the encryption key without revealing its seed.
+func (e KeyFileEncryption) String() string {
+	return fmt.Sprintf("KeyFileEncryption(%s %s)", e.Scheme, e.Fingerprint)
+}
+
+// GoString keeps %#v from printing the seed.
+func (e KeyFileEncryption) GoString() string { return e.String() }
+
+// LogValue keeps structured logs from recording the seed.
+func (e KeyFileEncryption) LogValue() slog.Value { return slog.StringValue(e.String()) }
+
 // check returns what is wrong with a key file's encryption key, or "": the
 // scheme, the seed's length, and that the stored public key and
 // fingerprint are those the seed derives.
