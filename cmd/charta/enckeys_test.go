@@ -1,12 +1,17 @@
 package main
 
 import (
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/ledgertest"
 	"github.com/charta/charta/ledger/seal"
 )
 
@@ -37,9 +42,38 @@ func TestKeygen_MakesBothKeys(t *testing.T) {
 	if err != nil || k.Public().Fingerprint() != pub.EncryptionKey.Fingerprint() {
 		t.Fatalf("the seed does not give the printed key: %v", err)
 	}
+	for _, secret := range []string{base64.StdEncoding.EncodeToString(seed), hex.EncodeToString(seed)} {
+		if strings.Contains(out, secret) {
+			t.Fatal("keygen printed the encryption seed")
+		}
+	}
 	fromPub, err := readPublicKey(strings.TrimSuffix(path, ".key") + ".pub")
 	if err != nil || fromPub.EncryptionKey == nil || !fromPub.EncryptionKey.Equal(*pub.EncryptionKey) {
 		t.Fatalf(".pub file: %+v, %v", fromPub, err)
+	}
+
+	// genesis init takes both keys from the .pub file; a .pub from before
+	// encryption keys gives a founder without one.
+	dir := filepath.Dir(path)
+	oldPub := filepath.Join(dir, "globex.pub")
+	gk := ledgertest.Key("globex", ledger.SchemeEd25519)
+	b, _ := json.Marshal(ledger.PublicKeyFile{Member: "globex", KeyID: ledger.KeyID("globex", gk.Public()), Public: gk.Public()})
+	if err := os.WriteFile(oldPub, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gpath := filepath.Join(dir, "genesis.json")
+	c.ok("genesis", "init", "--name", "Test", "--out", gpath,
+		"--founder", "acme="+strings.TrimSuffix(path, ".key")+".pub,raft=127.0.0.1:7000,api=http://127.0.0.1:8080",
+		"--founder", "globex="+oldPub+",raft=127.0.0.1:7001,api=http://127.0.0.1:8081")
+	g, err := readGenesis(gpath, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Members[0].ID != "acme" || g.Members[0].EncryptionKey == nil || !g.Members[0].EncryptionKey.Equal(*pub.EncryptionKey) {
+		t.Fatalf("acme in genesis: %+v", g.Members[0])
+	}
+	if g.Members[1].ID != "globex" || g.Members[1].EncryptionKey != nil {
+		t.Fatalf("globex in genesis: %+v", g.Members[1])
 	}
 }
 
