@@ -104,7 +104,11 @@ type GenesisMember struct {
 	Name string      `json:"name,omitempty"`
 	Role Role        `json:"role"`
 	Keys []PublicKey `json:"keys"`
-	Node NodeInfo    `json:"node"`
+	// EncryptionKey is the founder's X-Wing encryption key, if it has one.
+	// Left out, the document and so the consortium ID are what they were
+	// before encryption keys existed.
+	EncryptionKey *EncryptionKey `json:"encryption_key,omitempty"`
+	Node          NodeInfo       `json:"node"`
 }
 
 // Genesis is the document every node boots from. Its ID, the SHA-256 of
@@ -206,7 +210,7 @@ func (g *Genesis) Validate() error {
 	if voters == 0 {
 		return Errorf(CodeInvalid, "genesis.members: at least one founder must have role member")
 	}
-	return nil
+	return validateGenesisEncryptionKeys(g.Members)
 }
 
 // Verify checks the document and that every founder signed it with one of

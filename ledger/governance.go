@@ -72,7 +72,10 @@ type AdmitParams struct {
 	Name   string      `json:"name,omitempty"`
 	Role   Role        `json:"role"`
 	Keys   []PublicKey `json:"keys"`
-	Node   NodeInfo    `json:"node"`
+	// EncryptionKey is the new member's X-Wing encryption key, if it
+	// has one; it may also register one later (key.encryption.rotate).
+	EncryptionKey *EncryptionKey `json:"encryption_key,omitempty"`
+	Node          NodeInfo       `json:"node"`
 }
 
 // MemberParams are the parameters of member.suspend, member.reinstate and
@@ -287,6 +290,9 @@ func checkAdmit(a *applyCtx, raw json.RawMessage) error {
 			return Errorf(CodeConflict, "body.params.keys[%d]: already registered", i)
 		}
 	}
+	if p.EncryptionKey != nil {
+		return a.checkEncryptionKey("body.params.encryption_key", *p.EncryptionKey)
+	}
 	return nil
 }
 
@@ -298,6 +304,9 @@ func executeAdmit(a *applyCtx, raw json.RawMessage) error {
 		kid := KeyID(p.Member, k)
 		m.Keys = append(m.Keys, kid)
 		a.tx.putJSON(bucketKeys, []byte(kid), KeyRecord{ID: kid, Member: p.Member, Public: k, ValidFrom: a.index})
+	}
+	if p.EncryptionKey != nil {
+		m.EncryptionKeys = []EncryptionKeyRecord{newEncryptionKeyRecord(*p.EncryptionKey, a.index)}
 	}
 	a.tx.putJSON(bucketMembers, []byte(m.ID), m)
 	a.event("member.admitted", m.ID)

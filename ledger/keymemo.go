@@ -47,6 +47,10 @@ func newMemos() *memos {
 		}},
 		members: memo[Member]{bucket: bucketMembers, clone: func(m Member) Member {
 			m.Keys = slices.Clone(m.Keys)
+			m.EncryptionKeys = slices.Clone(m.EncryptionKeys)
+			for i := range m.EncryptionKeys {
+				m.EncryptionKeys[i].Public.Key = slices.Clone(m.EncryptionKeys[i].Public.Key)
+			}
 			return m
 		}},
 		tokens: memo[Token]{bucket: bucketTokens, clone: func(t Token) Token {

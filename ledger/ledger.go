@@ -199,6 +199,9 @@ func writeGenesis(t *tx, g *Genesis) {
 			m.Keys = append(m.Keys, kid)
 			t.putJSON(bucketKeys, []byte(kid), KeyRecord{ID: kid, Member: gm.ID, Public: pk})
 		}
+		if gm.EncryptionKey != nil {
+			m.EncryptionKeys = []EncryptionKeyRecord{newEncryptionKeyRecord(*gm.EncryptionKey, 0)}
+		}
 		t.putJSON(bucketMembers, []byte(gm.ID), m)
 	}
 	appendEntry(t, g.Charter.journalFormat(), 0, g.CreatedAt.UTC(), doc, Outcome{Status: StatusAccepted, Type: "genesis", ID: id})

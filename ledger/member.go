@@ -37,14 +37,19 @@ type NodeInfo struct {
 
 // Member is a party to the consortium.
 type Member struct {
-	ID        string       `json:"id"`
-	Name      string       `json:"name,omitempty"`
-	Role      Role         `json:"role"`
-	Status    MemberStatus `json:"status"`
-	Node      NodeInfo     `json:"node"`
-	Keys      []string     `json:"keys"` // every key ID the member ever had, oldest first
-	Since     uint64       `json:"since"`
-	UpdatedAt uint64       `json:"updated_at"` // log index of the last change
+	ID     string       `json:"id"`
+	Name   string       `json:"name,omitempty"`
+	Role   Role         `json:"role"`
+	Status MemberStatus `json:"status"`
+	Node   NodeInfo     `json:"node"`
+	Keys   []string     `json:"keys"` // every key ID the member ever had, oldest first
+	// EncryptionKeys are every encryption key the member ever had, oldest
+	// first; the last is current unless it has ended (member_enckeys.go).
+	// Absent for a member that never had one, so that the records, and the
+	// state digest, of consortia without encryption keys do not change.
+	EncryptionKeys []EncryptionKeyRecord `json:"encryption_keys,omitempty"`
+	Since          uint64                `json:"since"`
+	UpdatedAt      uint64                `json:"updated_at"` // log index of the last change
 }
 
 // KeyRecord is one signing key in the key table, with the span of log

@@ -12,7 +12,7 @@ func TestProposalTypes(t *testing.T) {
 	want := []string{
 		"asset.register", "asset.transfer", "ballot.open", "ballot.vote", "bundle.accept", "bundle.offer", "duty.attest",
 		"grant.accept", "grant.amend", "grant.offer", "grant.resume", "grant.revoke", "grant.suspend",
-		"grant.terminate", "infraction.observe", "key.delegate", "key.revoke", "key.rotate", "pool.consume", "pool.create", "pool.hold", "pool.release", "pool.settle",
+		"grant.terminate", "infraction.observe", "key.delegate", "key.encryption.rotate", "key.revoke", "key.rotate", "pool.consume", "pool.create", "pool.hold", "pool.release", "pool.settle",
 		"pool.transfer", "retention.attest", "sla.report", "token.register", "token.revoke", "usage.report",
 	}
 	if got := ProposalTypes(); !slices.Equal(got, want) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/ledgertest"
 
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
@@ -36,6 +37,9 @@ func TestOpenAPI_ResponsesValidate(t *testing.T) {
 		Period: ledger.PeriodMonth, Capacity: 100, Mode: ledger.QuotaFixed, Owners: []string{"alpha", "beta"},
 		Quotas: []ledger.QuotaSpec{{Member: "alpha", Amount: 40}, {Member: "beta", Amount: 40}, {Member: "gamma", Amount: 20}}},
 		"beta")
+	// Last, so the journal indices the cases name stay put: alpha's
+	// members record then shows an encryption key.
+	ts.w.accept("alpha", "key.encryption.rotate", "enc-1", ledger.EncryptionKeyRotate{New: ledgertest.EncryptionKey("alpha")})
 	for _, c := range []struct {
 		method, path, as string
 		header           []string

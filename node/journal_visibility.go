@@ -11,7 +11,7 @@ import (
 // (members, keys, tokens, ballots, assets, pools), so their journal
 // entries are shown whole to every member.
 var publicTypes = []string{
-	"token.register", "token.revoke", "key.rotate", "key.revoke", "ballot.open", "ballot.vote",
+	"token.register", "token.revoke", "key.rotate", "key.encryption.rotate", "key.revoke", "ballot.open", "ballot.vote",
 	"asset.register", "asset.transfer", ledger.TimeEntryType,
 	"pool.create", "pool.consume", "pool.transfer", "pool.hold", "pool.settle", "pool.release",
 }

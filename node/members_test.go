@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +88,54 @@ func TestMembers_DelegatedKeyScope(t *testing.T) {
 	}
 	if err := ts.s.keyUsable(gw.KeyID); err == nil || !strings.Contains(err.Error(), "delegated key") {
 		t.Fatalf("a node may sign with the delegated key: %v", err)
+	}
+}
+
+// TestMembers_EncryptionKeys: GET /v1/members and /v1/members/{id} show
+// each member's encryption keys, public part, fingerprint and validity,
+// retired ones included; a member without one shows none.
+func TestMembers_EncryptionKeys(t *testing.T) {
+	ts := newTestServer(t)
+	w := ts.w
+	k1, k2 := ledgertest.EncryptionKey("alpha"), ledgertest.EncryptionKey("alpha-2")
+	r1 := w.accept("alpha", "key.encryption.rotate", "enc-1", ledger.EncryptionKeyRotate{New: k1})
+	r2 := w.accept("alpha", "key.encryption.rotate", "enc-2", ledger.EncryptionKeyRotate{Old: k1.Fingerprint(), New: k2})
+
+	want := []ledger.EncryptionKeyRecord{
+		{Fingerprint: k1.Fingerprint(), Public: k1, ValidFrom: r1.Index, ValidUntil: r2.Index, EndedBy: "rotated"},
+		{Fingerprint: k2.Fingerprint(), Public: k2, ValidFrom: r2.Index},
+	}
+	var m api.Member
+	ts.get("/v1/members/alpha", "gamma").json(t, &m)
+	if len(m.EncryptionKeys) != 2 {
+		t.Fatalf("encryption_keys: %+v", m.EncryptionKeys)
+	}
+	for i, got := range m.EncryptionKeys {
+		if got.Fingerprint != want[i].Fingerprint || !got.Public.Equal(want[i].Public) || got.ValidFrom != want[i].ValidFrom ||
+			got.ValidUntil != want[i].ValidUntil || got.EndedBy != want[i].EndedBy {
+			t.Fatalf("encryption_keys[%d] = %+v\nwant %+v", i, got, want[i])
+		}
+	}
+	// The wire form: the public part as {"scheme","key"}, the fingerprint
+	// in full.
+	raw := ts.get("/v1/members/alpha", "gamma").body
+	for _, s := range []string{`"encryption_keys":[{"fingerprint":"` + k1.Fingerprint() + `","public":{"scheme":"x-wing","key":"`, `"ended_by":"rotated"`} {
+		if !bytes.Contains(raw, []byte(s)) {
+			t.Fatalf("response lacks %s: %.400s", s, raw)
+		}
+	}
+	if b := ts.get("/v1/members/beta", "gamma").body; bytes.Contains(b, []byte("encryption_keys")) {
+		t.Fatalf("beta has none, yet: %.300s", b)
+	}
+	var list api.List[api.Member]
+	ts.get("/v1/members", "beta").json(t, &list)
+	if len(list.Items) == 0 || list.Items[0].ID != "alpha" || len(list.Items[0].EncryptionKeys) != 2 || list.Items[0].EncryptionKeys[1].Fingerprint != k2.Fingerprint() {
+		t.Fatalf("list: %+v", list.Items)
+	}
+	// Every member sees the rotations in the journal, as with signing keys.
+	var e ledger.Entry
+	ts.get("/v1/journal/"+strconv.FormatUint(r2.Index, 10), "gamma").json(t, &e)
+	if e.Envelope == nil || e.Outcome.Type != "key.encryption.rotate" {
+		t.Fatalf("the rotation is withheld from gamma: %+v", e.Outcome)
 	}
 }

@@ -88,7 +88,58 @@ func keyCmd() *command {
 			return e.propose("ballot.open", "", ledger.BallotOpenBody{ID: id, Action: "key.revoke", Params: params, Deadline: d, Reason: reason})
 		},
 	}
-	return &command{name: "key", summary: "Rotate, delegate and revoke member keys", subs: []*command{rotate, delegateCmd(), revoke}}
+	return &command{name: "key", summary: "Rotate, delegate and revoke member keys", subs: []*command{rotate, encryptionRotateCmd(), delegateCmd(), revoke}}
+}
+
+// encryptionRotateCmd is charta key rotate-encryption: the member makes the
+// encryption key of another key file its current one (the first one, for a
+// member that has none).
+func encryptionRotateCmd() *command {
+	var newKey string
+	return &command{
+		name: "rotate-encryption", summary: "Register a new encryption key for your member, retiring the current one", client: true, signs: true,
+		example: `  charta keygen --member alpha --out alpha-2.key
+  charta key rotate-encryption --key alpha.key --new alpha-2.key`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&newKey, "new", "", "key file (or its .pub) holding the new encryption key, from charta keygen (required)")
+		},
+		run: func(e *env, _ *flag.FlagSet, args []string) error {
+			if err := needArgs(args, 0, "no arguments"); err != nil {
+				return err
+			}
+			if newKey == "" {
+				return usagef("--new is required: the key file of the new encryption key (create it with charta keygen)")
+			}
+			s, err := e.signer()
+			if err != nil {
+				return err
+			}
+			pub, err := readPublicKey(newKey)
+			if err != nil {
+				return usagef("--new: %v", err)
+			}
+			member := memberOfKey(s)
+			if pub.Member != member {
+				return usagef("--new: %s holds a key of member %s, not %s", newKey, pub.Member, member)
+			}
+			if pub.EncryptionKey == nil {
+				return usagef("--new: %s holds no encryption key (it predates them); create a new key file with charta keygen", newKey)
+			}
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			m, err := c.Member(e.ctx, member)
+			if err != nil {
+				return explain(err)
+			}
+			body := ledger.EncryptionKeyRotate{New: *pub.EncryptionKey}
+			if cur, ok := m.CurrentEncryptionKey(); ok {
+				body.Old = cur.Fingerprint
+			}
+			return e.propose("key.encryption.rotate", "", body)
+		},
+	}
 }
 
 // ownDelegatedKey reports whether keyID is a delegated key of the --key
@@ -160,7 +211,7 @@ func delegateCmd() *command {
 				return usagef("--out: %s already exists; remove it first or choose another file", out)
 			}
 			scope := ledger.KeyScope{Types: splitAll(types), Grants: splitAll(grants), Pools: splitAll(pools), Assets: splitAll(assets), NotAfter: *notAfter}
-			pub, err := createKey(out, memberOfKey(s), ledger.Scheme(scheme))
+			pub, err := createKey(out, memberOfKey(s), ledger.Scheme(scheme), false)
 			if err != nil {
 				return err
 			}

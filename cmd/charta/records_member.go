@@ -37,7 +37,8 @@ func memberCmd() *command {
 
 // printMember writes a member as a key/value block, with each key's
 // scheme, whether it is active or retired (rotated or revoked), the
-// indices it was valid at, and the node's checkpoint verifier keys.
+// indices it was valid at, and the node's checkpoint verifier keys; and
+// the same for its encryption keys, by fingerprint.
 func printMember(w io.Writer, m *api.Member) {
 	field(w, "id", m.ID)
 	fieldIf(w, "name", m.Name)
@@ -60,6 +61,19 @@ func printMember(w io.Writer, m *api.Member) {
 		keys = m.Keys
 	}
 	fieldLines(w, "keys", keys)
+	var encKeys []string
+	for _, k := range m.EncryptionKeys {
+		state, valid := "current", fmt.Sprintf("from index %d", k.ValidFrom)
+		if k.ValidUntil != 0 {
+			state = "retired"
+			valid += fmt.Sprintf(" until %d (%s)", k.ValidUntil, k.EndedBy)
+		}
+		encKeys = append(encKeys, fmt.Sprintf("%s  %s  %s, %s", k.Fingerprint, k.Public.Scheme, state, valid))
+	}
+	if len(encKeys) == 0 {
+		encKeys = []string{"none"}
+	}
+	fieldLines(w, "encryption keys", encKeys)
 	field(w, "since", fmt.Sprintf("index %d", m.Since))
 	field(w, "updated", fmt.Sprintf("index %d", m.UpdatedAt))
 }

@@ -28,7 +28,7 @@ func versionCmd() *command {
 func keygenCmd() *command {
 	var member, scheme, out string
 	return &command{
-		name: "keygen", summary: "Create a member signing key (and its .pub file)",
+		name: "keygen", summary: "Create a member's signing and encryption keys (and their .pub file)",
 		example: "  charta keygen --member acme --out acme.key\n  charta keygen --member acme --scheme ed25519 --out acme-fast.key",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&member, "member", "", "member ID the key belongs to (required)")
@@ -45,22 +45,24 @@ func keygenCmd() *command {
 			if out == "" {
 				out = member + ".key"
 			}
-			pub, err := createKey(out, member, ledger.Scheme(scheme))
+			pub, err := createKey(out, member, ledger.Scheme(scheme), true)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "key %s (%s) written to %s; public key in %s.pub\n", pub.KeyID, scheme, out, strings.TrimSuffix(out, ".key"))
+			fmt.Fprintf(e.stdout, "signing key %s (%s) and encryption key %s (%s) written to %s; public keys in %s.pub\n",
+				pub.KeyID, scheme, pub.EncryptionKey.Fingerprint(), pub.EncryptionKey.Scheme, out, strings.TrimSuffix(out, ".key"))
 			return nil
 		},
 	}
 }
 
-// createKey writes a new key file and its public .pub companion.
-func createKey(path, member string, scheme ledger.Scheme) (*ledger.PublicKeyFile, error) {
+// createKey writes a new key file, with an encryption key when encryption
+// is set, and its public .pub companion.
+func createKey(path, member string, scheme ledger.Scheme, encryption bool) (*ledger.PublicKeyFile, error) {
 	if !scheme.Valid() {
 		return nil, usagef("--scheme: %q is not ed25519, ml-dsa-44, ml-dsa-65 or ml-dsa-65+ed25519", scheme)
 	}
-	return ledger.CreateKeyFiles(path, member, scheme)
+	return ledger.CreateKeyFiles(path, member, scheme, encryption)
 }
 
 // readPublicKey reads a .pub file, or the public half of a key file.
@@ -71,14 +73,21 @@ func readPublicKey(path string) (*ledger.PublicKeyFile, error) {
 	}
 	var p ledger.PublicKeyFile
 	if json.Unmarshal(b, &p) == nil && p.Public.Scheme != "" {
-		return &p, p.Public.Validate()
+		if err := p.Public.Validate(); err != nil {
+			return nil, err
+		}
+		if p.EncryptionKey != nil {
+			if err := p.EncryptionKey.Validate(); err != nil {
+				return nil, fmt.Errorf("%s: encryption_key.%w", path, err)
+			}
+		}
+		return &p, nil
 	}
 	var kf ledger.KeyFile
 	if err := json.Unmarshal(b, &kf); err != nil || kf.Scheme == "" {
 		return nil, fmt.Errorf("%s is neither a public key file nor a key file", path)
 	}
-	pk := ledger.PublicKey{Scheme: kf.Scheme, Key: kf.Public}
-	return &ledger.PublicKeyFile{Member: kf.Member, KeyID: ledger.KeyID(kf.Member, pk), Public: pk}, pk.Validate()
+	return ledger.ReadKeyFilePublic(path)
 }
 
 type multiFlag []string
@@ -202,7 +211,7 @@ func buildGenesis(name string, founders, auditors []string, maxVoters int, now t
 			return fmt.Errorf("%s holds a key of %s, not %s", pubPath, pub.Member, member)
 		}
 		members = append(members, ledger.GenesisMember{
-			ID: member, Role: role, Keys: []ledger.PublicKey{pub.Public},
+			ID: member, Role: role, Keys: []ledger.PublicKey{pub.Public}, EncryptionKey: pub.EncryptionKey,
 			Node: ledger.NodeInfo{RaftAddr: kv["raft"], APIAddr: kv["api"]},
 		})
 		return nil

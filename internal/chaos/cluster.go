@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -99,7 +100,8 @@ type Cluster struct {
 	// AdmitAndJoin); the workload and the checkers use Nodes only.
 	Joined  []*Node
 	signers map[string]ledger.Signer
-	tokens  map[string]string // a read token per member
+	encKeys map[string]ledger.EncryptionKey // every possible member's encryption key, in its key file too
+	tokens  map[string]string               // a read token per member
 	genPath string
 	caPath  string
 	caPool  *x509.CertPool
@@ -134,7 +136,8 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Cluster{cfg: cfg, log: log, Links: faultproxy.NewLinks(), signers: map[string]ledger.Signer{}, tokens: map[string]string{}}
+	c := &Cluster{cfg: cfg, log: log, Links: faultproxy.NewLinks(), signers: map[string]ledger.Signer{},
+		encKeys: map[string]ledger.EncryptionKey{}, tokens: map[string]string{}}
 	certs := filepath.Join(cfg.Dir, "certs")
 	if err := os.MkdirAll(certs, 0o755); err != nil {
 		return nil, err
@@ -160,10 +163,17 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := ledger.WriteKeyFile(filepath.Join(cfg.Dir, id+".key"), id, k); err != nil {
+		encSeed := make([]byte, ledger.EncryptionSeedSize)
+		if _, err := rand.Read(encSeed); err != nil {
+			return nil, err
+		}
+		if err := ledger.WriteKeyFileWithEncryption(filepath.Join(cfg.Dir, id+".key"), id, k, encSeed); err != nil {
 			return nil, err
 		}
 		c.signers[id] = ledger.NewSigner(id, k)
+		if c.encKeys[id], err = ledger.EncryptionKeyFromSeed(encSeed); err != nil {
+			return nil, err
+		}
 		certPEM, keyPEM, err := consensus.IssueNodeCert(caCert, caKey, id, []string{"127.0.0.1", "localhost"}, 24*time.Hour)
 		if err != nil {
 			return nil, err
@@ -200,7 +210,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 			return nil, err
 		}
 		g.Members = append(g.Members, ledger.GenesisMember{
-			ID: n.ID, Role: ledger.RoleMember, Keys: []ledger.PublicKey{c.signers[n.ID].Key.Public()},
+			ID: n.ID, Role: ledger.RoleMember, Keys: []ledger.PublicKey{c.signers[n.ID].Key.Public()}, EncryptionKey: new(c.encKeys[n.ID]),
 			Node: ledger.NodeInfo{RaftAddr: n.proxy.Addr(), APIAddr: n.API},
 		})
 	}

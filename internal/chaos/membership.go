@@ -95,7 +95,7 @@ func (c *Cluster) AdmitAndJoin(ctx context.Context, id string) (*Node, error) {
 	}
 	c.Joined = append(c.Joined, n) // closed with the cluster from here on
 	params := ledger.AdmitParams{Member: id, Role: ledger.RoleMember, Keys: []ledger.PublicKey{c.signers[id].Key.Public()},
-		Node: ledger.NodeInfo{RaftAddr: n.proxy.Addr(), APIAddr: n.API}}
+		EncryptionKey: new(c.encKeys[id]), Node: ledger.NodeInfo{RaftAddr: n.proxy.Addr(), APIAddr: n.API}}
 	if err := c.ballot(ctx, "admit-"+id, "member.admit", params); err != nil {
 		return nil, err
 	}

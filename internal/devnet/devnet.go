@@ -106,17 +106,15 @@ func (c *Cluster) Prepare() (bool, error) {
 	var members []ledger.GenesisMember
 	for i, m := range Members {
 		// A key left by a set-up that stopped half-way is kept.
-		s, err := c.Signer(m)
+		pub, err := ledger.ReadKeyFilePublic(c.Path(m + ".key"))
 		if errors.Is(err, os.ErrNotExist) {
-			if _, err = ledger.CreateKeyFiles(c.Path(m+".key"), m, c.Scheme); err == nil {
-				s, err = c.Signer(m)
-			}
+			pub, err = ledger.CreateKeyFiles(c.Path(m+".key"), m, c.Scheme, true)
 		}
 		if err != nil {
 			return false, err
 		}
-		members = append(members, ledger.GenesisMember{ID: m, Role: ledger.RoleMember, Keys: []ledger.PublicKey{s.Key.Public()},
-			Node: ledger.NodeInfo{RaftAddr: c.RaftAddr(i), APIAddr: c.APIURL(i)}})
+		members = append(members, ledger.GenesisMember{ID: m, Role: ledger.RoleMember, Keys: []ledger.PublicKey{pub.Public},
+			EncryptionKey: pub.EncryptionKey, Node: ledger.NodeInfo{RaftAddr: c.RaftAddr(i), APIAddr: c.APIURL(i)}})
 	}
 	caCert, caKey, err := consensus.NewCA("Charta dev CA", 10*365*24*time.Hour)
 	if err != nil {

@@ -103,3 +103,22 @@ func StampedCharter() ledger.Charter {
 	c.AttestedTime = false
 	return c
 }
+
+// EncryptionSeed returns the fixed X-Wing seed of member's test encryption
+// key: SHA-256("charta ledgertest encryption key v1" ‖ 0x00 ‖ member).
+func EncryptionSeed(member string) []byte {
+	h := sha256.New()
+	h.Write([]byte("charta ledgertest encryption key v1\x00"))
+	h.Write([]byte(member))
+	return h.Sum(nil)
+}
+
+// EncryptionKey returns the public half of member's deterministic test
+// encryption key. Its seed is public: never use it outside tests.
+func EncryptionKey(member string) ledger.EncryptionKey {
+	k, err := ledger.EncryptionKeyFromSeed(EncryptionSeed(member))
+	if err != nil {
+		panic("ledgertest: " + err.Error())
+	}
+	return k
+}

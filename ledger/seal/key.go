@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"strings"
 
@@ -21,13 +20,13 @@ import (
 // (draft-connolly-cfrg-xwing-kem), ML-KEM-768 combined with X25519, so that
 // a sealed object stays confidential while either component holds. It is
 // part of every public key's JSON and text forms and of its fingerprint.
-const KeyScheme = "x-wing"
+const KeyScheme = ledger.EncryptionScheme
 
 // Sizes of X-Wing keys and encapsulations, in bytes.
 const (
-	PublicKeySize = xwing.PublicKeySize  // 1216: the ML-KEM-768 key, then the X25519 key
-	SeedSize      = xwing.PrivateKeySize // 32: the X-Wing decapsulation key is a seed
-	EncSize       = xwing.CiphertextSize // 1120: one encapsulated key
+	PublicKeySize = ledger.EncryptionKeySize  // 1216: the ML-KEM-768 key, then the X25519 key
+	SeedSize      = ledger.EncryptionSeedSize // 32: the X-Wing decapsulation key is a seed
+	EncSize       = xwing.CiphertextSize      // 1120: one encapsulated key
 )
 
 // textPrefix starts the text form of a public key.
@@ -49,22 +48,39 @@ type PublicKey struct {
 }
 
 // ParsePublicKey decodes the 1216-byte X-Wing encoding of a public key (the
-// ML-KEM-768 encapsulation key, then the X25519 key). It checks the length
-// and the FIPS 203 modulus check of the ML-KEM part.
+// ML-KEM-768 encapsulation key, then the X25519 key). It checks what the
+// ledger checks of a member's key (ledger.EncryptionKey.Validate): the
+// length and the FIPS 203 modulus check of the ML-KEM part.
 func ParsePublicKey(b []byte) (PublicKey, error) {
-	if len(b) != PublicKeySize {
-		return PublicKey{}, fail(ErrMalformed, "public key: an %s key is %d bytes, got %d", KeyScheme, PublicKeySize, len(b))
+	return PublicKeyFrom(ledger.EncryptionKey{Scheme: KeyScheme, Key: b})
+}
+
+// PublicKeyFrom returns the key a member registered in the ledger (as
+// ledger.View.EncryptionKey and the member records give it), validated as
+// the ledger validates it.
+func PublicKeyFrom(k ledger.EncryptionKey) (PublicKey, error) {
+	if err := k.Validate(); err != nil {
+		return PublicKey{}, fail(ErrMalformed, "public key: %s", messageOf(err))
 	}
-	k, err := xwingScheme().UnmarshalBinaryPublicKey(b)
+	kp, err := xwingScheme().UnmarshalBinaryPublicKey(k.Key)
 	if err != nil {
 		return PublicKey{}, fail(ErrMalformed, "public key: not an %s key: %v", KeyScheme, err)
 	}
-	p := PublicKey{raw: string(b), kem: k}
-	h := sha256.New()
-	_, _ = io.WriteString(h, KeyScheme)
-	_, _ = h.Write(b)
-	h.Sum(p.fp[:0])
+	p := PublicKey{raw: string(k.Key), kem: kp}
+	if _, err := hex.Decode(p.fp[:], []byte(k.Fingerprint())); err != nil {
+		panic(err) // Fingerprint is 64 hex digits
+	}
 	return p, nil
+}
+
+// Ledger returns the key as the ledger records it, for a member's
+// admission or key.encryption.rotate; the zero value gives the zero
+// ledger.EncryptionKey.
+func (p PublicKey) Ledger() ledger.EncryptionKey {
+	if p.raw == "" {
+		return ledger.EncryptionKey{}
+	}
+	return ledger.EncryptionKey{Scheme: KeyScheme, Key: []byte(p.raw)}
 }
 
 // ParsePublicKeyText decodes the text form "x-wing:<standard base64>" that
@@ -117,33 +133,24 @@ func (p PublicKey) String() string {
 	return textPrefix + base64.StdEncoding.EncodeToString([]byte(p.raw))
 }
 
-// publicKeyJSON is the JSON shape of a PublicKey.
-type publicKeyJSON struct {
-	Scheme string `json:"scheme"`
-	Key    []byte `json:"key"`
-}
-
 // MarshalJSON writes {"scheme":"x-wing","key":"<base64>"}. The zero value
 // cannot be written.
 func (p PublicKey) MarshalJSON() ([]byte, error) {
 	if p.raw == "" {
 		return nil, fail(ErrMalformed, "public key: missing")
 	}
-	return json.Marshal(publicKeyJSON{Scheme: KeyScheme, Key: []byte(p.raw)})
+	return json.Marshal(p.Ledger())
 }
 
 // UnmarshalJSON reads what MarshalJSON writes, strictly: unknown or
 // duplicate fields, another scheme, non-canonical base64 and a key that
 // ParsePublicKey refuses are errors.
 func (p *PublicKey) UnmarshalJSON(b []byte) error {
-	var j publicKeyJSON
+	var j ledger.EncryptionKey
 	if err := ledger.DecodeStrict(b, &j); err != nil {
 		return fail(ErrMalformed, "public key: %s", messageOf(err))
 	}
-	if j.Scheme != KeyScheme {
-		return fail(ErrMalformed, "public key: scheme: must be %q, got %q", KeyScheme, truncate(j.Scheme, 40))
-	}
-	k, err := ParsePublicKey(j.Key)
+	k, err := PublicKeyFrom(j)
 	if err != nil {
 		return err
 	}
