@@ -95,7 +95,7 @@ func delegateDemoGatewayKey(ctx context.Context, c *devnet.Cluster, keyFile stri
 	if err != nil {
 		return err
 	}
-	pub, err := createKey(keyFile, demoGatewayMember, main.Key.Scheme())
+	pub, err := createKey(keyFile, demoGatewayMember, main.Key.Scheme(), false)
 	if err != nil {
 		return err
 	}
