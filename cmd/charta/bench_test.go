@@ -65,7 +65,9 @@ func TestBenchSmoke(t *testing.T) {
 	ids := map[string]int{}
 	for _, tg := range rep.Targets {
 		ids[tg.ID]++
-		if tg.Measured <= 0 {
+		// An overhead is a difference of two latencies, which a short
+		// noisy run can make negative; anything else must be positive.
+		if tg.Measured <= 0 && !strings.Contains(tg.What, "overhead") {
 			t.Errorf("target %s %s: measured %v", tg.ID, tg.What, tg.Measured)
 		}
 	}
