@@ -96,12 +96,10 @@ func runDev(ctx context.Context, c *devnet.Cluster, demo bool, out io.Writer) er
 		if err := seedDemo(ctx, c, out); err != nil {
 			return err
 		}
-		gctx, cancel := context.WithCancel(ctx)
-		defer cancel() // stops the toy model
-		if gw, err = startDemoGateway(gctx, c, c.Bin, out); err != nil {
+		if gw, err = startDemoGateway(ctx, c, c.Bin); err != nil {
 			return err
 		}
-		defer gw.stop() // before the nodes, so that it can flush its counts
+		defer gw.stop() // before the nodes, so that it can report its counts
 	}
 	printWelcome(c, out, gw != nil)
 	for {
@@ -187,20 +185,4 @@ quorum and carry on. From another terminal:
 		printGatewayWelcome(c, out)
 	}
 	fmt.Fprintln(out, "\nPress Ctrl-C to stop every node; run the same command again to resume.")
-}
-
-func printGatewayWelcome(c *devnet.Cluster, out io.Writer) {
-	d := c.Dir
-	fmt.Fprintf(out, `
-The demo's gateway guards alpha's atlas-chat endpoint (a toy model) at
-http://%s, metering each call into chat-pool and its tokens into g-chat-beta:
-
-  curl -s -H "Authorization: Bearer $(cat %s/beta.token)" -d '{"prompt":"hello consortium"}' \
-      http://%s/v1/completions                       beta: allowed, and metered
-  curl -s -H "Authorization: Bearer $(cat %s/gamma.token)" -d '{"prompt":"hello"}' \
-      http://%s/v1/completions                       gamma: 403, with the check's reasons
-  charta pool usage chat-pool                       beta's calls, a second later
-
-Its configuration, key and journal are in %s/gateway, its log in %s/gateway.log.
-`, demoGatewayAddr(c), d, demoGatewayAddr(c), d, demoGatewayAddr(c), d, d)
 }

@@ -31,7 +31,7 @@ func TestDev_DemoGateway(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPost, gw, strings.NewReader(`{"prompt":"`+prompt+`"}`))
 		if member != "" {
-			tok, err := os.ReadFile(filepath.Join(dir, member+".token"))
+			tok, err := os.ReadFile(filepath.Join(dir, "gateway", member+".token"))
 			if err != nil {
 				t.Fatal(err)
 			}
