@@ -20,7 +20,7 @@ build: ## Build bin/charta (static, with version info)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/charta
 
 test: build ## Run every test with the race detector (what CI runs)
-	CHARTA_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 14m ./...
+	CHARTA_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 18m ./...
 
 test-race: test ## Same as test: the suite always runs with -race
 
