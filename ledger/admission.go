@@ -16,6 +16,9 @@ type Admission struct {
 	Envelope    *Envelope // the decoded envelope
 	Proposal    *Proposal // its decoded payload; nil if the envelope did not decode
 	PayloadHash Hash      // SHA-256 of the payload: what replay protection compares
+	// EnvelopeHash is the SHA-256 of the envelope's bytes, computed once:
+	// the signature cache's key and the journal entry's envelope_hash.
+	EnvelopeHash Hash
 	// Earlier is the recorded result of an exact resubmission of a
 	// proposal already journaled, marked Duplicate. When it is set the
 	// signatures were not checked again: the keys that signed the original
@@ -82,7 +85,7 @@ func (v *View) Admit(raw []byte, at time.Time) (*Admission, error) {
 // ledger time now, under charter. decoded is raw as DecodeEnvelope
 // returned it before, or nil. The Admission is never nil.
 func (l *Ledger) admit(t *tx, charter *Charter, index uint64, now time.Time, raw []byte, decoded *Envelope) (*Admission, error) {
-	adm := &Admission{}
+	adm := &Admission{EnvelopeHash: Hash(sha256.Sum256(raw))}
 	if len(raw) > charter.MaxProposalBytes {
 		return adm, Errorf(CodeTooLarge, "envelope: %d bytes is over the charter's limit of %d", len(raw), charter.MaxProposalBytes)
 	}
@@ -141,7 +144,7 @@ func (l *Ledger) admit(t *tx, charter *Charter, index uint64, now time.Time, raw
 			}
 			signedBy = append(signedBy, s.KeyID)
 		}
-	} else if signedBy, err = l.verifyAdmitted(env, lookup, anon); err != nil {
+	} else if signedBy, err = l.verifyAdmitted(env, &adm.EnvelopeHash, lookup, anon); err != nil {
 		return adm, err
 	}
 	var signers []string

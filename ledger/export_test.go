@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"crypto/sha256"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -13,7 +14,7 @@ func (l *Ledger) AppendEntryForTest(format int, index uint64, at time.Time, enve
 	var e Entry
 	err := l.db.Update(func(btx *bolt.Tx) error {
 		t := newTx(btx, l.memos)
-		e = appendEntry(t, format, index, at, envelope, o)
+		e = appendEntry(t, format, index, at, envelope, sha256.Sum256(envelope), o)
 		t.commit()
 		return nil
 	})

@@ -258,8 +258,9 @@ func loadJournal(t *tx) journalState {
 
 // appendEntry chains a new entry in the given journal format to the
 // journal, stores it and the Merkle nodes it completes, and updates the
-// head.
-func appendEntry(t *tx, format int, index uint64, ledgerTime time.Time, envelope []byte, outcome Outcome) Entry {
+// head. envelopeHash is the SHA-256 of envelope, which the caller has
+// computed already.
+func appendEntry(t *tx, format int, index uint64, ledgerTime time.Time, envelope []byte, envelopeHash Hash, outcome Outcome) Entry {
 	js := loadJournal(t)
 	if format == JournalJSON {
 		format = 0 // JournalJSON entries carry no v
@@ -272,7 +273,7 @@ func appendEntry(t *tx, format int, index uint64, ledgerTime time.Time, envelope
 		Index:        index,
 		LedgerTime:   ledgerTime,
 		Envelope:     envelope,
-		EnvelopeHash: sha256.Sum256(envelope),
+		EnvelopeHash: envelopeHash,
 		Outcome:      outcome,
 		PrevHash:     js.Head.LastHash,
 	}

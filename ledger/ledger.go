@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -204,7 +205,7 @@ func writeGenesis(t *tx, g *Genesis) {
 		}
 		t.putJSON(bucketMembers, []byte(gm.ID), m)
 	}
-	appendEntry(t, g.Charter.journalFormat(), 0, g.CreatedAt.UTC(), doc, Outcome{Status: StatusAccepted, Type: "genesis", ID: id})
+	appendEntry(t, g.Charter.journalFormat(), 0, g.CreatedAt.UTC(), doc, sha256.Sum256(doc), Outcome{Status: StatusAccepted, Type: "genesis", ID: id})
 }
 
 // Close closes the state store.
@@ -456,7 +457,7 @@ func (l *Ledger) applyOne(t *tx, charter *Charter, entry LogEntry) Result {
 		*charter = *a.setCharter
 	}
 	putLedgerTime(t, now)
-	e := appendEntry(t, format, index, now, rec.Envelope, out)
+	e := appendEntry(t, format, index, now, rec.Envelope, adm.EnvelopeHash, out)
 	r := Result{Index: index, Seq: e.Seq, EntryHash: e.Hash, Outcome: out}
 	if adm.remember {
 		// Outcome.With stays out of the state (and so of its digest), as

@@ -247,14 +247,15 @@ func (e *Envelope) VerifyWith(lookup func(keyID string) (*VerifyingKey, bool)) (
 }
 
 func (e *Envelope) verify(lookup func(keyID string) (*VerifyingKey, bool, error)) ([]string, error) {
-	return e.verifyWith(lookup, (*VerifyingKey).Verify, nil)
+	return e.verifyWith(lookup, func(v *VerifyingKey, _ int, msg, sig []byte) bool { return v.Verify(msg, sig) }, nil)
 }
 
 // verifyWith is verify with the signature check supplied, so that a cache
-// can stand in front of it. A signature with an empty key ID is resolved
+// can stand in front of it; check is told which signature of the envelope
+// it checks. A signature with an empty key ID is resolved
 // to the first of anon, in order, whose key lookup finds and whose check
 // passes; with no anon it fails as an unknown key.
-func (e *Envelope) verifyWith(lookup func(keyID string) (*VerifyingKey, bool, error), check func(v *VerifyingKey, msg, sig []byte) bool, anon []string) ([]string, error) {
+func (e *Envelope) verifyWith(lookup func(keyID string) (*VerifyingKey, bool, error), check func(v *VerifyingKey, i int, msg, sig []byte) bool, anon []string) ([]string, error) {
 	if len(e.Signatures) == 0 {
 		return nil, Errorf(CodeInvalid, "signatures: missing or empty")
 	}
@@ -265,7 +266,7 @@ func (e *Envelope) verifyWith(lookup func(keyID string) (*VerifyingKey, bool, er
 	}
 	for i, s := range e.Signatures {
 		if s.KeyID == "" {
-			id, ok := resolveKeyID(msg, s.Sig, lookup, check, anon)
+			id, ok := resolveKeyID(i, msg, s.Sig, lookup, check, anon)
 			if !ok {
 				return nil, &KeyError{KeyID: "", Err: Errorf(CodeUnauthorized, "signatures[%d]: no keyid, and no valid key of the signer verifies the signature", i)}
 			}
@@ -284,7 +285,7 @@ func (e *Envelope) verifyWith(lookup func(keyID string) (*VerifyingKey, bool, er
 			return nil, Errorf(CodeUnauthorized, "signatures[%d]: key %s is unusable: %s", i, s.KeyID, errorText(err))
 		case string(v.fp[:]) != fp:
 			return nil, Errorf(CodeUnauthorized, "signatures[%d]: key %s has fingerprint %s, not the one in its ID", i, s.KeyID, v.fp[:])
-		case !check(v, msg, s.Sig):
+		case !check(v, i, msg, s.Sig):
 			return nil, Errorf(CodeUnauthorized, "signatures[%d]: bad %s signature by key %s", i, v.pub.Scheme, s.KeyID)
 		}
 		ids[i] = s.KeyID
@@ -297,10 +298,10 @@ func (e *Envelope) verifyWith(lookup func(keyID string) (*VerifyingKey, bool, er
 
 // resolveKeyID finds the key of a signature that names none: the first
 // of candidates whose key verifies it.
-func resolveKeyID(msg, sig []byte, lookup func(keyID string) (*VerifyingKey, bool, error), check func(v *VerifyingKey, msg, sig []byte) bool, candidates []string) (string, bool) {
+func resolveKeyID(i int, msg, sig []byte, lookup func(keyID string) (*VerifyingKey, bool, error), check func(v *VerifyingKey, i int, msg, sig []byte) bool, candidates []string) (string, bool) {
 	for _, id := range candidates {
 		v, found, err := lookup(id)
-		if found && err == nil && v != nil && check(v, msg, sig) {
+		if found && err == nil && v != nil && check(v, i, msg, sig) {
 			return id, true
 		}
 	}

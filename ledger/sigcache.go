@@ -10,42 +10,42 @@ import (
 // when a proposal arrived (the API's precheck) or ahead of Apply (Preverify,
 // in parallel) is not verified again inside Apply, one entry after another.
 //
-// Whether a signature verifies is a pure function of the scheme, the public
-// key, the message and the signature, and the cache is keyed by a SHA-256 of
-// all four; it records only successes. So it can change how long Apply takes,
-// never what Apply decides: a miss simply verifies. Which key may sign, and
-// at which index, is still decided from the key table on every use.
+// An entry says that signature i of the envelope whose bytes hash to env
+// verifies under the key whose scheme and bytes hash to key. The envelope's
+// bytes fix its payload and every signature, so whether that holds is a
+// pure function of the entry; and both hashes are computed anyway (the
+// envelope's for its journal entry, the key's once when it is parsed), so a
+// lookup hashes nothing. It records only successes, so it can change how
+// long Apply takes, never what Apply decides: a miss simply verifies. Which
+// key may sign, and at which index, is still decided from the key table on
+// every use.
 type sigCache struct {
 	mu   sync.Mutex
-	seen map[Hash]struct{}
-	ring []Hash // insertion order, to evict the oldest
+	seen map[sigKey]struct{}
+	ring []sigKey // insertion order, to evict the oldest
 	next int
+}
+
+// sigKey names one verified signature: a key, an envelope and the
+// signature's position in it.
+type sigKey struct {
+	key, env Hash
+	sig      int
 }
 
 const sigCacheSize = 1 << 16
 
 func newSigCache() *sigCache {
-	return &sigCache{seen: make(map[Hash]struct{}, sigCacheSize), ring: make([]Hash, 0, sigCacheSize)}
+	return &sigCache{seen: make(map[sigKey]struct{}, sigCacheSize), ring: make([]sigKey, 0, sigCacheSize)}
 }
 
-func sigKey(v *VerifyingKey, msgHash *Hash, sig []byte) Hash {
-	h := sha256.New()
-	h.Write([]byte(v.pub.Scheme))
-	h.Write([]byte{0})
-	h.Write(v.pub.Key)
-	h.Write(msgHash[:])
-	h.Write(sig)
-	var k Hash
-	h.Sum(k[:0])
-	return k
-}
-
-// verify is v.Verify with the cache in front.
-func (c *sigCache) verify(v *VerifyingKey, msgHash *Hash, msg, sig []byte) bool {
+// verify is v.Verify of signature i of the envelope that hashes to env,
+// with the cache in front.
+func (c *sigCache) verify(v *VerifyingKey, env *Hash, i int, msg, sig []byte) bool {
 	if v == nil {
 		return false
 	}
-	k := sigKey(v, msgHash, sig)
+	k := sigKey{key: v.id, env: *env, sig: i}
 	c.mu.Lock()
 	_, ok := c.seen[k]
 	c.mu.Unlock()
@@ -70,11 +70,12 @@ func (c *sigCache) verify(v *VerifyingKey, msgHash *Hash, msg, sig []byte) bool 
 	return true
 }
 
-// VerifyEnvelope verifies an envelope's signatures against keys from
-// lookup, as Apply will, and remembers the ones that verify so that Apply
-// does not repeat the work. It returns the key IDs that signed.
-func (l *Ledger) VerifyEnvelope(env *Envelope, lookup func(keyID string) (PublicKey, bool)) ([]string, error) {
-	var msgHash Hash
+// VerifyEnvelope verifies the signatures of raw, an encoded envelope
+// that decoded to env, against keys from lookup, as Apply will, and
+// remembers the ones that verify so that Apply does not repeat the work.
+// It returns the key IDs that signed.
+func (l *Ledger) VerifyEnvelope(raw []byte, env *Envelope, lookup func(keyID string) (PublicKey, bool)) ([]string, error) {
+	envHash := Hash(sha256.Sum256(raw))
 	return env.verifyWith(func(id string) (*VerifyingKey, bool, error) {
 		pk, ok := lookup(id)
 		if !ok {
@@ -85,11 +86,8 @@ func (l *Ledger) VerifyEnvelope(env *Envelope, lookup func(keyID string) (Public
 			return nil, true, Errorf(CodeInvalid, "key %s does not parse", id)
 		}
 		return v, true, nil
-	}, func(v *VerifyingKey, msg, sig []byte) bool {
-		if msgHash == (Hash{}) {
-			msgHash = sha256.Sum256(msg)
-		}
-		return l.sigs.verify(v, &msgHash, msg, sig)
+	}, func(v *VerifyingKey, i int, msg, sig []byte) bool {
+		return l.sigs.verify(v, &envHash, i, msg, sig)
 	}, nil)
 }
 
@@ -106,14 +104,18 @@ func (l *Ledger) Preverify(entries []LogEntry) {
 	if l.opts.SkipVerify || len(entries) < 2 {
 		return
 	}
-	envs := make([]*Envelope, 0, len(entries))
+	type decoded struct {
+		raw []byte
+		env *Envelope
+	}
+	envs := make([]decoded, 0, len(entries))
 	for i, e := range entries {
 		rec, err := DecodeRecord(e.Data)
 		if err != nil {
 			continue
 		}
 		if env, err := DecodeEnvelope(rec.Envelope); err == nil {
-			envs = append(envs, env)
+			envs = append(envs, decoded{rec.Envelope, env})
 			entries[i].env = env // for Apply, which would decode it again
 		}
 	}
@@ -136,14 +138,14 @@ func (l *Ledger) Preverify(entries []LogEntry) {
 		return k.Public, ok
 	}
 	workers := min(runtime.GOMAXPROCS(0), len(envs))
-	next := make(chan *Envelope)
+	next := make(chan decoded)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for env := range next {
-				l.VerifyEnvelope(env, lookup)
+			for d := range next {
+				l.VerifyEnvelope(d.raw, d.env, lookup)
 			}
 		}()
 	}
@@ -155,17 +157,14 @@ func (l *Ledger) Preverify(entries []LogEntry) {
 }
 
 // verifyAdmitted verifies an envelope inside Apply, with parsed keys from
-// lookup and the signature cache in front of the cryptography. A
-// signature with no key ID is tried against anon, in order.
-func (l *Ledger) verifyAdmitted(env *Envelope, lookup func(id string) (*VerifyingKey, bool), anon []string) ([]string, error) {
-	var msgHash Hash
+// lookup and the signature cache in front of the cryptography; envHash is
+// the SHA-256 of the envelope's bytes. A signature with no key ID is tried
+// against anon, in order.
+func (l *Ledger) verifyAdmitted(env *Envelope, envHash *Hash, lookup func(id string) (*VerifyingKey, bool), anon []string) ([]string, error) {
 	return env.verifyWith(func(id string) (*VerifyingKey, bool, error) {
 		v, ok := lookup(id)
 		return v, ok, nil
-	}, func(v *VerifyingKey, msg, sig []byte) bool {
-		if msgHash == (Hash{}) {
-			msgHash = sha256.Sum256(msg)
-		}
-		return l.sigs.verify(v, &msgHash, msg, sig)
+	}, func(v *VerifyingKey, i int, msg, sig []byte) bool {
+		return l.sigs.verify(v, envHash, i, msg, sig)
 	}, anon)
 }

@@ -158,6 +158,7 @@ func (p PublicKey) Verify(msg, sig []byte) bool {
 type VerifyingKey struct {
 	pub  PublicKey
 	fp   [fingerprintLen]byte
+	id   Hash               // SHA-256 of the scheme and the key: the key's identity in the signature cache
 	ed   ed25519.PublicKey  // ed25519 and composite
 	ml44 *mldsa44.PublicKey // ml-dsa-44
 	ml65 *mldsa65.PublicKey // ml-dsa-65 and composite
@@ -171,6 +172,11 @@ func (p PublicKey) Parse() (*VerifyingKey, error) {
 	key := append([]byte(nil), p.Key...) // p.Key belongs to the caller
 	v := &VerifyingKey{pub: PublicKey{Scheme: p.Scheme, Key: key}}
 	p.fingerprintTo(&v.fp)
+	h := sha256.New()
+	h.Write([]byte(p.Scheme))
+	h.Write([]byte{0})
+	h.Write(key)
+	h.Sum(v.id[:0])
 	switch p.Scheme {
 	case SchemeEd25519:
 		v.ed = ed25519.PublicKey(key)

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -177,7 +178,8 @@ func (l *Ledger) checkReading(t *tx, index uint64, keepers, seen []string, raw [
 		}
 		return l.verifyingKey(id, k.Public)
 	}
-	if _, err := l.verifyAdmitted(env, lookup, nil); err != nil {
+	rawHash := Hash(sha256.Sum256(raw))
+	if _, err := l.verifyAdmitted(env, &rawHash, lookup, nil); err != nil {
 		return a, Errorf(CodeUnauthorized, "%s", errorText(err))
 	}
 	return a, nil
@@ -252,7 +254,7 @@ func (l *Ledger) applyTime(t *tx, charter *Charter, index uint64, body []byte) R
 		out.Events = []Event{{Kind: TimeEntryType, Subject: at.Format(time.RFC3339Nano)}}
 	}
 	putLedgerTime(t, now)
-	e := appendEntry(t, charter.journalFormat(), index, now, body, out)
+	e := appendEntry(t, charter.journalFormat(), index, now, body, sha256.Sum256(body), out)
 	t.commit()
 	return Result{Index: index, Seq: e.Seq, EntryHash: e.Hash, Outcome: out}
 }
