@@ -214,14 +214,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var plans []meterPlan
+	admitted := time.Now()
 	if rt.metering {
-		if plans, p = g.admitMeters(r.Context(), rt, member, d); p != nil {
+		if plans, p = g.admitMeters(r.Context(), rt, member, d, admitted); p != nil {
 			rt.outcome[outcomeOverLimit].Inc()
 			p.write(w, r)
 			return
 		}
 	}
-	x := &exchange{rt: rt, member: member, plans: plans}
+	x := &exchange{rt: rt, member: member, plans: plans, admitted: admitted}
 	rt.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -54,8 +55,10 @@ func (x *exchange) release(pend *pending) {
 // does not hold yet. A request counted by requests reserves its unit, so
 // that concurrent requests cannot pass a limit together; one counted by
 // bytes or a header needs only something left, since its quantity is
-// known when the response comes.
-func (g *Gateway) admitMeters(ctx context.Context, rt *route, member string, d *ledger.Decision) ([]meterPlan, *problem) {
+// known when the response comes. now is the admission time: it picks the
+// usage period, and record stamps the counts with it, so that a report's
+// window stays within the period its counts are keyed by.
+func (g *Gateway) admitMeters(ctx context.Context, rt *route, member string, d *ledger.Decision, now time.Time) ([]meterPlan, *problem) {
 	plans := make([]meterPlan, 0, len(rt.Meters))
 	refuse := func(p *problem, current []countKey) ([]meterPlan, *problem) {
 		for _, pl := range plans {
@@ -66,7 +69,6 @@ func (g *Gateway) admitMeters(ctx context.Context, rt *route, member string, d *
 		}
 		return nil, p
 	}
-	now := time.Now()
 	for i := range rt.Meters {
 		m := &rt.Meters[i]
 		pl := meterPlan{m: m}
@@ -170,14 +172,17 @@ func (g *Gateway) meterResponse(x *exchange, resp *http.Response) error {
 		return nil
 	}
 	if x.countsBytes() && resp.ContentLength < 0 {
-		resp.Body = &meteredBody{rc: resp.Body, done: func(n int64) error { return g.record(x, resp.Header, n) }, abandon: func() { x.release(g.pend) }}
+		resp.Body = &meteredBody{rc: resp.Body, done: func(n int64) error { return g.record(x, resp.Header, n) }, log: g.log}
 		return nil
 	}
 	return g.record(x, resp.Header, max(resp.ContentLength, 0))
 }
 
 // record journals the exchange's quantities (respBytes is the response
-// body's length) and adds them to pending. It runs once per exchange.
+// body's length) and adds them to pending. It runs once per exchange. The
+// counts are stamped with the admission time, not the response's: their
+// period keys were chosen then, and a call that spans a period's end
+// must not stretch its report's window past it.
 func (g *Gateway) record(x *exchange, h http.Header, respBytes int64) error {
 	var err error
 	x.once.Do(func() {
@@ -194,7 +199,7 @@ func (g *Gateway) record(x *exchange, h http.Header, respBytes int64) error {
 			}
 		}
 		if len(cs) > 0 {
-			if jerr := g.j.add(cs, time.Now()); jerr != nil {
+			if jerr := g.j.add(cs, x.admitted); jerr != nil {
 				err = fmt.Errorf("%w: %v", errJournal, jerr)
 				for _, p := range x.plans {
 					for _, k := range p.reserved {
@@ -247,13 +252,15 @@ func truncate(s string, n int) string {
 // meteredBody counts a response body of unknown length and journals the
 // exchange's counts when it ends. If they cannot be journaled, the body
 // ends in an error instead, so the caller never gets a complete response
-// whose use is unrecorded.
+// whose use is unrecorded. A body closed before its end (the caller went
+// away) is counted as far as it was delivered, with every other meter of
+// the route: the upstream did the work.
 type meteredBody struct {
-	rc      io.ReadCloser
-	n       int64
-	done    func(n int64) error
-	abandon func()
-	ended   bool
+	rc    io.ReadCloser
+	n     int64
+	done  func(n int64) error
+	log   *slog.Logger
+	ended bool
 }
 
 func (b *meteredBody) Read(p []byte) (int, error) {
@@ -270,7 +277,10 @@ func (b *meteredBody) Read(p []byte) (int, error) {
 
 func (b *meteredBody) Close() error {
 	if !b.ended {
-		b.abandon() // the caller did not get the whole body
+		b.ended = true
+		if err := b.done(b.n); err != nil {
+			b.log.Error("the use of a response cut short could not be journaled", "bytes", b.n, "err", err)
+		}
 	}
 	return b.rc.Close()
 }

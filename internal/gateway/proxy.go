@@ -75,6 +75,7 @@ type exchange struct {
 	rt       *route
 	member   string
 	plans    []meterPlan
+	admitted time.Time    // when it was admitted: its counts' time
 	sent     time.Time    // when the request went upstream
 	reqBytes atomic.Int64 // request body bytes read so far
 	once     sync.Once    // settles the plans once: recorded or released
