@@ -30,6 +30,7 @@ type fakeNode struct {
 	tokens    map[string]string // bearer token → member
 	decide    func(q ledger.CheckRequest) ledger.Decision
 	pools     map[string]api.PoolUsage
+	hidden    map[string]bool // grants answered 404
 	proposals []*ledger.Proposal
 	seen      map[[32]byte]uint64 // payload hash → index, for duplicates
 	streams   []chan ledger.Entry
@@ -39,7 +40,7 @@ type fakeNode struct {
 }
 
 func newFakeNode(t *testing.T) *fakeNode {
-	f := &fakeNode{t: t, tokens: map[string]string{"gw-token": "alpha", "beta-token": "beta"}, pools: map[string]api.PoolUsage{},
+	f := &fakeNode{t: t, tokens: map[string]string{"gw-token": "alpha", "beta-token": "beta"}, pools: map[string]api.PoolUsage{}, hidden: map[string]bool{},
 		seen: map[[32]byte]uint64{}}
 	f.decide = func(q ledger.CheckRequest) ledger.Decision {
 		return ledger.Decision{Allowed: true, Basis: "grant", Chain: []string{"g-1"}, Reason: "grant g-1 allows it"}
@@ -69,7 +70,16 @@ func newFakeNode(t *testing.T) *fakeNode {
 		f.json(w, d)
 	})
 	mux.HandleFunc("GET /v1/grants/{id}", func(w http.ResponseWriter, r *http.Request) {
-		f.json(w, ledger.Grant{ID: r.PathValue("id"), Terms: ledger.Terms{Usage: &ledger.UsageTerms{Period: ledger.PeriodMonth}}})
+		f.mu.Lock()
+		hidden := f.hidden[r.PathValue("id")]
+		f.mu.Unlock()
+		if hidden {
+			f.problem(w, 404, ledger.CodeNotFound, "no grant")
+			return
+		}
+		// beta holds every grant; alpha, the gateway's member, meters it.
+		f.json(w, ledger.Grant{ID: r.PathValue("id"), Licensors: []string{"alpha"}, Licensees: []string{"beta"},
+			Terms: ledger.Terms{Usage: &ledger.UsageTerms{Period: ledger.PeriodMonth, Meters: []string{"alpha"}}}})
 	})
 	mux.HandleFunc("GET /v1/pools/{id}/usage", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()

@@ -82,13 +82,16 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	g.cache = newDecisionCache(cfg.DecisionTTL)
 	g.ids = newIdentities(g.nodes, cfg.IdentityTTL)
-	g.quotas = newQuotas(g.nodes, g.cache)
+	member := ""
+	if signer != nil {
+		member, _, _ = ledger.SplitKeyID(signer.KeyID)
+	}
+	g.quotas = newQuotas(g.nodes, g.cache, member)
 	if g.j, err = openJournal(cfg.StateDir); err != nil {
 		return nil, err
 	}
 	g.m = newMetrics(g.pendingReports)
 	if signer != nil {
-		member, _, _ := ledger.SplitKeyID(signer.KeyID)
 		g.rep = &reporter{j: g.j, nodes: g.nodes, signer: *signer, member: member, pend: g.pend, m: g.m, log: g.log,
 			committed: g.committed, now: time.Now}
 	}

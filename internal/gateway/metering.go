@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -87,15 +88,22 @@ func (g *Gateway) admitMeters(ctx context.Context, rt *route, member string, d *
 			return nil
 		}
 		if m.Usage {
-			grant := m.Grant
-			if grant == "" && d != nil && d.Basis == "grant" && len(d.Chain) > 0 {
-				grant = d.Chain[0]
+			grant := usageGrant(m, d)
+			if d == nil {
+				// Let through unchecked (--fail-open): no decision says
+				// which grant, if any, allowed the use.
+				g.m.unmetered.WithLabelValues(rt.Name, unmeteredNoDecision).Inc()
 			}
 			if grant != "" {
 				kind, err := g.quotas.grantPeriod(ctx, grant)
 				switch {
 				case errors.Is(err, errNoUsageTerms):
+					g.m.unmetered.WithLabelValues(rt.Name, unmeteredNoUsageTerms).Inc()
 					g.log.Warn("a usage meter's grant has no usage terms; nothing is reported to it", "route", rt.Name, "grant", grant)
+				case errors.Is(err, errNotReporter):
+					g.m.unmetered.WithLabelValues(rt.Name, unmeteredNotReporter).Inc()
+					g.log.Warn("the gateway's member may not report the usage of the grant that allows this use; nothing is reported to it",
+						"route", rt.Name, "grant", grant, "member", member)
 				case err != nil:
 					return refuse(unavailable("no node could give the usage terms of grant "+grant), pl.reserved)
 				default:
@@ -112,17 +120,23 @@ func (g *Gateway) admitMeters(ctx context.Context, rt *route, member string, d *
 		}
 		if m.Pool != "" {
 			left, ok, err := g.quotas.poolRemaining(ctx, m.Pool, member)
+			k := poolKey(m.Pool, member)
 			switch {
+			case err != nil && d == nil:
+				// Let through unchecked (--fail-open), and no node says
+				// what is left: the use is counted, the quota not
+				// enforced. The ledger refuses a consumption past it.
+				pl.keys = append(pl.keys, k)
 			case err != nil:
 				return refuse(unavailable("no node could say what is left of pool "+m.Pool), pl.reserved)
 			case !ok:
 				return refuse(newProblem(ledger.CodeForbidden, member+" has no quota in pool "+m.Pool).
 					with("limit", map[string]any{"kind": "pool_quota", "pool": m.Pool, "member": member}), pl.reserved)
-			}
-			k := poolKey(m.Pool, member)
-			pl.keys = append(pl.keys, k)
-			if p := limited(k, left, func(pending int64) *problem { return overQuota(member, m.Pool, left, pending) }); p != nil {
-				return refuse(p, pl.reserved)
+			default:
+				pl.keys = append(pl.keys, k)
+				if p := limited(k, left, func(pending int64) *problem { return overQuota(member, m.Pool, left, pending) }); p != nil {
+					return refuse(p, pl.reserved)
+				}
 			}
 		}
 		if len(pl.keys) > 0 {
@@ -130,6 +144,23 @@ func (g *Gateway) admitMeters(ctx context.Context, rt *route, member string, d *
 		}
 	}
 	return plans, nil
+}
+
+// usageGrant is the grant a usage meter counts the use allowed by d
+// against: its fixed grant, if the chain of grants that allows the use
+// holds it (an owner's own use, or one under another grant, is not that
+// grant's); otherwise the grant that allows the use. It is "" when there
+// is none, or no decision (the request was let through unchecked).
+func usageGrant(m *Meter, d *ledger.Decision) string {
+	switch {
+	case d == nil || d.Basis != "grant" || len(d.Chain) == 0:
+		return ""
+	case m.Grant == "":
+		return d.Chain[0]
+	case slices.Contains(d.Chain, m.Grant):
+		return m.Grant
+	}
+	return ""
 }
 
 // capOf returns d's hard cap on metric of grant in period, or nil.
