@@ -31,6 +31,9 @@ type fakeNode struct {
 	decide    func(q ledger.CheckRequest) ledger.Decision
 	pools     map[string]api.PoolUsage
 	hidden    map[string]bool // grants answered 404
+	// refuse, if set, refuses a proposal unjournaled when it returns a
+	// status other than 0.
+	refuse func(p *ledger.Proposal) (status int, code ledger.Code, detail string)
 	proposals []*ledger.Proposal
 	seen      map[[32]byte]uint64 // payload hash → index, for duplicates
 	streams   []chan ledger.Entry
@@ -148,6 +151,12 @@ func (f *fakeNode) handlePropose(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		f.problem(w, 400, ledger.CodeInvalid, err.Error())
 		return
+	}
+	if f.refuse != nil {
+		if status, code, detail := f.refuse(p); status != 0 {
+			f.problem(w, status, code, detail)
+			return
+		}
 	}
 	h := sha256.Sum256(env.Payload)
 	f.mu.Lock()

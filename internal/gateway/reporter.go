@@ -201,16 +201,13 @@ func (r *reporter) submit(ctx context.Context, b *batch) error {
 			r.m.failures.WithLabelValues(b.Type, "rejected").Inc()
 			r.log.Error("the ledger rejected a report; its counts are kept in the journal's rejected bucket",
 				"type", b.Type, "id", b.ID, "code", ce.Code, "detail", ce.Detail, "index", ce.Index)
-			for i, k := range b.Keys {
-				r.pend.add(k, -b.Amounts[i])
-			}
-			return r.j.reject(b, string(ce.Code)+": "+ce.Detail)
-		case ce.Code == ledger.CodeConflict && strings.HasPrefix(ce.Detail, "id:"):
+			return r.drop(b, ce)
+		case idTaken(ce):
 			// The ID is taken, and only this batch ever used it: an
 			// earlier submission committed while its answer was lost
 			// and its envelope has since been re-signed.
 			return r.commit(b, 0)
-		case ce.Code == ledger.CodeRejected && strings.HasPrefix(ce.Detail, "issued_at:") && attempt == 0:
+		case skewed(ce) && attempt == 0:
 			// Signed too long ago (the node was unreachable). Not
 			// journaled, and an exact resubmission would have been
 			// answered before the window was checked: it never
@@ -223,6 +220,16 @@ func (r *reporter) submit(ctx context.Context, b *batch) error {
 				return err
 			}
 			continue
+		case refusedForGood(ce) && !skewed(ce):
+			// Refused before it was journaled, for a reason a retry
+			// cannot change (the delegated key expired, a target out of
+			// its scope, a malformed body): kept for the operator, and
+			// its pending released, so that it does not hold a cap or
+			// quota for every caller forever.
+			r.m.failures.WithLabelValues(b.Type, "refused_final").Inc()
+			r.log.Error("the ledger refused a report for good; its counts are kept in the journal's rejected bucket",
+				"type", b.Type, "id", b.ID, "code", ce.Code, "detail", ce.Detail)
+			return r.drop(b, ce)
 		default:
 			r.m.failures.WithLabelValues(b.Type, "refused").Inc()
 			return fmt.Errorf("gateway: %s %s refused (kept for the next flush): %w", b.Type, b.ID, err)
@@ -230,14 +237,56 @@ func (r *reporter) submit(ctx context.Context, b *batch) error {
 	}
 }
 
-// commit records that b is in the ledger.
+// commit records that b is in the ledger at index (0 if unknown). The
+// journal is updated first: if that fails, the batch is submitted again
+// at the next flush, answered as a duplicate, and only then leaves
+// pending, once. Pending is reduced only after the cached answers that do
+// not include the batch are retired, so that no admission sees the
+// ledger's old remaining with the batch already out of pending.
 func (r *reporter) commit(b *batch, index uint64) error {
+	if err := r.j.done(b.Seq); err != nil {
+		return err
+	}
 	r.committed(index)
 	for i, k := range b.Keys {
 		r.pend.add(k, -b.Amounts[i])
 	}
 	r.m.sent.WithLabelValues(b.Type).Inc()
-	return r.j.done(b.Seq)
+	return nil
+}
+
+// drop moves b, which the ledger will never count, to the journal's
+// rejected bucket, and then releases its pending.
+func (r *reporter) drop(b *batch, ce *client.Error) error {
+	if err := r.j.reject(b, string(ce.Code)+": "+ce.Detail); err != nil {
+		return err
+	}
+	for i, k := range b.Keys {
+		r.pend.add(k, -b.Amounts[i])
+	}
+	return nil
+}
+
+// idTaken reports whether ce refuses a proposal because its signer used
+// its ID for another proposal.
+func idTaken(ce *client.Error) bool {
+	return ce.Code == ledger.CodeConflict && strings.HasPrefix(ce.Detail, "id:")
+}
+
+// skewed reports whether ce refuses a proposal, unjournaled, because its
+// issued_at is outside the ledger's window.
+func skewed(ce *client.Error) bool {
+	return ce.Code == ledger.CodeRejected && strings.HasPrefix(ce.Detail, "issued_at:")
+}
+
+// refusedForGood reports whether ce refuses a proposal for a reason that
+// resubmitting it cannot change.
+func refusedForGood(ce *client.Error) bool {
+	switch ce.Code {
+	case ledger.CodeForbidden, ledger.CodeInvalid, ledger.CodeRejected:
+		return true
+	}
+	return false
 }
 
 // propose signs and submits one proposal outside the journal, for
