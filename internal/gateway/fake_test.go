@@ -26,14 +26,14 @@ type fakeNode struct {
 	t  *testing.T
 	ts *httptest.Server
 
-	mu        sync.Mutex
-	tokens    map[string]string // bearer token → member
-	decide    func(q ledger.CheckRequest) ledger.Decision
-	pools     map[string]api.PoolUsage
-	hidden    map[string]bool // grants answered 404
+	mu     sync.Mutex
+	tokens map[string]string // bearer token → member
+	decide func(q ledger.CheckRequest) ledger.Decision
+	pools  map[string]api.PoolUsage
+	hidden map[string]bool // grants answered 404
 	// refuse, if set, refuses a proposal unjournaled when it returns a
 	// status other than 0.
-	refuse func(p *ledger.Proposal) (status int, code ledger.Code, detail string)
+	refuse    func(p *ledger.Proposal) (status int, code ledger.Code, detail string)
 	proposals []*ledger.Proposal
 	seen      map[[32]byte]uint64 // payload hash → index, for duplicates
 	streams   []chan ledger.Entry
