@@ -31,6 +31,9 @@ type fakeNode struct {
 	decide func(q ledger.CheckRequest) ledger.Decision
 	pools  map[string]api.PoolUsage
 	hidden map[string]bool // grants answered 404
+	// poolRead, if set, runs after a pool's usage is read and before it
+	// is answered: what it changes is not in that answer.
+	poolRead func()
 	// refuse, if set, refuses a proposal unjournaled when it returns a
 	// status other than 0.
 	refuse    func(p *ledger.Proposal) (status int, code ledger.Code, detail string)
@@ -87,7 +90,11 @@ func newFakeNode(t *testing.T) *fakeNode {
 	mux.HandleFunc("GET /v1/pools/{id}/usage", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		u, ok := f.pools[r.PathValue("id")]
+		hook := f.poolRead
 		f.mu.Unlock()
+		if hook != nil {
+			hook()
+		}
 		if !ok {
 			f.problem(w, 404, ledger.CodeNotFound, "no pool")
 			return

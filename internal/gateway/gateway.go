@@ -201,32 +201,66 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.write(w, r)
 		return
 	}
-	d, err := g.decide(r.Context(), k)
-	switch {
-	case err != nil && g.cfg.FailOpen:
-		rt.outcome[outcomeFailOpen].Inc()
-		g.log.Warn("no node answers; letting the request through unchecked (--fail-open)", "route", rt.Name, "member", member, "err", err)
-		d = nil
-	case err != nil:
-		rt.outcome[outcomeUnavailable].Inc()
-		g.decideFailed(err).write(w, r)
-		return
-	case !d.Allowed:
-		rt.outcome[outcomeDenied].Inc()
-		g.deny(rt, k, d).write(w, r)
+	d, plans, admitted, p := g.admit(r.Context(), rt, k)
+	if p != nil {
+		p.write(w, r)
 		return
 	}
-	var plans []meterPlan
-	admitted := time.Now()
-	if rt.metering {
-		if plans, p = g.admitMeters(r.Context(), rt, member, d, admitted); p != nil {
-			rt.outcome[outcomeOverLimit].Inc()
-			p.write(w, r)
-			return
-		}
+	if d == nil {
+		rt.outcome[outcomeFailOpen].Inc()
+		g.log.Warn("no node answers; letting the request through unchecked (--fail-open)", "route", rt.Name, "member", member)
 	}
 	x := &exchange{rt: rt, member: member, plans: plans, admitted: admitted}
 	rt.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
+}
+
+// maxAdmitTries bounds how often an admission starts again because a
+// batch committed while it ran. Batches commit once per flush, so a
+// second try almost always settles it.
+const maxAdmitTries = 4
+
+// admit decides whether rt may serve k and plans its metering, at the
+// time it returns. It answers the decision (nil if it was let through
+// unchecked by --fail-open), the plans, and the admission time, or the
+// problem to answer with, counted in rt's outcomes.
+//
+// A batch that commits while it runs would let it read the ledger's
+// figure from before the commit and pending from after it, and so count
+// the batch nowhere: it starts again when a batch settled meanwhile.
+func (g *Gateway) admit(ctx context.Context, rt *route, k checkKey) (*ledger.Decision, []meterPlan, time.Time, *problem) {
+	for try := 1; ; try++ {
+		epoch := g.pend.epoch()
+		d, err := g.decide(ctx, k)
+		switch {
+		case err != nil && g.cfg.FailOpen:
+			d = nil
+		case err != nil:
+			rt.outcome[outcomeUnavailable].Inc()
+			return nil, nil, time.Time{}, g.decideFailed(err)
+		case !d.Allowed:
+			rt.outcome[outcomeDenied].Inc()
+			return nil, nil, time.Time{}, g.deny(rt, k, d)
+		}
+		now := time.Now()
+		if !rt.metering {
+			return d, nil, now, nil
+		}
+		plans, p := g.admitMeters(ctx, rt, k.member, d, now)
+		if g.pend.epoch() != epoch && try < maxAdmitTries {
+			(&exchange{plans: plans}).release(g.pend)
+			continue
+		}
+		if p != nil {
+			rt.outcome[outcomeOverLimit].Inc()
+			return nil, nil, time.Time{}, p
+		}
+		if g.pend.epoch() != epoch {
+			(&exchange{plans: plans}).release(g.pend)
+			rt.outcome[outcomeUnavailable].Inc()
+			return nil, nil, time.Time{}, unavailable("reports kept committing while this request was admitted; retry shortly")
+		}
+		return d, plans, now, nil
+	}
 }
 
 // decide answers k from the cache, or asks a node.

@@ -42,9 +42,10 @@ type reporter struct {
 	pend   *pending
 	m      *metrics
 	log    *slog.Logger
-	// committed runs after a batch commits at a log index (0 if unknown),
-	// before its counts leave pending: it retires cached answers that do
-	// not include the batch.
+	// committed runs after a batch commits at a log index (a floor:
+	// the batch is applied at or before it; 0 if unknown), before its
+	// counts leave pending: it retires cached answers that do not
+	// include the batch.
 	committed func(index uint64)
 	now       func() time.Time
 
@@ -205,8 +206,9 @@ func (r *reporter) submit(ctx context.Context, b *batch) error {
 		case idTaken(ce):
 			// The ID is taken, and only this batch ever used it: an
 			// earlier submission committed while its answer was lost
-			// and its envelope has since been re-signed.
-			return r.commit(b, 0)
+			// and its envelope has since been re-signed. The node had
+			// applied it by the index it answered at.
+			return r.commit(b, ce.AppliedIndex)
 		case skewed(ce) && attempt == 0:
 			// Signed too long ago (the node was unreachable). Not
 			// journaled, and an exact resubmission would have been
@@ -248,9 +250,7 @@ func (r *reporter) commit(b *batch, index uint64) error {
 		return err
 	}
 	r.committed(index)
-	for i, k := range b.Keys {
-		r.pend.add(k, -b.Amounts[i])
-	}
+	r.pend.settle(b.Keys, b.Amounts)
 	r.m.sent.WithLabelValues(b.Type).Inc()
 	return nil
 }

@@ -83,3 +83,51 @@ func TestReporter_RefusedForGoodReleasesPending(t *testing.T) {
 		t.Errorf("%d batches kept, want 2", len(left))
 	}
 }
+
+// poolRoute counts requests into the caller's quota in pool gpu.
+const poolRoute = `{"routes":[{"name":"infer","prefix":"/v1/infer","upstream":"UPSTREAM","asset":"model-x","action":"use",
+  "meters":[{"count":"requests","metric":"calls","pool":"gpu"}]}]}`
+
+// TestGateway_AdmissionRacingACommit: a batch that commits while a
+// request is admitted (after the ledger's remaining was read, before
+// pending is) must not let the request through on the ledger's old
+// figure with the batch already out of pending: the admission starts
+// again, and reads the ledger with the batch in it.
+func TestGateway_AdmissionRacingACommit(t *testing.T) {
+	node, up := newFakeNode(t), newUpstream(t)
+	node.pools["gpu"] = api.PoolUsage{Pool: "gpu", Members: []ledger.MemberUsage{{Member: "beta", Remaining: 5}}}
+	g := testGateway(t, node, up.ts.URL, poolRoute, nil)
+	for i := range 5 {
+		if w := call(t, g, "GET", "/v1/infer", "beta-token"); w.Code != 200 {
+			t.Fatalf("request %d: %d %s", i, w.Code, w.Body)
+		}
+	}
+	g.rep.consortium = fakeConsortium
+	batches, err := g.j.cut(g.rep.build)
+	if err != nil || len(batches) != 1 {
+		t.Fatalf("cut: %v, %d", err, len(batches))
+	}
+	g.invalidate() // the next admission asks the node
+	committed := false
+	node.poolRead = func() {
+		if committed {
+			return
+		}
+		// The batch commits now: the ledger holds the 5, and nothing is
+		// left; the answer on its way still says 5.
+		committed = true
+		node.mu.Lock()
+		node.pools["gpu"] = api.PoolUsage{Pool: "gpu", Members: []ledger.MemberUsage{{Member: "beta", Remaining: 0}}}
+		node.mu.Unlock()
+		if err := g.rep.commit(&batches[0], 0); err != nil {
+			t.Error(err)
+		}
+	}
+	p := problemOf(t, call(t, g, "GET", "/v1/infer", "beta-token"), 429, "rate_limited")
+	if l, _ := p["limit"].(map[string]any); l["remaining"] != float64(0) || l["pending"] != float64(0) {
+		t.Errorf("limit %v, want remaining 0 and pending 0", p["limit"])
+	}
+	if up.hits.Load() != 5 {
+		t.Errorf("upstream hits %d, want 5", up.hits.Load())
+	}
+}
