@@ -180,6 +180,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.ops.ServeHTTP(w, r)
 		return
 	}
+	if unsafePath(r.URL.Path) || unsafePath(r.URL.EscapedPath()) {
+		newProblem(ledger.CodeInvalid, "the request path holds a dot-segment or an empty segment (\"..\", \".\", \"//\", or their percent-encodings); send it resolved").write(w, r)
+		return
+	}
 	rt := g.match(r.URL.Path)
 	if rt == nil {
 		newProblem(ledger.CodeNotFound, "no route of this gateway serves "+r.URL.Path).write(w, r)

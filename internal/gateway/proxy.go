@@ -39,6 +39,28 @@ func (g *Gateway) match(path string) *route {
 	return nil
 }
 
+// pathEncodings are the percent-encodings of the characters that make a
+// path segment: a path is judged with them decoded, once more than the
+// server did, since an upstream may decode it again.
+var pathEncodings = strings.NewReplacer("%2e", ".", "%2E", ".", "%2f", "/", "%2F", "/", "%5c", "/", "%5C", "/", `\`, "/")
+
+// unsafePath reports whether a request path (decoded or escaped) holds a
+// dot-segment or an empty segment ("//"), encoded or not. Such a path
+// could match one route's prefix and reach another resource upstream,
+// where it is resolved, so the gateway refuses it rather than cleaning it.
+func unsafePath(path string) bool {
+	segs := strings.Split(pathEncodings.Replace(path), "/")
+	for i, s := range segs {
+		switch {
+		case s == "." || s == "..":
+			return true
+		case s == "" && i > 0 && i < len(segs)-1:
+			return true
+		}
+	}
+	return false
+}
+
 // checkKey builds the check question of a request on rt by member: the
 // route's scope, with the axes it lets callers override taken from their
 // headers.
