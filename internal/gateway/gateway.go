@@ -46,7 +46,8 @@ type Gateway struct {
 	obs    *observer // nil unless infractions are enabled
 	m      *metrics
 	routes []*route // longest prefix first
-	ops    http.Handler
+	ops    http.Handler // /metrics, /healthz, /readyz: the operations address
+	health http.Handler // /healthz, /readyz: also on the callers' address
 
 	flushes sync.WaitGroup // observation submissions in flight
 }
@@ -119,11 +120,15 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		g.routes = append(g.routes, rt)
 	}
 	slices.SortStableFunc(g.routes, func(a, b *route) int { return len(b.Prefix) - len(a.Prefix) })
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(g.m.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", g.handleHealthz)
-	mux.HandleFunc("GET /readyz", g.handleReadyz)
-	g.ops = mux
+	health := http.NewServeMux()
+	health.HandleFunc("GET /healthz", g.handleHealthz)
+	health.HandleFunc("GET /readyz", g.handleReadyz)
+	g.health = health
+	ops := http.NewServeMux()
+	ops.Handle("GET /metrics", promhttp.HandlerFor(g.m.reg, promhttp.HandlerOpts{}))
+	ops.Handle("GET /healthz", health)
+	ops.Handle("GET /readyz", health)
+	g.ops = ops
 	return g, nil
 }
 
@@ -173,11 +178,14 @@ func (g *Gateway) committed(index uint64) {
 	g.cache.invalidate()
 }
 
-// ServeHTTP serves the gateway's own endpoints and proxies the routes.
+// ServeHTTP serves callers: the health endpoints, which a load balancer
+// in front of the gateway probes, and the routes. /metrics, which shows
+// every member's metered quantities, is served on the operations
+// address only (OpsHandler).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
-	case "/healthz", "/readyz", "/metrics":
-		g.ops.ServeHTTP(w, r)
+	case "/healthz", "/readyz":
+		g.health.ServeHTTP(w, r)
 		return
 	}
 	if unsafePath(r.URL.Path) || unsafePath(r.URL.EscapedPath()) {
@@ -266,6 +274,10 @@ func (g *Gateway) admit(ctx context.Context, rt *route, k checkKey) (*ledger.Dec
 		return d, plans, now, nil
 	}
 }
+
+// OpsHandler serves the operations address: /metrics, /healthz and
+// /readyz.
+func (g *Gateway) OpsHandler() http.Handler { return g.ops }
 
 // decide answers k from the cache, or asks a node.
 func (g *Gateway) decide(ctx context.Context, k checkKey) (*ledger.Decision, error) {
@@ -400,6 +412,19 @@ func (g *Gateway) Run(ctx context.Context, ready func(addr string)) error {
 		srv.TLSConfig = tc
 		ln = tls.NewListener(ln, tc)
 	}
+	var opsSrv *http.Server
+	if g.cfg.MetricsListen != "" {
+		oln, err := net.Listen("tcp", g.cfg.MetricsListen)
+		if err != nil {
+			ln.Close()
+			g.j.Close()
+			return fmt.Errorf("gateway: metrics-listen: %w", err)
+		}
+		opsSrv = &http.Server{Handler: g.ops, ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
+		go func() { _ = opsSrv.Serve(oln) }()
+		g.log.Info("gateway operations endpoints listening", "addr", oln.Addr().String())
+	}
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -430,6 +455,9 @@ func (g *Gateway) Run(ctx context.Context, ready func(addr string)) error {
 			g.log.Warn("final flush incomplete; the journal keeps what is unreported for the next start", "err", ferr)
 		}
 		cancel()
+	}
+	if opsSrv != nil {
+		opsSrv.Close()
 	}
 	if cerr := g.j.Close(); cerr != nil && err == nil {
 		err = cerr
