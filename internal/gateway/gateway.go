@@ -45,7 +45,7 @@ type Gateway struct {
 	rep    *reporter // nil without a signing key
 	obs    *observer // nil unless infractions are enabled
 	m      *metrics
-	routes []*route // longest prefix first
+	routes []*route     // longest prefix first
 	ops    http.Handler // /metrics, /healthz, /readyz: the operations address
 	health http.Handler // /healthz, /readyz: also on the callers' address
 
