@@ -127,7 +127,7 @@ func (g *Gateway) newProxy(rt *route, tr http.RoundTripper) *httputil.ReversePro
 			pr.SetXForwarded()
 			h := pr.Out.Header
 			h.Del("Authorization")
-			h.Del(HeaderMember)
+			dropMemberHeaders(h)
 			if x != nil {
 				h.Set(HeaderMember, x.member)
 				if x.countsBytes() && pr.Out.Body != nil && pr.Out.Body != http.NoBody {
@@ -165,6 +165,18 @@ func (g *Gateway) newProxy(rt *route, tr http.RoundTripper) *httputil.ReversePro
 			p.status, p.title = http.StatusBadGateway, "Bad gateway"
 			p.write(w, r)
 		},
+	}
+}
+
+// dropMemberHeaders removes every header a caller could pass off as the
+// gateway's Charta-Member: any whose name, lowercased with "_" read as
+// "-", is charta-member, since CGI and WSGI upstreams map Charta_Member
+// and Charta-Member to the same variable.
+func dropMemberHeaders(h http.Header) {
+	for name := range h {
+		if strings.ReplaceAll(strings.ToLower(name), "_", "-") == "charta-member" {
+			delete(h, name)
+		}
 	}
 }
 

@@ -1,6 +1,10 @@
 package gateway
 
-import "testing"
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
 
 // TestGateway_RefusesUnresolvedPaths refuses, before matching a route, a
 // path with a dot-segment or an empty segment, percent-encoded ones
@@ -31,5 +35,32 @@ func TestGateway_RefusesUnresolvedPaths(t *testing.T) {
 		if w := call(t, g, "GET", path, "beta-token"); w.Code != 200 {
 			t.Errorf("%s: %d %s", path, w.Code, w.Body)
 		}
+	}
+}
+
+// TestGateway_StripsMemberLookalikes: a caller's header that a CGI or
+// WSGI upstream would read as Charta-Member (Charta_Member, any case)
+// never reaches the upstream; only the gateway's own does.
+func TestGateway_StripsMemberLookalikes(t *testing.T) {
+	node, up := newFakeNode(t), newUpstream(t)
+	g := testGateway(t, node, up.ts.URL, oneRoute, nil)
+	r := httptest.NewRequest("GET", "/v1/infer", nil)
+	r.Header.Set("Authorization", "Bearer beta-token")
+	for _, name := range []string{"Charta_Member", "CHARTA_MEMBER", "charta-member", "Charta_member"} {
+		r.Header[name] = []string{"alpha"} // as sent, not canonicalised
+	}
+	w := httptest.NewRecorder()
+	g.ServeHTTP(w, r)
+	if w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	got := up.lastRequest().Header
+	for name, v := range got {
+		if strings.ReplaceAll(strings.ToLower(name), "_", "-") == "charta-member" && (name != HeaderMember || len(v) != 1 || v[0] != "beta") {
+			t.Errorf("upstream got %s: %q", name, v)
+		}
+	}
+	if got.Get(HeaderMember) != "beta" {
+		t.Errorf("Charta-Member %q, want beta", got.Get(HeaderMember))
 	}
 }
