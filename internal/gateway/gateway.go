@@ -82,7 +82,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		g.events = append(g.events, c)
 	}
 	g.cache = newDecisionCache(cfg.DecisionTTL)
-	g.ids = newIdentities(g.nodes, cfg.IdentityTTL)
+	g.ids = newIdentities(g.nodes, cfg.IdentityTTL, cfg.DecisionTTL)
 	member := ""
 	if signer != nil {
 		member, _, _ = ledger.SplitKeyID(signer.KeyID)
