@@ -30,7 +30,7 @@ type identities struct {
 	// streaming is true while the event stream is followed.
 	streaming atomic.Bool
 	gen       atomic.Uint64
-	t     *table[[sha256.Size]byte, cachedIdentity]
+	t         *table[[sha256.Size]byte, cachedIdentity]
 	// whoami asks a node who a token is; a field so tests can fake it.
 	whoami func(ctx context.Context, k int, token string) (*api.Whoami, error)
 }
