@@ -163,10 +163,11 @@ func TestGateway_FixedGrantOnlyWhenInChain(t *testing.T) {
 func TestGateway_FailOpenMetering(t *testing.T) {
 	node, up := newFakeNode(t), newUpstream(t)
 	node.pools["gpu"] = api.PoolUsage{Pool: "gpu", Members: []ledger.MemberUsage{{Member: "beta", Remaining: 1000}}}
-	g := testGateway(t, node, up.ts.URL, meteredRoute, func(c *Config) { c.FailOpen, c.DecisionTTL = true, time.Nanosecond })
+	g := testGateway(t, node, up.ts.URL, meteredRoute, func(c *Config) { c.FailOpen = true })
 	if w := call(t, g, "GET", "/v1/infer", "beta-token"); w.Code != 200 { // learns the token
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
+	g.cache.invalidate() // the decision and the pool's remaining, not the identity
 	node.down.Store(true)
 	if w := call(t, g, "GET", "/v1/infer", "beta-token"); w.Code != 200 {
 		t.Fatalf("fail-open: %d %s", w.Code, w.Body)
