@@ -335,7 +335,7 @@ func (g *Gateway) deny(rt *route, k checkKey, d *ledger.Decision) *problem {
 
 // reportObservation signs and submits an observed infraction, in the
 // background.
-func (g *Gateway) reportObservation(o Observation) {
+func (g *Gateway) reportObservation(o ledger.InfractionObserve) {
 	g.m.observed.Inc()
 	g.flushes.Add(1)
 	go func() {

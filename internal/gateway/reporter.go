@@ -21,17 +21,6 @@ const (
 	typePool  = "pool.consume"
 )
 
-// poolConsume is the body of pool.consume as the gateway sends it. Member
-// names the member whose quota is consumed when that is not the signer:
-// the ledger takes it from a pool owner's gateway. It is omitted when the
-// caller is the gateway's own member, which every ledger accepts.
-type poolConsume struct {
-	Pool   string `json:"pool"`
-	Amount int64  `json:"amount"`
-	Ref    string `json:"ref,omitempty"`
-	Member string `json:"member,omitempty"`
-}
-
 // reporter turns the journal's counts into signed proposals and submits
 // them, at every flush and once more on shutdown.
 type reporter struct {
@@ -150,7 +139,11 @@ func (r *reporter) build(tallies map[countKey]tally, next func() (uint64, string
 			}
 			b.Type, body = typeUsage, rep
 		} else {
-			pc := poolConsume{Pool: f[0], Amount: tallies[gr.keys[0]].Q, Ref: id}
+			// Member names whose quota is consumed when that is not the
+			// signer's (the ledger takes it from a pool owner's
+			// gateway), and is left out for the gateway's own member,
+			// which every ledger accepts.
+			pc := ledger.PoolConsume{Pool: f[0], Amount: tallies[gr.keys[0]].Q, Ref: id}
 			if f[1] != r.member {
 				pc.Member = f[1]
 			}
