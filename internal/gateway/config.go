@@ -19,7 +19,7 @@ type Config struct {
 	MetricsListen string        // operations address of /metrics, /healthz and /readyz; "" serves no /metrics
 	Nodes         []string      // API addresses of the member's nodes, tried in order
 	Token         string        // the gateway's own bearer token, to read the ledger
-	CAFile        string        // CA certificate for https nodes (PEM); also the default for ClientCA
+	CAFile        string        // CA certificate for https nodes (PEM); callers' certificates need ClientCA, set on its own
 	KeyFile       string        // key file that signs usage reports and pool consumption (a delegated key)
 	StateDir      string        // directory of the local journal
 	DecisionTTL   time.Duration // longest a check's answer is served from the cache

@@ -372,7 +372,10 @@ func (g *Gateway) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := g.j.db.View(func(*bolt.Tx) error { return nil }); err != nil {
-		unavailable("the journal is not open: "+err.Error()).write(w, r)
+		// The error names files of the host: the log has it, the
+		// answer does not.
+		g.log.Error("readiness: the journal cannot be read", "err", err)
+		unavailable("the gateway's journal is not open").write(w, r)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -45,3 +45,16 @@ func TestGateway_MetricsListenTaken(t *testing.T) {
 		t.Fatalf("Run: %v, want a metrics-listen error", err)
 	}
 }
+
+// TestGateway_ReadyzHidesJournalError: with the journal closed, /readyz
+// answers 503 with a fixed message, not the error, which names the
+// host's files.
+func TestGateway_ReadyzHidesJournalError(t *testing.T) {
+	node, up := newFakeNode(t), newUpstream(t)
+	g := testGateway(t, node, up.ts.URL, oneRoute, nil)
+	g.j.db.Close()
+	p := problemOf(t, call(t, g, "GET", "/readyz", ""), 503, "unavailable")
+	if p["detail"] != "the gateway's journal is not open" {
+		t.Fatalf("detail %q", p["detail"])
+	}
+}
