@@ -41,8 +41,9 @@ type fakeNode struct {
 	seen      map[[32]byte]uint64 // payload hash → index, for duplicates
 	streams   []chan ledger.Entry
 
-	checks atomic.Int64
-	down   atomic.Bool // answer 503 to everything
+	checks  atomic.Int64
+	idTaken atomic.Bool // refuse's problems carry id_taken
+	down    atomic.Bool // answer 503 to everything
 }
 
 func newFakeNode(t *testing.T) *fakeNode {
@@ -161,6 +162,13 @@ func (f *fakeNode) handlePropose(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.refuse != nil {
 		if status, code, detail := f.refuse(p); status != 0 {
+			if f.idTaken.Load() {
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.WriteHeader(status)
+				_ = json.NewEncoder(w).Encode(map[string]any{"type": api.ProblemTypeBase + string(code), "status": status,
+					"code": code, "detail": detail, "id_taken": true})
+				return
+			}
 			f.problem(w, status, code, detail)
 			return
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -176,59 +175,45 @@ func (r *reporter) sign(b *batch) error {
 
 // submit sends b and records what became of it.
 func (r *reporter) submit(ctx context.Context, b *batch) error {
-	for attempt := 0; ; attempt++ {
-		var res *ledger.Result
-		err := r.nodes.do(ctx, func(ctx context.Context, _ int, c *client.Client) error {
-			var err error
-			res, err = c.Submit(ctx, b.Envelope)
-			return err
-		})
-		var ce *client.Error
-		switch {
-		case err == nil:
-			return r.commit(b, res.Index)
-		case !errors.As(err, &ce):
-			r.m.failures.WithLabelValues(b.Type, "unreachable").Inc()
-			return fmt.Errorf("gateway: %s %s: %w", b.Type, b.ID, err)
-		case ce.Outcome != nil || ce.Index > 0:
-			// Journaled as rejected: the ledger will never count it.
-			r.m.failures.WithLabelValues(b.Type, "rejected").Inc()
-			r.log.Error("the ledger rejected a report; its counts are kept in the journal's rejected bucket",
-				"type", b.Type, "id", b.ID, "code", ce.Code, "detail", ce.Detail, "index", ce.Index)
-			return r.drop(b, ce)
-		case idTaken(ce):
-			// The ID is taken, and only this batch ever used it: an
-			// earlier submission committed while its answer was lost
-			// and its envelope has since been re-signed. The node had
-			// applied it by the index it answered at.
-			return r.commit(b, ce.AppliedIndex)
-		case skewed(ce) && attempt == 0:
-			// Signed too long ago (the node was unreachable). Not
-			// journaled, and an exact resubmission would have been
-			// answered before the window was checked: it never
-			// committed. Sign it again, same ID, same body.
-			r.m.failures.WithLabelValues(b.Type, "resigned").Inc()
-			if err := r.sign(b); err != nil {
-				return err
-			}
-			if err := r.j.replace(b); err != nil {
-				return err
-			}
-			continue
-		case refusedForGood(ce) && !skewed(ce):
-			// Refused before it was journaled, for a reason a retry
-			// cannot change (the delegated key expired, a target out of
-			// its scope, a malformed body): kept for the operator, and
-			// its pending released, so that it does not hold a cap or
-			// quota for every caller forever.
-			r.m.failures.WithLabelValues(b.Type, "refused_final").Inc()
-			r.log.Error("the ledger refused a report for good; its counts are kept in the journal's rejected bucket",
-				"type", b.Type, "id", b.ID, "code", ce.Code, "detail", ce.Detail)
-			return r.drop(b, ce)
-		default:
-			r.m.failures.WithLabelValues(b.Type, "refused").Inc()
-			return fmt.Errorf("gateway: %s %s refused (kept for the next flush): %w", b.Type, b.ID, err)
-		}
+	var res *ledger.Result
+	err := r.nodes.do(ctx, func(ctx context.Context, _ int, c *client.Client) error {
+		var err error
+		res, err = c.Submit(ctx, b.Envelope)
+		return err
+	})
+	var ce *client.Error
+	switch {
+	case err == nil:
+		return r.commit(b, res.Index)
+	case !errors.As(err, &ce):
+		r.m.failures.WithLabelValues(b.Type, "unreachable").Inc()
+		return fmt.Errorf("gateway: %s %s: %w", b.Type, b.ID, err)
+	case ce.Outcome != nil || ce.Index > 0:
+		// Journaled as rejected: the ledger will never count it.
+		r.m.failures.WithLabelValues(b.Type, "rejected").Inc()
+		r.log.Error("the ledger rejected a report; its counts are kept in the journal's rejected bucket",
+			"type", b.Type, "id", b.ID, "code", ce.Code, "detail", ce.Detail, "index", ce.Index)
+		return r.drop(b, ce)
+	case idTaken(ce):
+		// The ID is taken, and only this batch ever used it: an
+		// earlier submission of it committed under another envelope
+		// (journals of earlier versions re-signed a batch whose
+		// answer was lost). The node had applied it by the index it
+		// answered at.
+		return r.commit(b, ce.AppliedIndex)
+	case refusedForGood(ce):
+		// Refused before it was journaled, for a reason a retry
+		// cannot change (the delegated key expired, a target out of
+		// its scope, a malformed body): kept for the operator, and
+		// its pending released, so that it does not hold a cap or
+		// quota for every caller forever.
+		r.m.failures.WithLabelValues(b.Type, "refused_final").Inc()
+		r.log.Error("the ledger refused a report for good; its counts are kept in the journal's rejected bucket",
+			"type", b.Type, "id", b.ID, "code", ce.Code, "detail", ce.Detail)
+		return r.drop(b, ce)
+	default:
+		r.m.failures.WithLabelValues(b.Type, "refused").Inc()
+		return fmt.Errorf("gateway: %s %s refused (kept for the next flush): %w", b.Type, b.ID, err)
 	}
 }
 
@@ -261,15 +246,9 @@ func (r *reporter) drop(b *batch, ce *client.Error) error {
 }
 
 // idTaken reports whether ce refuses a proposal because its signer used
-// its ID for another proposal.
+// its ID for another proposal: the node marks it (id_taken).
 func idTaken(ce *client.Error) bool {
-	return ce.Code == ledger.CodeConflict && strings.HasPrefix(ce.Detail, "id:")
-}
-
-// skewed reports whether ce refuses a proposal, unjournaled, because its
-// issued_at is outside the ledger's window.
-func skewed(ce *client.Error) bool {
-	return ce.Code == ledger.CodeRejected && strings.HasPrefix(ce.Detail, "issued_at:")
+	return ce.Code == ledger.CodeConflict && ce.IDTaken
 }
 
 // refusedForGood reports whether ce refuses a proposal for a reason that

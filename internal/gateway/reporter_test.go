@@ -131,3 +131,31 @@ func TestGateway_AdmissionRacingACommit(t *testing.T) {
 		t.Errorf("upstream hits %d, want 5", up.hits.Load())
 	}
 }
+
+// TestReporter_IDTakenIsTyped: a conflict the node marks id_taken clears
+// the batch as committed (an earlier submission of it holds the ID); a
+// conflict whose detail merely reads alike does not.
+func TestReporter_IDTakenIsTyped(t *testing.T) {
+	node, up := newFakeNode(t), newUpstream(t)
+	node.pools["gpu"] = api.PoolUsage{Pool: "gpu", Members: []ledger.MemberUsage{{Member: "beta", Remaining: 1000}}}
+	node.refuse = func(*ledger.Proposal) (int, ledger.Code, string) {
+		return 409, ledger.CodeConflict, "id: alpha already used proposal ID for a different proposal (entry 3)"
+	}
+	g := testGateway(t, node, up.ts.URL, poolRoute, nil)
+	if w := call(t, g, "GET", "/v1/infer", "beta-token"); w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if err := g.rep.flush(context.Background()); err == nil {
+		t.Fatal("an unmarked conflict cleared the batch")
+	}
+	if _, left, _ := g.j.state(); len(left) != 1 || g.pend.get(poolKey("gpu", "beta")) != 1 {
+		t.Fatalf("%d batches, pending %d; want the batch kept", len(left), g.pend.get(poolKey("gpu", "beta")))
+	}
+	node.idTaken.Store(true)
+	if err := g.rep.flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, left, _ := g.j.state(); len(left) != 0 || g.pend.get(poolKey("gpu", "beta")) != 0 {
+		t.Fatalf("%d batches, pending %d; want the batch cleared", len(left), g.pend.get(poolKey("gpu", "beta")))
+	}
+}
