@@ -43,7 +43,9 @@ type fakeNode struct {
 
 	checks  atomic.Int64
 	idTaken atomic.Bool // refuse's problems carry id_taken
-	down    atomic.Bool // answer 503 to everything
+	// whoamiQuery is the query of the last whoami.
+	whoamiQuery atomic.Value
+	down        atomic.Bool // answer 503 to everything
 }
 
 func newFakeNode(t *testing.T) *fakeNode {
@@ -57,6 +59,7 @@ func newFakeNode(t *testing.T) *fakeNode {
 		f.json(w, api.Status{ID: "alpha", Consortium: fakeConsortium, JournalHead: ledger.Head{Size: 10}})
 	})
 	mux.HandleFunc("GET /v1/whoami", func(w http.ResponseWriter, r *http.Request) {
+		f.whoamiQuery.Store(r.URL.RawQuery)
 		m, ok := f.member(r)
 		if !ok {
 			f.problem(w, 401, ledger.CodeUnauthorized, "the bearer token is not registered on the ledger")

@@ -61,7 +61,10 @@ func newIdentities(n *nodes, ttl, down time.Duration) *identities {
 		if err != nil {
 			return nil, err
 		}
-		return c.Whoami(ctx)
+		// Stale, so that an election does not make callers unknown;
+		// the read floor, so that the node has applied every entry
+		// the gateway has seen, a token's revocation included.
+		return c.Whoami(ctx, append(n.readOpts(), client.Consistency("stale"))...)
 	}
 	return id
 }

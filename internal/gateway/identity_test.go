@@ -128,3 +128,18 @@ func TestIdentities_CappedAtDecisionTTLWhileStreamDown(t *testing.T) {
 		t.Fatalf("asked %d times with the stream up, want 2 (the identity TTL applies)", asked)
 	}
 }
+
+// TestIdentities_WhoamiAtTheReadFloor: a token is resolved by a node that
+// has applied every entry the gateway has seen (min_index, the read
+// floor), so that a revocation the event stream delivered is honoured.
+func TestIdentities_WhoamiAtTheReadFloor(t *testing.T) {
+	node := newFakeNode(t)
+	g := testGateway(t, node, "http://upstream.invalid", oneRoute, nil)
+	g.nodes.raiseFloor(42)
+	if m, p := g.ids.member(context.Background(), "beta-token"); p != nil || m != "beta" {
+		t.Fatalf("member %q, %v", m, p)
+	}
+	if q, _ := node.whoamiQuery.Load().(string); q != "consistency=stale&min_index=42" {
+		t.Fatalf("whoami query %q", q)
+	}
+}
