@@ -162,7 +162,7 @@ func (l *Ledger) admit(t *tx, charter *Charter, index uint64, now time.Time, raw
 	var seen seenRecord
 	if t.getJSON(bucketSeen, key(p.Signer, p.ID), &seen) {
 		adm.remember = false
-		return adm, Errorf(CodeConflict, "id: %s already used proposal ID %q for a different proposal (entry %d)", p.Signer, p.ID, seen.Result.Seq)
+		return adm, &IDTakenError{Err: Errorf(CodeConflict, "id: %s already used proposal ID %q for a different proposal (entry %d)", p.Signer, p.ID, seen.Result.Seq)}
 	}
 	for _, m := range signers {
 		mem, ok := t.memos.members.get(t, m)

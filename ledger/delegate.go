@@ -7,10 +7,15 @@ import (
 	"time"
 )
 
-// DelegableTypes are the proposal types a delegated key may be allowed to
+// delegableTypes are the proposal types a delegated key may be allowed to
 // sign: what a metering gateway in front of a resource needs, and nothing
-// that changes keys, members, grants or votes.
-var DelegableTypes = []string{"infraction.observe", "pool.consume", "usage.report"}
+// that changes keys, members, grants or votes. Admission reads it, so it
+// is not exported: DelegableTypes hands out copies.
+var delegableTypes = []string{"infraction.observe", "pool.consume", "usage.report"}
+
+// DelegableTypes returns the proposal types a delegated key may be
+// allowed to sign, sorted: a copy, which the caller may change.
+func DelegableTypes() []string { return slices.Clone(delegableTypes) }
 
 // maxScopeEntries bounds each list of a KeyScope.
 const maxScopeEntries = 256
@@ -22,7 +27,7 @@ const maxScopeEntries = 256
 // kind, never "everything the member may act on", so that a scope says in
 // full what the key can do.
 type KeyScope struct {
-	Types    []string  `json:"types"`            // sorted, from DelegableTypes
+	Types    []string  `json:"types"`            // sorted, from DelegableTypes()
 	Grants   []string  `json:"grants,omitempty"` // sorted; usage.report and infraction.observe targets
 	Pools    []string  `json:"pools,omitempty"`  // sorted; pool.consume targets
 	Assets   []string  `json:"assets,omitempty"` // sorted; targets of an infraction.observe that names no grant
@@ -114,14 +119,17 @@ func checkScopes(t *tx, h handler, p *Proposal, signedBy []string, now time.Time
 			continue // an ordinary key, or one the proposal introduces
 		}
 		s := k.Scope
+		// The rejection is a public journal entry: it names the key and
+		// the bound the proposal passes, and nothing else of the scope
+		// (the grants it lists are the member's counterparties' to know).
 		deny := func(why string) error {
-			return Errorf(CodeForbidden, "signatures: key %s is delegated for %s; %s", kid, s, why)
+			return Errorf(CodeForbidden, "signatures: key %s is a delegated key; %s", kid, why)
 		}
 		if !slices.Contains(s.Types, p.Type) {
 			return deny("it may not sign " + p.Type)
 		}
 		if !now.Before(s.NotAfter) {
-			return deny("its delegation ended (ledger time is " + now.UTC().Format(time.RFC3339) + ")")
+			return deny("its delegation ended at " + s.NotAfter.UTC().Format(time.RFC3339) + " (ledger time is " + now.UTC().Format(time.RFC3339) + ")")
 		}
 		if target == nil {
 			tg, err := h.target(p.Body)
@@ -197,11 +205,11 @@ func (a *applyCtx) checkScope(in *KeyScope) (*KeyScope, error) {
 		}
 	}
 	if len(s.Types) == 0 {
-		return nil, Errorf(CodeInvalid, "body.scope.types: at least one proposal type is required (from %v)", DelegableTypes)
+		return nil, Errorf(CodeInvalid, "body.scope.types: at least one proposal type is required (from %v)", delegableTypes)
 	}
 	for _, typ := range s.Types {
-		if !slices.Contains(DelegableTypes, typ) {
-			return nil, Errorf(CodeInvalid, "body.scope.types: %q cannot be delegated; a delegated key may sign only %v", typ, DelegableTypes)
+		if !slices.Contains(delegableTypes, typ) {
+			return nil, Errorf(CodeInvalid, "body.scope.types: %q cannot be delegated; a delegated key may sign only %v", typ, delegableTypes)
 		}
 	}
 	if s.NotAfter.IsZero() {

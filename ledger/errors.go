@@ -58,6 +58,19 @@ func (e *ConflictError) Error() string { return e.Err.Error() + " (conflicts wit
 // Unwrap returns the underlying *Error, so that errors.As finds the code.
 func (e *ConflictError) Unwrap() error { return e.Err }
 
+// IDTakenError is the CodeConflict error of a proposal whose signer used
+// its ID for a different proposal before: the one that holds the ID keeps
+// its record. A client that re-signed a proposal whose first submission
+// committed unseen learns from it that the ID is its own, committed.
+type IDTakenError struct {
+	Err *Error
+}
+
+func (e *IDTakenError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying *Error, so that errors.As finds the code.
+func (e *IDTakenError) Unwrap() error { return e.Err }
+
 // CodeOf returns the code of err: the code of the *Error it wraps, or
 // CodeInternal for any other error.
 func CodeOf(err error) Code {

@@ -14,7 +14,7 @@ type handler struct {
 	extraKeys func(*Proposal) map[string]PublicKey
 	auditors  bool // auditors may propose it
 	// target extracts what the proposal acts on from its body, for the
-	// types a delegated key may sign (DelegableTypes), whose scope bounds
+	// types a delegated key may sign (delegableTypes), whose scope bounds
 	// the target.
 	target func(body json.RawMessage) (Target, error)
 }
@@ -33,7 +33,7 @@ func register(t string, h handler) {
 	if _, dup := handlers[t]; dup {
 		panic(fmt.Sprintf("ledger: proposal type %q is registered twice", t))
 	}
-	if slices.Contains(DelegableTypes, t) && h.target == nil {
+	if slices.Contains(delegableTypes, t) && h.target == nil {
 		panic(fmt.Sprintf("ledger: proposal type %q may be delegated but is registered without a target", t))
 	}
 	if h.apply == nil {

@@ -23,7 +23,7 @@ func TestProposalTypes(t *testing.T) {
 			t.Errorf("%s: auditors may not propose it", typ)
 		}
 	}
-	for _, typ := range DelegableTypes {
+	for _, typ := range DelegableTypes() {
 		if handlers[typ].target == nil {
 			t.Errorf("%s: may be delegated but has no target", typ)
 		}
@@ -58,4 +58,17 @@ func TestRegister_NoRulePanics(t *testing.T) {
 		}
 	}()
 	register("test.none", handler{})
+}
+
+// TestDelegableTypes_ACopy: what DelegableTypes hands out cannot widen
+// what admission lets a delegated key sign.
+func TestDelegableTypes_ACopy(t *testing.T) {
+	got := DelegableTypes()
+	got[0] = "key.rotate"
+	if slices.Contains(delegableTypes, "key.rotate") || DelegableTypes()[0] == "key.rotate" {
+		t.Fatal("changing the returned slice changed the delegable types")
+	}
+	if !slices.IsSorted(delegableTypes) {
+		t.Fatalf("delegable types %v are not sorted", delegableTypes)
+	}
 }

@@ -158,6 +158,20 @@ func TestProblemFor_ConflictErrorCarriesWith(t *testing.T) {
 	}
 }
 
+// TestProblemFor_IDTakenIsMarked: a proposal ID its signer used for a
+// different proposal is a conflict marked id_taken, which the client
+// decodes into a field, so that no caller reads it out of the detail.
+func TestProblemFor_IDTakenIsMarked(t *testing.T) {
+	err := &ledger.IDTakenError{Err: ledger.Errorf(ledger.CodeConflict, "id: alpha already used proposal ID \"x\" for a different proposal (entry 3)")}
+	p := problemFor(err, "rid", nil)
+	if p.Status != 409 || p.Code != "conflict" || p.Extensions["id_taken"] != true {
+		t.Fatalf("%+v", p)
+	}
+	if p := problemFor(ledger.Errorf(ledger.CodeConflict, "id: looks alike"), "rid", nil); p.Extensions["id_taken"] != nil {
+		t.Fatalf("a plain conflict is marked id_taken: %+v", p)
+	}
+}
+
 func TestPrecheck_RefusesWithoutChangingState(t *testing.T) {
 	ts := newTestServer(t)
 	w := ts.w

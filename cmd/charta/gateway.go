@@ -51,6 +51,7 @@ func gatewayCmd() *command {
 				}
 			}
 			str(&cfg.Listen, "listen", cfg.Listen, "address to serve callers on")
+			str(&cfg.MetricsListen, "metrics-listen", cfg.MetricsListen, "operations address of /metrics, /healthz and /readyz, apart from callers; empty for none")
 			str(&nodes, "node", "", "API addresses of the member's nodes, comma-separated, tried in turn (required)")
 			// No default shown: --help must not print the token.
 			fs.StringVar(&cfg.Token, "token", "", "the gateway's API token for reading the ledger (default: env "+gatewayEnv("token")+")")

@@ -29,7 +29,8 @@ type gatewayProc struct {
 	t    *testing.T
 	bin  string
 	args []string
-	addr string
+	addr string // callers'
+	ops  string // --metrics-listen
 	cmd  *exec.Cmd
 	log  *syncBuffer
 	done chan error
@@ -81,9 +82,10 @@ func (g *gatewayProc) stop() error {
 	}
 }
 
-// metric reads one unlabelled sample of the gateway's /metrics.
+// metric reads one unlabelled sample of the gateway's /metrics, on its
+// operations address.
 func (g *gatewayProc) metric(name string) (float64, error) {
-	resp, err := http.Get("http://" + g.addr + "/metrics")
+	resp, err := http.Get("http://" + g.ops + "/metrics")
 	if err != nil {
 		return 0, err
 	}
@@ -183,8 +185,8 @@ func TestGateway_EndToEnd(t *testing.T) {
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	gw := &gatewayProc{t: t, bin: bin, addr: freePort(t), args: nil}
-	gw.args = []string{"--listen", gw.addr, "--node", nodeURL(1) + "," + nodeURL(2), "--token-file", filepath.Join(dir, "alpha.token"),
+	gw := &gatewayProc{t: t, bin: bin, addr: freePort(t), ops: freePort(t)}
+	gw.args = []string{"--listen", gw.addr, "--metrics-listen", gw.ops, "--node", nodeURL(1) + "," + nodeURL(2), "--token-file", filepath.Join(dir, "alpha.token"),
 		"--key", filepath.Join(dir, "alpha.key"), "--state", filepath.Join(t.TempDir(), "gw-state"), "--config", cfgFile,
 		"--decision-ttl", "30s", "--flush-interval", "300ms", "--log-level", "debug"}
 	gw.start()
@@ -215,6 +217,25 @@ func TestGateway_EndToEnd(t *testing.T) {
 			}
 		}
 		return resp.StatusCode, p
+	}
+
+	// /metrics, which shows every member's metered quantities, is on the
+	// operations address only; the health endpoints are on both.
+	if code, _ := do("/metrics", "beta"); code != 404 {
+		t.Fatalf("/metrics on the callers' address: %d, want 404", code)
+	}
+	if v, err := gw.metric("charta_gateway_decision_cache_misses_total"); err != nil || v != 0 {
+		t.Fatalf("/metrics on the operations address: %v, %v", v, err)
+	}
+	for _, addr := range []string{gw.addr, gw.ops} {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("/healthz on %s: %d", addr, resp.StatusCode)
+		}
 	}
 
 	// 401, allowed, denied (with the reasons, and the upstream never

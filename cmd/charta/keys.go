@@ -180,7 +180,7 @@ func delegateCmd() *command {
       --until 2027-01-01T00:00:00Z --out gateway.key
   charta pool consume --key gateway.key --pool p1 --amount 3 --member beta`,
 		flags: func(fs *flag.FlagSet) {
-			fs.Var(&types, "types", "proposal types it may sign, comma-separated: "+strings.Join(ledger.DelegableTypes, ", ")+" (required)")
+			fs.Var(&types, "types", "proposal types it may sign, comma-separated: "+strings.Join(ledger.DelegableTypes(), ", ")+" (required)")
 			fs.Var(&grants, "grant", "grant it may sign usage.report or infraction.observe for (repeat or comma-separate)")
 			fs.Var(&pools, "pool", "pool it may sign pool.consume for (repeat or comma-separate)")
 			fs.Var(&assets, "asset", "asset it may sign an infraction.observe with no grant for (repeat or comma-separate)")

@@ -72,7 +72,7 @@ func TestRogue_DelegatedKeyOutOfScope(t *testing.T) {
 				n.Ledger().View(func(v *ledger.View) error {
 					e, ok := v.Entry(before.head.Size)
 					if !ok || e.Outcome.Status != ledger.StatusRejected || e.Outcome.Code != ledger.CodeForbidden ||
-						!strings.Contains(e.Outcome.Message, "key "+gw.KeyID+" is delegated for pool.consume on pools [gpu]") ||
+						!strings.Contains(e.Outcome.Message, "key "+gw.KeyID+" is a delegated key; ") ||
 						!strings.Contains(e.Outcome.Message, rc.want) {
 						t.Errorf("%s journaled %+v", n.ID(), e)
 					}

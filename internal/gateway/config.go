@@ -16,9 +16,10 @@ import (
 // set, plus the routes of the configuration file.
 type Config struct {
 	Listen        string        // address to serve callers on
+	MetricsListen string        // operations address of /metrics, /healthz and /readyz; "" serves no /metrics
 	Nodes         []string      // API addresses of the member's nodes, tried in order
 	Token         string        // the gateway's own bearer token, to read the ledger
-	CAFile        string        // CA certificate for https nodes (PEM); also the default for ClientCA
+	CAFile        string        // CA certificate for https nodes (PEM); callers' certificates need ClientCA, set on its own
 	KeyFile       string        // key file that signs usage reports and pool consumption (a delegated key)
 	StateDir      string        // directory of the local journal
 	DecisionTTL   time.Duration // longest a check's answer is served from the cache
@@ -38,6 +39,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Listen:        "127.0.0.1:8443",
+		MetricsListen: "127.0.0.1:9464",
 		DecisionTTL:   2 * time.Second,
 		IdentityTTL:   30 * time.Second,
 		FlushInterval: time.Second,
@@ -51,6 +53,8 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Listen == "":
 		return errors.New("gateway: listen: an address is required")
+	case c.MetricsListen != "" && c.MetricsListen == c.Listen:
+		return errors.New("gateway: metrics-listen: must differ from --listen, which callers reach")
 	case len(c.Nodes) == 0:
 		return errors.New("gateway: node: at least one node address is required")
 	case c.Token == "":

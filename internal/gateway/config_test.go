@@ -105,6 +105,7 @@ func TestConfig_Validate(t *testing.T) {
 		want string
 	}{
 		{"nodes", func(c *Config) { c.Nodes = nil }, "node:"},
+		{"metrics on the callers' address", func(c *Config) { c.MetricsListen = c.Listen }, "metrics-listen:"},
 		{"token", func(c *Config) { c.Token = "" }, "token:"},
 		{"state", func(c *Config) { c.StateDir = "" }, "state:"},
 		{"ttl", func(c *Config) { c.DecisionTTL = 0 }, "decision-ttl:"},

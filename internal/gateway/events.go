@@ -32,6 +32,7 @@ func (g *Gateway) watch(ctx context.Context) {
 	k := 0
 	for ctx.Err() == nil {
 		k = g.follow(ctx, k, &next)
+		g.ids.streaming.Store(false)
 		g.m.events.Set(0)
 		if ctx.Err() != nil {
 			return
@@ -61,6 +62,7 @@ func (g *Gateway) follow(ctx context.Context, k int, next *uint64) int {
 		*next = st.JournalHead.Size
 	}
 	g.invalidate()
+	g.ids.streaming.Store(true)
 	g.m.events.Set(1)
 	g.log.Debug("following the event stream", "node", g.nodes.addrs[k], "from", *next)
 	for ev, err := range c.Events(ctx, *next) {

@@ -26,20 +26,30 @@ type fakeNode struct {
 	t  *testing.T
 	ts *httptest.Server
 
-	mu        sync.Mutex
-	tokens    map[string]string // bearer token → member
-	decide    func(q ledger.CheckRequest) ledger.Decision
-	pools     map[string]api.PoolUsage
+	mu     sync.Mutex
+	tokens map[string]string // bearer token → member
+	decide func(q ledger.CheckRequest) ledger.Decision
+	pools  map[string]api.PoolUsage
+	hidden map[string]bool // grants answered 404
+	// poolRead, if set, runs after a pool's usage is read and before it
+	// is answered: what it changes is not in that answer.
+	poolRead func()
+	// refuse, if set, refuses a proposal unjournaled when it returns a
+	// status other than 0.
+	refuse    func(p *ledger.Proposal) (status int, code ledger.Code, detail string)
 	proposals []*ledger.Proposal
 	seen      map[[32]byte]uint64 // payload hash → index, for duplicates
 	streams   []chan ledger.Entry
 
-	checks atomic.Int64
-	down   atomic.Bool // answer 503 to everything
+	checks  atomic.Int64
+	idTaken atomic.Bool // refuse's problems carry id_taken
+	// whoamiQuery is the query of the last whoami.
+	whoamiQuery atomic.Value
+	down        atomic.Bool // answer 503 to everything
 }
 
 func newFakeNode(t *testing.T) *fakeNode {
-	f := &fakeNode{t: t, tokens: map[string]string{"gw-token": "alpha", "beta-token": "beta"}, pools: map[string]api.PoolUsage{},
+	f := &fakeNode{t: t, tokens: map[string]string{"gw-token": "alpha", "beta-token": "beta"}, pools: map[string]api.PoolUsage{}, hidden: map[string]bool{},
 		seen: map[[32]byte]uint64{}}
 	f.decide = func(q ledger.CheckRequest) ledger.Decision {
 		return ledger.Decision{Allowed: true, Basis: "grant", Chain: []string{"g-1"}, Reason: "grant g-1 allows it"}
@@ -49,6 +59,7 @@ func newFakeNode(t *testing.T) *fakeNode {
 		f.json(w, api.Status{ID: "alpha", Consortium: fakeConsortium, JournalHead: ledger.Head{Size: 10}})
 	})
 	mux.HandleFunc("GET /v1/whoami", func(w http.ResponseWriter, r *http.Request) {
+		f.whoamiQuery.Store(r.URL.RawQuery)
 		m, ok := f.member(r)
 		if !ok {
 			f.problem(w, 401, ledger.CodeUnauthorized, "the bearer token is not registered on the ledger")
@@ -69,12 +80,25 @@ func newFakeNode(t *testing.T) *fakeNode {
 		f.json(w, d)
 	})
 	mux.HandleFunc("GET /v1/grants/{id}", func(w http.ResponseWriter, r *http.Request) {
-		f.json(w, ledger.Grant{ID: r.PathValue("id"), Terms: ledger.Terms{Usage: &ledger.UsageTerms{Period: ledger.PeriodMonth}}})
+		f.mu.Lock()
+		hidden := f.hidden[r.PathValue("id")]
+		f.mu.Unlock()
+		if hidden {
+			f.problem(w, 404, ledger.CodeNotFound, "no grant")
+			return
+		}
+		// beta holds every grant; alpha, the gateway's member, meters it.
+		f.json(w, ledger.Grant{ID: r.PathValue("id"), Licensors: []string{"alpha"}, Licensees: []string{"beta"},
+			Terms: ledger.Terms{Usage: &ledger.UsageTerms{Period: ledger.PeriodMonth, Meters: []string{"alpha"}}}})
 	})
 	mux.HandleFunc("GET /v1/pools/{id}/usage", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		u, ok := f.pools[r.PathValue("id")]
+		hook := f.poolRead
 		f.mu.Unlock()
+		if hook != nil {
+			hook()
+		}
 		if !ok {
 			f.problem(w, 404, ledger.CodeNotFound, "no pool")
 			return
@@ -138,6 +162,19 @@ func (f *fakeNode) handlePropose(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		f.problem(w, 400, ledger.CodeInvalid, err.Error())
 		return
+	}
+	if f.refuse != nil {
+		if status, code, detail := f.refuse(p); status != 0 {
+			if f.idTaken.Load() {
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.WriteHeader(status)
+				_ = json.NewEncoder(w).Encode(map[string]any{"type": api.ProblemTypeBase + string(code), "status": status,
+					"code": code, "detail": detail, "id_taken": true})
+				return
+			}
+			f.problem(w, status, code, detail)
+			return
+		}
 	}
 	h := sha256.Sum256(env.Payload)
 	f.mu.Lock()

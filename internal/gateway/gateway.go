@@ -45,8 +45,9 @@ type Gateway struct {
 	rep    *reporter // nil without a signing key
 	obs    *observer // nil unless infractions are enabled
 	m      *metrics
-	routes []*route // longest prefix first
-	ops    http.Handler
+	routes []*route     // longest prefix first
+	ops    http.Handler // /metrics, /healthz, /readyz: the operations address
+	health http.Handler // /healthz, /readyz: also on the callers' address
 
 	flushes sync.WaitGroup // observation submissions in flight
 }
@@ -81,14 +82,17 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		g.events = append(g.events, c)
 	}
 	g.cache = newDecisionCache(cfg.DecisionTTL)
-	g.ids = newIdentities(g.nodes, cfg.IdentityTTL)
-	g.quotas = newQuotas(g.nodes, g.cache)
+	g.ids = newIdentities(g.nodes, cfg.IdentityTTL, cfg.DecisionTTL)
+	member := ""
+	if signer != nil {
+		member, _, _ = ledger.SplitKeyID(signer.KeyID)
+	}
+	g.quotas = newQuotas(g.nodes, g.cache, member)
 	if g.j, err = openJournal(cfg.StateDir); err != nil {
 		return nil, err
 	}
 	g.m = newMetrics(g.pendingReports)
 	if signer != nil {
-		member, _, _ := ledger.SplitKeyID(signer.KeyID)
 		g.rep = &reporter{j: g.j, nodes: g.nodes, signer: *signer, member: member, pend: g.pend, m: g.m, log: g.log,
 			committed: g.committed, now: time.Now}
 	}
@@ -116,11 +120,15 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		g.routes = append(g.routes, rt)
 	}
 	slices.SortStableFunc(g.routes, func(a, b *route) int { return len(b.Prefix) - len(a.Prefix) })
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(g.m.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", g.handleHealthz)
-	mux.HandleFunc("GET /readyz", g.handleReadyz)
-	g.ops = mux
+	health := http.NewServeMux()
+	health.HandleFunc("GET /healthz", g.handleHealthz)
+	health.HandleFunc("GET /readyz", g.handleReadyz)
+	g.health = health
+	ops := http.NewServeMux()
+	ops.Handle("GET /metrics", promhttp.HandlerFor(g.m.reg, promhttp.HandlerOpts{}))
+	ops.Handle("GET /healthz", health)
+	ops.Handle("GET /readyz", health)
+	g.ops = ops
 	return g, nil
 }
 
@@ -170,11 +178,18 @@ func (g *Gateway) committed(index uint64) {
 	g.cache.invalidate()
 }
 
-// ServeHTTP serves the gateway's own endpoints and proxies the routes.
+// ServeHTTP serves callers: the health endpoints, which a load balancer
+// in front of the gateway probes, and the routes. /metrics, which shows
+// every member's metered quantities, is served on the operations
+// address only (OpsHandler).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
-	case "/healthz", "/readyz", "/metrics":
-		g.ops.ServeHTTP(w, r)
+	case "/healthz", "/readyz":
+		g.health.ServeHTTP(w, r)
+		return
+	}
+	if unsafePath(r.URL.Path) || unsafePath(r.URL.EscapedPath()) {
+		newProblem(ledger.CodeInvalid, "the request path holds a dot-segment or an empty segment (\"..\", \".\", \"//\", or their percent-encodings); send it resolved").write(w, r)
 		return
 	}
 	rt := g.match(r.URL.Path)
@@ -198,32 +213,71 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.write(w, r)
 		return
 	}
-	d, err := g.decide(r.Context(), k)
-	switch {
-	case err != nil && g.cfg.FailOpen:
+	d, plans, admitted, p := g.admit(r.Context(), rt, k)
+	if p != nil {
+		p.write(w, r)
+		return
+	}
+	if d == nil {
 		rt.outcome[outcomeFailOpen].Inc()
-		g.log.Warn("no node answers; letting the request through unchecked (--fail-open)", "route", rt.Name, "member", member, "err", err)
-		d = nil
-	case err != nil:
-		rt.outcome[outcomeUnavailable].Inc()
-		g.decideFailed(err).write(w, r)
-		return
-	case !d.Allowed:
-		rt.outcome[outcomeDenied].Inc()
-		g.deny(rt, k, d).write(w, r)
-		return
+		g.log.Warn("no node answers; letting the request through unchecked (--fail-open)", "route", rt.Name, "member", member)
 	}
-	var plans []meterPlan
-	if rt.metering {
-		if plans, p = g.admitMeters(r.Context(), rt, member, d); p != nil {
-			rt.outcome[outcomeOverLimit].Inc()
-			p.write(w, r)
-			return
-		}
-	}
-	x := &exchange{rt: rt, member: member, plans: plans}
+	x := &exchange{rt: rt, member: member, plans: plans, admitted: admitted}
 	rt.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
 }
+
+// maxAdmitTries bounds how often an admission starts again because a
+// batch committed while it ran. Batches commit once per flush, so a
+// second try almost always settles it.
+const maxAdmitTries = 4
+
+// admit decides whether rt may serve k and plans its metering, at the
+// time it returns. It answers the decision (nil if it was let through
+// unchecked by --fail-open), the plans, and the admission time, or the
+// problem to answer with, counted in rt's outcomes.
+//
+// A batch that commits while it runs would let it read the ledger's
+// figure from before the commit and pending from after it, and so count
+// the batch nowhere: it starts again when a batch settled meanwhile.
+func (g *Gateway) admit(ctx context.Context, rt *route, k checkKey) (*ledger.Decision, []meterPlan, time.Time, *problem) {
+	for try := 1; ; try++ {
+		epoch := g.pend.epoch()
+		d, err := g.decide(ctx, k)
+		switch {
+		case err != nil && g.cfg.FailOpen:
+			d = nil
+		case err != nil:
+			rt.outcome[outcomeUnavailable].Inc()
+			return nil, nil, time.Time{}, g.decideFailed(err)
+		case !d.Allowed:
+			rt.outcome[outcomeDenied].Inc()
+			return nil, nil, time.Time{}, g.deny(rt, k, d)
+		}
+		now := time.Now()
+		if !rt.metering {
+			return d, nil, now, nil
+		}
+		plans, p := g.admitMeters(ctx, rt, k.member, d, now)
+		if g.pend.epoch() != epoch && try < maxAdmitTries {
+			(&exchange{plans: plans}).release(g.pend)
+			continue
+		}
+		if p != nil {
+			rt.outcome[outcomeOverLimit].Inc()
+			return nil, nil, time.Time{}, p
+		}
+		if g.pend.epoch() != epoch {
+			(&exchange{plans: plans}).release(g.pend)
+			rt.outcome[outcomeUnavailable].Inc()
+			return nil, nil, time.Time{}, unavailable("reports kept committing while this request was admitted; retry shortly")
+		}
+		return d, plans, now, nil
+	}
+}
+
+// OpsHandler serves the operations address: /metrics, /healthz and
+// /readyz.
+func (g *Gateway) OpsHandler() http.Handler { return g.ops }
 
 // decide answers k from the cache, or asks a node.
 func (g *Gateway) decide(ctx context.Context, k checkKey) (*ledger.Decision, error) {
@@ -281,7 +335,7 @@ func (g *Gateway) deny(rt *route, k checkKey, d *ledger.Decision) *problem {
 
 // reportObservation signs and submits an observed infraction, in the
 // background.
-func (g *Gateway) reportObservation(o Observation) {
+func (g *Gateway) reportObservation(o ledger.InfractionObserve) {
 	g.m.observed.Inc()
 	g.flushes.Add(1)
 	go func() {
@@ -318,7 +372,10 @@ func (g *Gateway) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := g.j.db.View(func(*bolt.Tx) error { return nil }); err != nil {
-		unavailable("the journal is not open: "+err.Error()).write(w, r)
+		// The error names files of the host: the log has it, the
+		// answer does not.
+		g.log.Error("readiness: the journal cannot be read", "err", err)
+		unavailable("the gateway's journal is not open").write(w, r)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -358,6 +415,19 @@ func (g *Gateway) Run(ctx context.Context, ready func(addr string)) error {
 		srv.TLSConfig = tc
 		ln = tls.NewListener(ln, tc)
 	}
+	var opsSrv *http.Server
+	if g.cfg.MetricsListen != "" {
+		oln, err := net.Listen("tcp", g.cfg.MetricsListen)
+		if err != nil {
+			ln.Close()
+			g.j.Close()
+			return fmt.Errorf("gateway: metrics-listen: %w", err)
+		}
+		opsSrv = &http.Server{Handler: g.ops, ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
+		go func() { _ = opsSrv.Serve(oln) }()
+		g.log.Info("gateway operations endpoints listening", "addr", oln.Addr().String())
+	}
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -388,6 +458,9 @@ func (g *Gateway) Run(ctx context.Context, ready func(addr string)) error {
 			g.log.Warn("final flush incomplete; the journal keeps what is unreported for the next start", "err", ferr)
 		}
 		cancel()
+	}
+	if opsSrv != nil {
+		opsSrv.Close()
 	}
 	if cerr := g.j.Close(); cerr != nil && err == nil {
 		err = cerr

@@ -276,7 +276,7 @@ func TestGateway_MeteringReports(t *testing.T) {
 	if len(ps) != 2 {
 		t.Fatalf("%d proposals, want 2", len(ps))
 	}
-	var pc poolConsume
+	var pc ledger.PoolConsume
 	var u ledger.UsageReportBody
 	json.Unmarshal(ps[0].Body, &pc)
 	json.Unmarshal(ps[1].Body, &u)

@@ -19,12 +19,18 @@ import (
 // the consortium CA names its member; a bearer token is resolved by the
 // node's GET /v1/whoami, asked with the token itself, and the answer is
 // cached for the identity TTL, never past the token's expiry, and only
-// until an entry that may revoke it (token, member or key) commits.
+// until an entry that may revoke it (token, member or key) commits. While
+// the event stream is down, no commit can retire an answer, so none is
+// used for longer than the decision TTL, the bound the documentation
+// promises for a revocation.
 type identities struct {
 	nodes *nodes
 	ttl   time.Duration
-	gen   atomic.Uint64
-	t     *table[[sha256.Size]byte, cachedIdentity]
+	down  time.Duration // the longest an answer is used while the stream is down
+	// streaming is true while the event stream is followed.
+	streaming atomic.Bool
+	gen       atomic.Uint64
+	t         *table[[sha256.Size]byte, cachedIdentity]
 	// whoami asks a node who a token is; a field so tests can fake it.
 	whoami func(ctx context.Context, k int, token string) (*api.Whoami, error)
 }
@@ -32,21 +38,33 @@ type identities struct {
 type cachedIdentity struct {
 	member  string
 	gen     uint64
+	asked   int64 // unix nanoseconds: when the node was asked
 	expires int64 // unix nanoseconds
+}
+
+// fresh reports whether e may be used at now (unix nanoseconds).
+func (id *identities) fresh(e cachedIdentity, now int64) bool {
+	if e.gen != id.gen.Load() || now >= e.expires {
+		return false
+	}
+	return id.streaming.Load() || now < e.asked+int64(id.down)
 }
 
 // maxIdentities bounds the token cache. Only tokens the node vouched for
 // enter it.
 const maxIdentities = 1 << 14
 
-func newIdentities(n *nodes, ttl time.Duration) *identities {
-	id := &identities{nodes: n, ttl: ttl, t: newTable[[sha256.Size]byte, cachedIdentity](maxIdentities)}
+func newIdentities(n *nodes, ttl, down time.Duration) *identities {
+	id := &identities{nodes: n, ttl: ttl, down: min(down, ttl), t: newTable[[sha256.Size]byte, cachedIdentity](maxIdentities)}
 	id.whoami = func(ctx context.Context, k int, token string) (*api.Whoami, error) {
 		c, err := n.asCaller(k, token)
 		if err != nil {
 			return nil, err
 		}
-		return c.Whoami(ctx)
+		// Stale, so that an election does not make callers unknown;
+		// the read floor, so that the node has applied every entry
+		// the gateway has seen, a token's revocation included.
+		return c.Whoami(ctx, append(n.readOpts(), client.Consistency("stale"))...)
 	}
 	return id
 }
@@ -77,7 +95,7 @@ func (id *identities) caller(r *http.Request) (string, *problem) {
 func (id *identities) member(ctx context.Context, tok string) (string, *problem) {
 	h := sha256.Sum256([]byte(tok))
 	now := time.Now()
-	if e, ok := id.t.get(h); ok && e.gen == id.gen.Load() && now.UnixNano() < e.expires {
+	if e, ok := id.t.get(h); ok && id.fresh(e, now.UnixNano()) {
 		return e.member, nil
 	}
 	gen := id.gen.Load()
@@ -102,7 +120,7 @@ func (id *identities) member(ctx context.Context, tok string) (string, *problem)
 		exp = *w.ExpiresAt
 	}
 	if gen == id.gen.Load() {
-		id.t.put(h, cachedIdentity{member: w.Member, gen: gen, expires: exp.UnixNano()})
+		id.t.put(h, cachedIdentity{member: w.Member, gen: gen, asked: now.UnixNano(), expires: exp.UnixNano()})
 	}
 	return w.Member, nil
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/consensus"
+	"github.com/charta/charta/node/api"
 )
 
 // TestGateway_ClientCertificate names the caller from an mTLS client
@@ -86,5 +88,58 @@ func TestGateway_ClientCertificate(t *testing.T) {
 	}
 	if code, _ := get(rogueCert, rogueKey); code == 200 {
 		t.Fatal("a certificate from another CA was accepted")
+	}
+}
+
+// TestIdentities_CappedAtDecisionTTLWhileStreamDown: while the event
+// stream is down, nothing can retire a cached identity when its token is
+// revoked, so it is used for at most the decision TTL, not the identity
+// TTL; while the stream is up the identity TTL applies.
+func TestIdentities_CappedAtDecisionTTLWhileStreamDown(t *testing.T) {
+	node := newFakeNode(t)
+	g := testGateway(t, node, "http://upstream.invalid", oneRoute, func(c *Config) {
+		c.IdentityTTL, c.DecisionTTL = time.Hour, 50*time.Millisecond
+	})
+	var asked int
+	g.ids.whoami = func(ctx context.Context, k int, token string) (*api.Whoami, error) {
+		asked++
+		return &api.Whoami{Member: "beta"}, nil
+	}
+	resolve := func() {
+		t.Helper()
+		if m, p := g.ids.member(context.Background(), "beta-token"); p != nil || m != "beta" {
+			t.Fatalf("member %q, %v", m, p)
+		}
+	}
+	resolve()
+	resolve()
+	if asked != 1 {
+		t.Fatalf("asked %d times, want 1 (cached)", asked)
+	}
+	time.Sleep(60 * time.Millisecond) // past the decision TTL, well within the identity TTL
+	resolve()
+	if asked != 2 {
+		t.Fatalf("asked %d times with the stream down, want 2: a cached identity outlived the decision TTL", asked)
+	}
+	g.ids.streaming.Store(true)
+	time.Sleep(60 * time.Millisecond)
+	resolve()
+	if asked != 2 {
+		t.Fatalf("asked %d times with the stream up, want 2 (the identity TTL applies)", asked)
+	}
+}
+
+// TestIdentities_WhoamiAtTheReadFloor: a token is resolved by a node that
+// has applied every entry the gateway has seen (min_index, the read
+// floor), so that a revocation the event stream delivered is honoured.
+func TestIdentities_WhoamiAtTheReadFloor(t *testing.T) {
+	node := newFakeNode(t)
+	g := testGateway(t, node, "http://upstream.invalid", oneRoute, nil)
+	g.nodes.raiseFloor(42)
+	if m, p := g.ids.member(context.Background(), "beta-token"); p != nil || m != "beta" {
+		t.Fatalf("member %q, %v", m, p)
+	}
+	if q, _ := node.whoamiQuery.Load().(string); q != "consistency=stale&min_index=42" {
+		t.Fatalf("whoami query %q", q)
 	}
 }

@@ -10,26 +10,13 @@ import (
 // ObservationType is the proposal type of an observed infraction.
 const ObservationType = "infraction.observe"
 
-// Observation is the body of infraction.observe: a gateway's signed
-// statement that a licensee was denied an asset this many times within a
-// window.
-type Observation struct {
-	Grant       string       `json:"grant,omitempty"` // the grant the denied use came closest to, if any
-	Licensee    string       `json:"licensee"`
-	Asset       string       `json:"asset"`
-	Action      ledger.Right `json:"action"`
-	Attempts    int          `json:"attempts"`
-	WindowStart time.Time    `json:"window_start"`
-	WindowEnd   time.Time    `json:"window_end"`
-	Reason      string       `json:"reason"`
-}
-
 // observer counts denied attempts per member and asset in a sliding
-// window, and reports an Observation when a pair reaches the threshold.
+// window, and reports an observation (the body of infraction.observe)
+// when a pair reaches the threshold.
 // The pair then starts counting afresh, so that one burst is one report.
 type observer struct {
 	rule   InfractionRule
-	report func(Observation) // called with the lock released
+	report func(ledger.InfractionObserve) // called with the lock released
 
 	mu    sync.Mutex
 	seen  map[obsPair][]time.Time // times of denied attempts within the window, oldest first
@@ -41,7 +28,7 @@ type obsPair struct{ member, asset string }
 // maxObsPairs bounds the pairs tracked; stale ones are swept first.
 const maxObsPairs = 1 << 14
 
-func newObserver(rule InfractionRule, report func(Observation)) *observer {
+func newObserver(rule InfractionRule, report func(ledger.InfractionObserve)) *observer {
 	return &observer{rule: rule, report: report, seen: map[obsPair][]time.Time{}}
 }
 
@@ -55,7 +42,7 @@ func (o *observer) denied(member, asset string, action ledger.Right, grant strin
 }
 
 // note is denied without the report: what it would report, if anything.
-func (o *observer) note(member, asset string, action ledger.Right, grant string, at time.Time) (Observation, bool) {
+func (o *observer) note(member, asset string, action ledger.Right, grant string, at time.Time) (ledger.InfractionObserve, bool) {
 	window := time.Duration(o.rule.Window)
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -73,14 +60,14 @@ func (o *observer) note(member, asset string, action ledger.Right, grant string,
 		if len(o.seen) < maxObsPairs {
 			o.seen[k] = ts
 		}
-		return Observation{}, false
+		return ledger.InfractionObserve{}, false
 	}
 	delete(o.seen, k)
 	reason := o.rule.Reason
 	if reason == "" {
 		reason = "repeated denied attempts at the gateway"
 	}
-	return Observation{Grant: grant, Licensee: member, Asset: asset, Action: action, Attempts: len(ts),
+	return ledger.InfractionObserve{Grant: grant, Licensee: member, Asset: asset, Action: action, Attempts: int64(len(ts)),
 		WindowStart: ts[0].UTC(), WindowEnd: at.UTC(), Reason: reason}, true
 }
 

@@ -12,9 +12,9 @@ import (
 // afresh; attempts that slid out of the window, and other pairs, do not
 // count.
 func TestObserver_TriggersAtThreshold(t *testing.T) {
-	var got []Observation
+	var got []ledger.InfractionObserve
 	o := newObserver(InfractionRule{Enabled: true, Threshold: 3, Window: Duration(time.Minute), Reason: "probing"},
-		func(ob Observation) { got = append(got, ob) })
+		func(ob ledger.InfractionObserve) { got = append(got, ob) })
 	t0 := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	o.denied("beta", "model-x", ledger.RightUse, "g-1", t0)
 	o.denied("beta", "model-x", ledger.RightUse, "g-1", t0.Add(10*time.Second))
@@ -27,7 +27,7 @@ func TestObserver_TriggersAtThreshold(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("%d reports, want 1", len(got))
 	}
-	want := Observation{Grant: "g-1", Licensee: "beta", Asset: "model-x", Action: ledger.RightUse, Attempts: 3,
+	want := ledger.InfractionObserve{Grant: "g-1", Licensee: "beta", Asset: "model-x", Action: ledger.RightUse, Attempts: 3,
 		WindowStart: t0, WindowEnd: t0.Add(50 * time.Second), Reason: "probing"}
 	if got[0] != want {
 		t.Fatalf("report %+v\nwant %+v", got[0], want)
@@ -50,10 +50,11 @@ func TestObserver_TriggersAtThreshold(t *testing.T) {
 	}
 }
 
-// TestObservation_JSON pins the body's field names.
+// TestObservation_JSON pins the body's field names, as the gateway
+// sends them.
 func TestObservation_JSON(t *testing.T) {
 	t0 := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-	b := mustJSON(t, Observation{Grant: "g-1", Licensee: "beta", Asset: "model-x", Action: ledger.RightUse, Attempts: 5,
+	b := mustJSON(t, ledger.InfractionObserve{Grant: "g-1", Licensee: "beta", Asset: "model-x", Action: ledger.RightUse, Attempts: 5,
 		WindowStart: t0, WindowEnd: t0.Add(time.Minute), Reason: "r"})
 	const want = `{"grant":"g-1","licensee":"beta","asset":"model-x","action":"use","attempts":5,"window_start":"2026-01-05T09:00:00Z","window_end":"2026-01-05T09:01:00Z","reason":"r"}`
 	if string(b) != want {

@@ -210,11 +210,6 @@ func (j *journal) cut(make func(tallies map[countKey]tally, next func() (uint64,
 	return out, nil
 }
 
-// replace stores b again, re-signed.
-func (j *journal) replace(b *batch) error {
-	return j.db.Update(func(tx *bolt.Tx) error { return putBatch(tx.Bucket(bucketBatches), b) })
-}
-
 // done removes a committed batch.
 func (j *journal) done(seq uint64) error {
 	return j.db.Update(func(tx *bolt.Tx) error {

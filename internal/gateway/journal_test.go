@@ -100,13 +100,13 @@ func TestJournal_CutSignsBatches(t *testing.T) {
 		t.Fatalf("%d batches, want 3", len(batches))
 	}
 	// Sorted by key: pool alpha, pool beta, usage g-1.
-	var pa, pb poolConsume
+	var pa, pb ledger.PoolConsume
 	must(json.Unmarshal(batches[0].Body, &pa))
 	must(json.Unmarshal(batches[1].Body, &pb))
-	if batches[0].Type != typePool || pa != (poolConsume{Pool: "gpu", Amount: 5, Ref: "gw-" + j.id + "-1"}) {
+	if batches[0].Type != typePool || pa != (ledger.PoolConsume{Pool: "gpu", Amount: 5, Ref: "gw-" + j.id + "-1"}) {
 		t.Errorf("alpha's pool batch: %s %s", batches[0].Type, batches[0].Body)
 	}
-	if pb != (poolConsume{Pool: "gpu", Amount: 7, Ref: "gw-" + j.id + "-2", Member: "beta"}) {
+	if pb != (ledger.PoolConsume{Pool: "gpu", Amount: 7, Ref: "gw-" + j.id + "-2", Member: "beta"}) {
 		t.Errorf("beta's pool batch: %s", batches[1].Body)
 	}
 	var u ledger.UsageReportBody

@@ -63,6 +63,24 @@ type count struct {
 // or quota is the ledger's figure minus this.
 type pending struct {
 	m sync.Map // countKey → *atomic.Int64
+	// settled counts the committed batches whose counts left pending. An
+	// admission that saw it change may have read the ledger's figure from
+	// before a commit and pending from after it, and starts again.
+	settled atomic.Uint64
+}
+
+// epoch returns the number of batches settled so far.
+func (p *pending) epoch() uint64 { return p.settled.Load() }
+
+// settle takes a committed batch's counts out of pending. Its caller has
+// retired the cached answers that predate the commit already, so an
+// admission that starts after this reads the ledger's figure with the
+// batch in it.
+func (p *pending) settle(keys []countKey, amounts []int64) {
+	p.settled.Add(1)
+	for i, k := range keys {
+		p.add(k, -amounts[i])
+	}
 }
 
 func (p *pending) cell(k countKey) *atomic.Int64 {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -54,8 +56,10 @@ func (x *exchange) release(pend *pending) {
 // does not hold yet. A request counted by requests reserves its unit, so
 // that concurrent requests cannot pass a limit together; one counted by
 // bytes or a header needs only something left, since its quantity is
-// known when the response comes.
-func (g *Gateway) admitMeters(ctx context.Context, rt *route, member string, d *ledger.Decision) ([]meterPlan, *problem) {
+// known when the response comes. now is the admission time: it picks the
+// usage period, and record stamps the counts with it, so that a report's
+// window stays within the period its counts are keyed by.
+func (g *Gateway) admitMeters(ctx context.Context, rt *route, member string, d *ledger.Decision, now time.Time) ([]meterPlan, *problem) {
 	plans := make([]meterPlan, 0, len(rt.Meters))
 	refuse := func(p *problem, current []countKey) ([]meterPlan, *problem) {
 		for _, pl := range plans {
@@ -66,7 +70,6 @@ func (g *Gateway) admitMeters(ctx context.Context, rt *route, member string, d *
 		}
 		return nil, p
 	}
-	now := time.Now()
 	for i := range rt.Meters {
 		m := &rt.Meters[i]
 		pl := meterPlan{m: m}
@@ -85,15 +88,22 @@ func (g *Gateway) admitMeters(ctx context.Context, rt *route, member string, d *
 			return nil
 		}
 		if m.Usage {
-			grant := m.Grant
-			if grant == "" && d != nil && d.Basis == "grant" && len(d.Chain) > 0 {
-				grant = d.Chain[0]
+			grant := usageGrant(m, d)
+			if d == nil {
+				// Let through unchecked (--fail-open): no decision says
+				// which grant, if any, allowed the use.
+				g.m.unmetered.WithLabelValues(rt.Name, unmeteredNoDecision).Inc()
 			}
 			if grant != "" {
 				kind, err := g.quotas.grantPeriod(ctx, grant)
 				switch {
 				case errors.Is(err, errNoUsageTerms):
+					g.m.unmetered.WithLabelValues(rt.Name, unmeteredNoUsageTerms).Inc()
 					g.log.Warn("a usage meter's grant has no usage terms; nothing is reported to it", "route", rt.Name, "grant", grant)
+				case errors.Is(err, errNotReporter):
+					g.m.unmetered.WithLabelValues(rt.Name, unmeteredNotReporter).Inc()
+					g.log.Warn("the gateway's member may not report the usage of the grant that allows this use; nothing is reported to it",
+						"route", rt.Name, "grant", grant, "member", member)
 				case err != nil:
 					return refuse(unavailable("no node could give the usage terms of grant "+grant), pl.reserved)
 				default:
@@ -110,17 +120,23 @@ func (g *Gateway) admitMeters(ctx context.Context, rt *route, member string, d *
 		}
 		if m.Pool != "" {
 			left, ok, err := g.quotas.poolRemaining(ctx, m.Pool, member)
+			k := poolKey(m.Pool, member)
 			switch {
+			case err != nil && d == nil:
+				// Let through unchecked (--fail-open), and no node says
+				// what is left: the use is counted, the quota not
+				// enforced. The ledger refuses a consumption past it.
+				pl.keys = append(pl.keys, k)
 			case err != nil:
 				return refuse(unavailable("no node could say what is left of pool "+m.Pool), pl.reserved)
 			case !ok:
 				return refuse(newProblem(ledger.CodeForbidden, member+" has no quota in pool "+m.Pool).
 					with("limit", map[string]any{"kind": "pool_quota", "pool": m.Pool, "member": member}), pl.reserved)
-			}
-			k := poolKey(m.Pool, member)
-			pl.keys = append(pl.keys, k)
-			if p := limited(k, left, func(pending int64) *problem { return overQuota(member, m.Pool, left, pending) }); p != nil {
-				return refuse(p, pl.reserved)
+			default:
+				pl.keys = append(pl.keys, k)
+				if p := limited(k, left, func(pending int64) *problem { return overQuota(member, m.Pool, left, pending) }); p != nil {
+					return refuse(p, pl.reserved)
+				}
 			}
 		}
 		if len(pl.keys) > 0 {
@@ -128,6 +144,23 @@ func (g *Gateway) admitMeters(ctx context.Context, rt *route, member string, d *
 		}
 	}
 	return plans, nil
+}
+
+// usageGrant is the grant a usage meter counts the use allowed by d
+// against: its fixed grant, if the chain of grants that allows the use
+// holds it (an owner's own use, or one under another grant, is not that
+// grant's); otherwise the grant that allows the use. It is "" when there
+// is none, or no decision (the request was let through unchecked).
+func usageGrant(m *Meter, d *ledger.Decision) string {
+	switch {
+	case d == nil || d.Basis != "grant" || len(d.Chain) == 0:
+		return ""
+	case m.Grant == "":
+		return d.Chain[0]
+	case slices.Contains(d.Chain, m.Grant):
+		return m.Grant
+	}
+	return ""
 }
 
 // capOf returns d's hard cap on metric of grant in period, or nil.
@@ -170,14 +203,17 @@ func (g *Gateway) meterResponse(x *exchange, resp *http.Response) error {
 		return nil
 	}
 	if x.countsBytes() && resp.ContentLength < 0 {
-		resp.Body = &meteredBody{rc: resp.Body, done: func(n int64) error { return g.record(x, resp.Header, n) }, abandon: func() { x.release(g.pend) }}
+		resp.Body = &meteredBody{rc: resp.Body, done: func(n int64) error { return g.record(x, resp.Header, n) }, log: g.log}
 		return nil
 	}
 	return g.record(x, resp.Header, max(resp.ContentLength, 0))
 }
 
 // record journals the exchange's quantities (respBytes is the response
-// body's length) and adds them to pending. It runs once per exchange.
+// body's length) and adds them to pending. It runs once per exchange. The
+// counts are stamped with the admission time, not the response's: their
+// period keys were chosen then, and a call that spans a period's end
+// must not stretch its report's window past it.
 func (g *Gateway) record(x *exchange, h http.Header, respBytes int64) error {
 	var err error
 	x.once.Do(func() {
@@ -194,7 +230,7 @@ func (g *Gateway) record(x *exchange, h http.Header, respBytes int64) error {
 			}
 		}
 		if len(cs) > 0 {
-			if jerr := g.j.add(cs, time.Now()); jerr != nil {
+			if jerr := g.j.add(cs, x.admitted); jerr != nil {
 				err = fmt.Errorf("%w: %v", errJournal, jerr)
 				for _, p := range x.plans {
 					for _, k := range p.reserved {
@@ -247,13 +283,15 @@ func truncate(s string, n int) string {
 // meteredBody counts a response body of unknown length and journals the
 // exchange's counts when it ends. If they cannot be journaled, the body
 // ends in an error instead, so the caller never gets a complete response
-// whose use is unrecorded.
+// whose use is unrecorded. A body closed before its end (the caller went
+// away) is counted as far as it was delivered, with every other meter of
+// the route: the upstream did the work.
 type meteredBody struct {
-	rc      io.ReadCloser
-	n       int64
-	done    func(n int64) error
-	abandon func()
-	ended   bool
+	rc    io.ReadCloser
+	n     int64
+	done  func(n int64) error
+	log   *slog.Logger
+	ended bool
 }
 
 func (b *meteredBody) Read(p []byte) (int, error) {
@@ -270,7 +308,10 @@ func (b *meteredBody) Read(p []byte) (int, error) {
 
 func (b *meteredBody) Close() error {
 	if !b.ended {
-		b.abandon() // the caller did not get the whole body
+		b.ended = true
+		if err := b.done(b.n); err != nil {
+			b.log.Error("the use of a response cut short could not be journaled", "bytes", b.n, "err", err)
+		}
 	}
 	return b.rc.Close()
 }

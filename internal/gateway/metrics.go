@@ -18,6 +18,14 @@ const (
 	outcomeUpstreamError = "upstream_error" // the upstream did not answer (502)
 )
 
+// The reasons a usage meter counts nothing, the reason label of
+// charta_gateway_unmetered_total.
+const (
+	unmeteredNoDecision   = "no_decision"    // let through unchecked by --fail-open
+	unmeteredNoUsageTerms = "no_usage_terms" // the grant has no usage terms
+	unmeteredNotReporter  = "not_reporter"   // the gateway's member may not report the grant's usage
+)
+
 var outcomes = []string{outcomeAllowed, outcomeDenied, outcomeUnauthorized, outcomeInvalid, outcomeOverLimit,
 	outcomeUnavailable, outcomeFailOpen, outcomeUpstreamError}
 
@@ -31,6 +39,7 @@ type metrics struct {
 	cacheMisses prometheus.Counter
 	metered     *prometheus.CounterVec // quantity counted, by member and metric
 	malformed   *prometheus.CounterVec // malformed metering headers, by route
+	unmetered   *prometheus.CounterVec // usage meters that counted nothing, by route and reason
 	pending     prometheus.GaugeFunc   // batches signed and not yet committed, plus counts not yet in one
 	sent        *prometheus.CounterVec // reports committed, by type
 	failures    *prometheus.CounterVec // proposal failures, by type and reason
@@ -67,6 +76,10 @@ func newMetrics(pending func() float64) *metrics {
 			Name: "charta_gateway_malformed_meter_headers_total",
 			Help: "Upstream responses whose metering header was missing or malformed and counted as zero, by route.",
 		}, []string{"route"}),
+		unmetered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "charta_gateway_unmetered_total",
+			Help: "Requests a usage meter counted against no grant, by route and reason (no_decision, no_usage_terms, not_reporter).",
+		}, []string{"route", "reason"}),
 		pending: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "charta_gateway_reports_pending",
 			Help: "Reports signed and not yet committed, plus count keys not yet in a report.",
@@ -77,7 +90,7 @@ func newMetrics(pending func() float64) *metrics {
 		}, []string{"type"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "charta_gateway_proposal_failures_total",
-			Help: "Proposals not committed on an attempt, by type and reason (unreachable, refused, rejected, resigned).",
+			Help: "Proposals not committed on an attempt, by type and reason (unreachable, refused, refused_final, rejected).",
 		}, []string{"type", "reason"}),
 		observed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "charta_gateway_infractions_observed_total",
@@ -89,6 +102,6 @@ func newMetrics(pending func() float64) *metrics {
 		}),
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.upstream, m.cacheHits, m.cacheMisses, m.metered, m.malformed, m.pending, m.sent, m.failures, m.observed, m.events)
+		m.requests, m.upstream, m.cacheHits, m.cacheMisses, m.metered, m.malformed, m.unmetered, m.pending, m.sent, m.failures, m.observed, m.events)
 	return m
 }

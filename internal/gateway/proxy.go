@@ -39,6 +39,28 @@ func (g *Gateway) match(path string) *route {
 	return nil
 }
 
+// pathEncodings are the percent-encodings of the characters that make a
+// path segment: a path is judged with them decoded, once more than the
+// server did, since an upstream may decode it again.
+var pathEncodings = strings.NewReplacer("%2e", ".", "%2E", ".", "%2f", "/", "%2F", "/", "%5c", "/", "%5C", "/", `\`, "/")
+
+// unsafePath reports whether a request path (decoded or escaped) holds a
+// dot-segment or an empty segment ("//"), encoded or not. Such a path
+// could match one route's prefix and reach another resource upstream,
+// where it is resolved, so the gateway refuses it rather than cleaning it.
+func unsafePath(path string) bool {
+	segs := strings.Split(pathEncodings.Replace(path), "/")
+	for i, s := range segs {
+		switch {
+		case s == "." || s == "..":
+			return true
+		case s == "" && i > 0 && i < len(segs)-1:
+			return true
+		}
+	}
+	return false
+}
+
 // checkKey builds the check question of a request on rt by member: the
 // route's scope, with the axes it lets callers override taken from their
 // headers.
@@ -75,6 +97,7 @@ type exchange struct {
 	rt       *route
 	member   string
 	plans    []meterPlan
+	admitted time.Time    // when it was admitted: its counts' time
 	sent     time.Time    // when the request went upstream
 	reqBytes atomic.Int64 // request body bytes read so far
 	once     sync.Once    // settles the plans once: recorded or released
@@ -104,7 +127,7 @@ func (g *Gateway) newProxy(rt *route, tr http.RoundTripper) *httputil.ReversePro
 			pr.SetXForwarded()
 			h := pr.Out.Header
 			h.Del("Authorization")
-			h.Del(HeaderMember)
+			dropMemberHeaders(h)
 			if x != nil {
 				h.Set(HeaderMember, x.member)
 				if x.countsBytes() && pr.Out.Body != nil && pr.Out.Body != http.NoBody {
@@ -142,6 +165,18 @@ func (g *Gateway) newProxy(rt *route, tr http.RoundTripper) *httputil.ReversePro
 			p.status, p.title = http.StatusBadGateway, "Bad gateway"
 			p.write(w, r)
 		},
+	}
+}
+
+// dropMemberHeaders removes every header a caller could pass off as the
+// gateway's Charta-Member: any whose name, lowercased with "_" read as
+// "-", is charta-member, since CGI and WSGI upstreams map Charta_Member
+// and Charta-Member to the same variable.
+func dropMemberHeaders(h http.Header) {
+	for name := range h {
+		if strings.ReplaceAll(strings.ToLower(name), "_", "-") == "charta-member" {
+			delete(h, name)
+		}
 	}
 }
 

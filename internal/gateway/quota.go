@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,8 +17,9 @@ import (
 // Answers are cached in the decision cache's generation, so the same
 // committed entries retire them, and for at most the decision TTL.
 type quotas struct {
-	nodes *nodes
-	cache *decisionCache
+	nodes  *nodes
+	cache  *decisionCache
+	member string // the gateway's member, which signs the reports
 
 	mu     sync.Mutex
 	grants map[string]grantTerms
@@ -26,6 +28,8 @@ type quotas struct {
 
 type grantTerms struct {
 	period  ledger.Period // "" if the grant has no usage terms
+	reports bool          // the gateway's member may report its usage
+	hidden  bool          // the node answered not_found: not a grant the member is party to
 	gen     uint64
 	expires time.Time
 }
@@ -37,14 +41,23 @@ type poolLeft struct {
 	expires   time.Time
 }
 
-func newQuotas(n *nodes, c *decisionCache) *quotas {
-	return &quotas{nodes: n, cache: c, grants: map[string]grantTerms{}, pools: map[string]poolLeft{}}
+func newQuotas(n *nodes, c *decisionCache, member string) *quotas {
+	return &quotas{nodes: n, cache: c, member: member, grants: map[string]grantTerms{}, pools: map[string]poolLeft{}}
 }
 
-// errNoUsageTerms is a grant with no usage terms to report to.
-var errNoUsageTerms = errors.New("gateway: the grant has no usage terms")
+var (
+	// errNoUsageTerms is a grant with no usage terms to report to.
+	errNoUsageTerms = errors.New("gateway: the grant has no usage terms")
+	// errNotReporter is a grant whose usage the gateway's member may not
+	// report: it is neither a licensee nor one of the usage terms'
+	// meters, or the grant is not visible to it at all.
+	errNotReporter = errors.New("gateway: the gateway's member may not report the grant's usage")
+)
 
-// grantPeriod returns the usage period of grant g.
+// grantPeriod returns the usage period of grant g, if the gateway's member
+// may report g's usage (the ledger takes a usage.report only from a
+// licensee or a meter of the usage terms); errNoUsageTerms or
+// errNotReporter otherwise.
 func (q *quotas) grantPeriod(ctx context.Context, g string) (ledger.Period, error) {
 	now := time.Now()
 	gen := q.cache.generation()
@@ -58,19 +71,29 @@ func (q *quotas) grantPeriod(ctx context.Context, g string) (ledger.Period, erro
 			gr, err = c.Grant(ctx, g, q.nodes.readOpts()...)
 			return err
 		})
-		if err != nil {
-			return "", err
-		}
 		e = grantTerms{gen: gen, expires: now.Add(q.cache.ttl)}
-		if gr.Terms.Usage != nil {
-			e.period = gr.Terms.Usage.Period
+		switch {
+		case errors.Is(err, client.ErrNotFound):
+			// Not a grant this member can see: not one it reports to.
+			e.hidden = true
+		case err != nil:
+			return "", err
+		case gr.Terms.Usage != nil:
+			u := gr.Terms.Usage
+			e.period = u.Period
+			e.reports = slices.Contains(gr.Licensees, q.member) || slices.Contains(u.Meters, q.member)
 		}
 		q.mu.Lock()
 		q.grants[g] = e
 		q.mu.Unlock()
 	}
-	if e.period == "" {
+	switch {
+	case e.hidden:
+		return "", fmt.Errorf("%w: %s", errNotReporter, g)
+	case e.period == "":
 		return "", fmt.Errorf("%w: %s", errNoUsageTerms, g)
+	case !e.reports:
+		return "", fmt.Errorf("%w: %s", errNotReporter, g)
 	}
 	return e.period, nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -21,17 +20,6 @@ const (
 	typePool  = "pool.consume"
 )
 
-// poolConsume is the body of pool.consume as the gateway sends it. Member
-// names the member whose quota is consumed when that is not the signer:
-// the ledger takes it from a pool owner's gateway. It is omitted when the
-// caller is the gateway's own member, which every ledger accepts.
-type poolConsume struct {
-	Pool   string `json:"pool"`
-	Amount int64  `json:"amount"`
-	Ref    string `json:"ref,omitempty"`
-	Member string `json:"member,omitempty"`
-}
-
 // reporter turns the journal's counts into signed proposals and submits
 // them, at every flush and once more on shutdown.
 type reporter struct {
@@ -42,9 +30,10 @@ type reporter struct {
 	pend   *pending
 	m      *metrics
 	log    *slog.Logger
-	// committed runs after a batch commits at a log index (0 if unknown),
-	// before its counts leave pending: it retires cached answers that do
-	// not include the batch.
+	// committed runs after a batch commits at a log index (a floor:
+	// the batch is applied at or before it; 0 if unknown), before its
+	// counts leave pending: it retires cached answers that do not
+	// include the batch.
 	committed func(index uint64)
 	now       func() time.Time
 
@@ -149,7 +138,11 @@ func (r *reporter) build(tallies map[countKey]tally, next func() (uint64, string
 			}
 			b.Type, body = typeUsage, rep
 		} else {
-			pc := poolConsume{Pool: f[0], Amount: tallies[gr.keys[0]].Q, Ref: id}
+			// Member names whose quota is consumed when that is not the
+			// signer's (the ledger takes it from a pool owner's
+			// gateway), and is left out for the gateway's own member,
+			// which every ledger accepts.
+			pc := ledger.PoolConsume{Pool: f[0], Amount: tallies[gr.keys[0]].Q, Ref: id}
 			if f[1] != r.member {
 				pc.Member = f[1]
 			}
@@ -182,62 +175,90 @@ func (r *reporter) sign(b *batch) error {
 
 // submit sends b and records what became of it.
 func (r *reporter) submit(ctx context.Context, b *batch) error {
-	for attempt := 0; ; attempt++ {
-		var res *ledger.Result
-		err := r.nodes.do(ctx, func(ctx context.Context, _ int, c *client.Client) error {
-			var err error
-			res, err = c.Submit(ctx, b.Envelope)
-			return err
-		})
-		var ce *client.Error
-		switch {
-		case err == nil:
-			return r.commit(b, res.Index)
-		case !errors.As(err, &ce):
-			r.m.failures.WithLabelValues(b.Type, "unreachable").Inc()
-			return fmt.Errorf("gateway: %s %s: %w", b.Type, b.ID, err)
-		case ce.Outcome != nil || ce.Index > 0:
-			// Journaled as rejected: the ledger will never count it.
-			r.m.failures.WithLabelValues(b.Type, "rejected").Inc()
-			r.log.Error("the ledger rejected a report; its counts are kept in the journal's rejected bucket",
-				"type", b.Type, "id", b.ID, "code", ce.Code, "detail", ce.Detail, "index", ce.Index)
-			for i, k := range b.Keys {
-				r.pend.add(k, -b.Amounts[i])
-			}
-			return r.j.reject(b, string(ce.Code)+": "+ce.Detail)
-		case ce.Code == ledger.CodeConflict && strings.HasPrefix(ce.Detail, "id:"):
-			// The ID is taken, and only this batch ever used it: an
-			// earlier submission committed while its answer was lost
-			// and its envelope has since been re-signed.
-			return r.commit(b, 0)
-		case ce.Code == ledger.CodeRejected && strings.HasPrefix(ce.Detail, "issued_at:") && attempt == 0:
-			// Signed too long ago (the node was unreachable). Not
-			// journaled, and an exact resubmission would have been
-			// answered before the window was checked: it never
-			// committed. Sign it again, same ID, same body.
-			r.m.failures.WithLabelValues(b.Type, "resigned").Inc()
-			if err := r.sign(b); err != nil {
-				return err
-			}
-			if err := r.j.replace(b); err != nil {
-				return err
-			}
-			continue
-		default:
-			r.m.failures.WithLabelValues(b.Type, "refused").Inc()
-			return fmt.Errorf("gateway: %s %s refused (kept for the next flush): %w", b.Type, b.ID, err)
-		}
+	var res *ledger.Result
+	err := r.nodes.do(ctx, func(ctx context.Context, _ int, c *client.Client) error {
+		var err error
+		res, err = c.Submit(ctx, b.Envelope)
+		return err
+	})
+	var ce *client.Error
+	switch {
+	case err == nil:
+		return r.commit(b, res.Index)
+	case !errors.As(err, &ce):
+		r.m.failures.WithLabelValues(b.Type, "unreachable").Inc()
+		return fmt.Errorf("gateway: %s %s: %w", b.Type, b.ID, err)
+	case ce.Outcome != nil || ce.Index > 0:
+		// Journaled as rejected: the ledger will never count it.
+		r.m.failures.WithLabelValues(b.Type, "rejected").Inc()
+		r.log.Error("the ledger rejected a report; its counts are kept in the journal's rejected bucket",
+			"type", b.Type, "id", b.ID, "code", ce.Code, "detail", ce.Detail, "index", ce.Index)
+		return r.drop(b, ce)
+	case idTaken(ce):
+		// The ID is taken, and only this batch ever used it: an
+		// earlier submission of it committed under another envelope
+		// (journals of earlier versions re-signed a batch whose
+		// answer was lost). The node had applied it by the index it
+		// answered at.
+		return r.commit(b, ce.AppliedIndex)
+	case refusedForGood(ce):
+		// Refused before it was journaled, for a reason a retry
+		// cannot change (the delegated key expired, a target out of
+		// its scope, a malformed body): kept for the operator, and
+		// its pending released, so that it does not hold a cap or
+		// quota for every caller forever.
+		r.m.failures.WithLabelValues(b.Type, "refused_final").Inc()
+		r.log.Error("the ledger refused a report for good; its counts are kept in the journal's rejected bucket",
+			"type", b.Type, "id", b.ID, "code", ce.Code, "detail", ce.Detail)
+		return r.drop(b, ce)
+	default:
+		r.m.failures.WithLabelValues(b.Type, "refused").Inc()
+		return fmt.Errorf("gateway: %s %s refused (kept for the next flush): %w", b.Type, b.ID, err)
 	}
 }
 
-// commit records that b is in the ledger.
+// commit records that b is in the ledger at index (0 if unknown). The
+// journal is updated first: if that fails, the batch is submitted again
+// at the next flush, answered as a duplicate, and only then leaves
+// pending, once. Pending is reduced only after the cached answers that do
+// not include the batch are retired, so that no admission sees the
+// ledger's old remaining with the batch already out of pending.
 func (r *reporter) commit(b *batch, index uint64) error {
+	if err := r.j.done(b.Seq); err != nil {
+		return err
+	}
 	r.committed(index)
+	r.pend.settle(b.Keys, b.Amounts)
+	r.m.sent.WithLabelValues(b.Type).Inc()
+	return nil
+}
+
+// drop moves b, which the ledger will never count, to the journal's
+// rejected bucket, and then releases its pending.
+func (r *reporter) drop(b *batch, ce *client.Error) error {
+	if err := r.j.reject(b, string(ce.Code)+": "+ce.Detail); err != nil {
+		return err
+	}
 	for i, k := range b.Keys {
 		r.pend.add(k, -b.Amounts[i])
 	}
-	r.m.sent.WithLabelValues(b.Type).Inc()
-	return r.j.done(b.Seq)
+	return nil
+}
+
+// idTaken reports whether ce refuses a proposal because its signer used
+// its ID for another proposal: the node marks it (id_taken).
+func idTaken(ce *client.Error) bool {
+	return ce.Code == ledger.CodeConflict && ce.IDTaken
+}
+
+// refusedForGood reports whether ce refuses a proposal for a reason that
+// resubmitting it cannot change.
+func refusedForGood(ce *client.Error) bool {
+	switch ce.Code {
+	case ledger.CodeForbidden, ledger.CodeInvalid, ledger.CodeRejected:
+		return true
+	}
+	return false
 }
 
 // propose signs and submits one proposal outside the journal, for

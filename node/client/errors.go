@@ -57,6 +57,9 @@ type Error struct {
 
 	// With names the record a conflict clashes with (code conflict).
 	With string
+	// IDTaken is true on a conflict whose signer used the proposal's ID
+	// for a different proposal before (ledger.IDTakenError).
+	IDTaken bool
 	// Resubmit is true when the outcome of a write is unknown: the same
 	// envelope can and should be resubmitted, because proposals are
 	// idempotent. Submit does that on its own.
@@ -182,6 +185,9 @@ func decodeExtensions(e *Error, ext map[string]json.RawMessage) {
 	}
 	if _, ok := ext["resubmit"]; ok {
 		get("resubmit", &e.Resubmit)
+	}
+	if _, ok := ext["id_taken"]; ok {
+		get("id_taken", &e.IDTaken)
 	}
 	if _, ok := ext["index"]; ok {
 		get("index", &e.Index)

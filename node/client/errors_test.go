@@ -184,3 +184,18 @@ func TestError_CodeFromTypeOrStatus(t *testing.T) {
 		t.Errorf("extensions = %s", e.Extensions)
 	}
 }
+
+// TestDecodeError_IDTaken: the id_taken extension becomes a field.
+func TestDecodeError_IDTaken(t *testing.T) {
+	h := http.Header{"Content-Type": {"application/problem+json"}}
+	e := decodeError(&http.Response{StatusCode: 409, Header: h},
+		[]byte(`{"type":"https://charta.dev/problems/conflict","title":"Conflict","status":409,"code":"conflict","detail":"id: taken","id_taken":true}`))
+	if e.Code != ledger.CodeConflict || !e.IDTaken {
+		t.Fatalf("%+v", e)
+	}
+	e = decodeError(&http.Response{StatusCode: 409, Header: h},
+		[]byte(`{"type":"https://charta.dev/problems/conflict","title":"Conflict","status":409,"code":"conflict","detail":"id: taken"}`))
+	if e.IDTaken {
+		t.Fatalf("IDTaken without the extension: %+v", e)
+	}
+}

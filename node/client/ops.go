@@ -97,10 +97,12 @@ func (c *Client) Readyz(ctx context.Context) error {
 }
 
 // Whoami returns who the client's token authenticates as: GET /v1/whoami.
+// With MinIndex (or Consistency) the node authenticates the token once it
+// has applied that index.
 // Any valid token may ask, whatever its scopes.
-func (c *Client) Whoami(ctx context.Context) (*api.Whoami, error) {
+func (c *Client) Whoami(ctx context.Context, opts ...ReadOption) (*api.Whoami, error) {
 	var w api.Whoami
-	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/whoami", retry: true}, &w); err != nil {
+	if _, err := c.get(ctx, "/v1/whoami", nil, opts, &w); err != nil {
 		return nil, err
 	}
 	return &w, nil
