@@ -40,7 +40,7 @@ func freeBase(t *testing.T) int {
 	for try := 0; try < 50; try++ {
 		base := 20000 + (os.Getpid()*7+try*211)%20000
 		ok := true
-		for _, p := range []int{base + 1, base + 2, base + 3, base + 9, base + 10, base + 101, base + 102, base + 103} {
+		for _, p := range []int{base + 1, base + 2, base + 3, base + 9, base + 10, base + 11, base + 101, base + 102, base + 103} {
 			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 			if err != nil {
 				ok = false

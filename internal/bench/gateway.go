@@ -101,7 +101,7 @@ func (s *suite) startGateway(c *cluster, upstream string) (*gatewayProc, error) 
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(s.cfg.Bin, "gateway", "--listen", addr, "--node", c.APIURL(0), "--token-file", tokFile,
+	cmd := exec.Command(s.cfg.Bin, "gateway", "--listen", addr, "--metrics-listen", "", "--node", c.APIURL(0), "--token-file", tokFile,
 		"--state", filepath.Join(dir, "state"), "--config", cfgFile, "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	if env := s.cfg.procsEnv(); env != nil {

@@ -33,6 +33,10 @@ func (c *Cluster) GatewayAddr() string { return "127.0.0.1:" + strconv.Itoa(c.Ba
 // ModelAddr is where the toy model behind it listens: base+9.
 func (c *Cluster) ModelAddr() string { return "127.0.0.1:" + strconv.Itoa(c.Base+9) }
 
+// GatewayOpsAddr is where the demo's gateway serves its metrics and
+// health to operators: base+11.
+func (c *Cluster) GatewayOpsAddr() string { return "127.0.0.1:" + strconv.Itoa(c.Base+11) }
+
 // Gateway is the demo's gateway process: `charta gateway` in front of the
 // toy model, run by GatewayMember with a key delegated for metering only
 // and a read-only token.
@@ -159,7 +163,7 @@ func (c *Cluster) StartGateway(ctx context.Context, bin string) (*Gateway, error
 	}
 	defer log.Close() // the child holds its own descriptor
 	g := &Gateway{c: c, done: make(chan error, 1)}
-	g.cmd = exec.Command(bin, "gateway", "--listen", c.GatewayAddr(), "--node", strings.Join(nodes, ","),
+	g.cmd = exec.Command(bin, "gateway", "--listen", c.GatewayAddr(), "--metrics-listen", c.GatewayOpsAddr(), "--node", strings.Join(nodes, ","),
 		"--token-file", c.Path("gateway", GatewayMember+".token"), "--key", c.gatewayKey(),
 		"--state", c.Path("gateway", "state"), "--config", c.Path("gateway", "gateway.json"))
 	g.cmd.Stdout, g.cmd.Stderr = log, log
