@@ -155,7 +155,7 @@ func grantDiscloseCmd() *command {
 	var encKey, out string
 	return &command{
 		name: "disclose", args: "<grant>", summary: "Write the opening of a confidential grant (salt and terms) for a court or an auditor",
-		client: true,
+		client:  true,
 		example: `  charta grant disclose --enc-key beta.key --out opening.json g-c`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&encKey, "enc-key", "", "key file with a party's encryption key (default: --key)")
