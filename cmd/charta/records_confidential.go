@@ -49,6 +49,11 @@ func sealOffer(e *env, c *client.Client, o *ledger.GrantOffer) error {
 	return nil
 }
 
+// linearizable reads what the cluster has committed, not what this node
+// has applied: a grant offered through another node a moment ago is seen
+// before it is opened and accepted.
+var linearizable = client.Consistency("linearizable")
+
 // openedGrant is a confidential grant opened with the caller's own key.
 type openedGrant struct {
 	grant   *api.Grant
@@ -62,7 +67,7 @@ type openedGrant struct {
 // open for this key, one whose terms do not match the commitment, and
 // one whose commitment is not the grant's.
 func openGrant(e *env, c *client.Client, id, keyFile string) (*openedGrant, error) {
-	g, err := c.Grant(e.ctx, id)
+	g, err := c.Grant(e.ctx, id, linearizable)
 	if err != nil {
 		return nil, explain(err)
 	}
@@ -73,7 +78,7 @@ func openGrant(e *env, c *client.Client, id, keyFile string) (*openedGrant, erro
 	if err != nil {
 		return nil, err
 	}
-	ls, err := c.GrantSealed(e.ctx, id)
+	ls, err := c.GrantSealed(e.ctx, id, linearizable)
 	if err != nil {
 		return nil, explain(err)
 	}
@@ -128,7 +133,7 @@ func grantAcceptCmd() *command {
 			if err != nil {
 				return err
 			}
-			g, err := c.Grant(e.ctx, args[0])
+			g, err := c.Grant(e.ctx, args[0], linearizable)
 			if err != nil {
 				return explain(err)
 			}
