@@ -47,7 +47,7 @@ func sealTo(t testing.TB, f *fixture, id string, ct ledger.ConfidentialTerms, me
 
 // confidentialFixture has alpha, beta and gamma with encryption keys and
 // model-x owned by alpha.
-func confidentialFixture(t *testing.T) *fixture {
+func confidentialFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := newFixtureGenesis(t, encGenesis(t, "alpha", "beta", "gamma"))
 	f.register("alpha", "model-x")
