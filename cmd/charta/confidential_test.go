@@ -73,7 +73,9 @@ func TestConfidentialGrant_MarkersStayWithTheParties(t *testing.T) {
 		t.Fatal(err)
 	}
 	token := func(m string) string { return strings.TrimSpace(string(mustRead(t, d.Path(m+".token")))) }
-	opToken := func(m string) string { return strings.TrimSpace(string(mustRead(t, filepath.Join(d.DataDir(m), "operator.token")))) }
+	opToken := func(m string) string {
+		return strings.TrimSpace(string(mustRead(t, filepath.Join(d.DataDir(m), "operator.token"))))
+	}
 	as := func(i int) *cli {
 		m := devMembers[i]
 		return &cli{t: t, bin: bin, env: []string{"CHARTA_SERVER=" + d.APIURL(i), "CHARTA_TOKEN=" + token(m), "CHARTA_KEY=" + d.Path(m+".key")}}
