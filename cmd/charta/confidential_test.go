@@ -180,6 +180,59 @@ func TestConfidentialGrant_MarkersStayWithTheParties(t *testing.T) {
 	if m := containsAny(gammaLog+nodes[2].log.String(), markers); m != "" {
 		t.Errorf("gamma's log holds the marker %s", m)
 	}
+	// Anyone checks a party's disclosure against the commitment; an
+	// altered one fails.
+	opening := filepath.Join(t.TempDir(), "opening.json")
+	beta.ok("grant", "disclose", "--enc-key", d.Path("beta.key"), "--out", opening, "g-mark")
+	if out := gammaOp.ok("grant", "verify-disclosure", "g-mark", opening); !strings.Contains(out, "matches the commitment") || !strings.Contains(out, markerLaw) {
+		t.Errorf("verify-disclosure: %s", out)
+	}
+	var o seal.Opening
+	if err := json.Unmarshal(mustRead(t, opening), &o); err != nil {
+		t.Fatal(err)
+	}
+	o.Plaintext = bytes.Replace(o.Plaintext, []byte(markerLaw), []byte("Law-of-Marker-XXX"), 1)
+	forged := filepath.Join(t.TempDir(), "forged.json")
+	b, _ := json.Marshal(o)
+	if err := os.WriteFile(forged, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := gammaOp.run("grant", "verify-disclosure", "g-mark", forged); code == 0 || !strings.Contains(errs, "does not match") {
+		t.Errorf("verify-disclosure of an altered opening: exit %d, %s", code, errs)
+	}
+
+	// alpha's node, restarted without its private store, rebuilds it from
+	// the replicated state with the same private digest.
+	nodes[0].cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-nodes[0].done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("alpha did not stop")
+	}
+	if err := os.Remove(filepath.Join(d.DataDir("alpha"), "private.db")); err != nil {
+		t.Fatal(err)
+	}
+	nodes[0] = startNode(t, bin, d, 0, nil, snapFlags...)
+	sameState(t, beta, d)
+	waitFor(t, 15*time.Second, "alpha's private store rebuilt", func() error {
+		var g struct {
+			Confidential struct {
+				PrivateDigest string `json:"private_digest"`
+			} `json:"confidential"`
+		}
+		out, errs, code := alpha.run("grant", "show", "g-mark", "-o", "json")
+		if code != 0 {
+			return fmt.Errorf("grant show: %s", errs)
+		}
+		if err := json.Unmarshal([]byte(out), &g); err != nil {
+			return err
+		}
+		if g.Confidential.PrivateDigest != digests[1] {
+			return fmt.Errorf("private digest %q, beta's is %s", g.Confidential.PrivateDigest, digests[1])
+		}
+		return nil
+	})
+
 	// The same search finds the markers on alpha, in its private store only.
 	for _, f := range filesUnder(t, d.DataDir("alpha")) {
 		m := containsAny(string(mustRead(t, f)), markers)

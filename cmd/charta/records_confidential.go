@@ -110,7 +110,7 @@ func encKeyFile(e *env, encKey string) (string, error) {
 	case e.g.key != "":
 		return e.g.key, nil
 	}
-	return "", usagef("--enc-key (or --key with an encryption key) is required to open confidential terms")
+	return "", usagef("--enc-key is required: the key file holding your member's encryption key, to open confidential terms")
 }
 
 func grantAcceptCmd() *command {
