@@ -90,6 +90,9 @@ func applyBundleOffer(a *applyCtx) error {
 	var grants []*Grant
 	for i := range b.Grants {
 		field := "body.grants[" + itoa(i) + "]"
+		if b.Grants[i].Confidential != nil {
+			return Errorf(CodeInvalid, "%s.confidential: a bundle cannot carry confidential grants yet; offer them one by one with grant.offer", field)
+		}
 		if b.Grants[i].OfferExpires != nil {
 			return Errorf(CodeInvalid, "%s.offer_expires: grants of a bundle expire with the bundle's deadline", field)
 		}

@@ -180,6 +180,10 @@ type Grant struct {
 	// Attested summarises the attestations of its attested duties, by
 	// kind; the evidence is in its history.
 	Attested []DutyAttested `json:"attested,omitempty"`
+	// Confidential is the sealed part of a confidential grant, as offered:
+	// every node holds the ciphertext and the commitment, only the parties
+	// can open it.
+	Confidential *Confidential `json:"confidential,omitempty"`
 }
 
 // StatusAt is the grant's status at time t: its stored status, unless its

@@ -30,9 +30,23 @@ type GrantOffer struct {
 	Licensees    []string   `json:"licensees"`
 	Terms        Terms      `json:"terms"`
 	OfferExpires *time.Time `json:"offer_expires,omitempty"`
+	// Confidential, if set, makes the grant confidential: its usage terms
+	// and recorded-only clauses are sealed to the parties (confidential.go)
+	// and absent from Terms. Bundles do not take confidential grants yet.
+	Confidential *Confidential `json:"confidential,omitempty"`
 }
 
-// GrantRef is the body of grant.accept, grant.suspend, grant.resume, grant.revoke and grant.terminate.
+// GrantAccept is the body of grant.accept. Commitment is required for a
+// confidential grant, and must be its sealed part's commitment: the
+// licensee signs the terms it opened. It must be left out otherwise, so
+// an acceptance has the bytes it had before confidential grants.
+type GrantAccept struct {
+	Grant      string `json:"grant"`
+	Reason     string `json:"reason,omitempty"`
+	Commitment *Hash  `json:"commitment,omitempty"`
+}
+
+// GrantRef is the body of grant.suspend, grant.resume, grant.revoke and grant.terminate.
 type GrantRef struct {
 	Grant  string `json:"grant"`
 	Reason string `json:"reason,omitempty"`
@@ -116,6 +130,12 @@ func (a *applyCtx) checkOffer(field string, o *GrantOffer) (*Grant, error) {
 	g := &Grant{
 		ID: o.ID, Version: 1, Licensors: o.Licensors, Licensees: o.Licensees, Terms: o.Terms,
 		Status: StatusOffered, OfferedAt: a.now, OfferExpires: o.OfferExpires, Index: a.index,
+		Confidential: o.Confidential,
+	}
+	if g.Confidential != nil {
+		if err := a.checkConfidential(field, g); err != nil {
+			return nil, err
+		}
 	}
 	if err := a.checkTerms(field+".terms", g); err != nil {
 		return nil, err
@@ -279,7 +299,7 @@ func init() {
 }
 
 func applyGrantAccept(a *applyCtx) error {
-	var b GrantRef
+	var b GrantAccept
 	if err := a.body(&b); err != nil {
 		return err
 	}
@@ -299,6 +319,9 @@ func applyGrantAccept(a *applyCtx) error {
 	if g.OfferExpires != nil && !a.now.Before(*g.OfferExpires) {
 		return Errorf(CodeRejected, "body.grant: the offer of grant %s expired at %s", g.ID, g.OfferExpires.UTC().Format(time.RFC3339))
 	}
+	if err := acceptedCommitment(g, b.Commitment); err != nil {
+		return err
+	}
 	if err := a.requireSigned("grant.accept", g.Licensees...); err != nil {
 		return err
 	}
@@ -307,6 +330,20 @@ func applyGrantAccept(a *applyCtx) error {
 		return err
 	}
 	a.activate(g, a.p.Signer)
+	return nil
+}
+
+// acceptedCommitment checks the commitment an acceptance signs: a
+// confidential grant's own, and none for any other grant.
+func acceptedCommitment(g *Grant, c *Hash) error {
+	switch {
+	case g.Confidential == nil && c != nil:
+		return Errorf(CodeInvalid, "body.commitment: grant %s is not confidential; leave commitment out", g.ID)
+	case g.Confidential != nil && c == nil:
+		return Errorf(CodeRejected, "body.commitment: grant %s is confidential; its acceptance must sign the commitment %s of the sealed terms the licensee opened", g.ID, g.Confidential.Commitment)
+	case g.Confidential != nil && *c != g.Confidential.Commitment:
+		return Errorf(CodeRejected, "body.commitment: %s is not the commitment %s of grant %s's sealed terms; the licensee accepted other terms", *c, g.Confidential.Commitment, g.ID)
+	}
 	return nil
 }
 
@@ -332,6 +369,9 @@ func applyGrantAmend(a *applyCtx) error {
 	}
 	if s := g.StatusAt(a.now); s != StatusActive && s != StatusOffered {
 		return Errorf(CodeRejected, "body.grant: grant %s is %s and can no longer be amended", g.ID, s)
+	}
+	if g.Confidential != nil {
+		return Errorf(CodeRejected, "body.grant: grant %s is confidential, and confidential grants cannot be amended yet; offer a new grant", g.ID)
 	}
 	if err := a.requireSigned("grant.amend", append(slices.Clone(g.Licensors), g.Licensees...)...); err != nil {
 		return err

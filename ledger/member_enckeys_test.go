@@ -14,7 +14,7 @@ import (
 )
 
 // encGenesis is testGenesis with encryption keys for the given founders.
-func encGenesis(t *testing.T, founders ...string) *ledger.Genesis {
+func encGenesis(t testing.TB, founders ...string) *ledger.Genesis {
 	t.Helper()
 	g := testGenesis(t)
 	g.Signatures = nil

@@ -8,33 +8,36 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/seal"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ServerConfig configures the HTTP API server.
 type ServerConfig struct {
-	DataDir           string         // directory holding operator.token (created 0600 if absent, reused if present)
-	APIAddr           string         // address the API listens on, host:port
-	TLS               bool           // the API is served over HTTPS, so peers' API addresses are called with https://
-	BodyLimit         int64          // largest request body other than a proposal, in bytes (proposals use the charter's MaxProposalBytes)
-	RateLimit         float64        // requests per second allowed per token (or per client address without one)
-	RateBurst         int            // token-bucket burst per token
-	MaxInFlight       int            // proposals being checked, forwarded or committed at once; more get 429
-	MaxWait           time.Duration  // longest a read waits for min_index or a linearizable read index before 503
-	LeaderLease       time.Duration  // a follower serves consistency=leader reads, and is ready, while its last leader contact is younger than this
-	ReadyMaxLag       uint64         // /readyz is 200 while the applied index is at most this many entries behind the last committed proposal
-	StreamsPerMember  int            // event streams (/v1/events) one member (or the operator) may hold open at once; more get 429
-	StreamWriteLimit  time.Duration  // an event stream whose client takes longer than this to accept a batch is closed
-	MinFreeBytes      uint64         // below this much free space in DataDir's file system, proposals get 507 and the nospace alarm is raised; 0: off
-	MaxClockOffset    time.Duration  // a node whose clock is further than this from the consortium's raises the clock alarm and gives up leadership
-	TrustJournalHead  *ledger.Head   // a snapshot whose journal extends this head is installed without peers' cosignatures (a cluster restored from a backup); nil: none
-	ForwardTimeout    time.Duration  // longest a forwarded proposal, join or read-index call to the leader may take
-	ReadHeaderTimeout time.Duration  // http.Server ReadHeaderTimeout
-	ReadTimeout       time.Duration  // http.Server ReadTimeout
-	WriteTimeout      time.Duration  // http.Server WriteTimeout; lifted for /v1/events and /v1/backup
-	IdleTimeout       time.Duration  // http.Server IdleTimeout
-	Version           string         // version reported by /v1/status
-	SigningKey        *ledger.Signer // this node's member key, which cosigns journal checkpoints; nil: the node gathers cosignatures but signs none
+	DataDir           string             // directory holding operator.token (created 0600 if absent, reused if present)
+	APIAddr           string             // address the API listens on, host:port
+	TLS               bool               // the API is served over HTTPS, so peers' API addresses are called with https://
+	BodyLimit         int64              // largest request body other than a proposal, in bytes (proposals use the charter's MaxProposalBytes)
+	RateLimit         float64            // requests per second allowed per token (or per client address without one)
+	RateBurst         int                // token-bucket burst per token
+	MaxInFlight       int                // proposals being checked, forwarded or committed at once; more get 429
+	MaxWait           time.Duration      // longest a read waits for min_index or a linearizable read index before 503
+	LeaderLease       time.Duration      // a follower serves consistency=leader reads, and is ready, while its last leader contact is younger than this
+	ReadyMaxLag       uint64             // /readyz is 200 while the applied index is at most this many entries behind the last committed proposal
+	StreamsPerMember  int                // event streams (/v1/events) one member (or the operator) may hold open at once; more get 429
+	StreamWriteLimit  time.Duration      // an event stream whose client takes longer than this to accept a batch is closed
+	MinFreeBytes      uint64             // below this much free space in DataDir's file system, proposals get 507 and the nospace alarm is raised; 0: off
+	MaxClockOffset    time.Duration      // a node whose clock is further than this from the consortium's raises the clock alarm and gives up leadership
+	TrustJournalHead  *ledger.Head       // a snapshot whose journal extends this head is installed without peers' cosignatures (a cluster restored from a backup); nil: none
+	ForwardTimeout    time.Duration      // longest a forwarded proposal, join or read-index call to the leader may take
+	ReadHeaderTimeout time.Duration      // http.Server ReadHeaderTimeout
+	ReadTimeout       time.Duration      // http.Server ReadTimeout
+	WriteTimeout      time.Duration      // http.Server WriteTimeout; lifted for /v1/events and /v1/backup
+	IdleTimeout       time.Duration      // http.Server IdleTimeout
+	Version           string             // version reported by /v1/status
+	SigningKey        *ledger.Signer     // this node's member key, which cosigns journal checkpoints; nil: the node gathers cosignatures but signs none
+	Member            string             // this node's member ID: the party whose confidential grants it opens
+	EncryptionKeys    []*seal.PrivateKey // Member's encryption keys, current and retired, to open its confidential grants into the private store; none: the node opens none
 }
 
 // DefaultServerConfig returns the defaults of the API contract: a 1 MiB body

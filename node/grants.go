@@ -13,6 +13,7 @@ import (
 func (s *Server) registerGrantRoutes(r *mux.Router) {
 	s.handle(r, http.MethodGet, "/v1/grants", "handleGrantList", read, s.handleGrantList)
 	s.handle(r, http.MethodGet, "/v1/grants/{id}", "handleGrantGet", read, s.handleGrantGet)
+	s.handle(r, http.MethodGet, "/v1/grants/{id}/sealed", "handleGrantSealed", read, s.handleGrantSealed)
 	s.handle(r, http.MethodGet, "/v1/grants/{id}/history", "handleGrantHistory", read, s.handleGrantHistory)
 	s.handle(r, http.MethodGet, "/v1/grants/{id}/statements", "handleGrantStatements", read, s.handleGrantStatements)
 	s.handle(r, http.MethodGet, "/v1/grants/{id}/evidence", "handleGrantEvidence", read, s.handleGrantEvidence)
@@ -87,16 +88,18 @@ func (s *Server) handleGrantList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := grantFilter{licensee: q.Get("licensee"), licensor: q.Get("licensor"), asset: q.Get("asset"), status: q.Get("status")}
 	p := principalOf(r.Context())
-	var out api.List[*ledger.Grant]
+	var out api.List[*api.Grant]
 	s.view(w, func(v *ledger.View) error {
 		now := v.LedgerTime()
 		gs, next := v.Grants(cursor, limit, func(g *ledger.Grant) bool {
 			return visibleGrant(p, g) && f.matches(g, g.StatusAt(now))
 		})
-		for _, g := range gs {
+		shown := make([]*api.Grant, len(gs))
+		for i, g := range gs {
 			g.Status = g.StatusAt(now)
+			shown[i] = s.apiGrant(g)
 		}
-		out = newList(gs, next)
+		out = newList(shown, next)
 		return nil
 	})
 	s.writeJSON(w, r, http.StatusOK, out)
@@ -113,6 +116,32 @@ func grant(v *ledger.View, p *principal, id string) (*ledger.Grant, error) {
 	return g, nil
 }
 
+// apiGrant is g as the API shows it on this node: a confidential grant's
+// sealed part becomes its commitment and, on a party's node that opened
+// them, the confidential terms and their private digest (private.go).
+func (s *Server) apiGrant(g *ledger.Grant) *api.Grant {
+	out := &api.Grant{Grant: *g}
+	c := g.Confidential
+	if c == nil {
+		return out
+	}
+	out.Grant.Confidential = nil
+	out.Confidential = &api.GrantConfidential{Classification: api.ClassificationConfidential, Commitment: c.Commitment, Sealed: true}
+	if s.private == nil || !g.IsParty(s.cfg.Member) {
+		return out
+	}
+	rec, ok := s.private.get(g.ID)
+	switch {
+	case !ok || rec.Commitment != c.Commitment:
+		out.Confidential.Refused = "not opened yet"
+	case rec.Status == privateOpened:
+		out.Confidential.Sealed, out.Confidential.Terms, out.Confidential.PrivateDigest = false, rec.Terms, rec.Digest
+	default:
+		out.Confidential.Refused = rec.Reason
+	}
+	return out
+}
+
 // handleGrantGet returns one grant to its parties, auditors and the operator.
 func (s *Server) handleGrantGet(w http.ResponseWriter, r *http.Request) {
 	var g *ledger.Grant
@@ -124,7 +153,30 @@ func (s *Server) handleGrantGet(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, r, http.StatusOK, g)
+	s.writeJSON(w, r, http.StatusOK, s.apiGrant(g))
+}
+
+// handleGrantSealed returns a confidential grant's sealed object, as the
+// ledger holds it: the ciphertext every node has, which a party opens
+// with its own key (charta grant accept, charta grant disclose).
+func (s *Server) handleGrantSealed(w http.ResponseWriter, r *http.Request) {
+	var sealed *ledger.Sealed
+	err := s.view(w, func(v *ledger.View) error {
+		g, err := grant(v, principalOf(r.Context()), mux.Vars(r)["id"])
+		if err != nil {
+			return err
+		}
+		if g.Confidential == nil {
+			return errorf(ledger.CodeNotFound, "grant %s is not confidential; it has no sealed terms", g.ID)
+		}
+		sealed = g.Confidential.Sealed
+		return nil
+	})
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, sealed)
 }
 
 // handleGrantHistory returns a grant's history: offer, acceptance,

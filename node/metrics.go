@@ -22,6 +22,7 @@ type metrics struct {
 	proposals   *prometheus.CounterVec // applied proposals by type and outcome
 	infractions *prometheus.CounterVec // infractions recorded, by kind
 	apply       prometheus.Histogram   // time to apply a batch
+	sealRefused prometheus.Counter     // confidential grants this party's node could not open
 	types       map[string]bool        // the proposal types the ledger knows
 }
 
@@ -52,6 +53,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "charta_proposals_total",
 			Help: "Proposals this node applied, by type and outcome (accepted, rejected, or duplicate: a resubmission answered with its first outcome).",
 		}, []string{"type", "outcome"}),
+		sealRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "charta_confidential_refused_total",
+			Help: "Confidential grants this party's node could not open: a wrap it cannot decrypt, or terms that do not match the commitment.",
+		}),
 		infractions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "charta_infractions_total",
 			Help: "Infractions the ledger recorded in the entries this node applied, by kind.",
@@ -69,7 +74,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, k := range infractionKinds {
 		m.infractions.WithLabelValues(k) // every kind from 0, so that rate() sees the first
 	}
-	for _, c := range []prometheus.Collector{m.duration, m.inFlight, m.forwarded, m.rateLimited, m.streamsCut, m.proposals, m.infractions, m.apply} {
+	for _, c := range []prometheus.Collector{m.duration, m.inFlight, m.forwarded, m.rateLimited, m.streamsCut, m.proposals, m.infractions, m.apply, m.sealRefused} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -30,7 +30,8 @@ type Config struct {
 	RaftAddr      string             // Raft listen address host:port
 	AdvertiseRaft string             // Raft address peers dial; default RaftAddr
 	GenesisFile   string             // the consortium's signed genesis document
-	KeyFile       string             // this member's key file; the node cosigns journal checkpoints with it ("" for none)
+	KeyFile       string             // this member's key file; the node cosigns journal checkpoints with it ("" for none), and opens its member's confidential grants with the encryption key it holds
+	EncKeyFiles   []string           // more key files of this member whose encryption keys it retired, to open confidential grants sealed to them
 	KeyPoll       time.Duration      // how often the node looks for a changed KeyFile, to follow a key rotation; 0 = 3 s
 	TLS           consensus.TLSFiles // CA, certificate and key (PEM); mTLS between peers is mandatory
 	APITLS        bool               // also serve the API over HTTPS with the node certificate (peers are then called with https://)
@@ -172,6 +173,10 @@ func New(cfg Config, deps Deps) (*Node, error) {
 			deps.Logger.Warn("no --key: this node signs no clock readings, so its clock does not count toward ledger time, and it cosigns no checkpoints")
 		}
 	}
+	if api.Member, api.EncryptionKeys, err = cfg.encryptionKeys(); err != nil {
+		n.cons.Shutdown()
+		return nil, err
+	}
 	if n.srv, err = NewServer(api, Adapt(n.cons), deps); err != nil {
 		n.cons.Shutdown()
 		return nil, err
@@ -219,6 +224,7 @@ func (n *Node) Run(ctx context.Context) error {
 	go n.srv.watchDisk(joinCtx)
 	go n.srv.keepTime(joinCtx)
 	go n.watchKey(joinCtx)
+	go n.srv.watchPrivate(joinCtx)
 	var err error
 	select {
 	case <-ctx.Done():

@@ -73,6 +73,7 @@ type Server struct {
 	streams   streams                       // open event streams per member
 	disk      *diskGuard                    // free space of the data directory
 	readiness readiness                     // what /readyz waits for
+	private   *privateStore                 // the member's opened confidential terms (private.go); nil: no encryption key
 }
 
 // NewServer builds the API server over c. It creates or reads the operator
@@ -137,6 +138,11 @@ func NewServer(cfg ServerConfig, c Consensus, deps Deps) (*Server, error) {
 	}
 	if err := reg.Register(newStateCollector(s)); err != nil {
 		return nil, err
+	}
+	if cfg.Member != "" && len(cfg.EncryptionKeys) > 0 {
+		if s.private, err = openPrivateStore(cfg.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	c.ObserveApply(m.observeApply)
 	s.router = s.routes()

@@ -37,6 +37,10 @@ func nodeCmd() *command {
 			fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for Raft, snapshots, state and operator.token (required)")
 			fs.StringVar(&cfg.GenesisFile, "genesis", "", "the consortium's signed genesis document (required)")
 			fs.StringVar(&cfg.KeyFile, "key", "", "this member's key file: it signs the node's clock readings, which move ledger time, and its checkpoint cosignatures")
+			fs.Func("enc-key", "a key file of this member holding an encryption key it has retired, to open confidential grants sealed to it (repeat); the --key file's encryption key is always used", func(v string) error {
+				cfg.EncKeyFiles = append(cfg.EncKeyFiles, v)
+				return nil
+			})
 			fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "API listen address")
 			fs.StringVar(&cfg.RaftAddr, "raft", cfg.RaftAddr, "Raft listen address")
 			fs.StringVar(&cfg.AdvertiseRaft, "raft-advertise", "", "Raft address peers dial (default --raft)")

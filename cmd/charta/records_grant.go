@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/charta/charta/node/client"
 )
 
@@ -214,16 +215,20 @@ func parseDataTerms(s string) (*ledger.DataTerms, error) {
 
 func grantCmd() *command {
 	var id, to, from, expires string
+	var confidential bool
 	var tf grantTermsFlags
 	offer := &command{
 		name: "offer", summary: "Offer a grant (signed by the licensor)", client: true, signs: true,
 		example: `  charta grant offer --key alpha.key --id g-1 --asset model-x --to beta \
-      --rights use,train --territory DE,FR --purpose research --not-after 2030-01-01T00:00:00Z`,
+      --rights use,train --territory DE,FR --purpose research --not-after 2030-01-01T00:00:00Z
+  # usage terms and clauses sealed to alpha and beta
+  charta grant offer --key alpha.key --id g-c --to beta --terms terms.json --confidential`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&id, "id", "", "grant ID (required)")
 			fs.StringVar(&to, "to", "", "licensee member(s), comma-separated (required)")
 			fs.StringVar(&from, "from", "", "licensor member(s) (default: the signer)")
 			fs.StringVar(&expires, "offer-expires", "", "the offer lapses if not accepted by then")
+			fs.BoolVar(&confidential, "confidential", false, "seal the usage terms and every clause but data and export control to the parties' encryption keys; only the parties' nodes can read them")
 			tf.register(fs)
 		},
 		run: func(e *env, _ *flag.FlagSet, args []string) error {
@@ -244,6 +249,15 @@ func grantCmd() *command {
 			}
 			if o.OfferExpires, err = parseTime("offer-expires", expires); err != nil {
 				return err
+			}
+			if confidential {
+				c, err := e.client()
+				if err != nil {
+					return err
+				}
+				if err := sealOffer(e, c, &o); err != nil {
+					return err
+				}
 			}
 			return e.propose("grant.offer", "", o)
 		},
@@ -288,7 +302,7 @@ func grantCmd() *command {
 		if err != nil {
 			return err
 		}
-		err = e.show(gs, rows(gs, "grants", "ID\tSTATUS\tLICENSORS\tLICENSEES\tASSETS\tRIGHTS\tTERRITORY\tNOT AFTER", func(w io.Writer, g ledger.Grant) {
+		err = e.show(gs, rows(gs, "grants", "ID\tSTATUS\tLICENSORS\tLICENSEES\tASSETS\tRIGHTS\tTERRITORY\tNOT AFTER", func(w io.Writer, g api.Grant) {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.Status, strings.Join(g.Licensors, ","), strings.Join(g.Licensees, ","),
 				strings.Join(g.Terms.Assets, ","), rightsString(g.Terms.Rights), g.Terms.Constraints.Territory, fmtTime(g.Terms.Constraints.NotAfter))
 		}))
@@ -310,7 +324,12 @@ func grantCmd() *command {
 		if err != nil {
 			return err
 		}
-		return e.show(g, func(w io.Writer) { printGrant(w, g) })
+		return e.show(g, func(w io.Writer) {
+			printGrant(w, &g.Grant)
+			if g.Confidential != nil {
+				printConfidential(w, g.Confidential)
+			}
+		})
 	})
 	history := reader("history", "<grant>", "Show a grant's history: offer, acceptance, amendments, status changes", func(e *env, c *client.Client, args []string) error {
 		if err := needArgs(args, 1, "a grant ID"); err != nil {
@@ -348,13 +367,13 @@ func grantCmd() *command {
 	}
 	return &command{name: "grant", summary: "Offer, accept, amend and end grants", subs: []*command{
 		offer,
-		transition("accept", "grant.accept", "Accept an offered grant (signed by the licensee)"),
+		grantAcceptCmd(),
 		amend,
 		transition("suspend", "grant.suspend", "Suspend an active grant (licensor)"),
 		transition("resume", "grant.resume", "Resume a suspended grant (whoever suspended it)"),
 		transition("revoke", "grant.revoke", "Revoke a grant, or withdraw an offer (licensor, as the terms allow)"),
 		transition("terminate", "grant.terminate", "Terminate a grant (as the termination terms allow)"),
-		attest, list, show, history, grantCertificateCmd(),
+		attest, list, show, history, grantCertificateCmd(), grantDiscloseCmd(), grantVerifyDisclosureCmd(),
 	}}
 }
 

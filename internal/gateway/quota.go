@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/charta/charta/node/client"
 )
 
@@ -65,7 +66,7 @@ func (q *quotas) grantPeriod(ctx context.Context, g string) (ledger.Period, erro
 	e, ok := q.grants[g]
 	q.mu.Unlock()
 	if !ok || e.gen != gen || now.After(e.expires) {
-		var gr *ledger.Grant
+		var gr *api.Grant
 		err := q.nodes.do(ctx, func(ctx context.Context, _ int, c *client.Client) error {
 			var err error
 			gr, err = c.Grant(ctx, g, q.nodes.readOpts()...)

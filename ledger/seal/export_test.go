@@ -38,7 +38,7 @@ func Intermediates(s *Sealed, bind Binding) (bd, hpkeInfo, payload []byte, wraps
 	c := [sha256.Size]byte(s.Commitment)
 	wraps = make(map[string][]byte)
 	for _, w := range s.Wraps {
-		fp := w.fingerprint()
+		fp := wrapFingerprint(w)
 		wraps[w.Member] = wrapAAD(&c, &fp, w.Member)
 	}
 	return d[:], info(&d), payloadAAD(&d, &c), wraps

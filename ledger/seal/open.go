@@ -80,7 +80,7 @@ func unwrapKey(w Wrap, k *PrivateKey, bd, commitment *[sha256.Size]byte) ([]byte
 	if err != nil {
 		return nil, fail(ErrCorrupt, "wrap for %s: enc: %v", w.Member, err)
 	}
-	fp := w.fingerprint()
+	fp := wrapFingerprint(w)
 	key, err := opener.Open(w.WrappedKey, wrapAAD(commitment, &fp, w.Member))
 	if err != nil || len(key) != ContentKeySize {
 		return nil, fail(ErrCorrupt, "wrap for %s: the wrapped key does not authenticate (altered, from another object, or sealed under another binding)", w.Member)

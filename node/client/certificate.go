@@ -31,7 +31,7 @@ func (c *Client) GrantCertificate(ctx context.Context, id string, s ledger.Signe
 	}
 	now := c.now().UTC().Truncate(time.Second)
 	cert, err := verify.IssueCertificate(verify.CertificateBody{
-		Grant: *g, Licensee: member, IssuedAt: now, ExpiresAt: now.Add(ttl), Evidence: *ev,
+		Grant: g.Grant, Licensee: member, IssuedAt: now, ExpiresAt: now.Add(ttl), Evidence: *ev,
 	}, s)
 	if err != nil {
 		return nil, err

@@ -130,19 +130,25 @@ func (f GrantFilter) query() url.Values {
 
 // Grants lists the grants that match f and that the token may see; see
 // Members.
-func (c *Client) Grants(ctx context.Context, f GrantFilter, opts ...ReadOption) ([]ledger.Grant, string, error) {
-	items, next, _, err := list[ledger.Grant](ctx, c, "/v1/grants", f.query(), opts)
+func (c *Client) Grants(ctx context.Context, f GrantFilter, opts ...ReadOption) ([]api.Grant, string, error) {
+	items, next, _, err := list[api.Grant](ctx, c, "/v1/grants", f.query(), opts)
 	return items, next, err
 }
 
 // AllGrants iterates over every grant that matches f.
-func (c *Client) AllGrants(ctx context.Context, f GrantFilter, opts ...ReadOption) iter.Seq2[ledger.Grant, error] {
-	return listAll[ledger.Grant](ctx, c, "/v1/grants", f.query(), opts)
+func (c *Client) AllGrants(ctx context.Context, f GrantFilter, opts ...ReadOption) iter.Seq2[api.Grant, error] {
+	return listAll[api.Grant](ctx, c, "/v1/grants", f.query(), opts)
 }
 
 // Grant returns one grant. A grant the token may not see is ErrNotFound.
-func (c *Client) Grant(ctx context.Context, id string, opts ...ReadOption) (*ledger.Grant, error) {
-	return one[ledger.Grant](ctx, c, "/v1/grants/"+escape(id), opts)
+func (c *Client) Grant(ctx context.Context, id string, opts ...ReadOption) (*api.Grant, error) {
+	return one[api.Grant](ctx, c, "/v1/grants/"+escape(id), opts)
+}
+
+// GrantSealed returns a confidential grant's sealed object, which the
+// caller opens with its own encryption key (ledger/seal.OpenWith).
+func (c *Client) GrantSealed(ctx context.Context, id string, opts ...ReadOption) (*ledger.Sealed, error) {
+	return one[ledger.Sealed](ctx, c, "/v1/grants/"+escape(id)+"/sealed", opts)
 }
 
 // GrantHistory lists a grant's history: its offer, acceptance, amendments

@@ -1,0 +1,142 @@
+package ledger
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"slices"
+)
+
+// ConfidentialKind is the kind of object in the binding a grant's sealed
+// part is sealed under (ledger/seal.Binding): the consortium ID, this kind
+// and the grant's ID. A sealed part copied into another grant does not
+// open there.
+const ConfidentialKind = "grant"
+
+// Confidential is the sealed part of a confidential grant: the terms'
+// confidential fields (ConfidentialTerms) sealed to the grant's parties,
+// and the commitment to them that the licensees' acceptance signs.
+//
+// Every node holds it and checks its shape; only the parties can open it
+// (ledger/seal.OpenWith, with the binding {consortium, "grant", grant ID}).
+// Commitment repeats Sealed.Commitment in the clear part of the offer, so
+// that what the acceptance signs is visible without parsing the sealed
+// object.
+type Confidential struct {
+	Commitment Hash    `json:"commitment"`
+	Sealed     *Sealed `json:"sealed"`
+}
+
+// ConfidentialTerms is the plaintext of a grant's sealed part: the fields
+// of its terms that only the parties may read. Which fields may be sealed:
+//
+//   - usage, the whole metered price (tiers, caps, minimum commitment, SLA
+//     credits, performance multipliers, revenue share);
+//   - the clauses the ledger only records: outputs_owner,
+//     improvements_owner, sla, indemnity_cap, liability, governing_law and
+//     contract_hash.
+//
+// The clauses that Check enforces, data and export_control, stay in the
+// public terms, where every node can enforce them; a sealed part that
+// carries them is refused by the parties' nodes. A sealed field must be
+// absent from the public terms (Terms.checkSealedAbsent).
+type ConfidentialTerms struct {
+	Usage   *UsageTerms `json:"usage,omitempty"`
+	Clauses Clauses     `json:"clauses"`
+}
+
+// ParseConfidentialTerms decodes a sealed plaintext strictly and checks it
+// against the grant's public terms: it must leave out the enforced
+// clauses, and the terms it completes must be valid (Terms.Validate of
+// the merged terms, so a report_usage duty names a metric of the sealed
+// usage terms). It returns the terms normalised.
+func ParseConfidentialTerms(plaintext []byte, public *Terms) (*ConfidentialTerms, error) {
+	var ct ConfidentialTerms
+	if err := DecodeStrict(plaintext, &ct); err != nil {
+		return nil, err
+	}
+	if ct.Clauses.Data != nil || ct.Clauses.ExportControl != "" {
+		return nil, Errorf(CodeInvalid, "clauses: data and export_control are enforced by every node and cannot be sealed; put them in the public terms")
+	}
+	merged := public.WithConfidential(&ct)
+	merged.Normalize()
+	if err := merged.Validate(); err != nil {
+		return nil, err
+	}
+	return &ct, nil
+}
+
+// Canonical returns the encoding of ct that party nodes store and hash:
+// equal terms give equal bytes on every node.
+func (ct *ConfidentialTerms) Canonical() []byte { return mustMarshal(ct) }
+
+// Digest is the private digest of ct: SHA-256 of its Canonical bytes,
+// which the parties' nodes compare to know they hold the same terms.
+func (ct *ConfidentialTerms) Digest() Hash { return sha256.Sum256(ct.Canonical()) }
+
+// WithConfidential returns a copy of t completed with the sealed fields
+// of ct: what the parties see.
+func (t Terms) WithConfidential(ct *ConfidentialTerms) Terms {
+	c := ct.Clauses
+	c.Data, c.ExportControl = t.Clauses.Data, t.Clauses.ExportControl
+	t.Clauses, t.Usage = c, ct.Usage
+	return t
+}
+
+// checkSealedAbsent refuses public terms that also carry a field the
+// sealed part holds: a confidential grant's usage terms and recorded-only
+// clauses live only in the sealed part.
+func (t *Terms) checkSealedAbsent() error {
+	c := t.Clauses
+	c.Data, c.ExportControl = nil, ""
+	if t.Usage != nil {
+		return Errorf(CodeInvalid, "usage: a confidential grant seals its usage terms; leave them out of the public terms")
+	}
+	if b, _ := json.Marshal(c); string(b) != "{}" {
+		return Errorf(CodeInvalid, "clauses: a confidential grant seals every clause but data and export_control; leave the others out of the public terms")
+	}
+	return nil
+}
+
+// checkConfidential checks the sealed part of grant g's offer (field is
+// the offer's path, such as "body") without
+// opening it: its shape (Sealed.Validate), the commitment in the clear
+// part equal to the sealed object's, the recipients exactly the grant's
+// parties, each wrapped to that member's current encryption key, and the
+// sealed fields absent from the public terms.
+//
+// The recipients are the parties only: the charter names no auditors (an
+// auditor is a member role), so a confidential grant is sealed to its
+// licensors and licensees, and a party discloses to an auditor with an
+// opening.
+func (a *applyCtx) checkConfidential(field string, g *Grant) error {
+	c := g.Confidential
+	terms := field + ".terms"
+	field += ".confidential"
+	if err := c.Sealed.Validate(); err != nil {
+		return prefixed(field+".sealed", err)
+	}
+	if c.Commitment != c.Sealed.Commitment {
+		return Errorf(CodeInvalid, "%s.commitment: %s is not the sealed object's commitment %s", field, c.Commitment, c.Sealed.Commitment)
+	}
+	parties := sortedSet(append(slices.Clone(g.Licensors), g.Licensees...))
+	if got := c.Sealed.Recipients(); !slices.Equal(got, parties) {
+		return Errorf(CodeInvalid, "%s.sealed.wraps: the recipients must be exactly the grant's parties %v, got %v", field, parties, got)
+	}
+	for i, w := range c.Sealed.Wraps {
+		m, err := a.member(field+".sealed.wraps["+itoa(i)+"].member", w.Member)
+		if err != nil {
+			return err
+		}
+		cur, ok := m.CurrentEncryptionKey()
+		if !ok {
+			return Errorf(CodeRejected, "%s.sealed.wraps[%d]: %s has no encryption key; it must register one (key.encryption.rotate) before it can be party to a confidential grant", field, i, w.Member)
+		}
+		if w.KeyFingerprint != cur.Fingerprint {
+			return Errorf(CodeRejected, "%s.sealed.wraps[%d].key_fingerprint: %s is not the current encryption key of %s (%s); seal to the keys /v1/members lists", field, i, w.KeyFingerprint, w.Member, cur.Fingerprint)
+		}
+	}
+	if err := g.Terms.checkSealedAbsent(); err != nil {
+		return prefixed(terms, err)
+	}
+	return nil
+}
