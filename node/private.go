@@ -123,32 +123,60 @@ func openConfidential(g *ledger.Grant, consortium, member string, keys []*seal.P
 // to that the private store does not hold yet (or holds for another
 // commitment), and records each outcome. A refusal is logged at ERROR and
 // counted; it changes nothing in the replicated state.
-func (s *Server) syncPrivate() error {
-	if s.private == nil {
-		return nil
-	}
+//
+// The first call scans every grant (the store is rebuilt after a restart,
+// a snapshot install or a restore). Later calls read only the journal
+// entries since the previous call, from seq on, and look at the grants
+// they offered, so that the cost follows the writes and not the number of
+// grants. It returns the journal size it has looked at.
+func (s *Server) syncPrivate(seq uint64, full bool) (uint64, error) {
 	member := s.cfg.Member
 	var consortium string
 	var todo []*ledger.Grant
+	want := func(g *ledger.Grant) bool {
+		if g.Confidential == nil || !g.IsParty(member) {
+			return false
+		}
+		rec, ok := s.private.get(g.ID)
+		return !ok || rec.Commitment != g.Confidential.Commitment
+	}
 	err := s.l.View(func(v *ledger.View) error {
 		consortium = v.Consortium()
-		for after := ""; ; {
-			gs, next := v.Grants(after, 500, func(g *ledger.Grant) bool {
-				if g.Confidential == nil || !g.IsParty(member) {
-					return false
+		size := v.Head().Size
+		if !full && seq <= size {
+			for from := seq; from < size; {
+				es := v.Entries(from, 500)
+				if len(es) == 0 {
+					break
 				}
-				rec, ok := s.private.get(g.ID)
-				return !ok || rec.Commitment != g.Confidential.Commitment
-			})
+				for _, e := range es {
+					for _, ev := range e.Outcome.Events {
+						if ev.Kind != "grant.offered" {
+							continue
+						}
+						if g, ok := v.Grant(ev.Subject); ok && want(g) {
+							todo = append(todo, g)
+						}
+					}
+				}
+				from = es[len(es)-1].Seq + 1
+			}
+			seq = size
+			return nil
+		}
+		for after := ""; ; {
+			gs, next := v.Grants(after, 500, want)
 			todo = append(todo, gs...)
 			if next == "" {
-				return nil
+				break
 			}
 			after = next
 		}
+		seq = size
+		return nil
 	})
 	if err != nil {
-		return err
+		return seq, err
 	}
 	var errs []error
 	for _, g := range todo {
@@ -159,13 +187,14 @@ func (s *Server) syncPrivate() error {
 		}
 		errs = append(errs, s.private.put(rec))
 	}
-	return errors.Join(errs...)
+	return seq, errors.Join(errs...)
 }
 
 // watchPrivate keeps the private store in step with the applied state:
 // after every change of the applied index (a new entry, a snapshot
 // installed, a restart) it opens what is new. It runs until ctx ends, then
-// closes the store.
+// closes the store. A journal that shrank or was replaced (a snapshot or a
+// restore) makes the next pass a full scan.
 func (s *Server) watchPrivate(ctx context.Context) {
 	if s.private == nil {
 		return
@@ -173,13 +202,15 @@ func (s *Server) watchPrivate(ctx context.Context) {
 	defer s.private.close()
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
-	var seen uint64
+	var applied, seq uint64
+	full := true
 	for {
-		if i := s.l.AppliedIndex(); i != seen {
-			if err := s.syncPrivate(); err != nil {
+		if i := s.l.AppliedIndex(); i != applied {
+			next, err := s.syncPrivate(seq, full || i < applied)
+			if err != nil {
 				s.log.Error("private store", "err", err)
 			} else {
-				seen = i
+				applied, seq, full = i, next, false
 			}
 		}
 		select {
