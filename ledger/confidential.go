@@ -31,14 +31,15 @@ type Confidential struct {
 //
 //   - usage, the whole metered price (tiers, caps, minimum commitment, SLA
 //     credits, performance multipliers, revenue share);
-//   - the clauses the ledger only records: outputs_owner,
-//     improvements_owner, sla, indemnity_cap, liability, governing_law and
-//     contract_hash.
+//   - the clauses the ledger only records: sla, indemnity_cap, liability,
+//     governing_law and contract_hash.
 //
-// The clauses that Check enforces, data and export_control, stay in the
-// public terms, where every node can enforce them; a sealed part that
-// carries them is refused by the parties' nodes. A sealed field must be
-// absent from the public terms (Terms.checkSealedAbsent).
+// The clauses that the ledger enforces stay in the public terms, where
+// every node can enforce them: data and export_control (Check), and
+// outputs_owner and improvements_owner (who must own a derived asset, at
+// asset.register). A sealed part that carries them is refused by the
+// parties' nodes. A sealed field must be absent from the public terms
+// (Terms.checkSealedAbsent).
 type ConfidentialTerms struct {
 	Usage   *UsageTerms `json:"usage,omitempty"`
 	Clauses Clauses     `json:"clauses"`
@@ -54,8 +55,8 @@ func ParseConfidentialTerms(plaintext []byte, public *Terms) (*ConfidentialTerms
 	if err := DecodeStrict(plaintext, &ct); err != nil {
 		return nil, err
 	}
-	if ct.Clauses.Data != nil || ct.Clauses.ExportControl != "" {
-		return nil, Errorf(CodeInvalid, "clauses: data and export_control are enforced by every node and cannot be sealed; put them in the public terms")
+	if c := ct.Clauses; c.Data != nil || c.ExportControl != "" || c.OutputsOwner != "" || c.ImprovementsOwner != "" {
+		return nil, Errorf(CodeInvalid, "clauses: data, export_control, outputs_owner and improvements_owner are enforced by every node and cannot be sealed; put them in the public terms")
 	}
 	merged := public.WithConfidential(&ct)
 	merged.Normalize()
@@ -78,6 +79,7 @@ func (ct *ConfidentialTerms) Digest() Hash { return sha256.Sum256(ct.Canonical()
 func (t Terms) WithConfidential(ct *ConfidentialTerms) Terms {
 	c := ct.Clauses
 	c.Data, c.ExportControl = t.Clauses.Data, t.Clauses.ExportControl
+	c.OutputsOwner, c.ImprovementsOwner = t.Clauses.OutputsOwner, t.Clauses.ImprovementsOwner
 	t.Clauses, t.Usage = c, ct.Usage
 	return t
 }
@@ -87,12 +89,12 @@ func (t Terms) WithConfidential(ct *ConfidentialTerms) Terms {
 // clauses live only in the sealed part.
 func (t *Terms) checkSealedAbsent() error {
 	c := t.Clauses
-	c.Data, c.ExportControl = nil, ""
+	c.Data, c.ExportControl, c.OutputsOwner, c.ImprovementsOwner = nil, "", "", ""
 	if t.Usage != nil {
 		return Errorf(CodeInvalid, "usage: a confidential grant seals its usage terms; leave them out of the public terms")
 	}
 	if b, _ := json.Marshal(c); string(b) != "{}" {
-		return Errorf(CodeInvalid, "clauses: a confidential grant seals every clause but data and export_control; leave the others out of the public terms")
+		return Errorf(CodeInvalid, "clauses: a confidential grant seals every clause but data, export_control, outputs_owner and improvements_owner; leave the others out of the public terms")
 	}
 	return nil
 }

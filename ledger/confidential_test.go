@@ -14,7 +14,7 @@ import (
 func markerTerms() ledger.ConfidentialTerms {
 	return ledger.ConfidentialTerms{
 		Usage:   gpuTerms("graduated"),
-		Clauses: ledger.Clauses{GoverningLaw: "Law-of-Marker-Q9Z", OutputsOwner: "licensee"},
+		Clauses: ledger.Clauses{GoverningLaw: "Law-of-Marker-Q9Z", Liability: "capped at fees paid"},
 	}
 }
 
@@ -134,7 +134,7 @@ func TestConfidentialGrant_OfferRejections(t *testing.T) {
 		}, ledger.CodeInvalid, "seals its usage terms"},
 		{"a recorded clause also public", func(t *testing.T, f *fixture, o *ledger.GrantOffer) {
 			o.Terms.Clauses.GoverningLaw = "DE"
-		}, ledger.CodeInvalid, "seals every clause but data and export_control"},
+		}, ledger.CodeInvalid, "seals every clause but data, export_control, outputs_owner and improvements_owner"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := confidentialFixture(t)
@@ -219,5 +219,27 @@ func TestConfidentialGrant_ReplayDeterministic(t *testing.T) {
 	}
 	if a.digest() != b.digest() {
 		t.Fatal("digests differ")
+	}
+}
+
+// TestConfidentialTerms_OwnershipClausesStayPublic: who owns derived assets
+// is enforced when one is registered, so outputs_owner and
+// improvements_owner cannot be sealed, where every node would read them as
+// unset (the licensee).
+func TestConfidentialTerms_OwnershipClausesStayPublic(t *testing.T) {
+	public := ledger.Terms{Assets: []string{"model-x"}, Rights: []ledger.Right{"use"}}
+	for _, c := range []ledger.Clauses{{OutputsOwner: "joint"}, {ImprovementsOwner: "licensor"}} {
+		pt, err := json.Marshal(ledger.ConfidentialTerms{Clauses: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ledger.ParseConfidentialTerms(pt, &public); err == nil || !strings.Contains(err.Error(), "outputs_owner and improvements_owner are enforced by every node") {
+			t.Errorf("sealed %+v: %v", c, err)
+		}
+	}
+	public.Clauses.OutputsOwner = "joint"
+	merged := public.WithConfidential(&ledger.ConfidentialTerms{Clauses: ledger.Clauses{GoverningLaw: "DE"}})
+	if merged.Clauses.OutputsOwner != "joint" || merged.Clauses.GoverningLaw != "DE" {
+		t.Fatalf("merged clauses %+v", merged.Clauses)
 	}
 }

@@ -97,7 +97,7 @@ func (s *Server) handleGrantList(w http.ResponseWriter, r *http.Request) {
 		shown := make([]*api.Grant, len(gs))
 		for i, g := range gs {
 			g.Status = g.StatusAt(now)
-			shown[i] = s.apiGrant(g)
+			shown[i] = s.apiGrant(p, g)
 		}
 		out = newList(shown, next)
 		return nil
@@ -116,10 +116,13 @@ func grant(v *ledger.View, p *principal, id string) (*ledger.Grant, error) {
 	return g, nil
 }
 
-// apiGrant is g as the API shows it on this node: a confidential grant's
-// sealed part becomes its commitment and, on a party's node that opened
-// them, the confidential terms and their private digest (private.go).
-func (s *Server) apiGrant(g *ledger.Grant) *api.Grant {
+// apiGrant is g as the API shows it to p on this node: a confidential
+// grant's sealed part becomes its commitment and, on a party's node that
+// opened them, the confidential terms and their private digest
+// (private.go) — for the node's operator and the parties' own tokens only.
+// An auditor is not a recipient: it sees the sealed view, and a party
+// discloses terms to it with an opening.
+func (s *Server) apiGrant(p *principal, g *ledger.Grant) *api.Grant {
 	out := &api.Grant{Grant: *g}
 	c := g.Confidential
 	if c == nil {
@@ -127,7 +130,7 @@ func (s *Server) apiGrant(g *ledger.Grant) *api.Grant {
 	}
 	out.Grant.Confidential = nil
 	out.Confidential = &api.GrantConfidential{Classification: api.ClassificationConfidential, Commitment: c.Commitment, Sealed: true}
-	if s.private == nil || !g.IsParty(s.cfg.Member) {
+	if s.private == nil || !g.IsParty(s.cfg.Member) || p == nil || !p.operator && !g.IsParty(p.member) {
 		return out
 	}
 	rec, ok := s.private.get(g.ID)
@@ -153,7 +156,7 @@ func (s *Server) handleGrantGet(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, r, http.StatusOK, s.apiGrant(g))
+	s.writeJSON(w, r, http.StatusOK, s.apiGrant(principalOf(r.Context()), g))
 }
 
 // handleGrantSealed returns a confidential grant's sealed object, as the

@@ -111,7 +111,9 @@ func openConfidential(g *ledger.Grant, consortium, member string, keys []*seal.P
 	}
 	ct, err := ledger.ParseConfidentialTerms(pt, &g.Terms)
 	if err != nil {
-		rec.Reason = "the sealed terms are not valid terms: " + err.Error()
+		// The error may quote the decrypted values; the reason is logged
+		// and served, so it says only what is wrong in kind.
+		rec.Reason = "the sealed terms decrypt and match their commitment but are not valid terms"
 		return rec
 	}
 	d := ct.Digest()
@@ -138,7 +140,9 @@ func (s *Server) syncPrivate(seq uint64, full bool) (uint64, error) {
 			return false
 		}
 		rec, ok := s.private.get(g.ID)
-		return !ok || rec.Commitment != g.Confidential.Commitment
+		// A full scan (a restart, with the keys it loaded) tries refused
+		// ones again: the key they needed may be there now.
+		return !ok || rec.Commitment != g.Confidential.Commitment || full && rec.Status == privateRefused
 	}
 	err := s.l.View(func(v *ledger.View) error {
 		consortium = v.Consortium()

@@ -13,21 +13,23 @@ import (
 )
 
 // sealOffer moves the confidential fields of o's terms (the usage terms
-// and every clause but data and export_control) into a sealed part,
+// and every clause the ledger only records: all but data, export_control,
+// outputs_owner and improvements_owner) into a sealed part,
 // encrypted to the parties' current encryption keys as /v1/members lists
 // them, under the binding of the grant.
 func sealOffer(e *env, c *client.Client, o *ledger.GrantOffer) error {
 	ct := ledger.ConfidentialTerms{Usage: o.Terms.Usage, Clauses: o.Terms.Clauses}
-	ct.Clauses.Data, ct.Clauses.ExportControl = nil, ""
+	ct.Clauses.Data, ct.Clauses.ExportControl, ct.Clauses.OutputsOwner, ct.Clauses.ImprovementsOwner = nil, "", "", ""
 	o.Terms.Usage = nil
-	o.Terms.Clauses = ledger.Clauses{Data: o.Terms.Clauses.Data, ExportControl: o.Terms.Clauses.ExportControl}
+	cl := o.Terms.Clauses
+	o.Terms.Clauses = ledger.Clauses{Data: cl.Data, ExportControl: cl.ExportControl, OutputsOwner: cl.OutputsOwner, ImprovementsOwner: cl.ImprovementsOwner}
 	consortium, err := c.Consortium(e.ctx)
 	if err != nil {
 		return explain(err)
 	}
 	var rs []seal.Recipient
 	for _, m := range append(append([]string{}, o.Licensors...), o.Licensees...) {
-		mem, err := c.Member(e.ctx, m)
+		mem, err := c.Member(e.ctx, m, linearizable)
 		if err != nil {
 			return explain(err)
 		}
@@ -38,6 +40,10 @@ func sealOffer(e *env, c *client.Client, o *ledger.GrantOffer) error {
 		pk, err := seal.PublicKeyFrom(cur.Public)
 		if err != nil {
 			return fmt.Errorf("%s's encryption key: %w", m, err)
+		}
+		if pk.Fingerprint() != cur.Fingerprint {
+			// The node answered a key that is not the one it names.
+			return fmt.Errorf("%s's encryption key from %s has fingerprint %s, not the %s it is listed under; not sealing to it", m, e.g.server, pk.Fingerprint(), cur.Fingerprint)
 		}
 		rs = append(rs, seal.Recipient{Member: m, Key: pk})
 	}

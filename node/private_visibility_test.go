@@ -1,0 +1,49 @@
+package node
+
+import (
+	"testing"
+
+	"github.com/charta/charta/ledger"
+)
+
+// TestAPIGrant_OpenedTermsOnlyForPartiesAndTheOperator: on a party's node,
+// the opened terms of a confidential grant go to the parties' own tokens
+// and the node's operator; an auditor, which is not a recipient, gets the
+// sealed view, like everyone on a node that is not a party's.
+func TestAPIGrant_OpenedTermsOnlyForPartiesAndTheOperator(t *testing.T) {
+	store, err := openPrivateStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.close()
+	commitment := ledger.Hash{1}
+	terms := &ledger.ConfidentialTerms{Clauses: ledger.Clauses{GoverningLaw: "Laws of Ruritania"}}
+	digest := terms.Digest()
+	if err := store.put(&privateRecord{Grant: "g-c", Commitment: commitment, Status: privateOpened, Terms: terms, Digest: &digest}); err != nil {
+		t.Fatal(err)
+	}
+	g := &ledger.Grant{ID: "g-c", Licensors: []string{"alpha"}, Licensees: []string{"beta"},
+		Confidential: &ledger.Confidential{Commitment: commitment}}
+	for _, tc := range []struct {
+		name   string
+		node   string
+		p      *principal
+		opened bool
+	}{
+		{"the licensor", "alpha", &principal{member: "alpha", role: ledger.RoleMember}, true},
+		{"the licensee", "alpha", &principal{member: "beta", role: ledger.RoleMember}, true},
+		{"the operator", "alpha", &principal{operator: true}, true},
+		{"an auditor", "alpha", &principal{member: "audit", role: ledger.RoleAuditor}, false},
+		{"a non-party member", "alpha", &principal{member: "gamma", role: ledger.RoleMember}, false},
+		{"the operator of a non-party node", "gamma", &principal{operator: true}, false},
+	} {
+		s := &Server{private: store, cfg: ServerConfig{Member: tc.node}}
+		c := s.apiGrant(tc.p, g).Confidential
+		if c == nil || c.Commitment != commitment || (c.Terms != nil) != tc.opened || c.Sealed == tc.opened {
+			t.Errorf("%s on %s's node: %+v", tc.name, tc.node, c)
+		}
+		if c != nil && c.Terms != nil && c.Terms.Clauses.GoverningLaw != "Laws of Ruritania" {
+			t.Errorf("%s: terms %+v", tc.name, c.Terms)
+		}
+	}
+}
