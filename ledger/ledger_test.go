@@ -696,3 +696,36 @@ func snapshotOf(t *testing.T, l *ledger.Ledger) *bytes.Buffer {
 	}
 	return &buf
 }
+
+// TestRestore_DoesNotWaitForOpenSnapshots: Raft can hold a snapshot of the
+// state (persisting it) while it waits for a Restore to finish; Restore
+// must not wait for that snapshot to be released, or the node deadlocks.
+// The open snapshot still streams the state it was taken of.
+func TestRestore_DoesNotWaitForOpenSnapshots(t *testing.T) {
+	f := newFixture(t)
+	for i := range 5 {
+		f.register("alpha", "m"+strconv.Itoa(i))
+	}
+	buf := snapshotOf(t, f.l)
+	held, err := f.l.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.l.Restore(bytes.NewReader(buf.Bytes())) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		held.Release()
+		t.Fatal("Restore waited for a snapshot that was still open")
+	}
+	var again bytes.Buffer
+	if _, err := held.WriteTo(&again); err != nil || !bytes.Equal(again.Bytes(), buf.Bytes()) {
+		t.Fatalf("the open snapshot after Restore: %v, %d bytes, want %d", err, again.Len(), buf.Len())
+	}
+	held.Release()
+	f.register("alpha", "after-restore")
+}

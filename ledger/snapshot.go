@@ -115,11 +115,13 @@ func (l *Ledger) Restore(r io.Reader) error {
 	l.applied.Store(applied)
 	l.wake()
 	l.mu.Unlock()
-	// Outside the lock: closing waits for the replaced store's open
-	// snapshots (Snapshot), which readers of the new state must not.
-	if err := old.Close(); err != nil {
-		return fmt.Errorf("ledger: restore: close the replaced state: %w", err)
-	}
+	// Closing waits for the replaced store's open snapshots (Snapshot), so
+	// Restore does not wait for it. Raft can hold one across a Restore: its
+	// snapshot goroutine keeps the snapshot it took while it asks Raft's
+	// main loop for the configuration, and the main loop is waiting for this
+	// Restore to finish installing a leader's snapshot. Its file is already
+	// replaced, so the close only lets go of the old file once they end.
+	go old.Close()
 	return nil
 }
 
