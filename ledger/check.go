@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,8 +62,10 @@ func (r *CheckRequest) Validate() error {
 // on.
 type Decision struct {
 	Allowed bool `json:"allowed"`
-	// Basis is why: "owner", "grant", "licence" (an open licence), or
-	// "none" when denied.
+	// Basis is why: "owner", "grant", "licence" (an open licence),
+	// "confidential" when only a confidential grant could allow it and
+	// its terms are sealed from the node that answers, or "none" when
+	// denied.
 	Basis  string `json:"basis"`
 	Reason string `json:"reason"`
 	// Chain is the grant that allows the use followed by its ancestors, up
@@ -95,6 +98,11 @@ type Decision struct {
 	// the asset (infraction.observe), recorded by At. They warn and never
 	// deny: the reason ends with a warning that lists them.
 	Observed []ObservedNote `json:"observed,omitempty"`
+	// Sealed are the confidential grants that allow the use by their
+	// public terms but whose usage terms (and hard caps) are sealed from
+	// the view that answered: a node that is not a party. Only a party's
+	// node, which holds the opened terms, can say whether they allow it.
+	Sealed []string `json:"sealed,omitempty"`
 	// Index is the applied index the answer is for. The node that answers
 	// sets it; Check leaves it zero, and a proof's replay ignores it.
 	Index uint64 `json:"index,omitempty"`
@@ -166,6 +174,17 @@ func hardCaps(v CheckView, g *Grant, at time.Time) ([]CapLeft, string) {
 		}
 	}
 	return caps, why
+}
+
+// publicView is implemented by a CheckView that decides by public terms
+// only, as Apply does: Apply has no keys, so a confidential grant's sealed
+// usage terms cannot bear on what it accepts (a derive right, for one),
+// and it checks the public terms alone rather than refuse.
+type publicView interface{ publicTermsOnly() }
+
+func publicTermsOnly(v CheckView) bool {
+	_, ok := v.(publicView)
+	return ok
 }
 
 // maxChain bounds how far Check follows parent grants; offers are refused
@@ -251,7 +270,10 @@ func decide(v CheckView, req CheckRequest) (Decision, error) {
 		}
 		why := evaluate(v, g, &req, &rules)
 		var caps []CapLeft
-		if why == "" {
+		if why == "" && g.Sealed() && !publicTermsOnly(v) {
+			why = "allows it by its public terms, but its usage terms are sealed to its parties " + strings.Join(g.Parties(), ", ") + ": ask a party's node"
+			d.Sealed = append(d.Sealed, g.ID)
+		} else if why == "" {
 			caps, why = hardCaps(v, g, req.At)
 		}
 		if why == "" {
@@ -309,6 +331,14 @@ func decide(v CheckView, req CheckRequest) (Decision, error) {
 		}
 	case open != "":
 		d.Allowed, d.Basis, d.Reason = true, "licence", open
+	case len(d.Sealed) > 0:
+		d.Basis = "confidential"
+		d.Reason = "confidential: ask a party's node"
+		for _, c := range d.Candidates {
+			if slices.Contains(d.Sealed, c.Grant) {
+				d.Reason += "; grant " + c.Grant + " " + c.Reason
+			}
+		}
 	default:
 		n := len("no grant allows ") + useLen(&req)
 		for _, c := range d.Candidates {

@@ -84,6 +84,22 @@ func (t Terms) WithConfidential(ct *ConfidentialTerms) Terms {
 	return t
 }
 
+// Opened returns a copy of g whose terms are completed with its opened
+// confidential terms ct (Terms.WithConfidential): the grant as its
+// parties' nodes check and price it. The copy is never stored; Check
+// applies its usage terms and hard caps like any other grant's.
+func (g *Grant) Opened(ct *ConfidentialTerms) *Grant {
+	o := *g
+	o.Terms = g.Terms.WithConfidential(ct)
+	o.opened = true
+	return &o
+}
+
+// Sealed reports whether g is confidential and this copy does not hold
+// its opened terms: whoever reads it cannot see its usage terms or the
+// clauses it seals.
+func (g *Grant) Sealed() bool { return g.Confidential != nil && !g.opened }
+
 // checkSealedAbsent refuses public terms that also carry a field the
 // sealed part holds: a confidential grant's usage terms and recorded-only
 // clauses live only in the sealed part.
@@ -111,16 +127,29 @@ func (t *Terms) checkSealedAbsent() error {
 // licensors and licensees, and a party discloses to an auditor with an
 // opening.
 func (a *applyCtx) checkConfidential(field string, g *Grant) error {
-	c := g.Confidential
-	terms := field + ".terms"
-	field += ".confidential"
+	if err := a.checkSealedTo(field+".confidential", g.Confidential, g.Parties()); err != nil {
+		return err
+	}
+	if err := g.Terms.checkSealedAbsent(); err != nil {
+		return prefixed(field+".terms", err)
+	}
+	return nil
+}
+
+// checkSealedTo checks sealed part c (at field) without opening it: its
+// shape (Sealed.Validate), the commitment in the clear equal to the
+// sealed object's, the recipients exactly parties, and each wrapped to
+// that member's current encryption key.
+func (a *applyCtx) checkSealedTo(field string, c *Confidential, parties []string) error {
+	if c.Sealed == nil {
+		return Errorf(CodeInvalid, "%s.sealed: the sealed object is required", field)
+	}
 	if err := c.Sealed.Validate(); err != nil {
 		return prefixed(field+".sealed", err)
 	}
 	if c.Commitment != c.Sealed.Commitment {
 		return Errorf(CodeInvalid, "%s.commitment: %s is not the sealed object's commitment %s", field, c.Commitment, c.Sealed.Commitment)
 	}
-	parties := sortedSet(append(slices.Clone(g.Licensors), g.Licensees...))
 	if got := c.Sealed.Recipients(); !slices.Equal(got, parties) {
 		return Errorf(CodeInvalid, "%s.sealed.wraps: the recipients must be exactly the grant's parties %v, got %v", field, parties, got)
 	}
@@ -136,9 +165,6 @@ func (a *applyCtx) checkConfidential(field string, g *Grant) error {
 		if w.KeyFingerprint != cur.Fingerprint {
 			return Errorf(CodeRejected, "%s.sealed.wraps[%d].key_fingerprint: %s is not the current encryption key of %s (%s); seal to the keys /v1/members lists", field, i, w.KeyFingerprint, w.Member, cur.Fingerprint)
 		}
-	}
-	if err := g.Terms.checkSealedAbsent(); err != nil {
-		return prefixed(terms, err)
 	}
 	return nil
 }

@@ -184,6 +184,9 @@ type Grant struct {
 	// every node holds the ciphertext and the commitment, only the parties
 	// can open it.
 	Confidential *Confidential `json:"confidential,omitempty"`
+	// opened says that Terms hold the opened confidential terms (Opened):
+	// a party's node's copy, never stored or replicated.
+	opened bool
 }
 
 // StatusAt is the grant's status at time t: its stored status, unless its
@@ -205,6 +208,12 @@ func (g *Grant) StatusAt(t time.Time) Status {
 // IsParty reports whether m is a licensor or a licensee of g.
 func (g *Grant) IsParty(m string) bool {
 	return slices.Contains(g.Licensors, m) || slices.Contains(g.Licensees, m)
+}
+
+// Parties returns g's licensors and licensees, sorted, each once: the
+// recipients of its sealed part.
+func (g *Grant) Parties() []string {
+	return sortedSet(append(slices.Clone(g.Licensors), g.Licensees...))
 }
 
 // CanTransition reports whether member by may move the grant from its

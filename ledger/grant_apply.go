@@ -21,6 +21,8 @@ type GrantEvent struct {
 	Attestation *DutyAttestation `json:"attestation,omitempty"`
 	// Deletion is the evidence of a deletion_attested event.
 	Deletion *Attestation `json:"deletion,omitempty"`
+	// Statement is what a statement_attested event attests.
+	Statement *StatementAttestBody `json:"statement,omitempty"`
 }
 
 // GrantOffer is the body of grant.offer, and one grant of a bundle.offer.

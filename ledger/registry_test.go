@@ -13,7 +13,7 @@ func TestProposalTypes(t *testing.T) {
 		"asset.register", "asset.transfer", "ballot.open", "ballot.vote", "bundle.accept", "bundle.offer", "duty.attest",
 		"grant.accept", "grant.amend", "grant.offer", "grant.resume", "grant.revoke", "grant.suspend",
 		"grant.terminate", "infraction.observe", "key.delegate", "key.encryption.rotate", "key.revoke", "key.rotate", "pool.consume", "pool.create", "pool.hold", "pool.release", "pool.settle",
-		"pool.transfer", "retention.attest", "sla.report", "token.register", "token.revoke", "usage.report",
+		"pool.transfer", "retention.attest", "sla.report", "statement.attest", "token.register", "token.revoke", "usage.report",
 	}
 	if got := ProposalTypes(); !slices.Equal(got, want) {
 		t.Errorf("ProposalTypes() = %q\nwant %q", got, want)

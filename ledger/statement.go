@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -143,6 +144,16 @@ func termsAt(t *tx, g *Grant, at time.Time) (Terms, uint32) {
 
 // computeStatement prices grant g's usage in period at ledger time now.
 func computeStatement(t *tx, g *Grant, period string, now time.Time) (*Statement, error) {
+	if g.Sealed() {
+		return nil, Errorf(CodeForbidden, "grant: grant %s is confidential: its statements are computed by its parties' nodes (%s)", g.ID, strings.Join(g.Parties(), ", "))
+	}
+	return computeStatementFrom(t, g, period, now, nil)
+}
+
+// computeStatementFrom prices g's usage in period at ledger time now, from
+// the reports of the state, or from the reports sealed accepted when sealed
+// is a party's account of an opened confidential grant.
+func computeStatementFrom(t *tx, g *Grant, period string, now time.Time, sealed *PrivateUsage) (*Statement, error) {
 	if g.Terms.Usage == nil {
 		return nil, Errorf(CodeNotFound, "grant: grant %s has no usage terms", g.ID)
 	}
@@ -166,18 +177,29 @@ func computeStatement(t *tx, g *Grant, period string, now time.Time) (*Statement
 	}
 	var c checked
 	quantities := make([]int64, len(u.Metrics))
-	t.scan(bucketUsage, append(key(g.ID, period), 0), func(k, v []byte) bool {
-		var r UsageReport
-		mustUnmarshal(bucketUsage, k, v, &r)
+	add := func(metrics []MetricQuantity) {
 		s.Reports++
-		for _, mq := range r.Metrics {
+		for _, mq := range metrics {
 			i := slices.IndexFunc(u.Metrics, func(m UsageMetric) bool { return m.Name == mq.Metric })
 			if i >= 0 {
 				quantities[i] = c.add(quantities[i], mq.Quantity)
 			}
 		}
-		return true
-	})
+	}
+	if sealed != nil {
+		for _, r := range sealed.Reports {
+			if r.Period == period && r.Status == PrivateAccepted {
+				add(r.Metrics)
+			}
+		}
+	} else {
+		t.scan(bucketUsage, append(key(g.ID, period), 0), func(k, v []byte) bool {
+			var r UsageReport
+			mustUnmarshal(bucketUsage, k, v, &r)
+			add(r.Metrics)
+			return true
+		})
+	}
 	for i, m := range u.Metrics {
 		lines, amt, ok := m.Pricing.price(quantities[i])
 		if !ok {

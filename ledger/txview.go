@@ -4,6 +4,10 @@ package ledger
 // writes of the proposal being applied.
 type txView struct{ t *tx }
 
+// publicTermsOnly marks txView, Apply's view, as deciding by public terms
+// (publicView).
+func (txView) publicTermsOnly() {}
+
 func (v txView) Asset(id string) (*Asset, bool) {
 	var a Asset
 	return &a, v.t.getJSON(bucketAssets, []byte(id), &a)

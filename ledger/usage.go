@@ -35,12 +35,17 @@ type UsageReportBody struct {
 	// Window is when the usage took place; it lies within the period and
 	// must have begun by ledger time.
 	Window  Window           `json:"window"`
-	Metrics []MetricQuantity `json:"metrics"` // sorted by metric, no duplicates
+	// Metrics are sorted by metric, with no duplicates. A report of a
+	// confidential grant leaves them out: they are in its sealed part.
+	Metrics []MetricQuantity `json:"metrics,omitempty"`
 	// The scope of the use, checked against the grant's constraints when
 	// stated.
 	Territory string `json:"territory,omitempty"`
 	Purpose   string `json:"purpose,omitempty"`
 	Industry  string `json:"industry,omitempty"`
+	// Confidential is the sealed part of a confidential grant's report:
+	// its metrics (SealedUsage) sealed to the grant's parties.
+	Confidential *Confidential `json:"confidential,omitempty"`
 }
 
 // UsageReport is an accepted usage report as stored.
@@ -118,6 +123,9 @@ func (a *applyCtx) meteredGrant(grantID, reportID, period string) (*Grant, time.
 		return nil, time.Time{}, time.Time{}, err
 	}
 	u := g.Terms.Usage
+	if g.Sealed() {
+		return nil, time.Time{}, time.Time{}, Errorf(CodeInvalid, "body.grant: grant %s is confidential: a usage report seals its metrics to the parties (body.confidential), and it takes no SLA reports", g.ID)
+	}
 	if u == nil {
 		return nil, time.Time{}, time.Time{}, Errorf(CodeRejected, "body.grant: grant %s has no usage terms", g.ID)
 	}
@@ -167,6 +175,9 @@ func applyUsageReport(a *applyCtx) error {
 	if err := a.body(&b); err != nil {
 		return err
 	}
+	if b.Confidential != nil {
+		return applySealedUsageReport(a, &b)
+	}
 	g, pStart, pEnd, err := a.meteredGrant(b.Grant, b.ReportID, b.Period)
 	if err != nil {
 		return err
@@ -175,6 +186,50 @@ func applyUsageReport(a *applyCtx) error {
 	if !slices.Contains(g.Licensees, a.p.Signer) && !slices.Contains(u.Meters, a.p.Signer) {
 		return Errorf(CodeForbidden, "signer: %s is neither a licensee of grant %s nor one of its meters", a.p.Signer, g.ID)
 	}
+	if err := checkWindow(&b, pStart, pEnd, a.ahead()); err != nil {
+		return err
+	}
+	if err := checkMetrics(u, g.ID, b.Metrics); err != nil {
+		return err
+	}
+	if err := checkReportScope(&b); err != nil {
+		return err
+	}
+	h := Hash(sha256.Sum256(mustMarshal(b)))
+	if dup, err := a.seenReport(bucketUsageIDs, g.ID, b.ReportID, h); err != nil || dup {
+		return err
+	}
+
+	if err := a.usageInGrant(g, &b); err != nil {
+		return err
+	}
+	var sum UsageTotals
+	if !a.tx.getJSON(bucketUsageSum, key(g.ID, b.Period), &sum) {
+		sum = UsageTotals{Grant: g.ID, Period: b.Period}
+	}
+	soft, capped, cerr := addUsage(u, &sum, b.Metrics, b.Period)
+	if capped != "" {
+		return a.rejectWith(InfractionHardCap, g, &b, capped, cerr)
+	}
+	if cerr != nil {
+		return cerr
+	}
+	sum.Reports++
+	a.tx.putJSON(bucketUsageSum, key(g.ID, b.Period), sum)
+	a.tx.putJSON(bucketUsage, key(g.ID, b.Period, b.ReportID), UsageReport{UsageReportBody: b, Hash: h, Signer: a.p.Signer, Index: a.index, At: a.now})
+	a.tx.putJSON(bucketUsageIDs, key(g.ID, b.ReportID), reportRef{Period: b.Period, Hash: h, Index: a.index})
+	a.event("usage.reported", g.ID)
+	for _, c := range soft {
+		a.recordInfraction(c.infraction(g, b.Period, b.ReportID))
+	}
+	a.recordMissingReports(g)
+	a.recordOverdueDuties(g)
+	return nil
+}
+
+// checkWindow normalises b's window to UTC and checks it: start before
+// end, within the period [pStart, pEnd), and begun before ahead.
+func checkWindow(b *UsageReportBody, pStart, pEnd, ahead time.Time) error {
 	b.Window.Start, b.Window.End = b.Window.Start.UTC(), b.Window.End.UTC()
 	w := b.Window
 	if !w.Start.Before(w.End) {
@@ -183,40 +238,35 @@ func applyUsageReport(a *applyCtx) error {
 	if w.Start.Before(pStart) || w.End.After(pEnd) {
 		return Errorf(CodeInvalid, "body.window: [%s, %s) is not within period %s", w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339), b.Period)
 	}
-	if !w.Start.Before(a.ahead()) {
-		return Errorf(CodeInvalid, "body.window: starts at %s, not before %s", w.Start.Format(time.RFC3339), a.ahead().Format(time.RFC3339))
+	if !w.Start.Before(ahead) {
+		return Errorf(CodeInvalid, "body.window: starts at %s, not before %s", w.Start.Format(time.RFC3339), ahead.Format(time.RFC3339))
 	}
-	if len(b.Metrics) == 0 || len(b.Metrics) > maxMetrics {
-		return Errorf(CodeInvalid, "body.metrics: between 1 and %d metrics are required", maxMetrics)
-	}
-	for i, m := range b.Metrics {
-		f := "body.metrics[" + itoa(i) + "]"
-		if i > 0 && b.Metrics[i-1].Metric >= m.Metric {
-			return Errorf(CodeInvalid, "%s.metric: metrics must be sorted without duplicates", f)
-		}
-		if _, ok := u.metric(m.Metric); !ok {
-			return Errorf(CodeInvalid, "%s.metric: %q is not a metric of grant %s", f, m.Metric, g.ID)
-		}
-		if m.Quantity < 0 || m.Quantity > MaxQuantity {
-			return Errorf(CodeInvalid, "%s.quantity: %d is not between 0 and %d", f, m.Quantity, MaxQuantity)
-		}
-	}
+	return nil
+}
+
+// checkReportScope checks the shape of the scope a report states.
+func checkReportScope(b *UsageReportBody) error {
 	req := CheckRequest{Member: "x", Asset: "x", Action: RightUse, Territory: b.Territory, Purpose: b.Purpose, Industry: b.Industry}
 	if err := req.Validate(); err != nil {
 		return prefixed("body", err)
 	}
-	h := Hash(sha256.Sum256(mustMarshal(b)))
-	if dup, err := a.seenReport(bucketUsageIDs, g.ID, b.ReportID, h); err != nil || dup {
-		return err
-	}
+	return nil
+}
 
-	infraction := func(kind, metric, detail string) {
-		a.recordInfraction(Infraction{Kind: kind, Grant: g.ID, Members: g.Licensees, Period: b.Period, Metric: metric, Report: b.ReportID, Detail: detail})
+// rejectWith refuses report b of grant g with err, and records an
+// infraction of kind against g's licensees when the refusal is journaled.
+func (a *applyCtx) rejectWith(kind string, g *Grant, b *UsageReportBody, metric string, err *Error) error {
+	a.onReject = func() {
+		a.recordInfraction(Infraction{Kind: kind, Grant: g.ID, Members: g.Licensees, Period: b.Period, Metric: metric, Report: b.ReportID, Detail: err.Message})
 	}
-	rejectWith := func(kind, metric string, err *Error) error {
-		a.onReject = func() { infraction(kind, metric, err.Message) }
-		return err
-	}
+	return err
+}
+
+// usageInGrant checks that g was active for the whole of report b's
+// window and that the use it states is in g's scope; a report outside
+// them is refused with an infraction.
+func (a *applyCtx) usageInGrant(g *Grant, b *UsageReportBody) error {
+	w := b.Window
 	// Was the grant active, and the use in scope, for the whole window?
 	ivs := activeIntervals(a.tx, g)
 	inside := slices.ContainsFunc(ivs, func(iv interval) bool { return iv.contains(w.Start, w.End) })
@@ -224,63 +274,90 @@ func applyUsageReport(a *applyCtx) error {
 		ended := g.Terms.Constraints.NotAfter
 		st := g.StatusAt(a.now)
 		if (ended != nil && w.End.After(*ended)) || ((st == StatusRevoked || st == StatusTerminated) && len(ivs) > 0 && !ivs[len(ivs)-1].to.IsZero() && w.End.After(ivs[len(ivs)-1].to)) {
-			return rejectWith(InfractionAfterExpiry, "", Errorf(CodeRejected, "body.window: usage until %s is after grant %s ended", w.End.Format(time.RFC3339), g.ID))
+			return a.rejectWith(InfractionAfterExpiry, g, b, "", Errorf(CodeRejected, "body.window: usage until %s is after grant %s ended", w.End.Format(time.RFC3339), g.ID))
 		}
-		return rejectWith(InfractionOutOfScope, "", Errorf(CodeRejected, "body.window: grant %s was not active for the whole window [%s, %s)", g.ID, w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339)))
+		return a.rejectWith(InfractionOutOfScope, g, b, "", Errorf(CodeRejected, "body.window: grant %s was not active for the whole window [%s, %s)", g.ID, w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339)))
 	}
-	if why := reportScope(g, &b); why != "" {
-		return rejectWith(InfractionOutOfScope, "", Errorf(CodeRejected, "body: the reported use is outside grant %s: %s", g.ID, why))
+	if why := reportScope(g, b); why != "" {
+		return a.rejectWith(InfractionOutOfScope, g, b, "", Errorf(CodeRejected, "body: the reported use is outside grant %s: %s", g.ID, why))
 	}
 
-	var sum UsageTotals
-	if !a.tx.getJSON(bucketUsageSum, key(g.ID, b.Period), &sum) {
-		sum = UsageTotals{Grant: g.ID, Period: b.Period}
+	return nil
+}
+
+// checkMetrics checks a report's metrics against usage terms u of grant:
+// between 1 and maxMetrics, sorted without duplicates, each a metric of
+// the terms with a quantity in range.
+func checkMetrics(u *UsageTerms, grant string, metrics []MetricQuantity) error {
+	if len(metrics) == 0 || len(metrics) > maxMetrics {
+		return Errorf(CodeInvalid, "body.metrics: between 1 and %d metrics are required", maxMetrics)
 	}
-	type crossing struct {
-		metric   string
-		old, new int64
-		cap      int64
+	for i, m := range metrics {
+		f := "body.metrics[" + itoa(i) + "]"
+		if i > 0 && metrics[i-1].Metric >= m.Metric {
+			return Errorf(CodeInvalid, "%s.metric: metrics must be sorted without duplicates", f)
+		}
+		if _, ok := u.metric(m.Metric); !ok {
+			return Errorf(CodeInvalid, "%s.metric: %q is not a metric of grant %s", f, m.Metric, grant)
+		}
+		if m.Quantity < 0 || m.Quantity > MaxQuantity {
+			return Errorf(CodeInvalid, "%s.quantity: %d is not between 0 and %d", f, m.Quantity, MaxQuantity)
+		}
 	}
-	var soft []crossing
-	for _, mq := range b.Metrics {
+	return nil
+}
+
+// capCrossing is a soft cap that a report made the period's use cross.
+type capCrossing struct {
+	metric   string
+	old, new int64
+	cap      int64
+}
+
+// infraction is the soft-cap infraction c records against g's licensees.
+func (c capCrossing) infraction(g *Grant, period, report string) Infraction {
+	return Infraction{Kind: InfractionSoftCap, Grant: g.ID, Members: g.Licensees, Period: period, Metric: c.metric, Report: report,
+		Detail: c.metric + " reached " + strconv.FormatInt(c.new, 10) + " in period " + period + ", over the soft cap of " + strconv.FormatInt(c.cap, 10)}
+}
+
+// addUsage adds checked metrics to the period's totals sum under usage
+// terms u, and returns the soft caps the report crosses. A report that
+// would pass a hard cap is refused with the metric it passes (capped);
+// one that would bring a total or the period's fee over the largest
+// amount is refused too. sum is changed only when the report is
+// accepted. Apply and the parties' nodes (for a confidential grant's
+// sealed reports) admit usage with this one function.
+func addUsage(u *UsageTerms, sum *UsageTotals, metrics []MetricQuantity, period string) (soft []capCrossing, capped string, err *Error) {
+	next := UsageTotals{Grant: sum.Grant, Period: sum.Period, Metrics: slices.Clone(sum.Metrics), Reports: sum.Reports}
+	for _, mq := range metrics {
 		m, _ := u.metric(mq.Metric)
-		old := sum.get(mq.Metric)
+		old := next.get(mq.Metric)
 		n := old + mq.Quantity // both ≤ 1e15: no overflow
 		if n > MaxQuantity {
-			return Errorf(CodeTooLarge, "body.metrics: the period's total of %s would be %d, over the largest quantity %d", mq.Metric, n, MaxQuantity)
+			return nil, "", Errorf(CodeTooLarge, "body.metrics: the period's total of %s would be %d, over the largest quantity %d", mq.Metric, n, MaxQuantity)
 		}
 		if m.HardCap > 0 && n > m.HardCap {
-			return rejectWith(InfractionHardCap, mq.Metric, Errorf(CodeRejected,
+			return nil, mq.Metric, Errorf(CodeRejected,
 				"body.metrics: %s of %d %s would bring period %s to %d, over the hard cap of %d (used %d, remaining %d)",
-				mq.Metric, mq.Quantity, m.Unit, b.Period, n, m.HardCap, old, m.HardCap-old))
+				mq.Metric, mq.Quantity, m.Unit, period, n, m.HardCap, old, m.HardCap-old)
 		}
 		if m.SoftCap > 0 && old <= m.SoftCap && n > m.SoftCap {
-			soft = append(soft, crossing{mq.Metric, old, n, m.SoftCap})
+			soft = append(soft, capCrossing{mq.Metric, old, n, m.SoftCap})
 		}
-		sum.set(mq.Metric, n)
+		next.set(mq.Metric, n)
 	}
 	var base int64
 	for _, m := range u.Metrics {
-		_, amt, ok := m.Pricing.price(sum.get(m.Name))
+		_, amt, ok := m.Pricing.price(next.get(m.Name))
 		if ok {
 			base, ok = addChecked(base, amt)
 		}
 		if !ok || base > MaxMicros {
-			return Errorf(CodeTooLarge, "body.metrics: the period's fee would be over the largest amount, %d micro-units", MaxMicros)
+			return nil, "", Errorf(CodeTooLarge, "body.metrics: the period's fee would be over the largest amount, %d micro-units", MaxMicros)
 		}
 	}
-	sum.Reports++
-	a.tx.putJSON(bucketUsageSum, key(g.ID, b.Period), sum)
-	a.tx.putJSON(bucketUsage, key(g.ID, b.Period, b.ReportID), UsageReport{UsageReportBody: b, Hash: h, Signer: a.p.Signer, Index: a.index, At: a.now})
-	a.tx.putJSON(bucketUsageIDs, key(g.ID, b.ReportID), reportRef{Period: b.Period, Hash: h, Index: a.index})
-	a.event("usage.reported", g.ID)
-	for _, c := range soft {
-		a.recordInfraction(Infraction{Kind: InfractionSoftCap, Grant: g.ID, Members: g.Licensees, Period: b.Period, Metric: c.metric, Report: b.ReportID,
-			Detail: c.metric + " reached " + strconv.FormatInt(c.new, 10) + " in period " + b.Period + ", over the soft cap of " + strconv.FormatInt(c.cap, 10)})
-	}
-	a.recordMissingReports(g)
-	a.recordOverdueDuties(g)
-	return nil
+	*sum = next
+	return soft, "", nil
 }
 
 // reportScope says why the scope a report states is outside g, or "".

@@ -1,0 +1,264 @@
+package ledger
+
+import (
+	"crypto/sha256"
+	"slices"
+	"strings"
+	"time"
+)
+
+// SealedUsageKind is the kind of object in the binding a confidential
+// grant's usage report is sealed under; the binding's ID is
+// SealedUsageID(grant, report). A sealed part copied into another report
+// or grant does not open there.
+const SealedUsageKind = "usage.report"
+
+// SealedUsageID is the binding ID of report of grant: "grant/report".
+func SealedUsageID(grant, report string) string { return grant + "/" + report }
+
+// maxBindingField is the longest field of a seal binding, in bytes.
+const maxBindingField = 256
+
+// SealedUsage is the plaintext of a confidential grant's usage report's
+// sealed part: the quantities, which only the parties may read. The
+// report's grant, ID, period, window and scope stay public: every node
+// checks that the grant was active and the use in scope, and the parties'
+// nodes admit the quantities (PrivateUsage.Admit).
+type SealedUsage struct {
+	Metrics []MetricQuantity `json:"metrics"` // sorted by metric, no duplicates
+}
+
+// ParseSealedUsage decodes a sealed report's plaintext strictly.
+func ParseSealedUsage(plaintext []byte) (*SealedUsage, error) {
+	var su SealedUsage
+	if err := DecodeStrict(plaintext, &su); err != nil {
+		return nil, err
+	}
+	return &su, nil
+}
+
+// Canonical returns su's encoding, the plaintext a sealer seals.
+func (su *SealedUsage) Canonical() []byte { return mustMarshal(su) }
+
+// periodAnyKind parses a period key in whichever kind it is written: a
+// day (2026-01-05), an ISO week (2026-W02), a month (2026-01), a quarter
+// (2026-Q1) or a year (2026). The forms do not overlap. Apply uses it for
+// a confidential grant, whose period kind is sealed with its usage terms.
+func periodAnyKind(k string) (time.Time, time.Time, error) {
+	var first error
+	for _, p := range []Period{PeriodDay, PeriodWeek, PeriodMonth, PeriodQuarter, PeriodYear} {
+		s, e, err := ParsePeriod(p, k)
+		if err == nil {
+			return s, e, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return time.Time{}, time.Time{}, Errorf(CodeInvalid, "%q is not a period (want e.g. 2026-01-05, 2026-W02, 2026-01, 2026-Q1 or 2026)", k)
+}
+
+// applySealedUsageReport applies a usage report of a confidential grant.
+// Every node checks what is public — the signer a party, the period and
+// window, the grant active and the stated scope in it, the sealed part
+// sealed to exactly the parties' current keys — and records the report
+// with its sealed metrics, counting it in the period's totals without
+// quantities. The quantities, the metrics' names, the hard and soft caps
+// and the grace are the parties' nodes' to check, in log order, with the
+// same code (PrivateUsage.Admit).
+func applySealedUsageReport(a *applyCtx, b *UsageReportBody) error {
+	g, err := a.grant("body.grant", b.Grant)
+	if err != nil {
+		return err
+	}
+	if g.Confidential == nil {
+		return Errorf(CodeInvalid, "body.confidential: grant %s is not confidential; report its metrics in the clear", g.ID)
+	}
+	if len(b.Metrics) > 0 {
+		return Errorf(CodeInvalid, "body.metrics: a report of confidential grant %s carries its metrics only in its sealed part", g.ID)
+	}
+	if !g.IsParty(a.p.Signer) {
+		return Errorf(CodeForbidden, "signer: %s is not a party to confidential grant %s", a.p.Signer, g.ID)
+	}
+	if !ValidID(b.ReportID) {
+		return Errorf(CodeInvalid, "body.report_id: %q is not a valid ID (1-128 of A-Z a-z 0-9 . _ : -)", b.ReportID)
+	}
+	if len(SealedUsageID(g.ID, b.ReportID)) > maxBindingField {
+		return Errorf(CodeInvalid, "body.report_id: grant ID, slash and report ID together must be at most %d bytes to seal under", maxBindingField)
+	}
+	pStart, pEnd, err := periodAnyKind(b.Period)
+	if err != nil {
+		return prefixed("body.period", err)
+	}
+	if pStart.After(a.ahead()) {
+		return Errorf(CodeInvalid, "body.period: period %s has not begun by %s", b.Period, a.ahead().Format(time.RFC3339))
+	}
+	if err := checkWindow(b, pStart, pEnd, a.ahead()); err != nil {
+		return err
+	}
+	if err := checkReportScope(b); err != nil {
+		return err
+	}
+	if err := a.checkSealedTo("body.confidential", b.Confidential, g.Parties()); err != nil {
+		return err
+	}
+	h := Hash(sha256.Sum256(mustMarshal(b)))
+	if dup, err := a.seenReport(bucketUsageIDs, g.ID, b.ReportID, h); err != nil || dup {
+		return err
+	}
+	if err := a.usageInGrant(g, b); err != nil {
+		return err
+	}
+	var sum UsageTotals
+	if !a.tx.getJSON(bucketUsageSum, key(g.ID, b.Period), &sum) {
+		sum = UsageTotals{Grant: g.ID, Period: b.Period}
+	}
+	sum.Reports++
+	a.tx.putJSON(bucketUsageSum, key(g.ID, b.Period), sum)
+	a.tx.putJSON(bucketUsage, key(g.ID, b.Period, b.ReportID), UsageReport{UsageReportBody: *b, Hash: h, Signer: a.p.Signer, Index: a.index, At: a.now})
+	a.tx.putJSON(bucketUsageIDs, key(g.ID, b.ReportID), reportRef{Period: b.Period, Hash: h, Index: a.index})
+	a.event("usage.reported", g.ID)
+	return nil
+}
+
+// Statuses of a report in a PrivateUsage.
+const (
+	PrivateAccepted = "accepted"
+	PrivateRefused  = "refused"
+)
+
+// PrivateReport is a confidential grant's usage report as its parties'
+// nodes admitted it: the public record with the opened metrics, and
+// whether the sealed quantities were accepted.
+type PrivateReport struct {
+	Report  string           `json:"report"`
+	Period  string           `json:"period"`
+	Signer  string           `json:"signer"`
+	Index   uint64           `json:"index"`
+	At      time.Time        `json:"at"`
+	Metrics []MetricQuantity `json:"metrics,omitempty"`
+	Status  string           `json:"status"`
+	Reason  string           `json:"reason,omitempty"`
+}
+
+// PrivateUsage is a party's node's account of a confidential grant's
+// usage: every sealed report in log order, with what it admitted, the
+// period totals, and the cap infractions. It is derived from the public
+// reports and the opened terms alone, in log order, with the code Apply
+// uses for reports in the clear (checkMetrics, addUsage), so two parties'
+// nodes hold equal accounts (Digest) and a node rebuilt from the log
+// rebuilds the same one.
+type PrivateUsage struct {
+	Grant       string          `json:"grant"`
+	Through     uint64          `json:"through"` // the log index of the last report admitted
+	Reports     []PrivateReport `json:"reports"`
+	Totals      []UsageTotals   `json:"totals"` // by period
+	Infractions []Infraction    `json:"infractions,omitempty"`
+}
+
+// Digest is SHA-256 of pu's canonical encoding, equal on both parties'
+// nodes.
+func (pu *PrivateUsage) Digest() Hash { return sha256.Sum256(mustMarshal(pu)) }
+
+// Total returns the period's totals of the accepted reports.
+func (pu *PrivateUsage) Total(period string) (*UsageTotals, bool) {
+	for i := range pu.Totals {
+		if pu.Totals[i].Period == period {
+			return &pu.Totals[i], true
+		}
+	}
+	return nil, false
+}
+
+// Admit admits report r of grant g, as the public state holds it, whose
+// sealed metrics opened to su; su is nil, and why says what went wrong,
+// when they did not open. g must be opened (Grant.Opened). Reports are
+// admitted in log order; one at or before Through is ignored.
+//
+// It checks what Apply checks for a report in the clear and could not
+// check publicly: the signer a licensee or a meter of the usage terms,
+// the period of the terms' kind and its grace not over when the report
+// was applied, the metrics, and the hard caps and the period's fee. A
+// report that fails is refused, and one that would pass a hard cap adds
+// a hard-cap infraction; crossing a soft cap adds a soft-cap infraction.
+func (pu *PrivateUsage) Admit(g *Grant, r *UsageReport, su *SealedUsage, why string) {
+	if r.Index <= pu.Through {
+		return
+	}
+	pu.Through = r.Index
+	rep := PrivateReport{Report: r.ReportID, Period: r.Period, Signer: r.Signer, Index: r.Index, At: r.At, Status: PrivateRefused}
+	infraction := func(kind, metric, detail string) {
+		in := Infraction{Kind: kind, Grant: g.ID, Members: g.Licensees, Period: r.Period, Metric: metric, Report: r.ReportID, Index: r.Index, At: r.At, Detail: detail}
+		in.ID = infractionID(in.Grant, in.Kind, infractionCause(&in))
+		for _, old := range pu.Infractions {
+			if old.ID == in.ID {
+				return
+			}
+		}
+		pu.Infractions = append(pu.Infractions, in)
+	}
+	defer func() { pu.Reports = append(pu.Reports, rep) }()
+	u := g.Terms.Usage
+	switch {
+	case g.Sealed():
+		rep.Reason = "the grant's sealed terms are not open on this node"
+		return
+	case su == nil:
+		rep.Reason = why
+		return
+	case u == nil:
+		rep.Reason = "the grant's sealed terms have no usage terms"
+		return
+	}
+	rep.Metrics = su.Metrics
+	if !slices.Contains(g.Licensees, r.Signer) && !slices.Contains(u.Meters, r.Signer) {
+		rep.Reason = "signer " + r.Signer + " is neither a licensee of grant " + g.ID + " nor one of its meters"
+		return
+	}
+	_, end, err := ParsePeriod(u.Period, r.Period)
+	if err != nil {
+		rep.Reason = "period: " + err.Error()
+		return
+	}
+	if grace := end.AddDate(0, 0, u.GraceDays); !r.At.Before(grace) {
+		rep.Reason = "the grace for period " + r.Period + " ended at " + grace.Format(time.RFC3339) + "; its statement is final"
+		return
+	}
+	if err := checkMetrics(u, g.ID, su.Metrics); err != nil {
+		rep.Reason = err.Error()
+		return
+	}
+	sum, ok := pu.Total(r.Period)
+	if !ok {
+		pu.Totals = append(pu.Totals, UsageTotals{Grant: g.ID, Period: r.Period})
+		slices.SortFunc(pu.Totals, func(x, y UsageTotals) int { return strings.Compare(x.Period, y.Period) })
+		sum, _ = pu.Total(r.Period)
+	}
+	soft, capped, cerr := addUsage(u, sum, su.Metrics, r.Period)
+	if cerr != nil {
+		rep.Reason = cerr.Message
+		if capped != "" {
+			infraction(InfractionHardCap, capped, cerr.Message)
+		}
+		return
+	}
+	sum.Reports++
+	rep.Status = PrivateAccepted
+	for _, c := range soft {
+		in := c.infraction(g, r.Period, r.ReportID)
+		infraction(in.Kind, in.Metric, in.Detail)
+	}
+}
+
+
+// PrivateStatement computes the statement of opened confidential grant g
+// for period from its parties' node's account pu, with the statement code
+// every node uses for grants in the clear: the opened usage terms, the
+// reports pu accepted, and the public history (activity, lineage) from v.
+// Revenue share follows only derive grants whose usage terms are public.
+func (v *View) PrivateStatement(g *Grant, pu *PrivateUsage, period string) (*Statement, error) {
+	if g.Sealed() {
+		return nil, Errorf(CodeForbidden, "grant: the terms of confidential grant %s are not open here", g.ID)
+	}
+	return computeStatementFrom(v.t, g, period, v.LedgerTime(), pu)
+}
