@@ -564,3 +564,93 @@ func writeUse(b *strings.Builder, r *CheckRequest) {
 		b.WriteString(" industry")
 	}
 }
+
+// Opener gives a party's node's opened confidential grants to Check
+// (WithOpened): the terms it opened, and the period totals of the sealed
+// usage reports it admitted (PrivateUsage).
+type Opener interface {
+	// OpenedTerms returns the opened terms of confidential grant g, if
+	// they are open to whoever asks.
+	OpenedTerms(g *Grant) (*ConfidentialTerms, bool)
+	// SealedTotal returns the admitted totals of confidential grant's
+	// period, if the grant is open to whoever asks.
+	SealedTotal(grant, period string) (*UsageTotals, bool)
+}
+
+// WithOpened returns v with the confidential grants o opens: Check then
+// applies their usage terms and hard caps like any grant's, with the
+// totals o admitted. The other lookups Check makes pass through to v.
+func WithOpened(v CheckView, o Opener) CheckView { return openedView{v, o} }
+
+type openedView struct {
+	v CheckView
+	o Opener
+}
+
+func (ov openedView) open(g *Grant) *Grant {
+	if g.Sealed() {
+		if ct, ok := ov.o.OpenedTerms(g); ok {
+			return g.Opened(ct)
+		}
+	}
+	return g
+}
+
+func (ov openedView) Member(id string) (*Member, bool) { return ov.v.Member(id) }
+func (ov openedView) Asset(id string) (*Asset, bool)   { return ov.v.Asset(id) }
+
+func (ov openedView) Grant(id string) (*Grant, bool) {
+	g, ok := ov.v.Grant(id)
+	if ok {
+		g = ov.open(g)
+	}
+	return g, ok
+}
+
+func (ov openedView) GrantsFor(licensee, asset string) []*Grant {
+	gs := ov.v.GrantsFor(licensee, asset)
+	var out []*Grant // a copy: v's slice may be shared
+	for i, g := range gs {
+		if o := ov.open(g); o != g {
+			if out == nil {
+				out = slices.Clone(gs)
+			}
+			out[i] = o
+		}
+	}
+	if out == nil {
+		return gs
+	}
+	return out
+}
+
+func (ov openedView) UsageTotal(grant, period string) (*UsageTotals, bool) {
+	if t, ok := ov.o.SealedTotal(grant, period); ok {
+		return t, true
+	}
+	if uv, ok := ov.v.(usageView); ok {
+		return uv.UsageTotal(grant, period)
+	}
+	return nil, false
+}
+
+func (ov openedView) ExportPolicy() []ExportRule {
+	if pv, ok := ov.v.(policyView); ok {
+		return pv.ExportPolicy()
+	}
+	return nil
+}
+
+func (ov openedView) ObservedInfractions(member, asset string) []*Infraction {
+	if x, ok := ov.v.(observedView); ok {
+		return x.ObservedInfractions(member, asset)
+	}
+	return nil
+}
+
+func (ov openedView) ExclusiveGrants(asset string) []*Grant {
+	if x, ok := ov.v.(exclusiveView); ok {
+		return x.ExclusiveGrants(asset)
+	}
+	return nil
+}

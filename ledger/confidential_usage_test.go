@@ -215,33 +215,21 @@ func TestConfidentialUsage_PartiesAdmitCapsAndPriceInLogOrder(t *testing.T) {
 	}
 }
 
-// openedView is the CheckView of beta's node: g-c opened, its usage from
-// the node's account.
-type openedView struct {
-	ledger.CheckView
-	g  *ledger.Grant
+// partyOpener is what beta's node opens: g-c's terms and its account.
+type partyOpener struct {
+	ct *ledger.ConfidentialTerms
 	pu *ledger.PrivateUsage
 }
 
-func (v openedView) Grant(id string) (*ledger.Grant, bool) {
-	if id == v.g.ID {
-		return v.g, true
-	}
-	return v.CheckView.Grant(id)
+func (o partyOpener) OpenedTerms(g *ledger.Grant) (*ledger.ConfidentialTerms, bool) {
+	return o.ct, g.ID == "g-c"
 }
 
-func (v openedView) GrantsFor(licensee, asset string) []*ledger.Grant {
-	gs := v.CheckView.GrantsFor(licensee, asset)
-	for i, g := range gs {
-		if g.ID == v.g.ID {
-			gs[i] = v.g
-		}
+func (o partyOpener) SealedTotal(grant, period string) (*ledger.UsageTotals, bool) {
+	if grant != "g-c" {
+		return nil, false
 	}
-	return gs
-}
-
-func (v openedView) UsageTotal(grant, period string) (*ledger.UsageTotals, bool) {
-	return v.pu.Total(period)
+	return o.pu.Total(period)
 }
 
 func TestConfidentialCheck_SealedFromNonPartiesCappedForParties(t *testing.T) {
@@ -263,10 +251,10 @@ func TestConfidentialCheck_SealedFromNonPartiesCappedForParties(t *testing.T) {
 	}
 
 	// A party's node applies the sealed hard cap.
-	g, pu := partyAccount(t, f, ct)
+	_, pu := partyAccount(t, f, ct)
 	f.view(func(v *ledger.View) {
 		var err error
-		if d, err = ledger.Check(openedView{v, g, pu}, req); err != nil {
+		if d, err = ledger.Check(ledger.WithOpened(v, partyOpener{ct, pu}), req); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -274,8 +262,8 @@ func TestConfidentialCheck_SealedFromNonPartiesCappedForParties(t *testing.T) {
 		t.Fatalf("party decision: %+v", d)
 	}
 	f.accept("beta", "usage.report", sealedReport(t, f, "r2", "r2", mq("gpu_hours", 30)))
-	g, pu = partyAccount(t, f, ct)
-	f.view(func(v *ledger.View) { d, _ = ledger.Check(openedView{v, g, pu}, req) })
+	_, pu = partyAccount(t, f, ct)
+	f.view(func(v *ledger.View) { d, _ = ledger.Check(ledger.WithOpened(v, partyOpener{ct, pu}), req) })
 	if d.Allowed || !strings.Contains(d.Reason, "hard cap of 100 hour of gpu_hours") {
 		t.Fatalf("party decision at the cap: %+v", d)
 	}

@@ -138,7 +138,8 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		// never behind what the consistency level waited for.
 		ix, _, applied := s.l.Entitlements()
 		s.setIndex(w, applied)
-		d, err := checkIndexed(ix, s.checkTime(), principalOf(r.Context()), &q)
+		p := principalOf(r.Context())
+		d, err := checkIndexed(s.checkView(ix, p), s.checkTime(), p, &q)
 		if err != nil {
 			s.writeProblem(w, r, err)
 			return
@@ -166,7 +167,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		if req, err = toCheckRequest(q, s.checkTime()); err != nil {
 			return err
 		}
-		d, err = ledger.Check(v, req)
+		d, err = ledger.Check(s.checkView(v, principalOf(r.Context())), req)
 		d.Index = v.AppliedIndex()
 		size = v.Head().Size
 		return err
@@ -177,7 +178,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 			if req, err = toCheckRequest(q, v.LedgerTime()); err != nil {
 				return err
 			}
-			d, err = ledger.Check(v, req)
+			d, err = ledger.Check(s.checkView(v, principalOf(r.Context())), req)
 			d.Index = asOf
 			return err
 		})
@@ -186,7 +187,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 	if err == nil && withProof {
 		cp = verify.CheckProof{Format: verify.CheckProofFormat, Request: req, Decision: d}
 		cp.Evidence, err = s.evidence(r.Context(), size, func(v *ledger.View) error {
-			_, err := ledger.Check(v, req)
+			_, err := ledger.Check(s.checkView(v, principalOf(r.Context())), req)
 			return err
 		})
 	}
@@ -259,6 +260,7 @@ func (s *Server) handleCheckBatch(w http.ResponseWriter, r *http.Request) {
 		}
 		p := principalOf(r.Context())
 		ix, _, applied := s.l.Entitlements()
+		ix = s.checkView(ix, p)
 		now := s.checkTime()
 		out.Decisions = make([]ledger.Decision, len(req.Requests))
 		for i := range req.Requests {

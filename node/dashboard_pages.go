@@ -274,7 +274,7 @@ func (s *Server) handleDashboardGrant(w http.ResponseWriter, r *http.Request, p 
 			return err
 		}
 		d := &grantData{G: g, History: grantHistory(v, g)}
-		if d.Statements, err = statements(v, p, g.ID, ""); err != nil {
+		if d.Statements, err = s.statements(v, p, g.ID, ""); err != nil {
 			return err
 		}
 		d.Infractions, _ = v.Infractions(ledger.InfractionFilter{Grant: g.ID}, "", maxLimit)
@@ -403,7 +403,7 @@ func (s *Server) handleDashboardStatements(w http.ResponseWriter, r *http.Reques
 	err := s.l.View(func(v *ledger.View) error {
 		var out []statementView
 		for _, g := range visibleGrants(v, p) {
-			sts, err := statements(v, p, g.ID, "")
+			sts, err := s.statements(v, p, g.ID, "")
 			if err != nil {
 				return err
 			}
@@ -685,7 +685,7 @@ func (s *Server) handleDashboardCheck(w http.ResponseWriter, r *http.Request, p 
 			}
 			if err == nil {
 				var dec ledger.Decision
-				if dec, err = ledger.Check(v, req); err == nil {
+				if dec, err = ledger.Check(s.checkView(v, p), req); err == nil {
 					d.Decision = &dec
 				}
 			}

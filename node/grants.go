@@ -17,6 +17,7 @@ func (s *Server) registerGrantRoutes(r *mux.Router) {
 	s.handle(r, http.MethodGet, "/v1/grants/{id}/history", "handleGrantHistory", read, s.handleGrantHistory)
 	s.handle(r, http.MethodGet, "/v1/grants/{id}/statements", "handleGrantStatements", read, s.handleGrantStatements)
 	s.handle(r, http.MethodGet, "/v1/grants/{id}/evidence", "handleGrantEvidence", read, s.handleGrantEvidence)
+	s.handle(r, http.MethodGet, "/v1/grants/{id}/attestations", "handleGrantAttestations", read, s.handleGrantAttestations)
 }
 
 // handleGrantEvidence returns the evidence of a licence certificate for a
@@ -130,7 +131,7 @@ func (s *Server) apiGrant(p *principal, g *ledger.Grant) *api.Grant {
 	}
 	out.Grant.Confidential = nil
 	out.Confidential = &api.GrantConfidential{Classification: api.ClassificationConfidential, Commitment: c.Commitment, Sealed: true}
-	if s.private == nil || !g.IsParty(s.cfg.Member) || p == nil || !p.operator && !g.IsParty(p.member) {
+	if !s.mayOpen(p, g) {
 		return out
 	}
 	rec, ok := s.private.get(g.ID)
@@ -139,10 +140,62 @@ func (s *Server) apiGrant(p *principal, g *ledger.Grant) *api.Grant {
 		out.Confidential.Refused = "not opened yet"
 	case rec.Status == privateOpened:
 		out.Confidential.Sealed, out.Confidential.Terms, out.Confidential.PrivateDigest = false, rec.Terms, rec.Digest
+		if pu, ok := s.private.usage(g.ID); ok {
+			d := pu.Digest()
+			out.Confidential.UsageDigest, out.Confidential.Infractions = &d, pu.Infractions
+		}
 	default:
 		out.Confidential.Refused = rec.Reason
 	}
 	return out
+}
+
+// mayOpen reports whether this node may show p what it opened of
+// confidential grant g: the node's member is a party, and p is the node's
+// operator or a party's own token.
+func (s *Server) mayOpen(p *principal, g *ledger.Grant) bool {
+	return s.private != nil && g.IsParty(s.cfg.Member) && p != nil && (p.operator || g.IsParty(p.member))
+}
+
+// opened returns the opened terms of confidential grant g that p may see
+// on this node (mayOpen), if the node opened them for g's commitment.
+func (s *Server) opened(p *principal, g *ledger.Grant) (*ledger.ConfidentialTerms, bool) {
+	if g.Confidential == nil || !s.mayOpen(p, g) {
+		return nil, false
+	}
+	rec, ok := s.private.get(g.ID)
+	if !ok || rec.Status != privateOpened || rec.Commitment != g.Confidential.Commitment {
+		return nil, false
+	}
+	return rec.Terms, true
+}
+
+// opener is what Check sees of this node's private store when p asks
+// (ledger.WithOpened): the confidential grants p may see opened, with
+// their admitted usage.
+type opener struct {
+	s *Server
+	p *principal
+}
+
+func (o opener) OpenedTerms(g *ledger.Grant) (*ledger.ConfidentialTerms, bool) { return o.s.opened(o.p, g) }
+
+// SealedTotal is asked only of a grant OpenedTerms opened.
+func (o opener) SealedTotal(grant, period string) (*ledger.UsageTotals, bool) {
+	pu, ok := o.s.private.usage(grant)
+	if !ok {
+		return nil, false
+	}
+	return pu.Total(period)
+}
+
+// checkView is v as Check should see it for p: on a party's node, with
+// the confidential grants p may see opened.
+func (s *Server) checkView(v ledger.CheckView, p *principal) ledger.CheckView {
+	if s.private == nil || len(s.private.now.Load().grants) == 0 {
+		return v
+	}
+	return ledger.WithOpened(v, opener{s, p})
 }
 
 // handleGrantGet returns one grant to its parties, auditors and the operator.
@@ -214,13 +267,34 @@ func toAny[T any](xs []T) []any {
 	return out
 }
 
+// handleGrantAttestations lists where the parties' attestations of a
+// confidential grant's statements stand, period by period
+// (statement.attest): public to whoever may see the grant, since they
+// carry hashes and never amounts.
+func (s *Server) handleGrantAttestations(w http.ResponseWriter, r *http.Request) {
+	var out []ledger.StatementAttestation
+	err := s.view(w, func(v *ledger.View) error {
+		g, err := grant(v, principalOf(r.Context()), mux.Vars(r)["id"])
+		if err != nil {
+			return err
+		}
+		out = v.StatementAttestations(g.ID)
+		return nil
+	})
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, newList(out, ""))
+}
+
 // handleGrantStatements computes a grant's statement for every period
 // with usage, provisional while the period is open and final after grace.
 func (s *Server) handleGrantStatements(w http.ResponseWriter, r *http.Request) {
 	var out []*ledger.Statement
 	err := s.view(w, func(v *ledger.View) error {
 		var err error
-		out, err = statements(v, principalOf(r.Context()), mux.Vars(r)["id"], r.URL.Query().Get("period"))
+		out, err = s.statements(v, principalOf(r.Context()), mux.Vars(r)["id"], r.URL.Query().Get("period"))
 		return err
 	})
 	if err != nil {

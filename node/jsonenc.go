@@ -173,7 +173,7 @@ func appendDecision(b []byte, d *ledger.Decision) ([]byte, error) {
 // commonDecision reports whether appendDecision's hand-written path
 // models every field d holds.
 func commonDecision(d *ledger.Decision) bool {
-	if d.BoundBy != "" || len(d.Observed) > 0 {
+	if d.BoundBy != "" || len(d.Observed) > 0 || len(d.Sealed) > 0 {
 		return false
 	}
 	for i := range d.Duties {

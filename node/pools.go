@@ -2,6 +2,7 @@ package node
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/node/api"
@@ -86,7 +87,7 @@ func (s *Server) handleStatementList(w http.ResponseWriter, r *http.Request) {
 	var out []*ledger.Statement
 	err := s.view(w, func(v *ledger.View) error {
 		var err error
-		out, err = statements(v, principalOf(r.Context()), id, q.Get("period"))
+		out, err = s.statements(v, principalOf(r.Context()), id, q.Get("period"))
 		return err
 	})
 	if err != nil {
@@ -96,18 +97,43 @@ func (s *Server) handleStatementList(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, newList(out, ""))
 }
 
-// statements computes the statements of a grant the caller may see.
-func statements(v *ledger.View, p *principal, id, period string) ([]*ledger.Statement, error) {
-	if _, err := grant(v, p, id); err != nil {
+// statements computes the statements of a grant the caller may see. A
+// confidential grant's are computed on its parties' nodes, for the
+// parties' tokens and the operator, from the opened terms and the sealed
+// reports the node admitted (ledger.PrivateStatement); any other node or
+// caller is told where to ask.
+func (s *Server) statements(v *ledger.View, p *principal, id, period string) ([]*ledger.Statement, error) {
+	g, err := grant(v, p, id)
+	if err != nil {
 		return nil, err
 	}
 	periods := v.Statements(id)
+	var pu *ledger.PrivateUsage
+	if g.Confidential != nil {
+		ct, ok := s.opened(p, g)
+		if !ok {
+			return nil, errorf(ledger.CodeForbidden, "grant %s is confidential: its statements are computed by its parties' nodes (%s), for the parties", g.ID, strings.Join(g.Parties(), ", "))
+		}
+		g = g.Opened(ct)
+		if pu, ok = s.private.usage(id); !ok {
+			pu = &ledger.PrivateUsage{Grant: id}
+		}
+		periods = periods[:0]
+		for _, t := range pu.Totals {
+			periods = append(periods, t.Period)
+		}
+	}
 	if period != "" {
 		periods = []string{period}
 	}
 	out := []*ledger.Statement{}
 	for _, per := range periods {
-		st, err := v.Statement(id, per)
+		var st *ledger.Statement
+		if pu != nil {
+			st, err = v.PrivateStatement(g, pu, per)
+		} else {
+			st, err = v.Statement(id, per)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -1,11 +1,15 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/charta/charta/ledger"
@@ -20,7 +24,10 @@ import (
 // writes to it.
 const PrivateStoreFile = "private.db"
 
-var bucketPrivateGrants = []byte("grants")
+var (
+	bucketPrivateGrants = []byte("grants")
+	bucketPrivateUsage  = []byte("usage") // grant ID → ledger.PrivateUsage
+)
 
 // Statuses of a private record.
 const (
@@ -44,7 +51,74 @@ type privateRecord struct {
 // parts of its grants) and this member's keys, so a lost or stale file is
 // rebuilt by opening again (syncPrivate).
 type privateStore struct {
-	db *bolt.DB
+	db  *bolt.DB
+	now atomic.Pointer[privateState] // what the store holds, for lookups without a transaction
+}
+
+// privateState is an immutable copy of the private store's records, which
+// checks read on every question (Opener) without a transaction. It is
+// replaced whole after each change.
+type privateState struct {
+	grants map[string]*privateRecord
+	usage  map[string]*ledger.PrivateUsage
+}
+
+// load publishes the store's records as the current privateState.
+func (p *privateStore) load() error {
+	st := &privateState{grants: map[string]*privateRecord{}, usage: map[string]*ledger.PrivateUsage{}}
+	err := p.db.View(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketPrivateGrants).ForEach(func(k, v []byte) error {
+			rec := new(privateRecord)
+			if err := json.Unmarshal(v, rec); err != nil {
+				return fmt.Errorf("private record %q: %w", k, err)
+			}
+			st.grants[string(k)] = rec
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketPrivateUsage).ForEach(func(k, v []byte) error {
+			pu := new(ledger.PrivateUsage)
+			if err := json.Unmarshal(v, pu); err != nil {
+				return fmt.Errorf("private usage %q: %w", k, err)
+			}
+			st.usage[string(k)] = pu
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("node: private store: %w", err)
+	}
+	p.now.Store(st)
+	return nil
+}
+
+// usage returns the account of grant id's sealed usage reports, if any.
+func (p *privateStore) usage(id string) (*ledger.PrivateUsage, bool) {
+	pu, ok := p.now.Load().usage[id]
+	return pu, ok
+}
+
+// putUsage stores pu, replacing the account of its grant.
+func (p *privateStore) putUsage(pu *ledger.PrivateUsage) error {
+	b, err := json.Marshal(pu)
+	if err != nil {
+		return err
+	}
+	if err := p.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPrivateUsage).Put([]byte(pu.Grant), b) }); err != nil {
+		return err
+	}
+	p.publish(func(st *privateState) { st.usage[pu.Grant] = pu })
+	return nil
+}
+
+// publish replaces the current privateState with a copy changed by fn.
+// Only the goroutine that writes the store (watchPrivate) calls it.
+func (p *privateStore) publish(fn func(*privateState)) {
+	old := p.now.Load()
+	st := &privateState{grants: maps.Clone(old.grants), usage: maps.Clone(old.usage)}
+	fn(st)
+	p.now.Store(st)
 }
 
 // openPrivateStore opens or creates the private store in dir.
@@ -54,28 +128,28 @@ func openPrivateStore(dir string) (*privateStore, error) {
 		return nil, fmt.Errorf("node: private store: %w", err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketPrivateGrants)
-		return err
+		for _, b := range [][]byte{bucketPrivateGrants, bucketPrivateUsage} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
 	}); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("node: private store: %w", err)
 	}
-	return &privateStore{db: db}, nil
+	p := &privateStore{db: db}
+	if err := p.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return p, nil
 }
 
 // get returns the record of grant id, if any.
 func (p *privateStore) get(id string) (*privateRecord, bool) {
-	var rec *privateRecord
-	_ = p.db.View(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bucketPrivateGrants).Get([]byte(id)); b != nil {
-			rec = new(privateRecord)
-			if json.Unmarshal(b, rec) != nil {
-				rec = nil
-			}
-		}
-		return nil
-	})
-	return rec, rec != nil
+	rec, ok := p.now.Load().grants[id]
+	return rec, ok
 }
 
 // put stores rec, replacing any record of its grant.
@@ -84,7 +158,11 @@ func (p *privateStore) put(rec *privateRecord) error {
 	if err != nil {
 		return err
 	}
-	return p.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPrivateGrants).Put([]byte(rec.Grant), b) })
+	if err := p.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPrivateGrants).Put([]byte(rec.Grant), b) }); err != nil {
+		return err
+	}
+	p.publish(func(st *privateState) { st.grants[rec.Grant] = rec })
+	return nil
 }
 
 func (p *privateStore) close() error { return p.db.Close() }
@@ -123,26 +201,37 @@ func openConfidential(g *ledger.Grant, consortium, member string, keys []*seal.P
 
 // syncPrivate opens the confidential grants this node's member is a party
 // to that the private store does not hold yet (or holds for another
-// commitment), and records each outcome. A refusal is logged at ERROR and
-// counted; it changes nothing in the replicated state.
+// commitment), and records each outcome; then it admits, in log order, the
+// sealed usage reports of those grants that it has not admitted yet
+// (ledger.PrivateUsage). A refusal is logged at ERROR and counted; it
+// changes nothing in the replicated state.
 //
 // The first call scans every grant (the store is rebuilt after a restart,
 // a snapshot install or a restore). Later calls read only the journal
 // entries since the previous call, from seq on, and look at the grants
-// they offered, so that the cost follows the writes and not the number of
-// grants. It returns the journal size it has looked at.
+// they offered or reported usage of, so that the cost follows the writes
+// and not the number of grants. It returns the journal size it has looked
+// at.
 func (s *Server) syncPrivate(seq uint64, full bool) (uint64, error) {
 	member := s.cfg.Member
 	var consortium string
-	var todo []*ledger.Grant
+	var todo []*ledger.Grant    // grants whose terms to open
+	var metered []*ledger.Grant // grants whose new reports to admit
+	reports := map[string][]*ledger.UsageReport{}
+	party := func(g *ledger.Grant) bool { return g.Confidential != nil && g.IsParty(member) }
 	want := func(g *ledger.Grant) bool {
-		if g.Confidential == nil || !g.IsParty(member) {
+		if !party(g) {
 			return false
 		}
 		rec, ok := s.private.get(g.ID)
 		// A full scan (a restart, with the keys it loaded) tries refused
 		// ones again: the key they needed may be there now.
 		return !ok || rec.Commitment != g.Confidential.Commitment || full && rec.Status == privateRefused
+	}
+	meter := func(g *ledger.Grant) {
+		if !slices.ContainsFunc(metered, func(x *ledger.Grant) bool { return x.ID == g.ID }) {
+			metered = append(metered, g)
+		}
 	}
 	err := s.l.View(func(v *ledger.View) error {
 		consortium = v.Consortium()
@@ -155,43 +244,131 @@ func (s *Server) syncPrivate(seq uint64, full bool) (uint64, error) {
 				}
 				for _, e := range es {
 					for _, ev := range e.Outcome.Events {
-						if ev.Kind != "grant.offered" {
+						if ev.Kind != "grant.offered" && ev.Kind != "usage.reported" {
 							continue
 						}
-						if g, ok := v.Grant(ev.Subject); ok && want(g) {
+						g, ok := v.Grant(ev.Subject)
+						switch {
+						case !ok:
+						case ev.Kind == "grant.offered" && want(g):
 							todo = append(todo, g)
+						case ev.Kind == "usage.reported" && party(g):
+							meter(g)
 						}
 					}
 				}
 				from = es[len(es)-1].Seq + 1
 			}
-			seq = size
-			return nil
-		}
-		for after := ""; ; {
-			gs, next := v.Grants(after, 500, want)
-			todo = append(todo, gs...)
-			if next == "" {
-				break
+		} else {
+			for after := ""; ; {
+				gs, next := v.Grants(after, 500, party)
+				for _, g := range gs {
+					if want(g) {
+						todo = append(todo, g)
+					}
+					meter(g)
+				}
+				if next == "" {
+					break
+				}
+				after = next
 			}
-			after = next
 		}
 		seq = size
+		for _, g := range metered {
+			var through uint64
+			if pu, ok := s.private.usage(g.ID); ok && !full {
+				through = pu.Through
+			}
+			for after := ""; ; {
+				rs, next := v.UsageReports(g.ID, after, 500)
+				for _, r := range rs {
+					if r.Index > through && r.Confidential != nil {
+						reports[g.ID] = append(reports[g.ID], r)
+					}
+				}
+				if next == "" {
+					break
+				}
+				after = next
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return seq, err
 	}
+	if len(todo) == 0 && len(metered) == 0 {
+		return seq, nil
+	}
 	var errs []error
+	opened := map[string]*privateRecord{}
 	for _, g := range todo {
 		rec := openConfidential(g, consortium, member, s.cfg.EncryptionKeys)
 		if rec.Status == privateRefused {
 			s.metrics.sealRefused.Inc()
 			s.log.Error("refused the sealed terms of a confidential grant this member is party to", "grant", g.ID, "commitment", rec.Commitment.String(), "reason", rec.Reason)
 		}
+		opened[g.ID] = rec
 		errs = append(errs, s.private.put(rec))
 	}
+	for _, g := range metered {
+		rec, ok := opened[g.ID]
+		if !ok {
+			rec, ok = s.private.get(g.ID)
+		}
+		pu := &ledger.PrivateUsage{Grant: g.ID}
+		if old, found := s.private.usage(g.ID); found && !full && opened[g.ID] == nil {
+			pu = clonePrivateUsage(old)
+		}
+		view := g
+		if ok && rec.Status == privateOpened && rec.Commitment == g.Confidential.Commitment {
+			view = g.Opened(rec.Terms)
+		}
+		rs := reports[g.ID]
+		slices.SortFunc(rs, func(x, y *ledger.UsageReport) int { return cmp.Compare(x.Index, y.Index) })
+		for _, r := range rs {
+			su, why := openSealedUsage(r, consortium, member, s.cfg.EncryptionKeys)
+			if su == nil {
+				s.metrics.sealRefused.Inc()
+				s.log.Error("refused the sealed part of a usage report of a confidential grant this member is party to", "grant", g.ID, "report", r.ReportID, "reason", why)
+			}
+			pu.Admit(view, r, su, why)
+		}
+		errs = append(errs, s.private.putUsage(pu))
+	}
 	return seq, errors.Join(errs...)
+}
+
+// openSealedUsage opens the sealed metrics of usage report r as member
+// with keys, under the binding {consortium, "usage.report", grant/report}.
+// It never panics; what goes wrong is returned in words that never quote
+// the decrypted values.
+func openSealedUsage(r *ledger.UsageReport, consortium, member string, keys []*seal.PrivateKey) (*ledger.SealedUsage, string) {
+	pt, _, err := seal.OpenWith(seal.FromLedger(r.Confidential.Sealed), member,
+		seal.Binding{Consortium: consortium, Kind: ledger.SealedUsageKind, ID: ledger.SealedUsageID(r.Grant, r.ReportID)}, keys...)
+	if err != nil {
+		return nil, err.Error()
+	}
+	su, err := ledger.ParseSealedUsage(pt)
+	if err != nil {
+		return nil, "the sealed metrics decrypt and match their commitment but are not valid metrics"
+	}
+	return su, ""
+}
+
+// clonePrivateUsage copies pu deeply enough that admitting more reports
+// into the copy leaves pu, which readers may hold, as it is.
+func clonePrivateUsage(pu *ledger.PrivateUsage) *ledger.PrivateUsage {
+	c := *pu
+	c.Reports = slices.Clone(pu.Reports)
+	c.Infractions = slices.Clone(pu.Infractions)
+	c.Totals = make([]ledger.UsageTotals, len(pu.Totals))
+	for i, t := range pu.Totals {
+		t.Metrics = slices.Clone(t.Metrics)
+		c.Totals[i] = t
+	}
+	return &c
 }
 
 // watchPrivate keeps the private store in step with the applied state:

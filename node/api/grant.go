@@ -33,6 +33,13 @@ type GrantConfidential struct {
 	// PrivateDigest is SHA-256 of the canonical terms; the parties'
 	// nodes compare it to know they hold the same terms.
 	PrivateDigest *ledger.Hash `json:"private_digest,omitempty"`
+	// UsageDigest is SHA-256 of this party's node's account of the
+	// grant's sealed usage reports (ledger.PrivateUsage): equal on both
+	// parties' nodes.
+	UsageDigest *ledger.Hash `json:"usage_digest,omitempty"`
+	// Infractions are the cap infractions the parties' nodes found in
+	// the sealed usage reports.
+	Infractions []ledger.Infraction `json:"infractions,omitempty"`
 	// Refused says why this party's node could not open the terms: a
 	// wrap it cannot decrypt, or a plaintext that does not match the
 	// commitment.
