@@ -333,10 +333,13 @@ func decide(v CheckView, req CheckRequest) (Decision, error) {
 		d.Allowed, d.Basis, d.Reason = true, "licence", open
 	case len(d.Sealed) > 0:
 		d.Basis = "confidential"
-		d.Reason = "confidential: ask a party's node"
+		d.Reason = "confidential: "
 		for _, c := range d.Candidates {
 			if slices.Contains(d.Sealed, c.Grant) {
-				d.Reason += "; grant " + c.Grant + " " + c.Reason
+				if c.Grant != d.Sealed[0] {
+					d.Reason += "; "
+				}
+				d.Reason += "grant " + c.Grant + " " + c.Reason
 			}
 		}
 	default:

@@ -250,7 +250,6 @@ func (pu *PrivateUsage) Admit(g *Grant, r *UsageReport, su *SealedUsage, why str
 	}
 }
 
-
 // PrivateStatement computes the statement of opened confidential grant g
 // for period from its parties' node's account pu, with the statement code
 // every node uses for grants in the clear: the opened usage terms, the

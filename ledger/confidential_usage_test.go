@@ -246,7 +246,7 @@ func TestConfidentialCheck_SealedFromNonPartiesCappedForParties(t *testing.T) {
 		}
 	})
 	if d.Allowed || d.Basis != "confidential" || !slices.Equal(d.Sealed, []string{"g-c"}) ||
-		!strings.HasPrefix(d.Reason, "confidential: ask a party's node") || !strings.Contains(d.Reason, "alpha, beta") {
+		d.Reason != "confidential: grant g-c allows it by its public terms, but its usage terms are sealed to its parties alpha, beta: ask a party's node" {
 		t.Fatalf("non-party decision: %+v", d)
 	}
 

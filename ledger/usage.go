@@ -34,7 +34,7 @@ type UsageReportBody struct {
 	Period   string `json:"period"` // a key of the terms' usage period, e.g. 2026-01
 	// Window is when the usage took place; it lies within the period and
 	// must have begun by ledger time.
-	Window  Window           `json:"window"`
+	Window Window `json:"window"`
 	// Metrics are sorted by metric, with no duplicates. A report of a
 	// confidential grant leaves them out: they are in its sealed part.
 	Metrics []MetricQuantity `json:"metrics,omitempty"`

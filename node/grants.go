@@ -178,7 +178,9 @@ type opener struct {
 	p *principal
 }
 
-func (o opener) OpenedTerms(g *ledger.Grant) (*ledger.ConfidentialTerms, bool) { return o.s.opened(o.p, g) }
+func (o opener) OpenedTerms(g *ledger.Grant) (*ledger.ConfidentialTerms, bool) {
+	return o.s.opened(o.p, g)
+}
 
 // SealedTotal is asked only of a grant OpenedTerms opened.
 func (o opener) SealedTotal(grant, period string) (*ledger.UsageTotals, bool) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,7 +29,17 @@ const (
 	markerContract = "c0ffee77d00dfeedc0ffee77d00dfeedc0ffee77d00dfeedc0ffee77d00dfeed"
 )
 
-var markers = []string{markerPrice, markerLaw, markerContract}
+// markerQuantity is the quantity of the sealed usage report, and
+// markerTotal the statement's total it gives at markerPrice.
+const (
+	markerQuantity = "8642917"
+	markerTotal    = "67217028587791" // 8642917 × 7777123
+)
+
+var (
+	termMarkers = []string{markerPrice, markerLaw, markerContract}
+	markers     = append(slices.Clone(termMarkers), markerQuantity, markerTotal)
+)
 
 // markerTermsJSON are the whole terms of the confidential grant, with the
 // markers in its usage terms and clauses, which offer --confidential seals.
@@ -93,6 +104,19 @@ func TestConfidentialGrant_MarkersStayWithTheParties(t *testing.T) {
 		t.Fatalf("accept: %s", out)
 	}
 
+	// beta reports usage of the grant: the CLI seals the quantity to the
+	// parties, and both parties' nodes price it with the sealed terms.
+	var active struct {
+		ActivatedAt time.Time `json:"activated_at"`
+	}
+	if err := json.Unmarshal([]byte(beta.ok("grant", "show", "g-mark", "-o", "json")), &active); err != nil {
+		t.Fatal(err)
+	}
+	start := active.ActivatedAt.Add(time.Second)
+	period := start.Format("2006-01")
+	beta.ok("usage", "report", "--grant", "g-mark", "--report-id", "r1", "--period", period,
+		"--start", start.Format(time.RFC3339), "--end", start.Add(time.Minute).Format(time.RFC3339), "--metrics", "gpu_hours="+markerQuantity)
+
 	// Enough entries for several snapshots on every node.
 	ac, err := d.MemberClient(0, "alpha")
 	if err != nil {
@@ -144,7 +168,7 @@ func TestConfidentialGrant_MarkersStayWithTheParties(t *testing.T) {
 			}
 			return nil
 		})
-		for _, m := range markers {
+		for _, m := range termMarkers {
 			if !bytes.Contains(g.Confidential.Terms, []byte(m)) {
 				t.Errorf("the opened terms lack %s: %s", m, g.Confidential.Terms)
 			}
@@ -162,6 +186,7 @@ func TestConfidentialGrant_MarkersStayWithTheParties(t *testing.T) {
 		t.Errorf("private digests differ: alpha %s, beta %s", digests[0], digests[1])
 	}
 	gammaOp := &cli{t: t, bin: bin, env: []string{"CHARTA_SERVER=" + d.APIURL(2), "CHARTA_TOKEN=" + opToken("gamma")}}
+	confidentialUsage(t, alpha, beta, gammaOp, period)
 	if text := gammaOp.ok("grant", "show", "g-mark"); !strings.Contains(text, "confidential (sealed; ask a party's node)") || containsAny(text, markers) != "" {
 		t.Errorf("grant show on gamma:\n%s", text)
 	}
@@ -264,6 +289,66 @@ func TestConfidentialGrant_MarkersStayWithTheParties(t *testing.T) {
 		t.Errorf("accept of the tampered grant: exit %d\nstdout %s\nstderr %s", code, out, errs)
 	}
 	sameState(t, alpha, d)
+}
+
+// confidentialUsage checks the sealed usage of g-mark: alpha's and beta's
+// nodes compute the same statement from the sealed report, with equal
+// usage digests, and both parties attest it; gamma's node serves no
+// statement, answers checks "confidential", and sees that the statement
+// was agreed.
+func confidentialUsage(t *testing.T, alpha, beta, gammaOp *cli, period string) {
+	t.Helper()
+	var usageDigests []string
+	for _, c := range []*cli{alpha, beta} {
+		waitFor(t, 15*time.Second, "the sealed report admitted", func() error {
+			var g struct {
+				Confidential struct {
+					UsageDigest string `json:"usage_digest"`
+				} `json:"confidential"`
+			}
+			if err := json.Unmarshal([]byte(c.ok("grant", "show", "g-mark", "-o", "json")), &g); err != nil {
+				return err
+			}
+			out := c.ok("statement", "show", "g-mark", "-o", "json")
+			if !strings.Contains(out, `"total_micros": `+markerTotal) || g.Confidential.UsageDigest == "" {
+				return fmt.Errorf("statement %s, usage digest %q", out, g.Confidential.UsageDigest)
+			}
+			usageDigests = append(usageDigests, g.Confidential.UsageDigest)
+			return nil
+		})
+		c.ok("statement", "attest", "--period", period, "g-mark")
+	}
+	if usageDigests[0] != usageDigests[1] {
+		t.Errorf("usage digests differ: alpha %s, beta %s", usageDigests[0], usageDigests[1])
+	}
+	if _, errs, code := gammaOp.run("statement", "show", "g-mark"); code == 0 || !strings.Contains(errs, "confidential") || !strings.Contains(errs, "alpha, beta") {
+		t.Errorf("statement show on gamma: exit %d, %s", code, errs)
+	}
+	if out := gammaOp.ok("statement", "attestations", "g-mark"); strings.Count(out, "yes, at index") != 2 {
+		t.Errorf("attestations on gamma:\n%s", out)
+	}
+	ask := []string{"check", "--member", "beta", "--asset", "model-m", "--action", "use", "--territory", "DE", "-o", "json"}
+	var d struct {
+		Allowed bool     `json:"allowed"`
+		Basis   string   `json:"basis"`
+		Sealed  []string `json:"sealed"`
+	}
+	out, errs, code := gammaOp.run(ask...)
+	if code != 1 {
+		t.Errorf("check on gamma: exit %d, %s", code, errs)
+	}
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Allowed || d.Basis != "confidential" || len(d.Sealed) != 1 {
+		t.Errorf("check on gamma: %+v", d)
+	}
+	if err := json.Unmarshal([]byte(beta.ok(ask...)), &d); err != nil {
+		t.Fatal(err)
+	}
+	if !d.Allowed || d.Basis != "grant" {
+		t.Errorf("check on beta: %+v", d)
+	}
 }
 
 // tamperedOffer offers g-tamper from alpha to beta with a sealed part

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -160,6 +162,14 @@ func usageCmd() *command {
 				}
 				b.Metrics = append(b.Metrics, ledger.MetricQuantity{Metric: k, Quantity: n})
 			}
+			slices.SortFunc(b.Metrics, func(x, y ledger.MetricQuantity) int { return strings.Compare(x.Metric, y.Metric) })
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			if err := sealUsage(e, c, &b); err != nil {
+				return err
+			}
 			return e.propose("usage.report", "", b)
 		},
 	}
@@ -190,7 +200,62 @@ func statementCmd() *command {
 		return e.show(sts, rows(sts, "statements", "PERIOD\tSTATUS\tLINE\tQUANTITY\tAMOUNT", printStatement))
 	})
 	show.flags = func(fs *flag.FlagSet) { fs.StringVar(&period, "period", "", "one period, e.g. 2026-11") }
-	return &command{name: "statement", summary: "Fee statements computed from usage and terms", subs: []*command{show}}
+	var ab ledger.StatementAttestBody
+	attest := &command{
+		name: "attest", args: "<grant>", summary: "Attest a confidential grant's statement for a period, as your node computes it (a party)", client: true, signs: true,
+		example: `  charta statement attest --key beta.key --period 2026-11 g-c`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&ab.Period, "period", "", "the period, e.g. 2026-11 (required)")
+		},
+		run: func(e *env, _ *flag.FlagSet, args []string) error {
+			if err := needArgs(args, 1, "a grant ID"); err != nil {
+				return err
+			}
+			if ab.Period == "" {
+				return usagef("--period is required")
+			}
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			raw, _, err := c.GrantStatements(e.ctx, args[0], client.Param("period", ab.Period))
+			if err != nil {
+				return explain(err)
+			}
+			sts, err := decodeRaw[ledger.Statement](raw)
+			if err != nil {
+				return err
+			}
+			if len(sts) != 1 {
+				return fmt.Errorf("%s answered %d statements for grant %s period %s, not one", e.g.server, len(sts), args[0], ab.Period)
+			}
+			ab.Grant, ab.Statement = args[0], sha256.Sum256(sts[0].Encode())
+			fmt.Fprintf(e.stderr, "attesting statement %s of grant %s for %s: total %d micro-units, %s\n", ab.Statement, ab.Grant, ab.Period, sts[0].TotalMicros, sts[0].Status)
+			return e.propose("statement.attest", "", ab)
+		},
+	}
+	attestations := reader("attestations", "<grant>", "Show where the parties' attestations of a confidential grant's statements stand", func(e *env, c *client.Client, args []string) error {
+		if err := needArgs(args, 1, "a grant ID"); err != nil {
+			return err
+		}
+		as, err := c.GrantAttestations(e.ctx, args[0])
+		if err != nil {
+			return err
+		}
+		return e.show(as, func(tw io.Writer) {
+			fmt.Fprintln(tw, "PERIOD\tMEMBER\tSTATEMENT\tINDEX\tAGREED")
+			for _, a := range as {
+				agreed := "no"
+				if a.Agreed != nil {
+					agreed = "yes, at index " + strconv.FormatUint(a.AgreedIndex, 10)
+				}
+				for _, b := range a.By {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", a.Period, b.Member, b.Statement, b.Index, agreed)
+				}
+			}
+		})
+	})
+	return &command{name: "statement", summary: "Fee statements computed from usage and terms", subs: []*command{show, attest, attestations}}
 }
 
 func infractionCmd() *command {

@@ -23,35 +23,65 @@ func sealOffer(e *env, c *client.Client, o *ledger.GrantOffer) error {
 	o.Terms.Usage = nil
 	cl := o.Terms.Clauses
 	o.Terms.Clauses = ledger.Clauses{Data: cl.Data, ExportControl: cl.ExportControl, OutputsOwner: cl.OutputsOwner, ImprovementsOwner: cl.ImprovementsOwner}
-	consortium, err := c.Consortium(e.ctx)
-	if err != nil {
-		return explain(err)
-	}
-	var rs []seal.Recipient
-	for _, m := range append(append([]string{}, o.Licensors...), o.Licensees...) {
-		mem, err := c.Member(e.ctx, m, linearizable)
-		if err != nil {
-			return explain(err)
-		}
-		cur, ok := mem.CurrentEncryptionKey()
-		if !ok {
-			return fmt.Errorf("%s has no encryption key, so confidential terms cannot be sealed to it; it registers one with charta key rotate-encryption", m)
-		}
-		pk, err := seal.PublicKeyFrom(cur.Public)
-		if err != nil {
-			return fmt.Errorf("%s's encryption key: %w", m, err)
-		}
-		if pk.Fingerprint() != cur.Fingerprint {
-			// The node answered a key that is not the one it names.
-			return fmt.Errorf("%s's encryption key from %s has fingerprint %s, not the %s it is listed under; not sealing to it", m, e.g.server, pk.Fingerprint(), cur.Fingerprint)
-		}
-		rs = append(rs, seal.Recipient{Member: m, Key: pk})
-	}
-	s, _, err := seal.Seal(ct.Canonical(), rs, seal.Binding{Consortium: consortium, Kind: ledger.ConfidentialKind, ID: o.ID})
+	s, err := sealToParties(e, c, append(append([]string{}, o.Licensors...), o.Licensees...), ct.Canonical(), ledger.ConfidentialKind, o.ID)
 	if err != nil {
 		return err
 	}
-	o.Confidential = &ledger.Confidential{Commitment: s.Commitment, Sealed: s.Ledger()}
+	o.Confidential = s
+	return nil
+}
+
+// sealToParties seals plaintext to members' current encryption keys, as
+// /v1/members lists them, under the binding {consortium, kind, id}.
+func sealToParties(e *env, c *client.Client, members []string, plaintext []byte, kind, id string) (*ledger.Confidential, error) {
+	consortium, err := c.Consortium(e.ctx)
+	if err != nil {
+		return nil, explain(err)
+	}
+	var rs []seal.Recipient
+	for _, m := range members {
+		mem, err := c.Member(e.ctx, m, linearizable)
+		if err != nil {
+			return nil, explain(err)
+		}
+		cur, ok := mem.CurrentEncryptionKey()
+		if !ok {
+			return nil, fmt.Errorf("%s has no encryption key, so confidential terms cannot be sealed to it; it registers one with charta key rotate-encryption", m)
+		}
+		pk, err := seal.PublicKeyFrom(cur.Public)
+		if err != nil {
+			return nil, fmt.Errorf("%s's encryption key: %w", m, err)
+		}
+		if pk.Fingerprint() != cur.Fingerprint {
+			// The node answered a key that is not the one it names.
+			return nil, fmt.Errorf("%s's encryption key from %s has fingerprint %s, not the %s it is listed under; not sealing to it", m, e.g.server, pk.Fingerprint(), cur.Fingerprint)
+		}
+		rs = append(rs, seal.Recipient{Member: m, Key: pk})
+	}
+	s, _, err := seal.Seal(plaintext, rs, seal.Binding{Consortium: consortium, Kind: kind, ID: id})
+	if err != nil {
+		return nil, err
+	}
+	return &ledger.Confidential{Commitment: s.Commitment, Sealed: s.Ledger()}, nil
+}
+
+// sealUsage moves the metrics of report b of a confidential grant into a
+// sealed part, encrypted to the grant's parties under the binding of the
+// report. A report of any other grant is left as it is.
+func sealUsage(e *env, c *client.Client, b *ledger.UsageReportBody) error {
+	g, err := c.Grant(e.ctx, b.Grant, linearizable)
+	if err != nil {
+		return explain(err)
+	}
+	if g.Confidential == nil {
+		return nil
+	}
+	su := ledger.SealedUsage{Metrics: b.Metrics}
+	s, err := sealToParties(e, c, g.Parties(), su.Canonical(), ledger.SealedUsageKind, ledger.SealedUsageID(b.Grant, b.ReportID))
+	if err != nil {
+		return err
+	}
+	b.Metrics, b.Confidential = nil, s
 	return nil
 }
 

@@ -170,6 +170,13 @@ func (c *Client) GrantStatements(ctx context.Context, id string, opts ...ReadOpt
 	return items, next, err
 }
 
+// GrantAttestations lists where the parties' attestations of confidential
+// grant id's statements stand, period by period.
+func (c *Client) GrantAttestations(ctx context.Context, id string, opts ...ReadOption) ([]ledger.StatementAttestation, error) {
+	items, _, _, err := list[ledger.StatementAttestation](ctx, c, "/v1/grants/"+escape(id)+"/attestations", nil, opts)
+	return items, err
+}
+
 // Bundles lists the bundles the token may see; see Members.
 func (c *Client) Bundles(ctx context.Context, opts ...ReadOption) ([]ledger.Bundle, string, error) {
 	items, next, _, err := list[ledger.Bundle](ctx, c, "/v1/bundles", nil, opts)
