@@ -216,7 +216,7 @@ func (s *Server) handleDashboardAssets(w http.ResponseWriter, r *http.Request, p
 }
 
 type grantsData struct {
-	Grants  []*ledger.Grant
+	Grants  []*api.Grant // as apiGrant shows them to the viewer
 	Graph   graphSVG
 	Assets  []string
 	Rights  []ledger.Right
@@ -245,7 +245,7 @@ func (s *Server) handleDashboardGrants(w http.ResponseWriter, r *http.Request, p
 			if d.Right != "" && !slices.Contains(g.Terms.Rights, ledger.Right(d.Right)) {
 				continue
 			}
-			d.Grants = append(d.Grants, g)
+			d.Grants = append(d.Grants, s.apiGrant(p, g))
 		}
 		d.Graph = grantGraph(d.Members, d.Grants)
 		pd = newPage(v, p, "Grants", "grants", d)
@@ -256,7 +256,8 @@ func (s *Server) handleDashboardGrants(w http.ResponseWriter, r *http.Request, p
 }
 
 type grantData struct {
-	G           *ledger.Grant
+	G           *api.Grant // as apiGrant shows it to the viewer: its confidential terms only where the API shows them
+	Parties     []string   // licensors and licensees, sorted: a confidential grant's recipients
 	History     []any
 	Statements  []*ledger.Statement
 	Infractions []*ledger.Infraction
@@ -265,7 +266,10 @@ type grantData struct {
 
 // handleDashboardGrant shows one grant: terms, clauses, history,
 // statements and infractions. A grant the viewer may not see does not
-// exist (404), as in the API.
+// exist (404), as in the API. A confidential grant's sealed terms are
+// shown as GET /v1/grants/{id} shows them to the same viewer (apiGrant):
+// opened on a party's node for the parties and the operator, and
+// otherwise only the commitment.
 func (s *Server) handleDashboardGrant(w http.ResponseWriter, r *http.Request, p *principal) error {
 	var pd pageData
 	err := s.l.View(func(v *ledger.View) error {
@@ -273,8 +277,12 @@ func (s *Server) handleDashboardGrant(w http.ResponseWriter, r *http.Request, p 
 		if err != nil {
 			return err
 		}
-		d := &grantData{G: g, History: grantHistory(v, g)}
-		if d.Statements, err = s.statements(v, p, g.ID, ""); err != nil {
+		d := &grantData{G: s.apiGrant(p, g), History: grantHistory(v, g), Parties: g.Parties()}
+		if _, opened := s.opened(p, g); g.Confidential == nil || opened {
+			// A confidential grant's statements are the parties' only.
+			d.Statements, err = s.statements(v, p, g.ID, "")
+		}
+		if err != nil {
 			return err
 		}
 		d.Infractions, _ = v.Infractions(ledger.InfractionFilter{Grant: g.ID}, "", maxLimit)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 )
 
 // graphSVG is the geometry of a node-and-edge drawing, laid out on the
@@ -122,8 +123,9 @@ func lineageGraph(as []*ledger.Asset) graphSVG {
 }
 
 // grantGraph places the members on a circle and draws one curved arrow
-// per grant from each licensor to each licensee, coloured by status.
-func grantGraph(members []string, gs []*ledger.Grant) graphSVG {
+// per grant from each licensor to each licensee, coloured by status. The
+// label of a confidential grant's arrow says so in words.
+func grantGraph(members []string, gs []*api.Grant) graphSVG {
 	const w, h, r = 640.0, 460.0, 170.0
 	g := graphSVG{Width: int(w), Height: int(h)}
 	pos := map[string][2]float64{}
@@ -165,13 +167,24 @@ func grantGraph(members []string, gs []*ledger.Grant) graphSVG {
 				sx, sy := p1[0]+ux*34, p1[1]+uy*34
 				ex, ey := p2[0]-ux*40, p2[1]-uy*40
 				cx, cy := (sx+ex)/2+nx*off, (sy+ey)/2+ny*off
-				lx, ly := 0.25*sx+0.5*cx+0.25*ex+nx*8, 0.25*sy+0.5*cy+0.25*ey+ny*8
+				// Labels are horizontal text, so fanned arrows' labels also
+				// step apart vertically, the way their arrows fan out: a long
+				// label ("g-c (confidential)") does not cover its neighbour's.
+				step := 14 * float64(i)
+				if ny < 0 {
+					step = -step
+				}
+				lx, ly := 0.25*sx+0.5*cx+0.25*ex+nx*8, 0.25*sy+0.5*cy+0.25*ey+ny*8+step
 				st := string(gr.Status)
+				label, note := gr.ID, ""
+				if gr.Confidential != nil {
+					label, note = gr.ID+" (confidential)", "; confidential terms"
+				}
 				g.Edges = append(g.Edges, svgEdge{
 					ID: gr.ID, From: from, To: to, Class: "edge st-" + st,
 					D:     fmt.Sprintf("M%.1f,%.1f Q%.1f,%.1f %.1f,%.1f", sx, sy, cx, cy, ex, ey),
-					Label: gr.ID, LX: lx, LY: ly,
-					Title: fmt.Sprintf("%s: %s licenses %s to %s (%s; %s)", gr.ID, from, strings.Join(gr.Terms.Assets, ", "), to, st, joinAny(gr.Terms.Rights)),
+					Label: label, LX: lx, LY: ly,
+					Title: fmt.Sprintf("%s: %s licenses %s to %s (%s; %s%s)", gr.ID, from, strings.Join(gr.Terms.Assets, ", "), to, st, joinAny(gr.Terms.Rights), note),
 					Href:  "/ui/grants/" + gr.ID,
 				})
 			}

@@ -48,6 +48,13 @@ func newWorld(t testing.TB, apiAddrs map[string]string) *world {
 // newWorldCharter is newWorld under charter c.
 func newWorldCharter(t testing.TB, apiAddrs map[string]string, c ledger.Charter) *world {
 	t.Helper()
+	return newWorldWith(t, apiAddrs, c, nil)
+}
+
+// newWorldWith is newWorldCharter with each genesis member passed to edit
+// (when not nil) before the founders sign.
+func newWorldWith(t testing.TB, apiAddrs map[string]string, c ledger.Charter, edit func(*ledger.GenesisMember)) *world {
+	t.Helper()
 	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "Test consortium", CreatedAt: t0, Charter: c}
 	for i, m := range []string{"alpha", "audit", "beta", "gamma"} {
 		role := ledger.RoleMember
@@ -62,6 +69,11 @@ func newWorldCharter(t testing.TB, apiAddrs map[string]string, c ledger.Charter)
 			ID: m, Role: role, Keys: []ledger.PublicKey{ledgertest.Key(m, scheme).Public()},
 			Node: ledger.NodeInfo{RaftAddr: "127.0.0.1:" + strconv.Itoa(7001+i), APIAddr: api},
 		})
+	}
+	for i := range g.Members {
+		if edit != nil {
+			edit(&g.Members[i])
+		}
 	}
 	for _, m := range g.Members {
 		if err := g.Sign(ledgertest.Signer(m.ID, scheme)); err != nil {
