@@ -411,6 +411,9 @@ func (s *Server) handleDashboardStatements(w http.ResponseWriter, r *http.Reques
 	err := s.l.View(func(v *ledger.View) error {
 		var out []statementView
 		for _, g := range visibleGrants(v, p) {
+			if _, opened := s.opened(p, g); g.Confidential != nil && !opened {
+				continue // its statements are its parties' only
+			}
 			sts, err := s.statements(v, p, g.ID, "")
 			if err != nil {
 				return err
