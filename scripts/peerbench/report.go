@@ -72,6 +72,7 @@ func readRound(dir string) (round, error) {
 		}
 		r.etcd = append(r.etcd, e)
 	}
+	slices.SortStableFunc(r.etcd, func(a, b EtcdReport) int { return compareSchemes(a.Scheme, b.Scheme) })
 	return r, nil
 }
 
@@ -130,6 +131,23 @@ var targets = []target{
 	{scheme: "ml-dsa-65+ed25519", want: 0.7, text: "<= etcd p50 + 0.7 ms"},
 }
 
+// compareSchemes orders schemes as the targets name them, and others
+// after them by name.
+func compareSchemes(a, b string) int {
+	order := func(s string) int {
+		for i, t := range targets {
+			if t.scheme == s {
+				return i
+			}
+		}
+		return len(targets)
+	}
+	if d := order(a) - order(b); d != 0 {
+		return d
+	}
+	return strings.Compare(a, b)
+}
+
 // findTarget is the target for a throughput (clients > 1) or a 1-client
 // latency row of scheme, if there is one.
 func findTarget(scheme string, throughput bool) (target, bool) {
@@ -178,14 +196,6 @@ func compare(rounds []round) []row {
 	}
 	// Throughput rows first, then latency; schemes in the order of the
 	// targets, others after them by name.
-	order := func(s string) int {
-		for i, t := range targets {
-			if t.scheme == s {
-				return i
-			}
-		}
-		return len(targets)
-	}
 	slices.SortFunc(keys, func(a, b key) int {
 		if (a.clients == 1) != (b.clients == 1) {
 			if a.clients == 1 {
@@ -193,10 +203,7 @@ func compare(rounds []round) []row {
 			}
 			return -1
 		}
-		if d := order(a.scheme) - order(b.scheme); d != 0 {
-			return d
-		}
-		if c := strings.Compare(a.scheme, b.scheme); c != 0 {
+		if c := compareSchemes(a.scheme, b.scheme); c != 0 {
 			return c
 		}
 		return a.clients - b.clients
@@ -261,9 +268,13 @@ func median(xs []float64) float64 {
 
 // markdown writes the comparison and every run of every round.
 func markdown(w io.Writer, rounds []round, rows []row) {
+	plural := "s"
+	if len(rounds) == 1 {
+		plural = ""
+	}
 	fmt.Fprintf(w, "Charta's signed writes against etcd's puts of the same size (a signed write's Raft log record), "+
-		"in %d alternating rounds (each: `charta bench --workload write`, then etcd). Each figure is the median over the rounds, "+
-		"and so is Charta ÷ etcd: the median of the rounds' own ratios (or differences); the last column has each round's.\n\n", len(rounds))
+		"in %d alternating round%s (each: `charta bench --workload write`, then etcd). Each figure is the median over the rounds, "+
+		"and so is Charta ÷ etcd: the median of the rounds' own ratios (or differences); the last column has each round's.\n\n", len(rounds), plural)
 	fmt.Fprintln(w, "| target | Charta | etcd | Charta ÷ etcd | want | met | rounds |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	for _, r := range rows {
