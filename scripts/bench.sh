@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
 # Runs the Go micro-benchmarks and `charta bench` (a 3-node cluster of real
-# processes against same-run baselines), and rewrites the generated part of
-# docs/benchmarks.md (between the bench:begin and bench:end markers) with the
-# figures, the machine and the exact commands. Outputs, CPU profiles and
-# goroutine dumps are kept in $BENCH_OUT (default $TMPDIR/charta-bench-out).
+# processes against same-run baselines), then the etcd yardstick, and
+# rewrites the generated part of docs/benchmarks.md (between the bench:begin
+# and bench:end markers) with the figures, the machine and the exact
+# commands. Outputs, CPU profiles and goroutine dumps are kept in $BENCH_OUT
+# (default $TMPDIR/charta-bench-out).
 #
-#   BENCH_TIME      go test -benchtime            (default 1s)
-#   BENCH_DURATION  charta bench --duration       (default 10s)
-#   BENCH_CLIENTS   charta bench --clients        (default 256)
-#   BENCH_DOC       document to rewrite           (default docs/benchmarks.md; "" to skip)
+# The etcd yardstick (scripts/peerbench) alternates rounds: in each,
+# `charta bench --workload write` measures composite-signed writes at 1 and
+# BENCH_CLIENTS clients and Ed25519-signed writes at BENCH_CLIENTS, then a
+# fresh three-member etcd cluster (Debian's etcd-server; installed here if
+# missing and this runs as root or with sudo) takes puts of the size of each
+# scheme's log record at the same client counts. The table gives the
+# medians over the rounds and Charta ÷ etcd.
+#
+#   BENCH_TIME         go test -benchtime                 (default 1s)
+#   BENCH_DURATION     charta bench and peerbench --duration (default 10s)
+#   BENCH_CLIENTS      charta bench and peerbench --clients  (default 256)
+#   BENCH_ETCD_ROUNDS  rounds of the etcd yardstick        (default 3; 0 to skip)
+#   BENCH_SUITE        0: only the etcd yardstick, and the document is left alone (default 1)
+#   BENCH_DOC          document to rewrite                (default docs/benchmarks.md; "" to skip)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${CHARTA_BIN:-bin/charta}
@@ -16,19 +27,79 @@ OUT=${BENCH_OUT:-${TMPDIR:-/tmp}/charta-bench-out}
 BENCH_TIME=${BENCH_TIME:-1s}
 DURATION=${BENCH_DURATION:-10s}
 CLIENTS=${BENCH_CLIENTS:-256}
+ROUNDS=${BENCH_ETCD_ROUNDS:-3}
+SUITE=${BENCH_SUITE:-1}
 DOC=${BENCH_DOC-docs/benchmarks.md}
+PEERBENCH=bin/peerbench
+COMPOSITE=ml-dsa-65+ed25519
 [ -x "$BIN" ] || go build -o "$BIN" ./cmd/charta
 rm -rf "$OUT" && mkdir -p "$OUT/profiles"
 
+# The yardstick's tools come first, so that a missing one is known before
+# the long runs.
+if [ "$ROUNDS" -gt 0 ] && ! command -v etcd >/dev/null; then
+  if ! command -v apt-get >/dev/null; then
+    echo "bench: no etcd server and no apt-get to install it (Debian's etcd-server); skipping the etcd yardstick"
+    ROUNDS=0
+  else
+    sudo=
+    if [ "$(id -u)" != 0 ]; then
+      if sudo -n true 2>/dev/null; then sudo=sudo; else
+        echo "bench: no etcd server, and installing etcd-server needs root or sudo; skipping the etcd yardstick"
+        ROUNDS=0
+      fi
+    fi
+    if [ "$ROUNDS" -gt 0 ]; then
+      echo "==> $sudo apt-get install etcd-server"
+      if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends etcd-server; } >"$OUT/apt.log" 2>&1; then
+        echo "bench: installing etcd-server failed (see $OUT/apt.log); skipping the etcd yardstick"
+        ROUNDS=0
+      fi
+    fi
+  fi
+fi
+if [ "$ROUNDS" -gt 0 ]; then
+  echo "==> building scripts/peerbench"
+  (cd scripts/peerbench && go build -o "../../$PEERBENCH" .)
+fi
+
 gocmd="go test -run '^\$' -bench 'BenchmarkApply|BenchmarkCheck|BenchmarkStatement' -benchtime $BENCH_TIME ./ledger/"
-echo "==> $gocmd"
-eval "$gocmd" | tee "$OUT/go-bench.txt"
-check_rate=$(awk '/^BenchmarkCheck/ { for (i = 1; i < NF; i++) if ($(i+1) == "checks/s") print $i }' "$OUT/go-bench.txt" | head -1)
+if [ "$SUITE" != 0 ]; then
+  echo "==> $gocmd"
+  eval "$gocmd" | tee "$OUT/go-bench.txt"
+  check_rate=$(awk '/^BenchmarkCheck/ { for (i = 1; i < NF; i++) if ($(i+1) == "checks/s") print $i }' "$OUT/go-bench.txt" | head -1)
 
-benchcmd="$BIN bench --duration $DURATION --clients $CLIENTS --check-conns 64 --batch 100 --json $OUT/bench.json --markdown $OUT/bench.md --profile $OUT/profiles --ledger-check-rate ${check_rate:-0}"
-echo "==> $benchcmd"
-$benchcmd | tee "$OUT/bench.txt"
+  benchcmd="$BIN bench --duration $DURATION --clients $CLIENTS --check-conns 64 --batch 100 --json $OUT/bench.json --markdown $OUT/bench.md --profile $OUT/profiles --ledger-check-rate ${check_rate:-0}"
+  echo "==> $benchcmd"
+  $benchcmd | tee "$OUT/bench.txt"
+fi
 
+# The etcd yardstick: round N's reports go to $OUT/etcd/round-N.
+yard="$OUT/etcd"
+chartacmd="$BIN bench --workload write --write-baselines=false --scheme $COMPOSITE --compare-schemes ed25519 --clients $CLIENTS --duration $DURATION --json $yard/round-N/charta.json"
+etcdcmd() { # scheme, client counts
+  echo "$PEERBENCH etcd --charta $BIN --size-from $yard/round-N/charta.json --scheme $1 --clients $2 --duration $DURATION --json $yard/round-N/etcd-$1.json"
+}
+rounds=()
+for r in $(seq 1 "$ROUNDS"); do
+  d="$yard/round-$r"
+  mkdir -p "$d"
+  echo "==> etcd yardstick, round $r of $ROUNDS: ${chartacmd//round-N/round-$r}"
+  ${chartacmd//round-N/round-$r} | tee "$d/charta.txt"
+  for run in "$COMPOSITE 1,$CLIENTS" "ed25519 $CLIENTS"; do
+    cmd=$(etcdcmd $run)
+    echo "==> ${cmd//round-N/round-$r}"
+    ${cmd//round-N/round-$r} | tee -a "$d/etcd.txt"
+  done
+  rounds+=("$d")
+done
+if [ "$ROUNDS" -gt 0 ]; then
+  "$PEERBENCH" report --markdown "$OUT/etcd.md" "${rounds[@]}"
+  echo "==> etcd yardstick ($OUT/etcd.md):"
+  cat "$OUT/etcd.md"
+fi
+
+[ "$SUITE" != 0 ] || exit 0
 [ -n "$DOC" ] || exit 0
 gen="$OUT/generated.md"
 {
@@ -41,12 +112,25 @@ gen="$OUT/generated.md"
   echo "make bench   # = scripts/bench.sh, which ran:"
   echo "$gocmd"
   echo "$benchcmd"
+  if [ "$ROUNDS" -gt 0 ]; then
+    echo "# then $ROUNDS rounds (N = 1..$ROUNDS) of the etcd yardstick:"
+    echo "$chartacmd"
+    etcdcmd "$COMPOSITE" "1,$CLIENTS"
+    etcdcmd ed25519 "$CLIENTS"
+    echo "$PEERBENCH report --markdown $OUT/etcd.md $yard/round-*"
+  fi
   echo '```'
   echo
   echo "### Targets and results"
   echo
   cat "$OUT/bench.md"
   echo
+  if [ "$ROUNDS" -gt 0 ]; then
+    echo "### etcd as the same-run yardstick"
+    echo
+    cat "$OUT/etcd.md"
+    echo
+  fi
   echo "### Go micro-benchmarks (package ledger)"
   echo
   echo '```'

@@ -36,6 +36,7 @@ func benchCmd() *command {
 	o := benchOpts{cfg: bench.DefaultSuiteConfig()}
 	def := o.cfg
 	var compare []string
+	writeBaselines := true
 	for _, s := range def.Compare {
 		compare = append(compare, string(s))
 	}
@@ -60,6 +61,7 @@ func benchCmd() *command {
 			fs.StringVar(&o.cfg.Bin, "bin", os.Getenv("CHARTA_BIN"), "charta binary to run the nodes with (env CHARTA_BIN; default this one)")
 			fs.IntVar(&o.cfg.Batch, "batch", def.Batch, "questions per batched check request")
 			fs.IntVar(&o.cfg.NodeProcs, "node-procs", def.NodeProcs, "GOMAXPROCS of each node, raw-raft server and no-op server (0: Go's default, every core)")
+			fs.BoolVar(&writeBaselines, "write-baselines", true, "run the raw-raft and bbolt baselines with the write workload (false: the signed writes only)")
 			fs.BoolVar(&o.keep, "keep", false, "keep the working directory")
 			fs.Float64Var(&o.cfg.LedgerCheck, "ledger-check-rate", 0, "in-process ledger.Check rate from BenchmarkCheck, to include in the report (checks/s)")
 			fs.StringVar(&o.serveNoop, "serve-noop", "", "internal: serve the no-op HTTP baseline on this address and do nothing else")
@@ -82,6 +84,7 @@ func benchCmd() *command {
 			if err := o.validate(); err != nil {
 				return err
 			}
+			o.cfg.SkipWriteBaselines = !writeBaselines
 			return runBench(e, o)
 		},
 	}
@@ -157,6 +160,7 @@ func runBench(e *env, o benchOpts) error {
 			"nodes": strconv.Itoa(o.nodes), "clients": strconv.Itoa(cfg.Clients), "check_conns": strconv.Itoa(cfg.CheckConns),
 			"duration": cfg.Duration.String(), "warmup": cfg.Warmup.String(), "scheme": o.scheme, "compare_schemes": o.compare,
 			"workload": cfg.Workload, "batch": strconv.Itoa(cfg.Batch), "node_procs": strconv.Itoa(cfg.NodeProcs), "dir": cfg.Dir,
+			"write_baselines": strconv.FormatBool(!cfg.SkipWriteBaselines),
 		},
 	}
 	fmt.Fprintf(e.stdout, "charta bench: %d CPUs (%s), %s; working directory %s\n", rep.Machine.CPUs, rep.Machine.CPUModel, rep.Machine.GoVersion, cfg.Dir)

@@ -57,8 +57,12 @@ type Report struct {
 	Command  string            `json:"command"`
 	Machine  Machine           `json:"machine"`
 	Settings map[string]string `json:"settings"`
-	Results  []Result          `json:"results"`
-	Targets  []Target          `json:"targets"`
+	// RecordBytes is the size of a signed write's Raft log record for
+	// each scheme measured: what the raw-Raft baseline's entries and the
+	// etcd yardstick's values (scripts/peerbench) are sized to.
+	RecordBytes map[string]int `json:"record_bytes,omitempty"`
+	Results     []Result       `json:"results"`
+	Targets     []Target       `json:"targets"`
 }
 
 // Add appends a result.

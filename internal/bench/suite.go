@@ -40,6 +40,11 @@ type SuiteConfig struct {
 	ScaleEntries int             // size of the preloaded state of the scale workload; 0 skips it
 	ProfileDir   string          // where CPU profiles and goroutine dumps of the nodes go (it must exist); "" for none
 	LedgerCheck  float64         // in-process ledger.Check rate (BenchmarkCheck) to state T4 against; 0 for none
+	// SkipWriteBaselines leaves out the raw-Raft and bbolt baselines of
+	// the write workload, and the targets stated against them: for runs
+	// that only measure the signed writes, such as the etcd yardstick's
+	// (scripts/bench.sh).
+	SkipWriteBaselines bool
 }
 
 // DefaultSuiteConfig returns the settings of `charta bench` without flags,
@@ -145,7 +150,14 @@ func RunSuite(ctx context.Context, cfg SuiteConfig, deps Deps, rep *Report) erro
 	// The raw-Raft baseline's processes write their progress lines to the
 	// same output, from exec's copying goroutines.
 	s := &suite{ctx: ctx, cfg: cfg, deps: deps, out: &lockedWriter{w: progress}, rep: rep, recordSize: map[ledger.Scheme]int{}}
-	if err := s.all(); err != nil {
+	err := s.all()
+	for scheme, n := range s.recordSize {
+		if rep.RecordBytes == nil {
+			rep.RecordBytes = map[string]int{}
+		}
+		rep.RecordBytes[string(scheme)] = n
+	}
+	if err != nil {
 		return err
 	}
 	s.targets()
@@ -183,7 +195,7 @@ func (s *suite) all() error {
 	if err != nil {
 		return err
 	}
-	if s.wants(WorkloadWrite) {
+	if s.wants(WorkloadWrite) && !s.cfg.SkipWriteBaselines {
 		if err := s.writeBaselines(c); err != nil {
 			return err
 		}
