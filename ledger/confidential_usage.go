@@ -228,11 +228,9 @@ func (pu *PrivateUsage) Admit(g *Grant, r *UsageReport, su *SealedUsage, why str
 		rep.Reason = err.Error()
 		return
 	}
-	sum, ok := pu.Total(r.Period)
-	if !ok {
-		pu.Totals = append(pu.Totals, UsageTotals{Grant: g.ID, Period: r.Period})
-		slices.SortFunc(pu.Totals, func(x, y UsageTotals) int { return strings.Compare(x.Period, y.Period) })
-		sum, _ = pu.Total(r.Period)
+	sum, found := pu.Total(r.Period)
+	if !found {
+		sum = &UsageTotals{Grant: g.ID, Period: r.Period}
 	}
 	soft, capped, cerr := addUsage(u, sum, su.Metrics, r.Period)
 	if cerr != nil {
@@ -243,6 +241,10 @@ func (pu *PrivateUsage) Admit(g *Grant, r *UsageReport, su *SealedUsage, why str
 		return
 	}
 	sum.Reports++
+	if !found {
+		pu.Totals = append(pu.Totals, *sum)
+		slices.SortFunc(pu.Totals, func(x, y UsageTotals) int { return strings.Compare(x.Period, y.Period) })
+	}
 	rep.Status = PrivateAccepted
 	for _, c := range soft {
 		in := c.infraction(g, r.Period, r.ReportID)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/ledger/ledgertest"
@@ -88,6 +89,99 @@ func FuzzOpenConfidential(f *testing.F) {
 		}
 		if rec.Grant != "g-f" {
 			t.Fatalf("record of %q", rec.Grant)
+		}
+	})
+}
+
+// fuzzUsageSeed seals plaintext as report r-f of grant g-f, to alpha and
+// beta, or to alpha and gamma (posing as beta) when wrongKey is set, and
+// returns the sealed object's JSON, truncated to cut bytes of ciphertext
+// when cut > 0.
+func fuzzUsageSeed(f *testing.F, plaintext []byte, wrongKey bool, cut int) []byte {
+	f.Helper()
+	var rs []seal.Recipient
+	for _, m := range []string{"alpha", "beta"} {
+		owner := m
+		if wrongKey && m == "beta" {
+			owner = "gamma"
+		}
+		pk, err := seal.PublicKeyFrom(ledgertest.EncryptionKey(owner))
+		if err != nil {
+			f.Fatal(err)
+		}
+		rs = append(rs, seal.Recipient{Member: m, Key: pk})
+	}
+	s, _, err := seal.Seal(plaintext, rs, seal.Binding{Consortium: fuzzConsortium, Kind: ledger.SealedUsageKind, ID: ledger.SealedUsageID("g-f", "r-f")})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if cut > 0 {
+		s.Ciphertext = s.Ciphertext[:len(s.Ciphertext)-cut]
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return b
+}
+
+// FuzzAdmitSealedUsage feeds hostile sealed usage reports to beta's node's
+// opening and admission path: it never panics; a report is accepted only
+// when its metrics opened, matched the commitment and fit the terms (a
+// hard cap of 100), and the totals are then exactly the sum of the
+// accepted quantities; everything else is refused with a reason.
+func FuzzAdmitSealedUsage(f *testing.F) {
+	ok := (&ledger.SealedUsage{Metrics: []ledger.MetricQuantity{{Metric: "tokens", Quantity: 7}}}).Canonical()
+	f.Add(fuzzUsageSeed(f, ok, false, 0))
+	f.Add(fuzzUsageSeed(f, ok, true, 0))
+	f.Add(fuzzUsageSeed(f, ok, false, 3))
+	f.Add(fuzzUsageSeed(f, []byte(`{"metrics":[{"metric":"tokens","quantity":101}]}`), false, 0))
+	f.Add(fuzzUsageSeed(f, []byte(`{"metrics":[{"metric":"other","quantity":1}]}`), false, 0))
+	f.Add(fuzzUsageSeed(f, []byte(`{"metrics":[{"metric":"tokens","quantity":-1}]}`), false, 0))
+	f.Add(fuzzUsageSeed(f, []byte(`{"metrics":[],"extra":1}`), false, 0))
+	f.Add([]byte(`{}`))
+	key, err := seal.NewKeyFromSeed(ledgertest.EncryptionSeed("beta"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	g := fuzzGrant(nil).Opened(&ledger.ConfidentialTerms{Usage: &ledger.UsageTerms{Period: ledger.PeriodMonth, GraceDays: 7,
+		Metrics: []ledger.UsageMetric{{Name: "tokens", Unit: "token", HardCap: 100,
+			Pricing: ledger.Pricing{Model: "graduated", Currency: "EUR", Tiers: []ledger.Tier{{UnitMicros: 1}}}}}}})
+	at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		var s *ledger.Sealed
+		if err := ledger.DecodeStrict(doc, &s); err != nil || s == nil {
+			return
+		}
+		r := &ledger.UsageReport{UsageReportBody: ledger.UsageReportBody{Grant: "g-f", ReportID: "r-f", Period: "2026-12",
+			Confidential: &ledger.Confidential{Commitment: s.Commitment, Sealed: s}}, Signer: "beta", Index: 9, At: at}
+		su, why := openSealedUsage(r, fuzzConsortium, "beta", []*seal.PrivateKey{key})
+		if (su == nil) == (why == "") {
+			t.Fatalf("opened %v with reason %q", su, why)
+		}
+		pu := &ledger.PrivateUsage{Grant: "g-f"}
+		pu.Admit(g, r, su, why)
+		if len(pu.Reports) != 1 || pu.Through != 9 {
+			t.Fatalf("account: %+v", pu)
+		}
+		rep := pu.Reports[0]
+		sum, has := pu.Total("2026-12")
+		switch rep.Status {
+		case ledger.PrivateAccepted:
+			if su == nil || !has || sum.Reports != 1 {
+				t.Fatalf("accepted without opened metrics or totals: %+v %+v", rep, sum)
+			}
+			for _, m := range su.Metrics {
+				if m.Metric != "tokens" || m.Quantity < 0 || m.Quantity > 100 || sum.Metrics[0].Quantity != m.Quantity {
+					t.Fatalf("accepted %+v into totals %+v", m, sum)
+				}
+			}
+		case ledger.PrivateRefused:
+			if rep.Reason == "" || has {
+				t.Fatalf("refused report: %+v, totals %+v", rep, sum)
+			}
+		default:
+			t.Fatalf("status %q", rep.Status)
 		}
 	})
 }
