@@ -55,9 +55,10 @@ const markerTermsJSON = `{
 // TestConfidentialGrant_MarkersStayWithTheParties runs a confidential
 // grant between alpha and beta on a real 3-node cluster and checks that
 // gamma, which is not a party, never holds its terms: after the offer, the
-// acceptance, snapshots and a restart of gamma, neither gamma's data
-// directory, its log, a backup from it nor a journal export from it holds
-// any marker, while alpha's and beta's nodes show the terms with equal
+// acceptance, a sealed usage report, statements and their attestation,
+// snapshots and a restart of gamma, neither gamma's data directory, its
+// log, a backup from it, a data directory restored from that backup nor a
+// journal export from it holds any marker, while alpha's and beta's nodes show the terms with equal
 // private digests. A tampered offer is refused by beta's node (logged,
 // counted) and by charta grant accept, and the public state stays equal
 // on every node.
@@ -197,7 +198,14 @@ func TestConfidentialGrant_MarkersStayWithTheParties(t *testing.T) {
 	gammaOp.ok("backup", "--out", backup)
 	export := filepath.Join(t.TempDir(), "gamma.jsonl")
 	gammaOp.ok("journal", "export", "--out", export)
-	for _, f := range append(filesUnder(t, d.DataDir("gamma")), backup, export) {
+	restored := filepath.Join(t.TempDir(), "gamma-restored")
+	gammaOp.ok("restore", "--backup", backup, "--id", "gamma", "--data-dir", restored, "--genesis", d.Path("genesis.json"),
+		"--raft-advertise", "127.0.0.1:1")
+	files := append(filesUnder(t, d.DataDir("gamma")), backup, export)
+	if files = append(files, filesUnder(t, restored)...); !slices.ContainsFunc(files, func(f string) bool { return strings.HasPrefix(f, restored) }) {
+		t.Fatalf("the restore wrote nothing into %s", restored)
+	}
+	for _, f := range files {
 		if m := containsAny(string(mustRead(t, f)), markers); m != "" {
 			t.Errorf("%s holds the marker %s", f, m)
 		}
