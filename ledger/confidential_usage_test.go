@@ -273,7 +273,7 @@ func TestStatementAttest_AgreedWhenEveryPartyAttestsTheSameHash(t *testing.T) {
 	f, _ := activeConfidential(t)
 	h1, h2 := ledger.Hash(sha256.Sum256([]byte("one"))), ledger.Hash(sha256.Sum256([]byte("two")))
 	body := func(h ledger.Hash) ledger.StatementAttestBody {
-		return ledger.StatementAttestBody{Grant: "g-c", Period: "2026-01", Statement: h}
+		return ledger.StatementAttestBody{Grant: "g-c", Period: "2026-01", Tag: h}
 	}
 	r := f.accept("beta", "statement.attest", body(h1))
 	if !hasEvent(r, "statement.attested", "g-c") || hasEvent(r, "statement.agreed", "g-c") {
@@ -293,5 +293,5 @@ func TestStatementAttest_AgreedWhenEveryPartyAttestsTheSameHash(t *testing.T) {
 	f.accept("beta", "statement.attest", body(h1)) // the same hash again changes nothing
 	f.reject(ledger.CodeForbidden, "gamma", "statement.attest", body(h1))
 	f.reject(ledger.CodeInvalid, "beta", "statement.attest", ledger.StatementAttestBody{Grant: "g-c", Period: "2026-01"})
-	f.reject(ledger.CodeInvalid, "beta", "statement.attest", ledger.StatementAttestBody{Grant: "g-c", Period: "2027-01", Statement: h1})
+	f.reject(ledger.CodeInvalid, "beta", "statement.attest", ledger.StatementAttestBody{Grant: "g-c", Period: "2027-01", Tag: h1})
 }

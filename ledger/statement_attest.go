@@ -7,24 +7,26 @@ import (
 )
 
 // StatementAttestBody is the body of statement.attest: a party of a
-// confidential grant attests the SHA-256 of the canonical bytes
-// (Statement.Encode) of the grant's statement for a period, as its
-// node computed it. When every party has attested the same hash, the
-// statement is agreed: the whole consortium sees that the parties agree
-// on the period's amounts, and nothing of them.
+// confidential grant attests the tag of the grant's statement for a
+// period, as its node computed it: an HMAC of the statement's canonical
+// bytes (Statement.Encode) under a key only the parties hold
+// (ledger/seal.StatementTag). When every party has attested the same tag,
+// the statement is agreed: the whole consortium sees that the parties
+// agree on the period's amounts, and nothing of them, not even by hashing
+// guesses.
 type StatementAttestBody struct {
-	Grant     string `json:"grant"`
-	Period    string `json:"period"`
-	Statement Hash   `json:"statement"`
+	Grant  string `json:"grant"`
+	Period string `json:"period"`
+	Tag    Hash   `json:"tag"`
 }
 
 // StatementAttestation is where the attestations of one period of a
-// grant stand: each party's latest attested hash, and whether they agree.
+// grant stand: each party's latest attested tag, and whether they agree.
 type StatementAttestation struct {
 	Grant  string              `json:"grant"`
 	Period string              `json:"period"`
 	By     []StatementAttested `json:"by"` // by member
-	// Agreed is the hash every party attested, once they all have.
+	// Agreed is the tag every party attested, once they all have.
 	Agreed *Hash `json:"agreed,omitempty"`
 	// AgreedIndex is the log index of the attestation that completed the
 	// agreement.
@@ -33,10 +35,10 @@ type StatementAttestation struct {
 
 // StatementAttested is one party's latest attestation of a period.
 type StatementAttested struct {
-	Member    string    `json:"member"`
-	Statement Hash      `json:"statement"`
-	Index     uint64    `json:"index"`
-	At        time.Time `json:"at"`
+	Member string    `json:"member"`
+	Tag    Hash      `json:"tag"`
+	Index  uint64    `json:"index"`
+	At     time.Time `json:"at"`
 }
 
 func init() {
@@ -45,9 +47,9 @@ func init() {
 
 // applyStatementAttest records a party's attestation of a confidential
 // grant's statement in the grant's history. A party may attest again,
-// replacing its hash, until every party has attested the same one; the
-// agreement is then final, and an attestation of another hash is a
-// conflict. The same hash again changes nothing.
+// replacing its tag, until every party has attested the same one; the
+// agreement is then final, and an attestation of another tag is a
+// conflict. The same tag again changes nothing.
 func applyStatementAttest(a *applyCtx) error {
 	var b StatementAttestBody
 	if err := a.body(&b); err != nil {
@@ -70,17 +72,17 @@ func applyStatementAttest(a *applyCtx) error {
 	if pStart.After(a.ahead()) {
 		return Errorf(CodeInvalid, "body.period: period %s has not begun by %s", b.Period, a.ahead().Format(time.RFC3339))
 	}
-	if b.Statement == (Hash{}) {
-		return Errorf(CodeInvalid, "body.statement: the statement's SHA-256 is required")
+	if b.Tag == (Hash{}) {
+		return Errorf(CodeInvalid, "body.tag: the statement's tag is required")
 	}
 	cur := statementAttestation(a.tx, g, b.Period)
 	if cur.Agreed != nil {
-		if *cur.Agreed == b.Statement {
+		if *cur.Agreed == b.Tag {
 			return nil
 		}
-		return Errorf(CodeConflict, "body.statement: the parties agreed on statement %s for period %s at index %d", cur.Agreed, b.Period, cur.AgreedIndex)
+		return Errorf(CodeConflict, "body.tag: the parties agreed on the statement with tag %s for period %s at index %d", cur.Agreed, b.Period, cur.AgreedIndex)
 	}
-	if i := slices.IndexFunc(cur.By, func(s StatementAttested) bool { return s.Member == a.p.Signer }); i >= 0 && cur.By[i].Statement == b.Statement {
+	if i := slices.IndexFunc(cur.By, func(s StatementAttested) bool { return s.Member == a.p.Signer }); i >= 0 && cur.By[i].Tag == b.Tag {
 		return nil
 	}
 	a.putHistory(GrantEvent{
@@ -103,7 +105,7 @@ func statementAttestation(t *tx, g *Grant, period string) StatementAttestation {
 		if e.Kind != "statement_attested" || e.Statement == nil || e.Statement.Period != period {
 			return true
 		}
-		s := StatementAttested{Member: e.By, Statement: e.Statement.Statement, Index: e.Index, At: e.At}
+		s := StatementAttested{Member: e.By, Tag: e.Statement.Tag, Index: e.Index, At: e.At}
 		i, found := slices.BinarySearchFunc(out.By, s.Member, func(x StatementAttested, m string) int { return strings.Compare(x.Member, m) })
 		if found {
 			out.By[i] = s
@@ -111,7 +113,7 @@ func statementAttestation(t *tx, g *Grant, period string) StatementAttestation {
 			out.By = slices.Insert(out.By, i, s)
 		}
 		if out.Agreed == nil && agreed(g, out.By) {
-			h := s.Statement
+			h := s.Tag
 			out.Agreed, out.AgreedIndex = &h, e.Index
 		}
 		return true
@@ -119,14 +121,14 @@ func statementAttestation(t *tx, g *Grant, period string) StatementAttestation {
 	return out
 }
 
-// agreed reports whether every party of g has attested the same hash.
+// agreed reports whether every party of g has attested the same tag.
 func agreed(g *Grant, by []StatementAttested) bool {
 	parties := g.Parties()
 	if len(by) != len(parties) {
 		return false
 	}
 	for i, s := range by {
-		if s.Member != parties[i] || s.Statement != by[0].Statement {
+		if s.Member != parties[i] || s.Tag != by[0].Tag {
 			return false
 		}
 	}

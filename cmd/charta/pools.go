@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/seal"
 	"github.com/charta/charta/node/client"
 )
 
@@ -201,11 +201,13 @@ func statementCmd() *command {
 	})
 	show.flags = func(fs *flag.FlagSet) { fs.StringVar(&period, "period", "", "one period, e.g. 2026-11") }
 	var ab ledger.StatementAttestBody
+	var encKey string
 	attest := &command{
 		name: "attest", args: "<grant>", summary: "Attest a confidential grant's statement for a period, as your node computes it (a party)", client: true, signs: true,
 		example: `  charta statement attest --key beta.key --period 2026-11 g-c`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&ab.Period, "period", "", "the period, e.g. 2026-11 (required)")
+			fs.StringVar(&encKey, "enc-key", "", "key file holding your encryption key (default: the --key file)")
 		},
 		run: func(e *env, _ *flag.FlagSet, args []string) error {
 			if err := needArgs(args, 1, "a grant ID"); err != nil {
@@ -214,7 +216,14 @@ func statementCmd() *command {
 			if ab.Period == "" {
 				return usagef("--period is required")
 			}
+			if encKey == "" {
+				encKey = e.g.key
+			}
 			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			og, err := openGrant(e, c, args[0], encKey)
 			if err != nil {
 				return err
 			}
@@ -229,8 +238,12 @@ func statementCmd() *command {
 			if len(sts) != 1 {
 				return fmt.Errorf("%s answered %d statements for grant %s period %s, not one", e.g.server, len(sts), args[0], ab.Period)
 			}
-			ab.Grant, ab.Statement = args[0], sha256.Sum256(sts[0].Encode())
-			fmt.Fprintf(e.stderr, "attesting statement %s of grant %s for %s: total %d micro-units, %s\n", ab.Statement, ab.Grant, ab.Period, sts[0].TotalMicros, sts[0].Status)
+			tag, err := seal.StatementTag(og.opening, sts[0].Encode())
+			if err != nil {
+				return err
+			}
+			ab.Grant, ab.Tag = args[0], tag
+			fmt.Fprintf(e.stderr, "attesting the statement of grant %s for %s (total %d micro-units, %s) with tag %s\n", ab.Grant, ab.Period, sts[0].TotalMicros, sts[0].Status, ab.Tag)
 			return e.propose("statement.attest", "", ab)
 		},
 	}
@@ -243,14 +256,14 @@ func statementCmd() *command {
 			return err
 		}
 		return e.show(as, func(tw io.Writer) {
-			fmt.Fprintln(tw, "PERIOD\tMEMBER\tSTATEMENT\tINDEX\tAGREED")
+			fmt.Fprintln(tw, "PERIOD\tMEMBER\tTAG\tINDEX\tAGREED")
 			for _, a := range as {
 				agreed := "no"
 				if a.Agreed != nil {
 					agreed = "yes, at index " + strconv.FormatUint(a.AgreedIndex, 10)
 				}
 				for _, b := range a.By {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", a.Period, b.Member, b.Statement, b.Index, agreed)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", a.Period, b.Member, b.Tag, b.Index, agreed)
 				}
 			}
 		})
