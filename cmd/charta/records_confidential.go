@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,31 +39,28 @@ func sealToParties(e *env, c *client.Client, members []string, plaintext []byte,
 	if err != nil {
 		return nil, explain(err)
 	}
-	var rs []seal.Recipient
-	for _, m := range members {
-		mem, err := c.Member(e.ctx, m, linearizable)
-		if err != nil {
-			return nil, explain(err)
-		}
-		cur, ok := mem.CurrentEncryptionKey()
-		if !ok {
-			return nil, fmt.Errorf("%s has no encryption key, so confidential terms cannot be sealed to it; it registers one with charta key rotate-encryption", m)
-		}
-		pk, err := seal.PublicKeyFrom(cur.Public)
-		if err != nil {
-			return nil, fmt.Errorf("%s's encryption key: %w", m, err)
-		}
-		if pk.Fingerprint() != cur.Fingerprint {
-			// The node answered a key that is not the one it names.
-			return nil, fmt.Errorf("%s's encryption key from %s has fingerprint %s, not the %s it is listed under; not sealing to it", m, e.g.server, pk.Fingerprint(), cur.Fingerprint)
-		}
-		rs = append(rs, seal.Recipient{Member: m, Key: pk})
-	}
-	s, _, err := seal.Seal(plaintext, rs, seal.Binding{Consortium: consortium, Kind: kind, ID: id})
+	rs, err := sealRecipients(e, c, members)
 	if err != nil {
 		return nil, err
 	}
-	return &ledger.Confidential{Commitment: s.Commitment, Sealed: s.Ledger()}, nil
+	return client.SealTo(consortium, rs, plaintext, kind, id)
+}
+
+// sealRecipients is members' current encryption keys, as /v1/members
+// lists them, checked against their fingerprints.
+func sealRecipients(e *env, c *client.Client, members []string) ([]seal.Recipient, error) {
+	rs, err := c.SealRecipients(e.ctx, members, linearizable)
+	var ke *client.SealKeyError
+	switch {
+	case errors.As(err, &ke) && ke.None:
+		return nil, fmt.Errorf("%s has no encryption key, so confidential terms cannot be sealed to it; it registers one with charta key rotate-encryption", ke.Member)
+	case errors.As(err, &ke):
+		// The node answered a key that is not the one it names.
+		return nil, fmt.Errorf("%s's encryption key from %s %s; not sealing to it", ke.Member, e.g.server, ke.Reason)
+	case err != nil:
+		return nil, explain(err)
+	}
+	return rs, nil
 }
 
 // sealUsage moves the metrics of report b of a confidential grant into a
@@ -76,13 +74,15 @@ func sealUsage(e *env, c *client.Client, b *ledger.UsageReportBody) error {
 	if g.Confidential == nil {
 		return nil
 	}
-	su := ledger.SealedUsage{Metrics: b.Metrics}
-	s, err := sealToParties(e, c, g.Parties(), su.Canonical(), ledger.SealedUsageKind, ledger.SealedUsageID(b.Grant, b.ReportID))
+	consortium, err := c.Consortium(e.ctx)
+	if err != nil {
+		return explain(err)
+	}
+	rs, err := sealRecipients(e, c, g.Parties())
 	if err != nil {
 		return err
 	}
-	b.Metrics, b.Confidential = nil, s
-	return nil
+	return client.SealUsage(consortium, rs, b)
 }
 
 // linearizable reads what the cluster has committed, not what this node

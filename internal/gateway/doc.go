@@ -11,7 +11,9 @@
 // record each count in a local bbolt journal before the response leaves,
 // and turn the counts into signed usage.report and pool.consume proposals
 // whose IDs come from the journal, so that a restart neither loses nor
-// repeats a count.
+// repeats a count. The usage reports of a confidential grant carry their
+// metrics only sealed to the grant's parties, sealed once when the batch
+// is journaled.
 //
 // What the gateway promises:
 //

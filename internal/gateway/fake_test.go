@@ -36,10 +36,24 @@ type fakeNode struct {
 	poolRead func()
 	// refuse, if set, refuses a proposal unjournaled when it returns a
 	// status other than 0.
-	refuse    func(p *ledger.Proposal) (status int, code ledger.Code, detail string)
-	proposals []*ledger.Proposal
-	seen      map[[32]byte]uint64 // payload hash → index, for duplicates
-	streams   []chan ledger.Entry
+	refuse func(p *ledger.Proposal) (status int, code ledger.Code, detail string)
+	// lose, if set, loses the answer to a proposal the node took (a 503
+	// after it is recorded) when it returns true.
+	lose func(p *ledger.Proposal) bool
+	// reject, if set, journals a proposal as rejected when it returns a
+	// reason.
+	reject func(p *ledger.Proposal) string
+	// confidential grants are answered as a party's node shows them to
+	// a party's token: their usage terms opened, or sealed while
+	// sealedTerms is set.
+	confidential map[string]bool
+	sealedTerms  bool
+	encKeys      map[string]ledger.EncryptionKey // members' current encryption keys
+	proposals    []*ledger.Proposal              // accepted
+	rejected     []*ledger.Proposal              // journaled as rejected
+	seen         map[[32]byte]fakeResult         // payload hash → result, for duplicates
+	ids          map[string][32]byte             // signer/ID → payload hash: an ID is taken once
+	streams      []chan ledger.Entry
 
 	checks  atomic.Int64
 	idTaken atomic.Bool // refuse's problems carry id_taken
@@ -50,7 +64,8 @@ type fakeNode struct {
 
 func newFakeNode(t *testing.T) *fakeNode {
 	f := &fakeNode{t: t, tokens: map[string]string{"gw-token": "alpha", "beta-token": "beta"}, pools: map[string]api.PoolUsage{}, hidden: map[string]bool{},
-		seen: map[[32]byte]uint64{}}
+		confidential: map[string]bool{}, seen: map[[32]byte]fakeResult{}, ids: map[string][32]byte{},
+		encKeys: map[string]ledger.EncryptionKey{"alpha": ledgertest.EncryptionKey("alpha"), "beta": ledgertest.EncryptionKey("beta")}}
 	f.decide = func(q ledger.CheckRequest) ledger.Decision {
 		return ledger.Decision{Allowed: true, Basis: "grant", Chain: []string{"g-1"}, Reason: "grant g-1 allows it"}
 	}
@@ -80,16 +95,37 @@ func newFakeNode(t *testing.T) *fakeNode {
 		f.json(w, d)
 	})
 	mux.HandleFunc("GET /v1/grants/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
 		f.mu.Lock()
-		hidden := f.hidden[r.PathValue("id")]
+		hidden, confidential, sealed := f.hidden[id], f.confidential[id], f.sealedTerms
 		f.mu.Unlock()
 		if hidden {
 			f.problem(w, 404, ledger.CodeNotFound, "no grant")
 			return
 		}
 		// beta holds every grant; alpha, the gateway's member, meters it.
-		f.json(w, ledger.Grant{ID: r.PathValue("id"), Licensors: []string{"alpha"}, Licensees: []string{"beta"},
-			Terms: ledger.Terms{Usage: &ledger.UsageTerms{Period: ledger.PeriodMonth, Meters: []string{"alpha"}}}})
+		usage := &ledger.UsageTerms{Period: ledger.PeriodMonth, Meters: []string{"alpha"}}
+		g := api.Grant{Grant: ledger.Grant{ID: id, Licensors: []string{"alpha"}, Licensees: []string{"beta"}}}
+		switch {
+		case !confidential:
+			g.Terms.Usage = usage
+		case sealed:
+			g.Confidential = &api.GrantConfidential{Classification: api.ClassificationConfidential, Sealed: true}
+		default:
+			g.Confidential = &api.GrantConfidential{Classification: api.ClassificationConfidential,
+				Terms: &ledger.ConfidentialTerms{Usage: usage}}
+		}
+		f.json(w, g)
+	})
+	mux.HandleFunc("GET /v1/members/{id}", func(w http.ResponseWriter, r *http.Request) {
+		m := ledger.Member{ID: r.PathValue("id")}
+		f.mu.Lock()
+		k, ok := f.encKeys[m.ID]
+		f.mu.Unlock()
+		if ok {
+			m.EncryptionKeys = []ledger.EncryptionKeyRecord{{Fingerprint: k.Fingerprint(), Public: k}}
+		}
+		f.json(w, api.Member{Member: m})
 	})
 	mux.HandleFunc("GET /v1/pools/{id}/usage", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -150,8 +186,17 @@ func (f *fakeNode) problem(w http.ResponseWriter, status int, code ledger.Code, 
 	_ = json.NewEncoder(w).Encode(api.Problem{Type: api.ProblemTypeBase + string(code), Status: status, Code: code, Detail: detail})
 }
 
-// handlePropose accepts every proposal once; an exact resubmission gets
-// its first result, marked duplicate.
+// fakeResult is what the fake node journaled for a proposal.
+type fakeResult struct {
+	index    uint64
+	rejected string // why it was journaled as rejected; "" if accepted
+}
+
+// handlePropose journals every proposal once, as the ledger does: an
+// exact resubmission gets its first result, marked duplicate; another
+// payload under an ID its signer used is refused unjournaled (409,
+// id_taken). A usage report sealed to a key that is not its member's
+// current one is journaled as rejected.
 func (f *fakeNode) handlePropose(w http.ResponseWriter, r *http.Request) {
 	var env ledger.Envelope
 	if err := json.NewDecoder(r.Body).Decode(&env); err != nil {
@@ -178,15 +223,59 @@ func (f *fakeNode) handlePropose(w http.ResponseWriter, r *http.Request) {
 	}
 	h := sha256.Sum256(env.Payload)
 	f.mu.Lock()
-	idx, dup := f.seen[h]
+	res, dup := f.seen[h]
+	taken := false
 	if !dup {
-		f.proposals = append(f.proposals, p)
-		idx = uint64(100 + len(f.proposals))
-		f.seen[h] = idx
+		if prev, ok := f.ids[p.Signer+"/"+p.ID]; ok && prev != h {
+			taken = true
+		} else {
+			res = fakeResult{index: uint64(100 + len(f.proposals) + len(f.rejected) + 1), rejected: f.staleSeal(p)}
+			if res.rejected == "" && f.reject != nil {
+				res.rejected = f.reject(p)
+			}
+			if res.rejected == "" {
+				f.proposals = append(f.proposals, p)
+			} else {
+				f.rejected = append(f.rejected, p)
+			}
+			f.seen[h], f.ids[p.Signer+"/"+p.ID] = res, h
+		}
 	}
+	lose := f.lose != nil && !taken && f.lose(p)
 	f.mu.Unlock()
-	f.json(w, api.ProposalResponse{Index: idx, Seq: idx, Duplicate: dup,
-		Outcome: ledger.Outcome{Status: ledger.StatusAccepted, Type: p.Type, ID: p.ID, Signer: p.Signer}})
+	switch {
+	case taken:
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(409)
+		_ = json.NewEncoder(w).Encode(map[string]any{"type": api.ProblemTypeBase + "conflict", "status": 409, "code": "conflict",
+			"detail": "id: " + p.Signer + " already used proposal ID " + p.ID + " for a different proposal", "id_taken": true})
+	case lose:
+		f.problem(w, 503, api.CodeUnavailable, "the answer was lost")
+	case res.rejected != "":
+		out := ledger.Outcome{Status: ledger.StatusRejected, Type: p.Type, ID: p.ID, Signer: p.Signer, Code: ledger.CodeRejected, Message: res.rejected}
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(422)
+		_ = json.NewEncoder(w).Encode(map[string]any{"type": api.ProblemTypeBase + "rejected", "status": 422, "code": "rejected",
+			"detail": res.rejected, "index": res.index, "seq": res.index, "outcome": out, "duplicate": dup})
+	default:
+		f.json(w, api.ProposalResponse{Index: res.index, Seq: res.index, Duplicate: dup,
+			Outcome: ledger.Outcome{Status: ledger.StatusAccepted, Type: p.Type, ID: p.ID, Signer: p.Signer}})
+	}
+}
+
+// staleSeal is why the ledger rejects p, a usage report sealed to a key
+// that is not its member's current encryption key, or "".
+func (f *fakeNode) staleSeal(p *ledger.Proposal) string {
+	var b ledger.UsageReportBody
+	if p.Type != typeUsage || json.Unmarshal(p.Body, &b) != nil || b.Confidential == nil {
+		return ""
+	}
+	for _, w := range b.Confidential.Sealed.Wraps {
+		if k := f.encKeys[w.Member]; w.KeyFingerprint != k.Fingerprint() {
+			return "body.confidential.sealed.wraps: " + w.KeyFingerprint + " is not the current encryption key of " + w.Member
+		}
+	}
+	return ""
 }
 
 // handleEvents streams what emit sends.

@@ -310,7 +310,7 @@ func TestGateway_ResubmitsAfterLostAnswer(t *testing.T) {
 	g := testGateway(t, node, up.ts.URL, meteredRoute, nil)
 	call(t, g, "GET", "/v1/infer", "beta-token")
 	g.rep.consortium = fakeConsortium
-	batches, err := g.j.cut(g.rep.build)
+	batches, err := g.j.cut(g.rep.builder(inClear("g-1")))
 	if err != nil || len(batches) != 2 {
 		t.Fatalf("cut: %v, %d", err, len(batches))
 	}

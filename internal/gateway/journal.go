@@ -230,6 +230,36 @@ func (j *journal) reject(b *batch, why string) error {
 	})
 }
 
+// requeue takes back batch b, which the ledger rejected without counting
+// it, in one transaction: its counts return to the tallies (added to
+// those counted since), as counted from first to last, and the batch is
+// removed. The next cut puts them in a new batch, under a new ID.
+func (j *journal) requeue(b *batch, first, last time.Time) error {
+	return j.db.Update(func(tx *bolt.Tx) error {
+		counts := tx.Bucket(bucketCounts)
+		for i, k := range b.Keys {
+			var t tally
+			if v := counts.Get([]byte(k)); v != nil {
+				if err := json.Unmarshal(v, &t); err != nil {
+					return fmt.Errorf("gateway: journal: count %q: %w", k, err)
+				}
+			}
+			if t.Q == 0 || first.Before(t.First) {
+				t.First = first
+			}
+			if last.After(t.Last) {
+				t.Last = last
+			}
+			t.Q += b.Amounts[i]
+			v, _ := json.Marshal(t)
+			if err := counts.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketBatches).Delete(binary.BigEndian.AppendUint64(nil, b.Seq))
+	})
+}
+
 func putBatch(bk *bolt.Bucket, b *batch) error {
 	if len(b.Keys) != len(b.Amounts) {
 		return errors.New("batch keys and amounts differ in length")

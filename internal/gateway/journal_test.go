@@ -94,7 +94,7 @@ func TestJournal_CutSignsBatches(t *testing.T) {
 	must(j.add([]count{{usageKey("g-1", "2026-01", "requests"), 1}, {usageKey("g-1", "2026-01", "tokens"), 40}}, t0))
 	must(j.add([]count{{usageKey("g-1", "2026-01", "requests"), 1}, {usageKey("g-1", "2026-01", "tokens"), 2}}, t0.Add(time.Minute)))
 	must(j.add([]count{{poolKey("gpu", "alpha"), 5}, {poolKey("gpu", "beta"), 7}}, t0))
-	batches, err := j.cut(r.build)
+	batches, err := j.cut(r.builder(inClear("g-1")))
 	must(err)
 	if len(batches) != 3 {
 		t.Fatalf("%d batches, want 3", len(batches))
@@ -134,7 +134,7 @@ func TestJournal_CutSignsBatches(t *testing.T) {
 	}
 	// Numbers go on from the last batch, across a reopening.
 	must(j.add([]count{{poolKey("gpu", "alpha"), 1}}, t0))
-	more, err := j.cut(r.build)
+	more, err := j.cut(r.builder(inClear("g-1")))
 	must(err)
 	if len(more) != 1 || more[0].ID != "gw-"+j.id+"-4" {
 		t.Fatalf("next batch: %+v", more)
@@ -162,7 +162,7 @@ func TestGateway_RecoverRebuildsPending(t *testing.T) {
 	if err := j.add([]count{{u, 4}}, t0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := j.cut(r.build); err != nil {
+	if _, err := j.cut(r.builder(inClear("g-1"))); err != nil {
 		t.Fatal(err)
 	}
 	if err := j.add([]count{{u, 2}}, t0); err != nil {

@@ -104,6 +104,10 @@ func (g *Gateway) admitMeters(ctx context.Context, rt *route, member string, d *
 					g.m.unmetered.WithLabelValues(rt.Name, unmeteredNotReporter).Inc()
 					g.log.Warn("the gateway's member may not report the usage of the grant that allows this use; nothing is reported to it",
 						"route", rt.Name, "grant", grant, "member", member)
+				case errors.Is(err, errSealedTerms):
+					// The check that allowed it had them open: a node
+					// that has not opened them yet answered this.
+					return refuse(unavailable("the usage terms of confidential grant "+grant+" are not open to the gateway on its node yet"), pl.reserved)
 				case err != nil:
 					return refuse(unavailable("no node could give the usage terms of grant "+grant), pl.reserved)
 				default:

@@ -90,7 +90,7 @@ func newMetrics(pending func() float64) *metrics {
 		}, []string{"type"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "charta_gateway_proposal_failures_total",
-			Help: "Proposals not committed on an attempt, by type and reason (unreachable, refused, refused_final, rejected).",
+			Help: "Proposals not committed on an attempt, by type and reason (unreachable, refused, refused_final, rejected, resealed).",
 		}, []string{"type", "reason"}),
 		observed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "charta_gateway_infractions_observed_total",

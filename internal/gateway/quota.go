@@ -31,6 +31,7 @@ type grantTerms struct {
 	period  ledger.Period // "" if the grant has no usage terms
 	reports bool          // the gateway's member may report its usage
 	hidden  bool          // the node answered not_found: not a grant the member is party to
+	sealed  bool          // confidential, and its terms are not open to the gateway's token on the node
 	gen     uint64
 	expires time.Time
 }
@@ -53,12 +54,20 @@ var (
 	// report: it is neither a licensee nor one of the usage terms'
 	// meters, or the grant is not visible to it at all.
 	errNotReporter = errors.New("gateway: the gateway's member may not report the grant's usage")
+	// errSealedTerms is a confidential grant whose terms the node did
+	// not open for the gateway's token: the node is not a party's, the
+	// token is not a party's or the operator's, or the node has not
+	// opened them yet.
+	errSealedTerms = errors.New("gateway: the usage terms of the confidential grant are not open to the gateway's token on its node")
 )
 
 // grantPeriod returns the usage period of grant g, if the gateway's member
 // may report g's usage (the ledger takes a usage.report only from a
-// licensee or a meter of the usage terms); errNoUsageTerms or
-// errNotReporter otherwise.
+// licensee or a meter of the usage terms, and one of a confidential grant
+// only from a party); errNoUsageTerms or errNotReporter otherwise, and
+// errSealedTerms for a confidential grant whose terms the node does not
+// show the gateway's token. A confidential grant's usage terms are those
+// its party's node opened.
 func (q *quotas) grantPeriod(ctx context.Context, g string) (ledger.Period, error) {
 	now := time.Now()
 	gen := q.cache.generation()
@@ -79,7 +88,15 @@ func (q *quotas) grantPeriod(ctx context.Context, g string) (ledger.Period, erro
 			e.hidden = true
 		case err != nil:
 			return "", err
-		case gr.Terms.Usage != nil:
+		case gr.Confidential != nil && gr.Confidential.Terms == nil:
+			e.sealed = true
+		case gr.Confidential != nil && gr.Confidential.Terms.Usage != nil:
+			// Opened on a party's node for a party's token. Only a
+			// party may report a confidential grant's usage.
+			u := gr.Confidential.Terms.Usage
+			e.period = u.Period
+			e.reports = gr.IsParty(q.member) && (slices.Contains(gr.Licensees, q.member) || slices.Contains(u.Meters, q.member))
+		case gr.Confidential == nil && gr.Terms.Usage != nil:
 			u := gr.Terms.Usage
 			e.period = u.Period
 			e.reports = slices.Contains(gr.Licensees, q.member) || slices.Contains(u.Meters, q.member)
@@ -91,6 +108,8 @@ func (q *quotas) grantPeriod(ctx context.Context, g string) (ledger.Period, erro
 	switch {
 	case e.hidden:
 		return "", fmt.Errorf("%w: %s", errNotReporter, g)
+	case e.sealed:
+		return "", fmt.Errorf("%w: %s", errSealedTerms, g)
 	case e.period == "":
 		return "", fmt.Errorf("%w: %s", errNoUsageTerms, g)
 	case !e.reports:

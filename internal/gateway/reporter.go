@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/seal"
 	"github.com/charta/charta/node/client"
 )
 
@@ -39,12 +40,18 @@ type reporter struct {
 
 	mu         sync.Mutex // one flush at a time
 	consortium string
+	// parties holds, by grant ID, the parties of each confidential grant
+	// reported to, and nil for each grant in the clear: neither changes
+	// once a grant is offered (a confidential grant cannot be amended,
+	// and an amendment keeps the parties), so each grant is asked about
+	// once.
+	parties map[string][]string
 }
 
 // flush signs batches for every count in the journal and submits every
 // batch not yet committed, oldest first. It returns the first error that
-// left a batch uncommitted; the batch stays in the journal for the next
-// flush.
+// left a batch uncommitted, or counts unbatched; they stay in the journal
+// for the next flush.
 func (r *reporter) flush(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -58,14 +65,15 @@ func (r *reporter) flush(ctx context.Context) error {
 			return fmt.Errorf("gateway: consortium ID: %w", err)
 		}
 	}
-	if _, err := r.j.cut(r.build); err != nil {
+	// Counts whose grant's sealing is not known wait; the batches go on.
+	first, err := r.cut(ctx)
+	if err != nil {
 		return err
 	}
 	_, batches, err := r.j.state()
 	if err != nil {
 		return err
 	}
-	var first error
 	for i := range batches {
 		if err := r.submit(ctx, &batches[i]); err != nil && first == nil {
 			first = err
@@ -77,10 +85,111 @@ func (r *reporter) flush(ctx context.Context) error {
 	return first
 }
 
-// build makes the batches for tallies: one usage.report per grant and
-// period, with every metric counted for it, and one pool.consume per pool
-// and member.
-func (r *reporter) build(tallies map[countKey]tally, next func() (uint64, string)) ([]batch, error) {
+// cut turns the journal's counts into signed batches. It first learns how
+// each grant they report to is sealed (sealings), outside the journal's
+// transaction, which requests wait on; the counts of a grant it could not
+// learn about (unsealed says why), or that were counted since, stay for
+// the next flush. err is the journal's.
+func (r *reporter) cut(ctx context.Context) (unsealed, err error) {
+	tallies, _, err := r.j.state()
+	if err != nil || len(tallies) == 0 {
+		return nil, err
+	}
+	seals, unsealed := r.sealings(ctx, tallies)
+	if _, err := r.j.cut(r.builder(seals)); err != nil {
+		return nil, err
+	}
+	return unsealed, nil
+}
+
+// sealings says how the usage reports of each grant that tallies count
+// usage of are sealed, by grant ID: to the grant's parties' current
+// encryption keys, as the node lists them, for a confidential grant; nil
+// for a grant in the clear (and for one the node does not show the
+// gateway's token, which the ledger then judges). A grant whose answer it
+// could not get is left out; the error says why.
+func (r *reporter) sealings(ctx context.Context, tallies map[countKey]tally) (map[string][]seal.Recipient, error) {
+	var grants []string
+	for k := range tallies {
+		if kind, f := k.parts(); kind == "u" && len(f) == 3 {
+			grants = append(grants, f[0])
+		}
+	}
+	slices.Sort(grants)
+	out := map[string][]seal.Recipient{}
+	var errs []error
+	for _, id := range slices.Compact(grants) {
+		rs, err := r.recipients(ctx, id)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("gateway: usage of grant %s, kept for the next flush: %w", id, err))
+			continue
+		}
+		out[id] = rs
+	}
+	return out, errors.Join(errs...)
+}
+
+// recipients returns the keys that reports of grant id are sealed to: its
+// parties' current encryption keys if it is confidential, else nil. It is
+// called with r.mu held.
+func (r *reporter) recipients(ctx context.Context, id string) ([]seal.Recipient, error) {
+	if r.parties == nil {
+		r.parties = map[string][]string{}
+	}
+	parties, known := r.parties[id]
+	if known && parties == nil {
+		return nil, nil
+	}
+	var rs []seal.Recipient
+	var keyErr error
+	err := r.nodes.do(ctx, func(ctx context.Context, _ int, c *client.Client) error {
+		rs, keyErr = nil, nil
+		if !known {
+			g, err := c.Grant(ctx, id, r.nodes.readOpts()...)
+			switch {
+			case errors.Is(err, client.ErrNotFound):
+				// Not a grant the gateway's token may see: in the
+				// clear, for the ledger to judge. Asked again next
+				// time.
+				return nil
+			case err != nil:
+				return err
+			case g.Confidential == nil:
+				r.parties[id], known = nil, true
+				return nil
+			}
+			parties, known = g.Parties(), true
+			r.parties[id] = parties
+		}
+		var err error
+		rs, err = c.SealRecipients(ctx, parties, r.nodes.readOpts()...)
+		var ke *client.SealKeyError
+		if errors.As(err, &ke) {
+			// The node answered; another would list the same keys.
+			keyErr = err
+			return nil
+		}
+		return err
+	})
+	if err == nil {
+		err = keyErr
+	}
+	return rs, err
+}
+
+// builder returns the function that makes the batches for tallies: one
+// usage.report per grant and period, with every metric counted for it,
+// its metrics sealed to seals[grant] when that is not nil, and one
+// pool.consume per pool and member. The counts of a grant seals does not
+// hold are left as they are.
+func (r *reporter) builder(seals map[string][]seal.Recipient) func(map[countKey]tally, func() (uint64, string)) ([]batch, error) {
+	return func(tallies map[countKey]tally, next func() (uint64, string)) ([]batch, error) {
+		return r.build(tallies, next, seals)
+	}
+}
+
+// build makes the batches of tallies; see builder.
+func (r *reporter) build(tallies map[countKey]tally, next func() (uint64, string), seals map[string][]seal.Recipient) ([]batch, error) {
 	type group struct {
 		keys        []countKey
 		first, last time.Time
@@ -94,6 +203,9 @@ func (r *reporter) build(tallies map[countKey]tally, next func() (uint64, string
 		var g string
 		switch {
 		case kind == "u" && len(f) == 3:
+			if _, ok := seals[f[0]]; !ok {
+				continue // not known how to seal: the next flush
+			}
 			g = "u\x00" + f[0] + "\x00" + f[1]
 		case kind == "p" && len(f) == 2:
 			g = string(k)
@@ -135,6 +247,15 @@ func (r *reporter) build(tallies map[countKey]tally, next func() (uint64, string
 				_, kf := k.parts()
 				rep.Metrics = append(rep.Metrics, ledger.MetricQuantity{Metric: kf[2], Quantity: tallies[k].Q})
 				b.Keys, b.Amounts = append(b.Keys, k), append(b.Amounts, tallies[k].Q)
+			}
+			if rs := seals[f[0]]; rs != nil {
+				// Sealed once, here, in the transaction that journals
+				// the batch: every submission of it, after a crash
+				// too, is this envelope, which the ledger answers as a
+				// duplicate once it holds it.
+				if err := client.SealUsage(r.consortium, rs, &rep); err != nil {
+					return nil, fmt.Errorf("gateway: sealing the usage of grant %s: %w", f[0], err)
+				}
 			}
 			b.Type, body = typeUsage, rep
 		} else {
@@ -190,6 +311,20 @@ func (r *reporter) submit(ctx context.Context, b *batch) error {
 		return fmt.Errorf("gateway: %s %s: %w", b.Type, b.ID, err)
 	case ce.Outcome != nil || ce.Index > 0:
 		// Journaled as rejected: the ledger will never count it.
+		stale, serr := r.staleSeal(ctx, b, ce.Index)
+		switch {
+		case serr != nil:
+			r.m.failures.WithLabelValues(b.Type, "refused").Inc()
+			return fmt.Errorf("gateway: %s %s was rejected, and whether a party's encryption key changed since it was sealed is not known (kept for the next flush): %w", b.Type, b.ID, serr)
+		case stale:
+			// Sealed to a key a party has since replaced: its counts go
+			// out again in a new batch, under a new ID, sealed to the
+			// current keys. This ID stays with the rejection.
+			r.m.failures.WithLabelValues(b.Type, "resealed").Inc()
+			r.log.Warn("the ledger rejected a sealed report, and a party's encryption key changed since it was sealed; its counts go into a new report",
+				"type", b.Type, "id", b.ID, "code", ce.Code, "detail", ce.Detail, "index", ce.Index)
+			return r.requeue(b)
+		}
 		r.m.failures.WithLabelValues(b.Type, "rejected").Inc()
 		r.log.Error("the ledger rejected a report; its counts are kept in the journal's rejected bucket",
 			"type", b.Type, "id", b.ID, "code", ce.Code, "detail", ce.Detail, "index", ce.Index)
@@ -243,6 +378,63 @@ func (r *reporter) drop(b *batch, ce *client.Error) error {
 		r.pend.add(k, -b.Amounts[i])
 	}
 	return nil
+}
+
+// staleSeal reports whether b is a sealed usage report that names a key
+// of a party other than the party's current one, as a node that has
+// applied the rejection at index lists them: the ledger rejects a report
+// sealed to a replaced key, and sealing again to the current keys is all
+// it takes.
+func (r *reporter) staleSeal(ctx context.Context, b *batch, index uint64) (bool, error) {
+	if b.Type != typeUsage {
+		return false, nil
+	}
+	var rep ledger.UsageReportBody
+	if err := json.Unmarshal(b.Body, &rep); err != nil || rep.Confidential == nil || rep.Confidential.Sealed == nil {
+		return false, nil
+	}
+	wraps := rep.Confidential.Sealed.Wraps
+	members := make([]string, len(wraps))
+	for i, w := range wraps {
+		members[i] = w.Member
+	}
+	var rs []seal.Recipient
+	noKey := false
+	err := r.nodes.do(ctx, func(ctx context.Context, _ int, c *client.Client) error {
+		var err error
+		rs, err = c.SealRecipients(ctx, members, client.MinIndex(max(r.nodes.floor.Load(), index)))
+		var ke *client.SealKeyError
+		noKey = errors.As(err, &ke)
+		if noKey {
+			// The node answered; another would list the same keys.
+			return nil
+		}
+		return err
+	})
+	switch {
+	case err != nil:
+		return false, err
+	case noKey:
+		// No current key to seal to: sealing again cannot help.
+		return false, nil
+	}
+	for i, w := range wraps {
+		if rs[i].Key.Fingerprint() != w.KeyFingerprint {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// requeue returns the counts of b, which the ledger rejected without
+// counting, to the journal's tallies, to be reported again in a new
+// batch. They stay pending.
+func (r *reporter) requeue(b *batch) error {
+	var rep ledger.UsageReportBody
+	if err := json.Unmarshal(b.Body, &rep); err != nil {
+		return fmt.Errorf("gateway: batch %s: %w", b.ID, err)
+	}
+	return r.j.requeue(b, rep.Window.Start, rep.Window.End.Add(-time.Nanosecond))
 }
 
 // idTaken reports whether ce refuses a proposal because its signer used

@@ -21,7 +21,7 @@ func TestReporter_CommitJournalsBeforePending(t *testing.T) {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 	g.rep.consortium = fakeConsortium
-	batches, err := g.j.cut(g.rep.build)
+	batches, err := g.j.cut(g.rep.builder(inClear("g-1")))
 	if err != nil || len(batches) != 2 {
 		t.Fatalf("cut: %v, %d", err, len(batches))
 	}
@@ -103,7 +103,7 @@ func TestGateway_AdmissionRacingACommit(t *testing.T) {
 		}
 	}
 	g.rep.consortium = fakeConsortium
-	batches, err := g.j.cut(g.rep.build)
+	batches, err := g.j.cut(g.rep.builder(inClear("g-1")))
 	if err != nil || len(batches) != 1 {
 		t.Fatalf("cut: %v, %d", err, len(batches))
 	}
