@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"slices"
 	"strings"
@@ -119,6 +120,25 @@ func applySealedUsageReport(a *applyCtx, b *UsageReportBody) error {
 	a.tx.putJSON(bucketUsageIDs, key(g.ID, b.ReportID), reportRef{Period: b.Period, Hash: h, Index: a.index})
 	a.event("usage.reported", g.ID)
 	return nil
+}
+
+// SealedUsageReports lists the usage reports of confidential grant grant
+// in period, in log order: what a party's node admits (PrivateUsage.Admit)
+// to compute the period's totals. It reads them through the view's record
+// getters, so a traced question (View.Trace) records them, and a proof of
+// a decision that rests on the totals carries every report they rest on.
+func (v *View) SealedUsageReports(grant, period string) []*UsageReport {
+	var out []*UsageReport
+	v.t.scan(bucketUsage, append(key(grant, period), 0), func(k, val []byte) bool {
+		r := new(UsageReport)
+		mustUnmarshal(bucketUsage, k, val, r)
+		if r.Confidential != nil {
+			out = append(out, r)
+		}
+		return true
+	})
+	slices.SortFunc(out, func(x, y *UsageReport) int { return cmp.Compare(x.Index, y.Index) })
+	return out
 }
 
 // Statuses of a report in a PrivateUsage.

@@ -103,6 +103,10 @@ func authorizeCheck(v interface {
 // With proof=true the answer is a proof-carrying check (ledger/verify's
 // CheckProof): the decision, the journal entries it rests on with their
 // inclusion proofs, and the cosigned checkpoint they are proven against.
+// On a party's node, the decision about a confidential grant that the
+// caller may see opened applies its sealed terms and hard caps, and the
+// entries include the sealed usage reports the caps rest on (proofView):
+// a party's key re-derives it offline.
 // With as_of_index=N the question is answered as the ledger stood at Raft
 // index N, by replaying the journal up to N into a temporary ledger.
 func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
@@ -167,7 +171,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		if req, err = toCheckRequest(q, s.checkTime()); err != nil {
 			return err
 		}
-		d, err = ledger.Check(s.checkView(v, principalOf(r.Context())), req)
+		d, err = ledger.Check(s.proofView(v, principalOf(r.Context())), req)
 		d.Index = v.AppliedIndex()
 		size = v.Head().Size
 		return err
@@ -187,7 +191,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 	if err == nil && withProof {
 		cp = verify.CheckProof{Format: verify.CheckProofFormat, Request: req, Decision: d}
 		cp.Evidence, err = s.evidence(r.Context(), size, func(v *ledger.View) error {
-			_, err := ledger.Check(s.checkView(v, principalOf(r.Context())), req)
+			_, err := ledger.Check(s.proofView(v, principalOf(r.Context())), req)
 			return err
 		})
 	}

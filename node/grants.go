@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/seal"
 	"github.com/charta/charta/ledger/verify"
 	"github.com/charta/charta/node/api"
 	"github.com/gorilla/mux"
@@ -198,6 +199,41 @@ func (s *Server) checkView(v ledger.CheckView, p *principal) ledger.CheckView {
 		return v
 	}
 	return ledger.WithOpened(v, opener{s, p})
+}
+
+// proofView is v as Check should see it for p in an answer that carries
+// a proof (GET /v1/check?proof=true). It opens what checkView opens, but
+// from v itself with this node's keys (seal.Party) rather than from the
+// private store: the sealed usage reports the totals rest on are read
+// through v, so the evidence, traced on a replay of the journal, carries
+// them, and the decision is the one that a party's key re-derives from
+// the evidence (ledger/verify), even while the private store catches up.
+func (s *Server) proofView(v *ledger.View, p *principal) ledger.CheckView {
+	if s.private == nil {
+		return v
+	}
+	return ledger.WithOpened(v, proofOpener{s: s, p: p, party: seal.NewParty(v, s.cfg.Member, s.cfg.EncryptionKeys...)})
+}
+
+// proofOpener opens, for p, what p may see opened on this node (mayOpen),
+// from the view the party reads.
+type proofOpener struct {
+	s     *Server
+	p     *principal
+	party *seal.Party
+}
+
+func (o proofOpener) OpenedTerms(g *ledger.Grant) (*ledger.ConfidentialTerms, bool) {
+	if !o.s.mayOpen(o.p, g) {
+		return nil, false
+	}
+	return o.party.OpenedTerms(g)
+}
+
+// SealedTotal is asked only of a grant OpenedTerms opened, or of a grant
+// in the clear, which has no sealed total.
+func (o proofOpener) SealedTotal(grant, period string) (*ledger.UsageTotals, bool) {
+	return o.party.SealedTotal(grant, period)
 }
 
 // handleGrantGet returns one grant to its parties, auditors and the operator.

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -168,30 +167,17 @@ func (p *privateStore) put(rec *privateRecord) error {
 func (p *privateStore) close() error { return p.db.Close() }
 
 // openConfidential opens grant g's sealed part as member with keys (the
-// member's current and retired encryption keys), under the binding
-// {consortium, "grant", g.ID}, and checks the terms against the public
-// ones. It never panics and never fails: whatever goes wrong — a wrap it
-// cannot decrypt, terms that do not match the commitment, a plaintext
-// that is not valid terms — makes a refused record that says why.
-// Opening the same grant with the same keys gives the same record on
-// every party's node.
+// member's current and retired encryption keys), as seal.OpenGrant does,
+// into a record. It never panics and never fails: whatever goes wrong — a
+// wrap it cannot decrypt, terms that do not match the commitment, a
+// plaintext that is not valid terms — makes a refused record that says
+// why, in words that never quote the decrypted terms. Opening the same
+// grant with the same keys gives the same record on every party's node.
 func openConfidential(g *ledger.Grant, consortium, member string, keys []*seal.PrivateKey) *privateRecord {
-	c := g.Confidential
-	rec := &privateRecord{Grant: g.ID, Commitment: c.Commitment, Status: privateRefused}
-	if c.Sealed == nil {
-		rec.Reason = "the grant carries no sealed object"
-		return rec
-	}
-	pt, _, err := seal.OpenWith(seal.FromLedger(c.Sealed), member, seal.Binding{Consortium: consortium, Kind: ledger.ConfidentialKind, ID: g.ID}, keys...)
+	rec := &privateRecord{Grant: g.ID, Commitment: g.Confidential.Commitment, Status: privateRefused}
+	ct, err := seal.OpenGrant(g, consortium, member, keys...)
 	if err != nil {
 		rec.Reason = err.Error()
-		return rec
-	}
-	ct, err := ledger.ParseConfidentialTerms(pt, &g.Terms)
-	if err != nil {
-		// The error may quote the decrypted values; the reason is logged
-		// and served, so it says only what is wrong in kind.
-		rec.Reason = "the sealed terms decrypt and match their commitment but are not valid terms"
 		return rec
 	}
 	d := ct.Digest()
@@ -325,36 +311,13 @@ func (s *Server) syncPrivate(seq uint64, full bool) (uint64, error) {
 		if ok && rec.Status == privateOpened && rec.Commitment == g.Confidential.Commitment {
 			view = g.Opened(rec.Terms)
 		}
-		rs := reports[g.ID]
-		slices.SortFunc(rs, func(x, y *ledger.UsageReport) int { return cmp.Compare(x.Index, y.Index) })
-		for _, r := range rs {
-			su, why := openSealedUsage(r, consortium, member, s.cfg.EncryptionKeys)
-			if su == nil {
-				s.metrics.sealRefused.Inc()
-				s.log.Error("refused the sealed part of a usage report of a confidential grant this member is party to", "grant", g.ID, "report", r.ReportID, "reason", why)
-			}
-			pu.Admit(view, r, su, why)
-		}
+		seal.AdmitUsage(pu, view, reports[g.ID], consortium, member, s.cfg.EncryptionKeys, func(r *ledger.UsageReport, why string) {
+			s.metrics.sealRefused.Inc()
+			s.log.Error("refused the sealed part of a usage report of a confidential grant this member is party to", "grant", g.ID, "report", r.ReportID, "reason", why)
+		})
 		errs = append(errs, s.private.putUsage(pu))
 	}
 	return seq, errors.Join(errs...)
-}
-
-// openSealedUsage opens the sealed metrics of usage report r as member
-// with keys, under the binding {consortium, "usage.report", grant/report}.
-// It never panics; what goes wrong is returned in words that never quote
-// the decrypted values.
-func openSealedUsage(r *ledger.UsageReport, consortium, member string, keys []*seal.PrivateKey) (*ledger.SealedUsage, string) {
-	pt, _, err := seal.OpenWith(seal.FromLedger(r.Confidential.Sealed), member,
-		seal.Binding{Consortium: consortium, Kind: ledger.SealedUsageKind, ID: ledger.SealedUsageID(r.Grant, r.ReportID)}, keys...)
-	if err != nil {
-		return nil, err.Error()
-	}
-	su, err := ledger.ParseSealedUsage(pt)
-	if err != nil {
-		return nil, "the sealed metrics decrypt and match their commitment but are not valid metrics"
-	}
-	return su, ""
 }
 
 // clonePrivateUsage copies pu deeply enough that admitting more reports

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/ledger/seal"
 	"github.com/charta/charta/ledger/verify"
 	"github.com/charta/charta/node/client"
 )
@@ -99,20 +101,23 @@ func withReceipt(e *env, c *client.Client, r *ledger.Result) any {
 }
 
 func verifyCmd() *command {
-	var consortium, genesis, at string
+	var consortium, genesis, at, keyFile string
 	var threshold int
 	var trustKeys multiFlag
 	return &command{
 		name: "verify", args: "<receipt, check proof or certificate file>",
 		summary: "Verify a receipt, a proof-carrying check or a licence certificate offline",
 		example: "  charta journal receipt 42 -o json > r.json && charta verify --genesis genesis.json r.json\n" +
-			"  charta verify --consortium <id> --threshold 3 cert.json",
+			"  charta verify --consortium <id> --threshold 3 cert.json\n" +
+			"  # a proof or certificate about a confidential grant, opened with a party's key\n" +
+			"  charta verify --genesis genesis.json --key beta.key proof.json",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&consortium, "consortium", "", "the consortium ID to trust (64 hex digits)")
 			fs.StringVar(&genesis, "genesis", "", "the consortium's genesis file, whose ID is trusted (instead of --consortium)")
 			fs.IntVar(&threshold, "threshold", 0, "cosignatures required on the checkpoint (default: the charter's voting threshold over the founders)")
 			fs.StringVar(&at, "at", "", "RFC 3339 time at which to judge a certificate (default now)")
 			fs.Var(&trustKeys, "trust-key", "member=<.pub file>: also accept cosignatures by this key, e.g. a rotated or later-admitted member's (repeat; needs --genesis)")
+			fs.StringVar(&keyFile, "key", "", "a party's member key file: opens the sealed terms and usage of a confidential grant the document rests on")
 		},
 		run: func(e *env, _ *flag.FlagSet, args []string) error {
 			if err := needArgs(args, 1, "a document to verify"); err != nil {
@@ -163,6 +168,13 @@ func verifyCmd() *command {
 				}
 				now = t
 			}
+			if keyFile != "" {
+				member, k, err := seal.ReadKeyFile(keyFile)
+				if err != nil {
+					return fmt.Errorf("--key: %w", err)
+				}
+				opts.Key = &verify.RecipientKey{Member: member, Keys: []*seal.PrivateKey{k}}
+			}
 			b, err := os.ReadFile(args[0])
 			if err != nil {
 				return err
@@ -173,17 +185,30 @@ func verifyCmd() *command {
 }
 
 // verifyDocument verifies a receipt, check proof or certificate and
-// prints what it established.
+// prints what it established. A document that rests on terms the
+// verifier cannot open is not verified, rather than rejected: nothing
+// says it was tampered with.
 func verifyDocument(w io.Writer, b []byte, consortium string, now time.Time, o verify.Options) error {
+	err := verifyDecoded(w, b, consortium, now, o)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, verify.ErrSealed):
+		return fmt.Errorf("not verified: %w", err)
+	}
+	return fmt.Errorf("rejected: %w", err)
+}
+
+func verifyDecoded(w io.Writer, b []byte, consortium string, now time.Time, o verify.Options) error {
 	doc, err := verify.Decode(b)
 	if err != nil {
-		return fmt.Errorf("rejected: %w", err)
+		return err
 	}
 	switch d := doc.(type) {
 	case *verify.Receipt:
 		cp, signers, err := d.Verify(consortium, o)
 		if err != nil {
-			return fmt.Errorf("rejected: %w", err)
+			return err
 		}
 		x := d.Entry.Entry
 		fmt.Fprintf(w, "ok: entry %d (%s %s: %s) is in the journal of %d entries with root %s, cosigned by %v\n",
@@ -191,22 +216,34 @@ func verifyDocument(w io.Writer, b []byte, consortium string, now time.Time, o v
 	case *verify.CheckProof:
 		v, err := d.Verify(consortium, o)
 		if err != nil {
-			return fmt.Errorf("rejected: %w", err)
+			return err
 		}
 		fmt.Fprintf(w, "ok: %s may %s %s at %s: %t (%s)\n", d.Request.Member, d.Request.Action, d.Request.Asset,
 			d.Request.At.Format(time.RFC3339), d.Decision.Allowed, d.Decision.Reason)
 		fmt.Fprintf(w, "re-derived from %d proven entries under checkpoint %d (ledger time %s), cosigned by %v\n",
 			v.Entries, v.Checkpoint.Size, v.Checkpoint.LedgerTime.Format(time.RFC3339), v.Signers)
+		if len(v.Opened) > 0 {
+			fmt.Fprintf(w, "with the sealed terms and usage of confidential grant(s) %s, opened with %s's key\n", strings.Join(v.Opened, ", "), o.Key.Member)
+		}
 		fmt.Fprintln(w, "this shows the journal up to that checkpoint; it cannot show that nothing changed after it")
 	case *verify.Certificate:
 		v, err := d.Verify(consortium, now, o)
 		if err != nil {
-			return fmt.Errorf("rejected: %w", err)
+			return err
 		}
 		fmt.Fprintf(w, "ok: grant %s (version %d, %s) licenses %s to %s, rights %v\n", d.Grant.ID, d.Grant.Version, d.Grant.Status,
 			d.Grant.Terms.Assets, d.Licensee, d.Grant.Terms.Rights)
 		fmt.Fprintf(w, "certificate valid until %s; evidence: %d entries under checkpoint %d (ledger time %s), cosigned by %v\n",
 			d.ExpiresAt.Format(time.RFC3339), v.Entries, v.Checkpoint.Size, v.Checkpoint.LedgerTime.Format(time.RFC3339), v.Signers)
+		if c := v.Confidential; c != nil {
+			if c.Terms == nil {
+				fmt.Fprintf(w, "confidential: the terms are sealed to %s under commitment %s; verify with a party's key (--key) to open them\n",
+					strings.Join(c.Parties, ", "), c.Commitment)
+				break
+			}
+			fmt.Fprintf(w, "confidential: opened with %s's key; the terms match the commitment %s:\n", c.OpenedBy, c.Commitment)
+			printConfidentialTerms(w, c.Terms)
+		}
 	}
 	return nil
 }

@@ -18,7 +18,12 @@
 // object, is Sealed.Validate, which is deterministic.
 //
 // Every error about its input wraps one of ErrMalformed, ErrNotRecipient,
-// ErrCorrupt and ErrCommitmentMismatch (for errors.Is) and a *ledger.Error
-// (for ledger.CodeOf); only a failing random source gives another error.
-// No input, however hostile, makes the package panic.
+// ErrCorrupt, ErrCommitmentMismatch and ErrInvalidContent (for errors.Is)
+// and a *ledger.Error (for ledger.CodeOf); only a failing random source
+// gives another error. No input, however hostile, makes the package panic.
+//
+// What a party reads of a ledger (party.go) is opened here too, once, for
+// both a party's node and an offline verifier holding a party's key:
+// OpenGrant, OpenUsage and AdmitUsage, and Party, which opens what a view
+// holds for ledger.WithOpened.
 package seal

@@ -25,6 +25,11 @@ var (
 	// one thing and encrypted another; checking a disclosure, that the
 	// disclosure is not what was committed to.
 	ErrCommitmentMismatch = errors.New("seal: commitment mismatch")
+	// ErrInvalidContent: the plaintext opened and matches the commitment,
+	// but it is not what an object of its kind holds (a grant's
+	// confidential terms, a usage report's metrics). The sealer sealed
+	// something else. The error never quotes the plaintext.
+	ErrInvalidContent = errors.New("seal: invalid content")
 )
 
 // codeOf gives the ledger error code of each sentinel, which the one place
@@ -33,7 +38,7 @@ func codeOf(kind error) ledger.Code {
 	switch kind {
 	case ErrNotRecipient:
 		return ledger.CodeForbidden
-	case ErrCommitmentMismatch:
+	case ErrCommitmentMismatch, ErrInvalidContent:
 		return ledger.CodeRejected
 	}
 	return ledger.CodeInvalid

@@ -56,6 +56,12 @@ func IssueCertificate(b CertificateBody, s ledger.Signer) (*Certificate, error) 
 // the grant exactly as stated; the grant is active at now and names the
 // licensee; and the licensee's signature verifies with a key the rebuilt
 // ledger holds for it.
+//
+// The grant of a certificate of a confidential grant carries its sealed
+// part as the ledger holds it, which the evidence rebuilds like the
+// rest. Verified.Confidential then gives the commitment and the parties
+// and, with o.Key, the terms opened with a party's key, which match the
+// commitment; a key that does not open them is ErrSealed.
 func (c *Certificate) Verify(consortium string, now time.Time, o Options) (*Verified, error) {
 	if c.Format != CertificateFormat {
 		return nil, fmt.Errorf("%w: format %q, want %q", ErrMalformed, truncate(c.Format), CertificateFormat)
@@ -69,7 +75,8 @@ func (c *Certificate) Verify(consortium string, now time.Time, o Options) (*Veri
 	if !now.Before(c.ExpiresAt) {
 		return nil, fmt.Errorf("%w: the certificate expired at %s (now %s)", ErrExpired, c.ExpiresAt.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
-	return c.verify(consortium, o, func(v *ledger.View) error {
+	var sealed *SealedTerms
+	ver, err := c.verify(consortium, o, func(v *ledger.View) error {
 		g, ok := v.Grant(c.Grant.ID)
 		if !ok {
 			return fmt.Errorf("%w: the entries do not create grant %s", ErrReplay, c.Grant.ID)
@@ -96,8 +103,18 @@ func (c *Certificate) Verify(consortium string, now time.Time, o Options) (*Veri
 		if !k.Public.Verify(certificateMessage(&c.CertificateBody), c.Signature.Sig) {
 			return fmt.Errorf("%w: the licensee's signature on the certificate does not verify", ErrSignature)
 		}
+		if g.Confidential != nil {
+			var err error
+			sealed, err = o.Key.sealedTerms(v, g)
+			return err
+		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	ver.Confidential = sealed
+	return ver, nil
 }
 
 // Decode decodes a document of any of the package's formats by its

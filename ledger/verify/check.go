@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/charta/charta/ledger"
 )
@@ -34,6 +36,14 @@ type Verified struct {
 	Checkpoint *Checkpoint // the checkpoint the evidence is included under
 	Signers    []string    // the members whose cosignatures verified
 	Entries    int         // the number of proven entries replayed
+	// Confidential is set for a certificate of a confidential grant: its
+	// commitment, its parties and, with Options.Key, the opened terms.
+	Confidential *SealedTerms
+	// Opened are the confidential grants whose sealed terms and usage
+	// Options.Key opened to re-derive a check proof's decision, in the
+	// order Check met them; none when the decision rests on no sealed
+	// terms.
+	Opened []string
 }
 
 // verify checks the evidence and rebuilds its state into a temporary
@@ -86,23 +96,41 @@ func (ev *Evidence) verify(consortium string, o Options, fn func(v *ledger.View)
 // cosignatures, every entry's hash and inclusion, the replay of the
 // entries from genesis, and that ledger.Check on the rebuilt state gives
 // the decision the proof claims.
+//
+// A party's node decides about a confidential grant with its sealed terms
+// and the sealed usage reports its hard caps rest on. When the decision
+// the entries give without them differs from the claim and rests on
+// confidential grants (Decision.Sealed), the proof needs o.Key, a
+// party's encryption keys: without one it is ErrSealed, and with one the
+// decision is derived again with what the key opens, as the party's node
+// derives it.
 func (p *CheckProof) Verify(consortium string, o Options) (*Verified, error) {
 	if p.Format != CheckProofFormat {
 		return nil, fmt.Errorf("%w: format %q, want %q", ErrMalformed, truncate(p.Format), CheckProofFormat)
 	}
-	return p.verify(consortium, o, func(v *ledger.View) error {
+	var opened []string
+	ver, err := p.verify(consortium, o, func(v *ledger.View) error {
 		d, err := ledger.Check(v, p.Request)
 		if err != nil {
 			return fmt.Errorf("%w: the rebuilt ledger refuses the question: %v", ErrReplay, err)
 		}
 		claimed := p.Decision
 		claimed.Index = 0
-		if got, want := mustJSON(d), mustJSON(claimed); !bytes.Equal(got, want) {
-			return fmt.Errorf("%w: the entries give allowed=%t (%s), the proof claims allowed=%t (%s)",
-				ErrReplay, d.Allowed, d.Reason, p.Decision.Allowed, p.Decision.Reason)
+		if bytes.Equal(mustJSON(d), mustJSON(claimed)) {
+			return nil
 		}
-		return nil
+		if len(d.Sealed) > 0 {
+			opened, err = o.Key.checkSealed(v, p.Request, d, claimed)
+			return err
+		}
+		return fmt.Errorf("%w: the entries give allowed=%t (%s), the proof claims allowed=%t (%s)%s",
+			ErrReplay, d.Allowed, d.Reason, p.Decision.Allowed, p.Decision.Reason, differ(d, claimed))
 	})
+	if err != nil {
+		return nil, err
+	}
+	ver.Opened = opened
+	return ver, nil
 }
 
 // Consortium returns the consortium ID the evidence's checkpoint names,
@@ -117,4 +145,30 @@ func (ev *Evidence) Consortium() string {
 		return ""
 	}
 	return cp.Consortium()
+}
+
+// differ names the fields in which two decisions differ, as "; they
+// differ in caps, reason": what a reader looks at when the verdicts and
+// reasons read the same.
+func differ(a, b ledger.Decision) string {
+	var x, y map[string]json.RawMessage
+	if json.Unmarshal(mustJSON(a), &x) != nil || json.Unmarshal(mustJSON(b), &y) != nil {
+		return ""
+	}
+	var fields []string
+	for k := range x {
+		if !bytes.Equal(x[k], y[k]) {
+			fields = append(fields, k)
+		}
+	}
+	for k := range y {
+		if _, ok := x[k]; !ok {
+			fields = append(fields, k)
+		}
+	}
+	if len(fields) == 0 {
+		return ""
+	}
+	slices.Sort(fields)
+	return "; they differ in " + strings.Join(fields, ", ")
 }

@@ -18,6 +18,14 @@
 // suite's, a node's as_of_index answers) call it, and pass their own
 // checks on each entry as hooks.
 //
-// The package imports the ledger, transparency-dev/merkle and the standard
-// library only, so that an edge deployment can link it on its own.
+// A decision or a certificate about a confidential grant rests on terms
+// sealed to the grant's parties. Without a key the package verifies the
+// public part and says what is sealed (ErrSealed); with a party's
+// encryption keys (Options.Key) it opens the terms and the sealed usage
+// reports with ledger/seal, as the party's node does, and re-derives the
+// decision from them.
+//
+// The package imports the ledger, ledger/seal, transparency-dev/merkle and
+// the standard library only, so that an edge deployment can link it on
+// its own.
 package verify

@@ -30,6 +30,11 @@ var (
 	ErrReplay = errors.New("verify: replay disagrees")
 	// ErrExpired: a certificate is outside its validity window.
 	ErrExpired = errors.New("verify: certificate expired")
+	// ErrSealed: the document rests on confidential terms that the
+	// verifier cannot open: it has no key (Options.Key), or not one they
+	// are sealed to. Nothing says the document was tampered with; a
+	// party's key can verify it.
+	ErrSealed = errors.New("verify: sealed terms")
 )
 
 // markedError is an error marked as one of the sentinels, for errors.Is,

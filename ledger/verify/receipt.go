@@ -27,6 +27,11 @@ type Options struct {
 	// Trust, if set, is used instead of trust derived from the document's
 	// genesis (for keys learned out of band).
 	Trust *Trust
+	// Key, if set, is the verifier's encryption keys, for documents
+	// about confidential grants it is party to: a check proof's decision
+	// is re-derived with the terms and sealed usage they open, and a
+	// certificate's terms are opened and returned.
+	Key *RecipientKey
 }
 
 func (o Options) trust(genesis json.RawMessage, consortium string) (*Trust, error) {

@@ -11,8 +11,9 @@ import (
 
 // GrantCertificate issues an offline licence certificate for grant id,
 // signed with s, the licensee's key, and valid for ttl from the client's
-// clock (to the second): the grant, the proven journal entries that
-// rebuild it and the licensee's keys (GrantEvidence), a cosigned
+// clock (to the second): the grant as the ledger holds it (a confidential
+// grant with its sealed part, GrantSealed), the proven journal entries
+// that rebuild it and the licensee's keys (GrantEvidence), a cosigned
 // checkpoint and the validity window. It checks the
 // certificate as an edge deployment would before it returns it; a grant
 // that changed between the proof and the certificate fails that check, and
@@ -29,9 +30,19 @@ func (c *Client) GrantCertificate(ctx context.Context, id string, s ledger.Signe
 	if err != nil {
 		return nil, err
 	}
+	lg := g.Grant
+	if g.Confidential != nil {
+		// The API shows the commitment in place of the sealed part; the
+		// certificate states the grant as the ledger holds it.
+		sealed, err := c.GrantSealed(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		lg.Confidential = &ledger.Confidential{Commitment: g.Confidential.Commitment, Sealed: sealed}
+	}
 	now := c.now().UTC().Truncate(time.Second)
 	cert, err := verify.IssueCertificate(verify.CertificateBody{
-		Grant: g.Grant, Licensee: member, IssuedAt: now, ExpiresAt: now.Add(ttl), Evidence: *ev,
+		Grant: lg, Licensee: member, IssuedAt: now, ExpiresAt: now.Add(ttl), Evidence: *ev,
 	}, s)
 	if err != nil {
 		return nil, err
