@@ -125,8 +125,8 @@ func fuzzUsageSeed(f *testing.F, plaintext []byte, wrongKey bool, cut int) []byt
 	return b
 }
 
-// FuzzAdmitSealedUsage feeds hostile sealed usage reports to beta's node's
-// opening and admission path: it never panics; a report is accepted only
+// FuzzAdmitSealedUsage feeds hostile sealed usage reports to the opening
+// and admission path of beta's node (seal.OpenUsage, PrivateUsage.Admit): it never panics; a report is accepted only
 // when its metrics opened, matched the commitment and fit the terms (a
 // hard cap of 100), and the totals are then exactly the sum of the
 // accepted quantities; everything else is refused with a reason.
@@ -155,9 +155,13 @@ func FuzzAdmitSealedUsage(f *testing.F) {
 		}
 		r := &ledger.UsageReport{UsageReportBody: ledger.UsageReportBody{Grant: "g-f", ReportID: "r-f", Period: "2026-12",
 			Confidential: &ledger.Confidential{Commitment: s.Commitment, Sealed: s}}, Signer: "beta", Index: 9, At: at}
-		su, why := openSealedUsage(r, fuzzConsortium, "beta", []*seal.PrivateKey{key})
-		if (su == nil) == (why == "") {
-			t.Fatalf("opened %v with reason %q", su, why)
+		su, err := seal.OpenUsage(r, fuzzConsortium, "beta", key)
+		why := ""
+		if err != nil {
+			why = err.Error()
+		}
+		if (su == nil) == (err == nil) {
+			t.Fatalf("opened %v with error %v", su, err)
 		}
 		pu := &ledger.PrivateUsage{Grant: "g-f"}
 		pu.Admit(g, r, su, why)
