@@ -141,10 +141,16 @@ func (s *Server) apiGrant(p *principal, g *ledger.Grant) *api.Grant {
 		out.Confidential.Refused = "not opened yet"
 	case rec.Status == privateOpened:
 		out.Confidential.Sealed, out.Confidential.Terms, out.Confidential.PrivateDigest = false, rec.Terms, rec.Digest
-		if pu, ok := s.private.usage(g.ID); ok {
-			d := pu.Digest()
-			out.Confidential.UsageDigest, out.Confidential.Infractions = &d, pu.Infractions
+		// A grant without sealed reports has an empty account, whether or
+		// not this node has stored one yet (a full scan stores it, a
+		// node that saw the offer arrive does not): its digest is served
+		// either way, so that both parties' nodes serve the same.
+		pu, ok := s.private.usage(g.ID)
+		if !ok {
+			pu = &ledger.PrivateUsage{Grant: g.ID}
 		}
+		d := pu.Digest()
+		out.Confidential.UsageDigest, out.Confidential.Infractions = &d, pu.Infractions
 	default:
 		out.Confidential.Refused = rec.Reason
 	}

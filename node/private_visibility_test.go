@@ -47,3 +47,43 @@ func TestAPIGrant_OpenedTermsOnlyForPartiesAndTheOperator(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIGrant_UsageDigestWithoutReports: an opened grant with no sealed
+// reports is served the digest of an empty account, whether the node
+// stored one (a full scan after a restart does) or not (a node that saw
+// the offer arrive does not), so both parties' nodes serve the same; a
+// non-party node serves none.
+func TestAPIGrant_UsageDigestWithoutReports(t *testing.T) {
+	terms := &ledger.ConfidentialTerms{Clauses: ledger.Clauses{GoverningLaw: "Laws of Ruritania"}}
+	digest := terms.Digest()
+	g := &ledger.Grant{ID: "g-c", Licensors: []string{"alpha"}, Licensees: []string{"beta"},
+		Confidential: &ledger.Confidential{Commitment: ledger.Hash{1}}}
+	empty := (&ledger.PrivateUsage{Grant: "g-c"}).Digest()
+	var served []ledger.Hash
+	for _, stored := range []bool{false, true} {
+		store, err := openPrivateStore(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.close()
+		if err := store.put(&privateRecord{Grant: "g-c", Commitment: ledger.Hash{1}, Status: privateOpened, Terms: terms, Digest: &digest}); err != nil {
+			t.Fatal(err)
+		}
+		if stored {
+			if err := store.putUsage(&ledger.PrivateUsage{Grant: "g-c"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := (&Server{private: store, cfg: ServerConfig{Member: "alpha"}}).apiGrant(&principal{operator: true}, g).Confidential
+		if c.UsageDigest == nil {
+			t.Fatalf("stored %v: no usage digest", stored)
+		}
+		served = append(served, *c.UsageDigest)
+		if c := (&Server{private: store, cfg: ServerConfig{Member: "gamma"}}).apiGrant(&principal{operator: true}, g).Confidential; c.UsageDigest != nil {
+			t.Errorf("stored %v: a non-party node serves usage digest %s", stored, c.UsageDigest)
+		}
+	}
+	if served[0] != empty || served[1] != empty {
+		t.Errorf("usage digests %s (nothing stored) and %s (an empty account stored), want the empty account's %s", served[0], served[1], empty)
+	}
+}

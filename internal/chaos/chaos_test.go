@@ -70,6 +70,7 @@ func runScenarioS(t *testing.T, s Scenario, ops int) {
 	mix := s.Workload
 	s.Workload = DefaultWorkloadConfig()
 	s.Workload.Ballots, s.Workload.Rotators, s.Workload.Adversaries = mix.Ballots, mix.Rotators, mix.Adversaries
+	// W5 runs in every scenario (DefaultWorkloadConfig).
 	s.Workload.MaxOps = ops
 	s.Bin, s.Dir, s.Logger = chartaBin(t), os.Getenv("CHARTA_CHAOS_DIR"), slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)

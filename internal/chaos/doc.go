@@ -25,6 +25,11 @@
 //     replays, same-ID conflicts, stale issued_at, oversized envelopes,
 //     other consortiums and malformed JSON, each with the code its refusal
 //     must carry (CheckAdversary).
+//   - W5 (confidential grants, WorkloadConfig.Confidential, in every
+//     scenario): grants between alpha and the licensee whose usage terms
+//     and clauses are sealed to the two parties (ledger/seal), offered and
+//     accepted with their commitment, one at setup and the others during
+//     the run, and usage reports of them with the quantities sealed.
 //
 // After each scenario the checkers assert the invariants of
 // docs/TESTING.md: the history is linearizable (porcupine, partitioned by
@@ -33,8 +38,12 @@
 // journal and no ambiguous one twice; no pool is overdrawn; every node
 // reaches the same applied index, journal head and state digest; each
 // node's journal replays from genesis to its hash chain, Merkle root and
-// state digest; ledger time never moves backwards in any journal; and a
-// write succeeds soon after the last fault heals.
+// state digest; ledger time never moves backwards in any journal; a
+// write succeeds soon after the last fault heals; and, for each
+// confidential grant, both parties' nodes serve the private digest of the
+// terms sealed and the same usage digest, and account for every sealed
+// report the journal accepted, while every other node shows it sealed
+// (CheckConfidential).
 //
 // On failure the scenario's directory is kept and its path logged: it holds
 // the history (history.json and porcupine's HTML visualisation), the node

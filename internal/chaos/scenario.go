@@ -141,6 +141,7 @@ func (s Scenario) check(ctx context.Context, c *Cluster, w *Workload, ops []Op, 
 		case strings.HasPrefix(op.Kind, "key."):
 			keyOps = append(keyOps, op)
 		case strings.HasPrefix(op.Kind, "adv."): // checked against the journals below
+		case strings.HasPrefix(op.Kind, "conf."): // CheckConfidential, below
 		default:
 			grantOps = append(grantOps, op)
 		}
@@ -189,6 +190,11 @@ func (s Scenario) check(ctx context.Context, c *Cluster, w *Workload, ops []Op, 
 		}
 		if err := VerifyJournal(c.Genesis, entries, st, filepath.Join(dir, "replay")); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", n.ID, err))
+		}
+	}
+	if st != nil && first != nil {
+		if err := w.CheckConfidential(ctx, ops, first); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if s.After != nil {

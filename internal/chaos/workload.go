@@ -18,23 +18,26 @@ import (
 
 // WorkloadConfig configures the workloads. W1 and W2 always run; W3 runs
 // when Ballots or Rotators is set, and takes a third of each client's
-// operations; W4 runs when Adversaries is set.
+// operations; W4 runs when Adversaries is set; W5 (confidential grants)
+// runs when Confidential is set, and takes one in confEvery operations.
 type WorkloadConfig struct {
-	Clients     int           // concurrent clients, spread over the nodes
-	Grants      int           // W1: grants (one asset each)
-	Pools       int           // W2: pools, each with a quota per member
-	Quota       int64         // W2: each member's quota per pool
-	Ballots     int           // W3: charter-amendment ballots (0: none)
-	Rotators    int           // W3: auditors that rotate their keys (0: none)
-	Adversaries int           // W4: clients beside the honest ones that send forged, replayed and malformed proposals
-	MaxOps      int           // stop after this many operations (0: run until the context ends)
-	Seed        uint64        // seed of the operation mix
-	OpTimeout   time.Duration // longest one operation may take, retries included
+	Clients      int           // concurrent clients, spread over the nodes
+	Grants       int           // W1: grants (one asset each)
+	Pools        int           // W2: pools, each with a quota per member
+	Quota        int64         // W2: each member's quota per pool
+	Ballots      int           // W3: charter-amendment ballots (0: none)
+	Rotators     int           // W3: auditors that rotate their keys (0: none)
+	Adversaries  int           // W4: clients beside the honest ones that send forged, replayed and malformed proposals
+	Confidential int           // W5: confidential grants with sealed usage reports (0: none; at most Clients, as client i offers grant i)
+	MaxOps       int           // stop after this many operations (0: run until the context ends)
+	Seed         uint64        // seed of the operation mix
+	OpTimeout    time.Duration // longest one operation may take, retries included
 }
 
-// DefaultWorkloadConfig returns 8 clients over 6 grants and 3 pools.
+// DefaultWorkloadConfig returns 8 clients over 6 grants, 3 pools and 2
+// confidential grants.
 func DefaultWorkloadConfig() WorkloadConfig {
-	return WorkloadConfig{Clients: 8, Grants: 6, Pools: 3, Quota: 120, Seed: 1, OpTimeout: 8 * time.Second}
+	return WorkloadConfig{Clients: 8, Grants: 6, Pools: 3, Quota: 120, Confidential: 2, Seed: 1, OpTimeout: 8 * time.Second}
 }
 
 // WithW3 returns c with W3 added: 24 ballots and 2 rotating members.
@@ -57,6 +60,9 @@ func (c *WorkloadConfig) Validate() error {
 	if c.Ballots < 0 || c.Rotators < 0 || c.Adversaries < 0 || c.Ballots > 1000 || c.Rotators > 10 {
 		return fmt.Errorf("chaos: workload: Ballots must be 0 to 1000, Rotators 0 to 10, Adversaries not negative: %+v", *c)
 	}
+	if c.Confidential < 0 || c.Confidential > c.Clients {
+		return fmt.Errorf("chaos: workload: Confidential must be 0 to Clients (%d): %+v", c.Clients, *c)
+	}
 	return nil
 }
 
@@ -67,9 +73,10 @@ type Workload struct {
 	History History
 	ops     atomic.Int64
 	seq     atomic.Int64
-	lastOK  atomic.Int64 // unix nanos of the last accepted write
-	gov     *governance  // W3, or nil
-	adv     *adversary   // W4, or nil
+	lastOK  atomic.Int64  // unix nanos of the last accepted write
+	gov     *governance   // W3, or nil
+	adv     *adversary    // W4, or nil
+	conf    *confidential // W5, or nil
 }
 
 func grantID(i int) string { return "g-" + strconv.Itoa(i) }
@@ -123,6 +130,11 @@ func NewWorkload(ctx context.Context, c *Cluster, cfg WorkloadConfig) (*Workload
 	}
 	if cfg.Adversaries > 0 {
 		w.adv = &adversary{}
+	}
+	if cfg.Confidential > 0 {
+		if w.conf, err = setupConfidential(ctx, c, cfg, alpha, licensee); err != nil {
+			return nil, err
+		}
 	}
 	return w, nil
 }
@@ -179,10 +191,17 @@ func (w *Workload) client(ctx context.Context, k int) error {
 		}
 	}
 	rng := rand.New(rand.NewPCG(w.cfg.Seed, uint64(k)))
+	// W5 draws from a stream of its own, so that the other workloads'
+	// mix for a seed is what it was without it.
+	crng := rand.New(rand.NewPCG(w.cfg.Seed, 0xc0f1de+uint64(k)))
 	licensee := w.c.IDs()[len(w.c.Nodes)-1]
 	for ctx.Err() == nil {
 		if w.cfg.MaxOps > 0 && w.ops.Load() >= int64(w.cfg.MaxOps) {
 			return nil
+		}
+		if w.conf != nil && crng.IntN(confEvery) == 0 {
+			w.confidentialOp(ctx, crng, clients, k, node)
+			continue
 		}
 		if w.gov != nil && rng.IntN(3) == 0 {
 			w.governanceOp(ctx, rng, clients, k, node)
