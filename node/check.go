@@ -143,7 +143,12 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		ix, _, applied := s.l.Entitlements()
 		s.setIndex(w, applied)
 		p := principalOf(r.Context())
-		d, err := checkIndexed(s.checkView(ix, p), s.checkTime(), p, &q)
+		cv, err := s.checkView(r.Context(), ix, p, applied)
+		if err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
+		d, err := checkIndexed(cv, s.checkTime(), p, &q)
 		if err != nil {
 			s.writeProblem(w, r, err)
 			return
@@ -182,7 +187,9 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 			if req, err = toCheckRequest(q, v.LedgerTime()); err != nil {
 				return err
 			}
-			d, err = ledger.Check(s.checkView(v, principalOf(r.Context())), req)
+			// A past state: the sealed reports are read from it (proofView),
+			// not from the private store, which is at the present.
+			d, err = ledger.Check(s.proofView(v, principalOf(r.Context())), req)
 			d.Index = asOf
 			return err
 		})
@@ -264,7 +271,10 @@ func (s *Server) handleCheckBatch(w http.ResponseWriter, r *http.Request) {
 		}
 		p := principalOf(r.Context())
 		ix, _, applied := s.l.Entitlements()
-		ix = s.checkView(ix, p)
+		ix, err := s.checkView(r.Context(), ix, p, applied)
+		if err != nil {
+			return err
+		}
 		now := s.checkTime()
 		out.Decisions = make([]ledger.Decision, len(req.Requests))
 		for i := range req.Requests {

@@ -695,9 +695,12 @@ func (s *Server) handleDashboardCheck(w http.ResponseWriter, r *http.Request, p 
 				req, err = toCheckRequest(q, s.checkTime())
 			}
 			if err == nil {
-				var dec ledger.Decision
-				if dec, err = ledger.Check(s.checkView(v, p), req); err == nil {
-					d.Decision = &dec
+				var cv ledger.CheckView
+				if cv, err = s.checkView(r.Context(), v, p, v.AppliedIndex()); err == nil {
+					var dec ledger.Decision
+					if dec, err = ledger.Check(cv, req); err == nil {
+						d.Decision = &dec
+					}
 				}
 			}
 			if err != nil {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"net/http"
 	"slices"
 
@@ -198,13 +199,18 @@ func (o opener) SealedTotal(grant, period string) (*ledger.UsageTotals, bool) {
 	return pu.Total(period)
 }
 
-// checkView is v as Check should see it for p: on a party's node, with
-// the confidential grants p may see opened.
-func (s *Server) checkView(v ledger.CheckView, p *principal) ledger.CheckView {
+// checkView is v, at applied index i, as Check should see it for p: on a
+// party's node, with the confidential grants p may see opened and their
+// sealed usage admitted up to i (it waits for the private store to catch
+// up, briefly, and answers unavailable if it does not).
+func (s *Server) checkView(ctx context.Context, v ledger.CheckView, p *principal, i uint64) (ledger.CheckView, error) {
 	if s.private == nil || len(s.private.now.Load().grants) == 0 {
-		return v
+		return v, nil
 	}
-	return ledger.WithOpened(v, opener{s, p})
+	if err := s.private.caughtUp(ctx, i); err != nil {
+		return nil, err
+	}
+	return ledger.WithOpened(v, opener{s, p}), nil
 }
 
 // proofView is v as Check should see it for p in an answer that carries

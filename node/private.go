@@ -8,10 +8,12 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/charta/charta/ledger"
+	"github.com/charta/charta/node/api"
 	"github.com/charta/charta/ledger/seal"
 	bolt "go.etcd.io/bbolt"
 )
@@ -52,7 +54,50 @@ type privateRecord struct {
 type privateStore struct {
 	db  *bolt.DB
 	now atomic.Pointer[privateState] // what the store holds, for lookups without a transaction
+
+	// synced is the applied index the store has caught up with: every
+	// entry up to it is opened and admitted. Checks that apply sealed
+	// caps wait for it (caughtUp), so that a usage report the node has
+	// applied is in the totals they see.
+	synced   atomic.Uint64
+	notifyMu sync.Mutex
+	notify   chan struct{} // closed when synced moves
 }
+
+// markSynced records that the store has caught up with applied index i
+// and wakes the checks that wait for it.
+func (p *privateStore) markSynced(i uint64) {
+	p.synced.Store(i)
+	p.notifyMu.Lock()
+	close(p.notify)
+	p.notify = make(chan struct{})
+	p.notifyMu.Unlock()
+}
+
+// caughtUp waits until the store has caught up with applied index i, for
+// at most privateWait or until ctx ends.
+func (p *privateStore) caughtUp(ctx context.Context, i uint64) error {
+	timeout := time.NewTimer(privateWait)
+	defer timeout.Stop()
+	for {
+		p.notifyMu.Lock()
+		ch := p.notify
+		p.notifyMu.Unlock()
+		if p.synced.Load() >= i {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timeout.C:
+			return errorf(api.CodeUnavailable, "this node has not yet opened the sealed usage reports up to index %d, which a check of a confidential grant needs; retry shortly", i).retry(1)
+		}
+	}
+}
+
+// privateWait bounds how long a check waits for the private store.
+const privateWait = 2 * time.Second
 
 // privateState is an immutable copy of the private store's records, which
 // checks read on every question (Opener) without a transaction. It is
@@ -137,7 +182,7 @@ func openPrivateStore(dir string) (*privateStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("node: private store: %w", err)
 	}
-	p := &privateStore{db: db}
+	p := &privateStore{db: db, notify: make(chan struct{})}
 	if err := p.load(); err != nil {
 		db.Close()
 		return nil, err
@@ -344,22 +389,25 @@ func (s *Server) watchPrivate(ctx context.Context) {
 		return
 	}
 	defer s.private.close()
-	t := time.NewTicker(250 * time.Millisecond)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	var applied, seq uint64
 	full := true
 	for {
+		moved := s.l.Applied() // before reading the index, so no move is missed
 		if i := s.l.AppliedIndex(); i != applied {
 			next, err := s.syncPrivate(seq, full || i < applied)
 			if err != nil {
 				s.log.Error("private store", "err", err)
 			} else {
 				applied, seq, full = i, next, false
+				s.private.markSynced(i)
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-moved:
 		case <-t.C:
 		}
 	}
