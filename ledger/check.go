@@ -333,15 +333,13 @@ func decide(v CheckView, req CheckRequest) (Decision, error) {
 		d.Allowed, d.Basis, d.Reason = true, "licence", open
 	case len(d.Sealed) > 0:
 		d.Basis = "confidential"
-		d.Reason = "confidential: "
+		var parts []string
 		for _, c := range d.Candidates {
 			if slices.Contains(d.Sealed, c.Grant) {
-				if c.Grant != d.Sealed[0] {
-					d.Reason += "; "
-				}
-				d.Reason += "grant " + c.Grant + " " + c.Reason
+				parts = append(parts, "grant "+c.Grant+" "+c.Reason)
 			}
 		}
+		d.Reason = "confidential: " + strings.Join(parts, "; ")
 	default:
 		n := len("no grant allows ") + useLen(&req)
 		for _, c := range d.Candidates {
@@ -628,8 +626,12 @@ func (ov openedView) GrantsFor(licensee, asset string) []*Grant {
 }
 
 func (ov openedView) UsageTotal(grant, period string) (*UsageTotals, bool) {
-	if t, ok := ov.o.SealedTotal(grant, period); ok {
-		return t, true
+	if g, ok := ov.v.Grant(grant); ok && g.Sealed() {
+		// Only the totals of a grant o opens, whoever asks for them.
+		if _, open := ov.o.OpenedTerms(g); !open {
+			return nil, false
+		}
+		return ov.o.SealedTotal(grant, period)
 	}
 	if uv, ok := ov.v.(usageView); ok {
 		return uv.UsageTotal(grant, period)

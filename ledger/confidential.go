@@ -141,9 +141,6 @@ func (a *applyCtx) checkConfidential(field string, g *Grant) error {
 // sealed object's, the recipients exactly parties, and each wrapped to
 // that member's current encryption key.
 func (a *applyCtx) checkSealedTo(field string, c *Confidential, parties []string) error {
-	if c.Sealed == nil {
-		return Errorf(CodeInvalid, "%s.sealed: the sealed object is required", field)
-	}
 	if err := c.Sealed.Validate(); err != nil {
 		return prefixed(field+".sealed", err)
 	}

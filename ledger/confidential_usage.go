@@ -46,14 +46,9 @@ func (su *SealedUsage) Canonical() []byte { return mustMarshal(su) }
 // (2026-Q1) or a year (2026). The forms do not overlap. Apply uses it for
 // a confidential grant, whose period kind is sealed with its usage terms.
 func periodAnyKind(k string) (time.Time, time.Time, error) {
-	var first error
 	for _, p := range []Period{PeriodDay, PeriodWeek, PeriodMonth, PeriodQuarter, PeriodYear} {
-		s, e, err := ParsePeriod(p, k)
-		if err == nil {
+		if s, e, err := ParsePeriod(p, k); err == nil {
 			return s, e, nil
-		}
-		if first == nil {
-			first = err
 		}
 	}
 	return time.Time{}, time.Time{}, Errorf(CodeInvalid, "%q is not a period (want e.g. 2026-01-05, 2026-W02, 2026-01, 2026-Q1 or 2026)", k)

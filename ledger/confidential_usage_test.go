@@ -119,7 +119,9 @@ func TestConfidentialUsage_Rejections(t *testing.T) {
 	f, _ := activeConfidential(t)
 	clear := sealedReport(t, f, "c1", "c1")
 	clear.Confidential, clear.Metrics = nil, []ledger.MetricQuantity{mq("gpu_hours", 1)}
-	if r := f.reject(ledger.CodeInvalid, "beta", "usage.report", clear); !strings.Contains(r.Outcome.Message, "is confidential") {
+	// Refused as before sealed reports existed: its public terms have no
+	// usage terms.
+	if r := f.reject(ledger.CodeRejected, "beta", "usage.report", clear); !strings.Contains(r.Outcome.Message, "has no usage terms") {
 		t.Fatalf("clear report: %s", r.Outcome.Message)
 	}
 	both := sealedReport(t, f, "c2", "c2", mq("gpu_hours", 1))
@@ -289,8 +291,22 @@ func TestStatementAttest_AgreedWhenEveryPartyAttestsTheSameHash(t *testing.T) {
 	if len(as) != 1 || as[0].Agreed == nil || *as[0].Agreed != h1 || as[0].AgreedIndex != r.Index || len(as[0].By) != 2 {
 		t.Fatalf("attestations: %+v", as)
 	}
-	f.reject(ledger.CodeConflict, "beta", "statement.attest", body(h2))
-	f.accept("beta", "statement.attest", body(h1)) // the same hash again changes nothing
+	f.accept("beta", "statement.attest", body(h1)) // the same tag again changes nothing
+	// The parties move on to another statement (the final one): the
+	// earlier agreement stands until they all attest the new tag.
+	r = f.accept("beta", "statement.attest", body(h2))
+	if hasEvent(r, "statement.agreed", "g-c") {
+		t.Fatalf("agreed with only beta on the new tag: %+v", r.Outcome.Events)
+	}
+	f.view(func(v *ledger.View) { as = v.StatementAttestations("g-c") })
+	if *as[0].Agreed != h1 {
+		t.Fatalf("the earlier agreement was lost: %+v", as)
+	}
+	r = f.accept("alpha", "statement.attest", body(h2))
+	f.view(func(v *ledger.View) { as = v.StatementAttestations("g-c") })
+	if !hasEvent(r, "statement.agreed", "g-c") || *as[0].Agreed != h2 || as[0].AgreedIndex != r.Index {
+		t.Fatalf("the new agreement: %+v", as)
+	}
 	f.reject(ledger.CodeForbidden, "gamma", "statement.attest", body(h1))
 	f.reject(ledger.CodeInvalid, "beta", "statement.attest", ledger.StatementAttestBody{Grant: "g-c", Period: "2026-01"})
 	f.reject(ledger.CodeInvalid, "beta", "statement.attest", ledger.StatementAttestBody{Grant: "g-c", Period: "2027-01", Tag: h1})

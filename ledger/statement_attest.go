@@ -26,9 +26,10 @@ type StatementAttestation struct {
 	Grant  string              `json:"grant"`
 	Period string              `json:"period"`
 	By     []StatementAttested `json:"by"` // by member
-	// Agreed is the tag every party attested, once they all have.
+	// Agreed is the tag of the latest agreement: the last time every
+	// party's latest attestation was of the same tag.
 	Agreed *Hash `json:"agreed,omitempty"`
-	// AgreedIndex is the log index of the attestation that completed the
+	// AgreedIndex is the log index of the attestation that completed that
 	// agreement.
 	AgreedIndex uint64 `json:"agreed_index,omitempty"`
 }
@@ -46,10 +47,12 @@ func init() {
 }
 
 // applyStatementAttest records a party's attestation of a confidential
-// grant's statement in the grant's history. A party may attest again,
-// replacing its tag, until every party has attested the same one; the
-// agreement is then final, and an attestation of another tag is a
-// conflict. The same tag again changes nothing.
+// grant's statement in the grant's history. A party's latest attestation
+// replaces its earlier ones; the same tag again changes nothing. The
+// statement is agreed whenever every party's latest tag is the same, and
+// a later agreement supersedes an earlier one: the parties may agree on a
+// provisional statement while the period's grace is open, and then on the
+// final one, whose status the tag covers.
 func applyStatementAttest(a *applyCtx) error {
 	var b StatementAttestBody
 	if err := a.body(&b); err != nil {
@@ -76,12 +79,6 @@ func applyStatementAttest(a *applyCtx) error {
 		return Errorf(CodeInvalid, "body.tag: the statement's tag is required")
 	}
 	cur := statementAttestation(a.tx, g, b.Period)
-	if cur.Agreed != nil {
-		if *cur.Agreed == b.Tag {
-			return nil
-		}
-		return Errorf(CodeConflict, "body.tag: the parties agreed on the statement with tag %s for period %s at index %d", cur.Agreed, b.Period, cur.AgreedIndex)
-	}
 	if i := slices.IndexFunc(cur.By, func(s StatementAttested) bool { return s.Member == a.p.Signer }); i >= 0 && cur.By[i].Tag == b.Tag {
 		return nil
 	}
@@ -90,7 +87,7 @@ func applyStatementAttest(a *applyCtx) error {
 		Statement: &b,
 	})
 	a.event("statement.attested", g.ID)
-	if statementAttestation(a.tx, g, b.Period).Agreed != nil {
+	if statementAttestation(a.tx, g, b.Period).AgreedIndex == a.index {
 		a.event("statement.agreed", g.ID)
 	}
 	return nil
@@ -112,7 +109,7 @@ func statementAttestation(t *tx, g *Grant, period string) StatementAttestation {
 		} else {
 			out.By = slices.Insert(out.By, i, s)
 		}
-		if out.Agreed == nil && agreed(g, out.By) {
+		if agreed(g, out.By) {
 			h := s.Tag
 			out.Agreed, out.AgreedIndex = &h, e.Index
 		}

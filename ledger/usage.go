@@ -123,9 +123,10 @@ func (a *applyCtx) meteredGrant(grantID, reportID, period string) (*Grant, time.
 		return nil, time.Time{}, time.Time{}, err
 	}
 	u := g.Terms.Usage
-	if g.Sealed() {
-		return nil, time.Time{}, time.Time{}, Errorf(CodeInvalid, "body.grant: grant %s is confidential: a usage report seals its metrics to the parties (body.confidential), and it takes no SLA reports", g.ID)
-	}
+	// A confidential grant's public terms have no usage terms, so a report
+	// in the clear (or an SLA report) of one is refused here, as it was
+	// before sealed reports existed: the outcome, which the entry hash
+	// covers, stays the same for old journals.
 	if u == nil {
 		return nil, time.Time{}, time.Time{}, Errorf(CodeRejected, "body.grant: grant %s has no usage terms", g.ID)
 	}

@@ -75,6 +75,7 @@ func partyNode(t *testing.T, w *world, member string, keyOwners ...string) *Serv
 	if _, err := s.syncPrivate(0, true); err != nil {
 		t.Fatal(err)
 	}
+	s.private.markSynced(s.l.AppliedIndex()) // as watchPrivate does after a sync
 	return s
 }
 

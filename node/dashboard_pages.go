@@ -280,7 +280,7 @@ func (s *Server) handleDashboardGrant(w http.ResponseWriter, r *http.Request, p 
 		d := &grantData{G: s.apiGrant(p, g), History: grantHistory(v, g), Parties: g.Parties()}
 		if _, opened := s.opened(p, g); g.Confidential == nil || opened {
 			// A confidential grant's statements are the parties' only.
-			d.Statements, err = s.statements(v, p, g.ID, "")
+			d.Statements, err = s.statements(r.Context(), v, p, g.ID, "")
 		}
 		if err != nil {
 			return err
@@ -414,7 +414,7 @@ func (s *Server) handleDashboardStatements(w http.ResponseWriter, r *http.Reques
 			if _, opened := s.opened(p, g); g.Confidential != nil && !opened {
 				continue // its statements are its parties' only
 			}
-			sts, err := s.statements(v, p, g.ID, "")
+			sts, err := s.statements(r.Context(), v, p, g.ID, "")
 			if err != nil {
 				return err
 			}

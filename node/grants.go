@@ -344,7 +344,7 @@ func (s *Server) handleGrantStatements(w http.ResponseWriter, r *http.Request) {
 	var out []*ledger.Statement
 	err := s.view(w, func(v *ledger.View) error {
 		var err error
-		out, err = s.statements(v, principalOf(r.Context()), mux.Vars(r)["id"], r.URL.Query().Get("period"))
+		out, err = s.statements(r.Context(), v, principalOf(r.Context()), mux.Vars(r)["id"], r.URL.Query().Get("period"))
 		return err
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -87,7 +88,7 @@ func (s *Server) handleStatementList(w http.ResponseWriter, r *http.Request) {
 	var out []*ledger.Statement
 	err := s.view(w, func(v *ledger.View) error {
 		var err error
-		out, err = s.statements(v, principalOf(r.Context()), id, q.Get("period"))
+		out, err = s.statements(r.Context(), v, principalOf(r.Context()), id, q.Get("period"))
 		return err
 	})
 	if err != nil {
@@ -102,7 +103,7 @@ func (s *Server) handleStatementList(w http.ResponseWriter, r *http.Request) {
 // parties' tokens and the operator, from the opened terms and the sealed
 // reports the node admitted (ledger.PrivateStatement); any other node or
 // caller is told where to ask.
-func (s *Server) statements(v *ledger.View, p *principal, id, period string) ([]*ledger.Statement, error) {
+func (s *Server) statements(ctx context.Context, v *ledger.View, p *principal, id, period string) ([]*ledger.Statement, error) {
 	g, err := grant(v, p, id)
 	if err != nil {
 		return nil, err
@@ -113,6 +114,10 @@ func (s *Server) statements(v *ledger.View, p *principal, id, period string) ([]
 		ct, ok := s.opened(p, g)
 		if !ok {
 			return nil, errorf(ledger.CodeForbidden, "grant %s is confidential: its statements are computed by its parties' nodes (%s), for the parties", g.ID, strings.Join(g.Parties(), ", "))
+		}
+		// The account must hold every report the view holds.
+		if err := s.private.caughtUp(ctx, v.AppliedIndex()); err != nil {
+			return nil, err
 		}
 		g = g.Opened(ct)
 		if pu, ok = s.private.usage(id); !ok {

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/charta/charta/ledger"
-	"github.com/charta/charta/node/api"
 	"github.com/charta/charta/ledger/seal"
+	"github.com/charta/charta/node/api"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -111,22 +111,22 @@ type privateState struct {
 func (p *privateStore) load() error {
 	st := &privateState{grants: map[string]*privateRecord{}, usage: map[string]*ledger.PrivateUsage{}}
 	err := p.db.View(func(tx *bolt.Tx) error {
+		// A record that does not decode is left out: the first sync, a
+		// full scan, opens its grant again and replaces it.
 		if err := tx.Bucket(bucketPrivateGrants).ForEach(func(k, v []byte) error {
 			rec := new(privateRecord)
-			if err := json.Unmarshal(v, rec); err != nil {
-				return fmt.Errorf("private record %q: %w", k, err)
+			if json.Unmarshal(v, rec) == nil {
+				st.grants[string(k)] = rec
 			}
-			st.grants[string(k)] = rec
 			return nil
 		}); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketPrivateUsage).ForEach(func(k, v []byte) error {
 			pu := new(ledger.PrivateUsage)
-			if err := json.Unmarshal(v, pu); err != nil {
-				return fmt.Errorf("private usage %q: %w", k, err)
+			if json.Unmarshal(v, pu) == nil {
+				st.usage[string(k)] = pu
 			}
-			st.usage[string(k)] = pu
 			return nil
 		})
 	})
@@ -307,8 +307,11 @@ func (s *Server) syncPrivate(seq uint64, full bool) (uint64, error) {
 		}
 		seq = size
 		for _, g := range metered {
+			// An account is rebuilt from the first report on a full scan
+			// and when the grant's terms are opened in this pass.
 			var through uint64
-			if pu, ok := s.private.usage(g.ID); ok && !full {
+			reopened := slices.ContainsFunc(todo, func(x *ledger.Grant) bool { return x.ID == g.ID })
+			if pu, ok := s.private.usage(g.ID); ok && !full && !reopened {
 				through = pu.Through
 			}
 			for after := ""; ; {

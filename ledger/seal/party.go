@@ -2,6 +2,7 @@ package seal
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"strings"
 
@@ -73,12 +74,32 @@ func AdmitUsage(pu *ledger.PrivateUsage, g *ledger.Grant, rs []*ledger.UsageRepo
 		su, err := OpenUsage(r, consortium, member, keys...)
 		why := ""
 		if err != nil {
-			why = err.Error()
+			why = RefusalClass(err)
 			if refused != nil {
-				refused(r, why)
+				refused(r, err.Error())
 			}
 		}
 		pu.Admit(g, r, su, why)
+	}
+}
+
+// RefusalClass says in a few fixed words why a sealed part did not open,
+// by the class of err alone: what a party's account records, so that two
+// parties that refuse the same sealed part for the same reason record the
+// same words (the error itself names the member and its keys, and goes to
+// the log).
+func RefusalClass(err error) string {
+	switch {
+	case errors.Is(err, ErrNotRecipient):
+		return "the sealed part is not sealed to this party's keys"
+	case errors.Is(err, ErrCommitmentMismatch):
+		return "the sealed part does not match its commitment"
+	case errors.Is(err, ErrCorrupt):
+		return "the sealed part does not decrypt: it is corrupt or sealed under another binding"
+	case errors.Is(err, ErrInvalidContent):
+		return "the sealed part decrypts and matches its commitment but its content is not valid"
+	default:
+		return "the sealed part is malformed"
 	}
 }
 
