@@ -277,7 +277,17 @@ func printConfidential(w io.Writer, c *api.GrantConfidential) {
 	switch {
 	case c.Terms != nil:
 		field(w, "private digest", c.PrivateDigest.String())
+		if c.UsageDigest != nil {
+			field(w, "usage digest", c.UsageDigest.String())
+		}
 		printConfidentialTerms(w, c.Terms)
+		if len(c.Infractions) > 0 {
+			var lines []string
+			for _, in := range c.Infractions {
+				lines = append(lines, "[confidential] "+in.Kind+" "+in.Period+" (report "+in.Report+"): "+in.Detail)
+			}
+			fieldLines(w, "infractions", lines)
+		}
 	case c.Refused != "":
 		field(w, "confidential terms", "confidential (sealed; this party's node could not open them: "+c.Refused+")")
 	default:
