@@ -84,6 +84,27 @@ func (t Terms) WithConfidential(ct *ConfidentialTerms) Terms {
 	return t
 }
 
+// SealRecipients are the members a sealed part of grant g is sealed to
+// under charter c: its licensors and licensees, and the auditors the
+// charter names (Charter.SealAuditors), sorted, each once.
+func SealRecipients(g *Grant, c *Charter) []string {
+	return sortedSet(append(g.Parties(), c.SealAuditors...))
+}
+
+// SealRecipients are the members a sealed part of grant g must be sealed
+// to now (ledger.SealRecipients under the current charter).
+func (v *View) SealRecipients(g *Grant) []string {
+	c := v.Charter()
+	return SealRecipients(g, &c)
+}
+
+// SealedTo reports whether g is confidential and its terms are sealed to
+// member: one of its parties, or an auditor the charter named when it was
+// offered.
+func (g *Grant) SealedTo(member string) bool {
+	return g.Confidential != nil && (g.IsParty(member) || g.Confidential.Sealed != nil && slices.Contains(g.Confidential.Sealed.Recipients(), member))
+}
+
 // Opened returns a copy of g whose terms are completed with its opened
 // confidential terms ct (Terms.WithConfidential): the grant as its
 // parties' nodes check and price it. The copy is never stored; Check
@@ -127,7 +148,7 @@ func (t *Terms) checkSealedAbsent() error {
 // licensors and licensees, and a party discloses to an auditor with an
 // opening.
 func (a *applyCtx) checkConfidential(field string, g *Grant) error {
-	if err := a.checkSealedTo(field+".confidential", g.Confidential, g.Parties()); err != nil {
+	if err := a.checkSealedTo(field+".confidential", g.Confidential, SealRecipients(g, a.charter)); err != nil {
 		return err
 	}
 	if err := g.Terms.checkSealedAbsent(); err != nil {
@@ -148,7 +169,7 @@ func (a *applyCtx) checkSealedTo(field string, c *Confidential, parties []string
 		return Errorf(CodeInvalid, "%s.commitment: %s is not the sealed object's commitment %s", field, c.Commitment, c.Sealed.Commitment)
 	}
 	if got := c.Sealed.Recipients(); !slices.Equal(got, parties) {
-		return Errorf(CodeInvalid, "%s.sealed.wraps: the recipients must be exactly the grant's parties %v, got %v", field, parties, got)
+		return Errorf(CodeInvalid, "%s.sealed.wraps: the recipients must be exactly the grant's parties and the charter's seal auditors %v, got %v", field, parties, got)
 	}
 	for i, w := range c.Sealed.Wraps {
 		m, err := a.member(field+".sealed.wraps["+itoa(i)+"].member", w.Member)

@@ -95,7 +95,7 @@ func applySealedUsageReport(a *applyCtx, b *UsageReportBody) error {
 	if err := checkReportScope(b); err != nil {
 		return err
 	}
-	if err := a.checkSealedTo("body.confidential", b.Confidential, g.Parties()); err != nil {
+	if err := a.checkSealedTo("body.confidential", b.Confidential, SealRecipients(g, a.charter)); err != nil {
 		return err
 	}
 	h := Hash(sha256.Sum256(mustMarshal(b)))

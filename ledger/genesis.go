@@ -51,7 +51,16 @@ type Charter struct {
 	// have none, which means JournalJSON; a charter.amend can move it
 	// forward, never back.
 	JournalFormat int `json:"journal_format,omitempty"`
+	// SealAuditors are the auditors every sealed part is also sealed to:
+	// the terms of a confidential grant offered, and its usage reports
+	// made, while they are named. Each is a member with role auditor
+	// that has an encryption key. Sorted, at most maxSealAuditors.
+	SealAuditors []string `json:"seal_auditors,omitempty"`
 }
+
+// maxSealAuditors bounds Charter.SealAuditors: with the parties, a sealed
+// object has at most 32 recipients.
+const maxSealAuditors = 8
 
 // journalFormat returns the format of the entries the charter applies to.
 func (c *Charter) journalFormat() int {
@@ -94,6 +103,14 @@ func (c *Charter) Validate() error {
 		return Errorf(CodeInvalid, "charter.ballot_max_days: %d is outside [1, 3660]", c.BallotMaxDays)
 	case c.JournalFormat < 0 || c.JournalFormat > JournalBinary:
 		return Errorf(CodeInvalid, "charter.journal_format: %d is not %d (JSON) or %d (binary)", c.JournalFormat, JournalJSON, JournalBinary)
+	}
+	if len(c.SealAuditors) > maxSealAuditors {
+		return Errorf(CodeInvalid, "charter.seal_auditors: at most %d auditors", maxSealAuditors)
+	}
+	for i, m := range c.SealAuditors {
+		if !ValidMemberID(m) || i > 0 && c.SealAuditors[i-1] >= m {
+			return Errorf(CodeInvalid, "charter.seal_auditors[%d]: %q: member IDs, sorted, each once", i, m)
+		}
 	}
 	return validateExportPolicy(c.ExportPolicy)
 }
@@ -209,6 +226,12 @@ func (g *Genesis) Validate() error {
 	}
 	if voters == 0 {
 		return Errorf(CodeInvalid, "genesis.members: at least one founder must have role member")
+	}
+	for i, a := range g.Charter.SealAuditors {
+		j := slices.IndexFunc(g.Members, func(m GenesisMember) bool { return m.ID == a })
+		if j < 0 || g.Members[j].Role != RoleAuditor || g.Members[j].EncryptionKey == nil {
+			return Errorf(CodeInvalid, "genesis.charter.seal_auditors[%d]: %s must be a founder with role auditor and an encryption key", i, a)
+		}
 	}
 	return validateGenesisEncryptionKeys(g.Members)
 }

@@ -422,6 +422,15 @@ func checkCharter(a *applyCtx, raw json.RawMessage) error {
 	if f, now := p.Charter.JournalFormat, a.charter.journalFormat(); f != 0 && f < now {
 		return Errorf(CodeInvalid, "charter.journal_format: %d would take the journal back from format %d", f, now)
 	}
+	for i, id := range p.Charter.SealAuditors {
+		m, err := a.member("charter.seal_auditors["+itoa(i)+"]", id)
+		if err != nil {
+			return err
+		}
+		if _, ok := m.CurrentEncryptionKey(); m.Role != RoleAuditor || m.Status != MemberActive || !ok {
+			return Errorf(CodeInvalid, "charter.seal_auditors[%d]: %s must be an active auditor with an encryption key", i, id)
+		}
+	}
 	return nil
 }
 

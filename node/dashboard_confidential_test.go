@@ -25,7 +25,16 @@ var sealedMarkers = []string{"Laws of Marker-Q9Z", "liability Marker-K7W", "mark
 // terms and clauses holding sealedMarkers, accepted by beta.
 func confidentialWorld(t *testing.T) (*world, ledger.Hash) {
 	t.Helper()
-	w := newWorldWith(t, nil, ledgertest.StampedCharter(), func(m *ledger.GenesisMember) {
+	return confidentialWorldAudited(t)
+}
+
+// confidentialWorldAudited is confidentialWorld with a charter that names
+// auditors as seal auditors: g-c's terms are sealed to them too.
+func confidentialWorldAudited(t *testing.T, auditors ...string) (*world, ledger.Hash) {
+	t.Helper()
+	charter := ledgertest.StampedCharter()
+	charter.SealAuditors = auditors
+	w := newWorldWith(t, nil, charter, func(m *ledger.GenesisMember) {
 		k := ledgertest.EncryptionKey(m.ID)
 		m.EncryptionKey = &k
 	})
@@ -38,7 +47,7 @@ func confidentialWorld(t *testing.T) (*world, ledger.Hash) {
 		Clauses: ledger.Clauses{GoverningLaw: "Laws of Marker-Q9Z", Liability: "liability Marker-K7W"},
 	}
 	var rs []seal.Recipient
-	for _, m := range []string{"alpha", "beta"} {
+	for _, m := range append([]string{"alpha"}, append(auditors, "beta")...) {
 		pk, err := seal.PublicKeyFrom(ledgertest.EncryptionKey(m))
 		if err != nil {
 			t.Fatal(err)

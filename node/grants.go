@@ -159,10 +159,11 @@ func (s *Server) apiGrant(p *principal, g *ledger.Grant) *api.Grant {
 }
 
 // mayOpen reports whether this node may show p what it opened of
-// confidential grant g: the node's member is a party, and p is the node's
-// operator or a party's own token.
+// confidential grant g: the node's member is a recipient (a party, or an
+// auditor the charter named), and p is the node's operator or the token
+// of a recipient, which could open the terms itself.
 func (s *Server) mayOpen(p *principal, g *ledger.Grant) bool {
-	return s.private != nil && g.IsParty(s.cfg.Member) && p != nil && (p.operator || g.IsParty(p.member))
+	return s.private != nil && g.SealedTo(s.cfg.Member) && p != nil && (p.operator || g.SealedTo(p.member))
 }
 
 // opened returns the opened terms of confidential grant g that p may see

@@ -249,7 +249,8 @@ func (s *Server) syncPrivate(seq uint64, full bool) (uint64, error) {
 	var todo []*ledger.Grant    // grants whose terms to open
 	var metered []*ledger.Grant // grants whose new reports to admit
 	reports := map[string][]*ledger.UsageReport{}
-	party := func(g *ledger.Grant) bool { return g.Confidential != nil && g.IsParty(member) }
+	// A recipient: a party, or an auditor the charter named.
+	party := func(g *ledger.Grant) bool { return g.SealedTo(member) }
 	want := func(g *ledger.Grant) bool {
 		if !party(g) {
 			return false

@@ -87,3 +87,32 @@ func TestAPIGrant_UsageDigestWithoutReports(t *testing.T) {
 		t.Errorf("usage digests %s (nothing stored) and %s (an empty account stored), want the empty account's %s", served[0], served[1], empty)
 	}
 }
+
+// TestAPIGrant_SealAuditorsOpenOnTheirNode checks a charter that names the
+// auditor "audit" as a seal auditor: its node opens g-c's terms and shows
+// them to its own token and operator, and to the parties' tokens; gamma's
+// token sees the sealed view on every node.
+func TestAPIGrant_SealAuditorsOpenOnTheirNode(t *testing.T) {
+	w, _ := confidentialWorldAudited(t, "audit")
+	auditNode := partyNode(t, w, "audit", "audit")
+	gammaNode := partyNode(t, w, "gamma", "gamma")
+	var g *ledger.Grant
+	w.l.View(func(v *ledger.View) error { g, _ = v.Grant("g-c"); return nil })
+	for _, tc := range []struct {
+		name   string
+		node   *Server
+		p      *principal
+		opened bool
+	}{
+		{"the auditor on its node", auditNode, &principal{member: "audit", role: ledger.RoleAuditor}, true},
+		{"the operator of the auditor's node", auditNode, &principal{operator: true}, true},
+		{"the licensee on the auditor's node", auditNode, &principal{member: "beta", role: ledger.RoleMember}, true},
+		{"gamma on the auditor's node", auditNode, &principal{member: "gamma", role: ledger.RoleMember}, false},
+		{"the auditor on gamma's node", gammaNode, &principal{member: "audit", role: ledger.RoleAuditor}, false},
+	} {
+		c := tc.node.apiGrant(tc.p, g).Confidential
+		if got := c.Terms != nil; got != tc.opened || tc.opened && c.Terms.Clauses.GoverningLaw != "Laws of Marker-Q9Z" {
+			t.Errorf("%s: %+v", tc.name, c)
+		}
+	}
+}

@@ -119,7 +119,7 @@ func TestConfidentialGrant_ProofsAndCertificatesVerifyWithAPartysKey(t *testing.
 		t.Errorf("verify without a key: exit %d\nstdout %s\nstderr %s", code, out, errs)
 	}
 	out, errs, code = beta.run("verify", "--genesis", genesis, "--key", d.Path("gamma.key"), proof)
-	if code == 0 || !strings.Contains(errs, "gamma is not a party to grant g-cap") {
+	if code == 0 || !strings.Contains(errs, "gamma is not a recipient of grant g-cap") {
 		t.Errorf("verify with gamma's key: exit %d\nstdout %s\nstderr %s", code, out, errs)
 	}
 	forged := write("forged.json", strings.Replace(raw, `"remaining": 600`, `"remaining": 900`, 1))
@@ -177,7 +177,7 @@ func TestConfidentialGrant_ProofsAndCertificatesVerifyWithAPartysKey(t *testing.
 		t.Errorf("verify of the certificate with alpha's key:\n%s", out)
 	}
 	out, errs, code = gammaOp.run("verify", "--genesis", genesis, "--key", d.Path("gamma.key"), cert)
-	if code == 0 || !strings.Contains(errs, "not verified") || !strings.Contains(errs, "gamma is not a party to grant g-cap") {
+	if code == 0 || !strings.Contains(errs, "not verified") || !strings.Contains(errs, "gamma is not a recipient of grant g-cap") {
 		t.Errorf("verify of the certificate with gamma's key: exit %d\nstdout %s\nstderr %s", code, out, errs)
 	}
 }

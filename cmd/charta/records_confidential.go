@@ -46,9 +46,14 @@ func sealToParties(e *env, c *client.Client, members []string, plaintext []byte,
 	return client.SealTo(consortium, rs, plaintext, kind, id)
 }
 
-// sealRecipients is members' current encryption keys, as /v1/members
-// lists them, checked against their fingerprints.
-func sealRecipients(e *env, c *client.Client, members []string) ([]seal.Recipient, error) {
+// sealRecipients is the current encryption keys, as /v1/members lists
+// them and checked against their fingerprints, of a grant's parties and
+// of the auditors the charter names (client.SealMembers).
+func sealRecipients(e *env, c *client.Client, parties []string) ([]seal.Recipient, error) {
+	members, err := c.SealMembers(e.ctx, parties)
+	if err != nil {
+		return nil, explain(err)
+	}
 	rs, err := c.SealRecipients(e.ctx, members, linearizable)
 	var ke *client.SealKeyError
 	switch {

@@ -161,8 +161,11 @@ func (r *reporter) recipients(ctx context.Context, id string) ([]seal.Recipient,
 			parties, known = g.Parties(), true
 			r.parties[id] = parties
 		}
-		var err error
-		rs, err = c.SealRecipients(ctx, parties, r.nodes.readOpts()...)
+		members, err := c.SealMembers(ctx, parties)
+		if err != nil {
+			return err
+		}
+		rs, err = c.SealRecipients(ctx, members, r.nodes.readOpts()...)
 		var ke *client.SealKeyError
 		if errors.As(err, &ke) {
 			// The node answered; another would list the same keys.

@@ -17,7 +17,8 @@ import (
 // the same keys gives the same answer on every party's node and in every
 // offline verifier.
 //
-// A member that is not a party gets ErrNotRecipient. A plaintext that is
+// A member that is not a recipient (a party, or an auditor the charter
+// named when the grant was offered) gets ErrNotRecipient. A plaintext that is
 // not valid terms gets ErrInvalidContent, whose message does not quote
 // it: a party's node logs and serves the reason.
 func OpenGrant(g *ledger.Grant, consortium, member string, keys ...*PrivateKey) (*ledger.ConfidentialTerms, error) {
@@ -25,8 +26,8 @@ func OpenGrant(g *ledger.Grant, consortium, member string, keys ...*PrivateKey) 
 	if c == nil || c.Sealed == nil {
 		return nil, fail(ErrMalformed, "grant %s carries no sealed object", truncate(g.ID, 80))
 	}
-	if !g.IsParty(member) {
-		return nil, fail(ErrNotRecipient, "%s is not a party to grant %s, whose terms are sealed to %s", truncate(member, 80), g.ID, strings.Join(g.Parties(), ", "))
+	if rs := c.Sealed.Recipients(); !slices.Contains(rs, member) {
+		return nil, fail(ErrNotRecipient, "%s is not a recipient of grant %s, whose terms are sealed to %s", truncate(member, 80), g.ID, strings.Join(rs, ", "))
 	}
 	pt, _, err := OpenWith(FromLedger(c.Sealed), member, Binding{Consortium: consortium, Kind: ledger.ConfidentialKind, ID: g.ID}, keys...)
 	if err != nil {

@@ -44,7 +44,7 @@ func TestOpenGrant(t *testing.T) {
 		want   error
 		text   string
 	}{
-		{"a non-party", ok, "gamma", "gamma", seal.ErrNotRecipient, "gamma is not a party to grant g-1, whose terms are sealed to alpha, beta"},
+		{"a non-party", ok, "gamma", "gamma", seal.ErrNotRecipient, "gamma is not a recipient of grant g-1, whose terms are sealed to alpha, beta"},
 		{"a party with another key", ok, "beta", "gamma", seal.ErrNotRecipient, "none of the 1 key(s) given"},
 		{"another consortium", ok, "beta", "beta", seal.ErrCorrupt, ""},
 		{"an unknown field", bad, "alpha", "alpha", seal.ErrInvalidContent, "the sealed terms of grant g-2 decrypt and match their commitment but are not valid terms"},

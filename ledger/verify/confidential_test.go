@@ -189,7 +189,7 @@ func TestCheckProof_ConfidentialGrantVerifiesWithAPartysKey(t *testing.T) {
 	}
 
 	_, err = p.Verify(f.consortium(), verify.Options{Key: key("gamma", partyKey(t, "gamma"))})
-	if !errors.Is(err, verify.ErrSealed) || !errors.Is(err, seal.ErrNotRecipient) || !strings.Contains(err.Error(), "gamma is not a party to grant g-c") {
+	if !errors.Is(err, verify.ErrSealed) || !errors.Is(err, seal.ErrNotRecipient) || !strings.Contains(err.Error(), "gamma is not a recipient of grant g-c") {
 		t.Fatalf("with gamma's key: %v", err)
 	}
 	// beta's member ID with a key that is not the one g-c is sealed to

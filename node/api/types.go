@@ -33,6 +33,9 @@ type Status struct {
 	Version      string      `json:"version"`          // the node's software version
 	Alarms       []string    `json:"alarms,omitempty"` // raised alarms: "nospace" while the node's disk is short of space, "clock" while its clock disagrees with the consortium's
 	Time         Time        `json:"time"`             // the consortium's clock as this node sees it
+	// SealAuditors are the auditors the charter names, to whom every
+	// sealed part is also sealed (docs/confidentiality.md).
+	SealAuditors []string `json:"seal_auditors,omitempty"`
 }
 
 // Time is a node's view of the consortium's clock: GET /v1/time, and the

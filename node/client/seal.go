@@ -3,9 +3,12 @@ package client
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"slices"
 
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/ledger/seal"
+	"github.com/charta/charta/node/api"
 )
 
 // SealKeyError is a member whose encryption key cannot be sealed to: it
@@ -53,6 +56,20 @@ func (c *Client) SealRecipients(ctx context.Context, members []string, opts ...R
 		rs = append(rs, seal.Recipient{Member: m, Key: pk})
 	}
 	return rs, nil
+}
+
+// SealMembers returns the members a sealed part of a grant between
+// parties is sealed to now: the parties and the auditors the charter names
+// (GET /v1/status, seal_auditors), sorted, each once, as the ledger
+// requires (ledger.SealRecipients).
+func (c *Client) SealMembers(ctx context.Context, parties []string) ([]string, error) {
+	var st api.Status
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/status", retry: true}, &st); err != nil {
+		return nil, fmt.Errorf("client: fetch the charter's seal auditors: %w", err)
+	}
+	ms := append(slices.Clone(parties), st.SealAuditors...)
+	slices.Sort(ms)
+	return slices.Compact(ms), nil
 }
 
 // SealTo seals plaintext to recipients under the binding {consortium,
