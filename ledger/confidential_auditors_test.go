@@ -91,3 +91,31 @@ func TestSealAuditors_CharterNamesOnlyAuditorsWithKeys(t *testing.T) {
 		t.Fatal("unsorted seal auditors accepted")
 	}
 }
+
+func TestSealAuditors_NamedByCharterAmend(t *testing.T) {
+	f := confidentialFixture(t) // alpha, beta and gamma have keys; audit has none
+	var c ledger.Charter
+	f.view(func(v *ledger.View) { c = v.Charter() })
+	c.SealAuditors = []string{"beta"}
+	r := f.reject(ledger.CodeInvalid, "alpha", "ballot.open", map[string]any{"id": "c-1", "action": "charter.amend", "deadline": f.now.Add(24 * time.Hour), "params": map[string]any{"charter": c}})
+	if !strings.Contains(r.Outcome.Message, "must be an active auditor with an encryption key") {
+		t.Fatalf("naming a member: %s", r.Outcome.Message)
+	}
+	c.SealAuditors = []string{"audit"}
+	f.reject(ledger.CodeInvalid, "alpha", "ballot.open", map[string]any{"id": "c-2", "action": "charter.amend", "deadline": f.now.Add(24 * time.Hour), "params": map[string]any{"charter": c}})
+
+	k := ledgertest.EncryptionKey("audit")
+	f.accept("audit", "key.encryption.rotate", map[string]any{"new": k})
+	f.amendCharter("c-3", func(c *ledger.Charter) { c.SealAuditors = []string{"audit"} })
+	var g ledger.Charter
+	f.view(func(v *ledger.View) { g = v.Charter() })
+	if len(g.SealAuditors) != 1 || g.SealAuditors[0] != "audit" {
+		t.Fatalf("charter after the amendment: %+v", g)
+	}
+	// From now on an offer is sealed to the auditor too.
+	o := offer("g-c", "alpha", "beta", "model-x", []ledger.Right{"use"}, research)
+	o.Confidential = sealTo(t, f, "g-c", markerTerms(), []string{"alpha", "beta"}, nil)
+	f.reject(ledger.CodeInvalid, "alpha", "grant.offer", o)
+	o.Confidential = sealTo(t, f, "g-c", markerTerms(), []string{"alpha", "audit", "beta"}, nil)
+	f.accept("alpha", "grant.offer", o)
+}
