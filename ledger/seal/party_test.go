@@ -92,8 +92,8 @@ func TestAdmitUsage(t *testing.T) {
 	}
 	pu := &ledger.PrivateUsage{Grant: "g-1"}
 	var refused []string
-	seal.AdmitUsage(pu, g.Opened(ct), rs, testBinding.Consortium, "beta", []*seal.PrivateKey{testKey(t, "beta")}, func(r *ledger.UsageReport, why string) {
-		refused = append(refused, r.ReportID+": "+why)
+	seal.AdmitUsage(pu, g.Opened(ct), rs, nil, testBinding.Consortium, "beta", []*seal.PrivateKey{testKey(t, "beta")}, func(_, report, why string) {
+		refused = append(refused, report+": "+why)
 	})
 	var got []string
 	for _, r := range pu.Reports {
