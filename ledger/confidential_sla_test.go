@@ -52,7 +52,9 @@ func sealedSLA(t testing.TB, f *fixture, id, bindAs string, ms ...ledger.SLAMeas
 		Confidential: &ledger.Confidential{Commitment: s.Commitment, Sealed: s.Ledger()}}
 }
 
-func sm(metric string, v int64) ledger.SLAMeasurement { return ledger.SLAMeasurement{Metric: metric, Value: v} }
+func sm(metric string, v int64) ledger.SLAMeasurement {
+	return ledger.SLAMeasurement{Metric: metric, Value: v}
+}
 
 // slaPartyAccount is what beta's node derives: every sealed usage and SLA
 // report of g-c opened with beta's key and admitted in one pass in log
@@ -191,9 +193,9 @@ func TestConfidentialSLA_PartiesAdmitInLogOrderWithBreaches(t *testing.T) {
 	f.accept("beta", "usage.report", sealedReport(t, f, "r1", "r1", mq("gpu_hours", 40)))
 	s1 := f.accept("alpha", "sla.report", sealedSLA(t, f, "s1", "s1", sm("availability_bp", 9950), sm("p99_latency_ms", 450))) // breaches both
 	f.accept("beta", "usage.report", sealedReport(t, f, "r2", "r2", mq("gpu_hours", 30)))
-	f.accept("beta", "sla.report", sealedSLA(t, f, "s2", "s2", sm("availability_bp", 9999)))    // beta is not the SLA reporter
-	f.accept("alpha", "sla.report", sealedSLA(t, f, "s3", "s1", sm("availability_bp", 9999)))   // sealed under s1's binding
-	f.accept("alpha", "sla.report", sealedSLA(t, f, "s4", "s4", sm("b", 1), sm("a", 1)))        // not sorted
+	f.accept("beta", "sla.report", sealedSLA(t, f, "s2", "s2", sm("availability_bp", 9999)))   // beta is not the SLA reporter
+	f.accept("alpha", "sla.report", sealedSLA(t, f, "s3", "s1", sm("availability_bp", 9999)))  // sealed under s1's binding
+	f.accept("alpha", "sla.report", sealedSLA(t, f, "s4", "s4", sm("b", 1), sm("a", 1)))       // not sorted
 	f.accept("alpha", "sla.report", sealedSLA(t, f, "s5", "s5", sm("availability_bp", 10000))) // the latest availability
 	last := f.accept("alpha", "sla.report", sealedSLA(t, f, "s6", "s6", sm("accuracy_bp", 9600)))
 
@@ -250,7 +252,9 @@ func TestConfidentialSLA_PartiesAdmitInLogOrderWithBreaches(t *testing.T) {
 	var us []*ledger.UsageReport
 	f.view(func(v *ledger.View) { g, _ = v.Grant("g-c"); us, _ = v.UsageReports("g-c", "", 100) })
 	var first, rest []*ledger.SLAReport
-	f.view(func(v *ledger.View) { first, rest = v.SealedSLAReports("g-c", 0)[:2], v.SealedSLAReports("g-c", s1.Index+2) })
+	f.view(func(v *ledger.View) {
+		first, rest = v.SealedSLAReports("g-c", 0)[:2], v.SealedSLAReports("g-c", s1.Index+2)
+	})
 	stepped := &ledger.PrivateUsage{Grant: "g-c"}
 	seal.AdmitUsage(stepped, g.Opened(ct), us, first, f.g.ID(), "beta", []*seal.PrivateKey{k}, nil)
 	seal.AdmitUsage(stepped, g.Opened(ct), nil, rest, f.g.ID(), "beta", []*seal.PrivateKey{k}, nil)

@@ -25,18 +25,28 @@ var sealedMarkers = []string{"Laws of Marker-Q9Z", "liability Marker-K7W", "mark
 // terms and clauses holding sealedMarkers, accepted by beta.
 func confidentialWorld(t *testing.T) (*world, ledger.Hash) {
 	t.Helper()
-	w := newWorldWith(t, nil, ledgertest.StampedCharter(), func(m *ledger.GenesisMember) {
-		k := ledgertest.EncryptionKey(m.ID)
-		m.EncryptionKey = &k
-	})
-	w.seed()
-	terms := ledger.ConfidentialTerms{
+	return confidentialWorldWith(t, markerTerms())
+}
+
+// markerTerms are g-c's sealed terms, which hold sealedMarkers.
+func markerTerms() ledger.ConfidentialTerms {
+	return ledger.ConfidentialTerms{
 		Usage: &ledger.UsageTerms{Period: ledger.PeriodMonth, GraceDays: 7, Metrics: []ledger.UsageMetric{{
 			Name: "marker_q9z_hours", Unit: "hour",
 			Pricing: ledger.Pricing{Model: "volume", Currency: "EUR", Tiers: []ledger.Tier{{UnitMicros: 7654321}}},
 		}}},
 		Clauses: ledger.Clauses{GoverningLaw: "Laws of Marker-Q9Z", Liability: "liability Marker-K7W"},
 	}
+}
+
+// confidentialWorldWith is confidentialWorld with g-c's sealed terms.
+func confidentialWorldWith(t *testing.T, terms ledger.ConfidentialTerms) (*world, ledger.Hash) {
+	t.Helper()
+	w := newWorldWith(t, nil, ledgertest.StampedCharter(), func(m *ledger.GenesisMember) {
+		k := ledgertest.EncryptionKey(m.ID)
+		m.EncryptionKey = &k
+	})
+	w.seed()
 	var rs []seal.Recipient
 	for _, m := range []string{"alpha", "beta"} {
 		pk, err := seal.PublicKeyFrom(ledgertest.EncryptionKey(m))
