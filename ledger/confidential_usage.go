@@ -63,31 +63,9 @@ func periodAnyKind(k string) (time.Time, time.Time, error) {
 // and the grace are the parties' nodes' to check, in log order, with the
 // same code (PrivateUsage.Admit).
 func applySealedUsageReport(a *applyCtx, b *UsageReportBody) error {
-	g, err := a.grant("body.grant", b.Grant)
+	g, pStart, pEnd, err := a.sealedReportGrant(b.Grant, b.ReportID, b.Period, "metrics", len(b.Metrics) > 0)
 	if err != nil {
 		return err
-	}
-	if g.Confidential == nil {
-		return Errorf(CodeInvalid, "body.confidential: grant %s is not confidential; report its metrics in the clear", g.ID)
-	}
-	if len(b.Metrics) > 0 {
-		return Errorf(CodeInvalid, "body.metrics: a report of confidential grant %s carries its metrics only in its sealed part", g.ID)
-	}
-	if !g.IsParty(a.p.Signer) {
-		return Errorf(CodeForbidden, "signer: %s is not a party to confidential grant %s", a.p.Signer, g.ID)
-	}
-	if !ValidID(b.ReportID) {
-		return Errorf(CodeInvalid, "body.report_id: %q is not a valid ID (1-128 of A-Z a-z 0-9 . _ : -)", b.ReportID)
-	}
-	if len(SealedUsageID(g.ID, b.ReportID)) > maxBindingField {
-		return Errorf(CodeInvalid, "body.report_id: grant ID, slash and report ID together must be at most %d bytes to seal under", maxBindingField)
-	}
-	pStart, pEnd, err := periodAnyKind(b.Period)
-	if err != nil {
-		return prefixed("body.period", err)
-	}
-	if pStart.After(a.ahead()) {
-		return Errorf(CodeInvalid, "body.period: period %s has not begun by %s", b.Period, a.ahead().Format(time.RFC3339))
 	}
 	if err := checkWindow(b, pStart, pEnd, a.ahead()); err != nil {
 		return err
@@ -95,7 +73,7 @@ func applySealedUsageReport(a *applyCtx, b *UsageReportBody) error {
 	if err := checkReportScope(b); err != nil {
 		return err
 	}
-	if err := a.checkSealedTo("body.confidential", b.Confidential, SealRecipients(g, a.charter)); err != nil {
+	if err := a.checkSealedReport(b.Confidential, g); err != nil {
 		return err
 	}
 	h := Hash(sha256.Sum256(mustMarshal(b)))
@@ -115,6 +93,51 @@ func applySealedUsageReport(a *applyCtx, b *UsageReportBody) error {
 	a.tx.putJSON(bucketUsageIDs, key(g.ID, b.ReportID), reportRef{Period: b.Period, Hash: h, Index: a.index})
 	a.event("usage.reported", g.ID)
 	return nil
+}
+
+// sealedReportGrant loads the confidential grant of a sealed report
+// (usage or SLA) and checks what every node checks of the report before
+// its window and its sealed part: the grant confidential, the report's
+// quantities (what, "metrics" or "measurements"; inClear when the public
+// body carries some) only in the sealed part, the signer a party, the
+// report ID valid and short enough to bind, and the period, of any kind,
+// begun by ledger time. It returns the grant and the period's span.
+func (a *applyCtx) sealedReportGrant(grantID, reportID, period, what string, inClear bool) (*Grant, time.Time, time.Time, error) {
+	g, err := a.grant("body.grant", grantID)
+	if err != nil {
+		return nil, time.Time{}, time.Time{}, err
+	}
+	if g.Confidential == nil {
+		return nil, time.Time{}, time.Time{}, Errorf(CodeInvalid, "body.confidential: grant %s is not confidential; report its %s in the clear", g.ID, what)
+	}
+	if inClear {
+		return nil, time.Time{}, time.Time{}, Errorf(CodeInvalid, "body.%s: a report of confidential grant %s carries its %s only in its sealed part", what, g.ID, what)
+	}
+	if !g.IsParty(a.p.Signer) {
+		return nil, time.Time{}, time.Time{}, Errorf(CodeForbidden, "signer: %s is not a party to confidential grant %s", a.p.Signer, g.ID)
+	}
+	if !ValidID(reportID) {
+		return nil, time.Time{}, time.Time{}, Errorf(CodeInvalid, "body.report_id: %q is not a valid ID (1-128 of A-Z a-z 0-9 . _ : -)", reportID)
+	}
+	if len(SealedUsageID(g.ID, reportID)) > maxBindingField {
+		return nil, time.Time{}, time.Time{}, Errorf(CodeInvalid, "body.report_id: grant ID, slash and report ID together must be at most %d bytes to seal under", maxBindingField)
+	}
+	pStart, pEnd, err := periodAnyKind(period)
+	if err != nil {
+		return nil, time.Time{}, time.Time{}, prefixed("body.period", err)
+	}
+	if pStart.After(a.ahead()) {
+		return nil, time.Time{}, time.Time{}, Errorf(CodeInvalid, "body.period: period %s has not begun by %s", period, a.ahead().Format(time.RFC3339))
+	}
+	return g, pStart, pEnd, nil
+}
+
+// checkSealedReport checks the sealed part c of a report (usage or SLA)
+// of confidential grant g without opening it: every sealed report of a
+// grant is sealed to the same recipients, its parties and the charter's
+// seal auditors (SealRecipients).
+func (a *applyCtx) checkSealedReport(c *Confidential, g *Grant) error {
+	return a.checkSealedTo("body.confidential", c, SealRecipients(g, a.charter))
 }
 
 // SealedUsageReports lists the usage reports of confidential grant grant
@@ -157,18 +180,20 @@ type PrivateReport struct {
 }
 
 // PrivateUsage is a party's node's account of a confidential grant's
-// usage: every sealed report in log order, with what it admitted, the
-// period totals, and the cap infractions. It is derived from the public
-// reports and the opened terms alone, in log order, with the code Apply
-// uses for reports in the clear (checkMetrics, addUsage), so two parties'
-// nodes hold equal accounts (Digest) and a node rebuilt from the log
-// rebuilds the same one.
+// usage: every sealed usage and SLA report in log order, with what it
+// admitted, the period totals, and the cap and SLA-breach infractions. It
+// is derived from the public reports and the opened terms alone, in log
+// order, with the code Apply uses for reports in the clear (checkMetrics,
+// addUsage, checkMeasurements, slaBreach), so two parties' nodes hold
+// equal accounts (Digest) and a node rebuilt from the log rebuilds the
+// same one.
 type PrivateUsage struct {
-	Grant       string          `json:"grant"`
-	Through     uint64          `json:"through"` // the log index of the last report admitted
-	Reports     []PrivateReport `json:"reports"`
-	Totals      []UsageTotals   `json:"totals"` // by period
-	Infractions []Infraction    `json:"infractions,omitempty"`
+	Grant       string             `json:"grant"`
+	Through     uint64             `json:"through"` // the log index of the last report admitted, usage or SLA
+	Reports     []PrivateReport    `json:"reports"`
+	Totals      []UsageTotals      `json:"totals"` // by period
+	Infractions []Infraction       `json:"infractions,omitempty"`
+	SLAReports  []PrivateSLAReport `json:"sla_reports,omitempty"`
 }
 
 // Digest is SHA-256 of pu's canonical encoding, equal on both parties'
@@ -203,14 +228,7 @@ func (pu *PrivateUsage) Admit(g *Grant, r *UsageReport, su *SealedUsage, why str
 	pu.Through = r.Index
 	rep := PrivateReport{Report: r.ReportID, Period: r.Period, Signer: r.Signer, Index: r.Index, At: r.At, Status: PrivateRefused}
 	infraction := func(kind, metric, detail string) {
-		in := Infraction{Kind: kind, Grant: g.ID, Members: g.Licensees, Period: r.Period, Metric: metric, Report: r.ReportID, Index: r.Index, At: r.At, Detail: detail}
-		in.ID = infractionID(in.Grant, in.Kind, infractionCause(&in))
-		for _, old := range pu.Infractions {
-			if old.ID == in.ID {
-				return
-			}
-		}
-		pu.Infractions = append(pu.Infractions, in)
+		pu.infraction(Infraction{Kind: kind, Grant: g.ID, Members: g.Licensees, Period: r.Period, Metric: metric, Report: r.ReportID, Detail: detail}, r.Index, r.At)
 	}
 	defer func() { pu.Reports = append(pu.Reports, rep) }()
 	u := g.Terms.Usage
@@ -267,10 +285,44 @@ func (pu *PrivateUsage) Admit(g *Grant, r *UsageReport, su *SealedUsage, why str
 	}
 }
 
+// infraction records in, caused by the report at index and time at,
+// unless the account holds an infraction with its ID, as Apply records
+// one in the public state (recordInfraction).
+func (pu *PrivateUsage) infraction(in Infraction, index uint64, at time.Time) {
+	in.ID = infractionID(in.Grant, in.Kind, infractionCause(&in))
+	in.Index, in.At = index, at
+	for _, old := range pu.Infractions {
+		if old.ID == in.ID {
+			return
+		}
+	}
+	pu.Infractions = append(pu.Infractions, in)
+}
+
+// Periods lists the periods in which pu accepted a usage or an SLA
+// report, oldest first: those with a statement.
+func (pu *PrivateUsage) Periods() []string {
+	var out []string
+	add := func(p string) {
+		if i, found := slices.BinarySearch(out, p); !found {
+			out = slices.Insert(out, i, p)
+		}
+	}
+	for _, t := range pu.Totals {
+		add(t.Period)
+	}
+	for _, r := range pu.SLAReports {
+		if r.Status == PrivateAccepted {
+			add(r.Period)
+		}
+	}
+	return out
+}
+
 // PrivateStatement computes the statement of opened confidential grant g
 // for period from its parties' node's account pu, with the statement code
 // every node uses for grants in the clear: the opened usage terms, the
-// reports pu accepted, and the public history (activity, lineage) from v.
+// usage and SLA reports pu accepted, and the public history (activity, lineage) from v.
 // Revenue share follows only derive grants whose usage terms are public.
 func (v *View) PrivateStatement(g *Grant, pu *PrivateUsage, period string) (*Statement, error) {
 	if g.Sealed() {

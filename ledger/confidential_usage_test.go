@@ -26,8 +26,13 @@ func cappedTerms() ledger.ConfidentialTerms {
 // by alpha and accepted by beta; the clock is then at t0+1h.
 func activeConfidential(t testing.TB) (*fixture, *ledger.ConfidentialTerms) {
 	t.Helper()
+	return activeConfidentialWith(t, cappedTerms())
+}
+
+// activeConfidentialWith is activeConfidential with terms ct.
+func activeConfidentialWith(t testing.TB, ct ledger.ConfidentialTerms) (*fixture, *ledger.ConfidentialTerms) {
+	t.Helper()
 	f := confidentialFixture(t)
-	ct := cappedTerms()
 	o := offer("g-c", "alpha", "beta", "model-x", []ledger.Right{"use"}, research)
 	o.Confidential = sealTo(t, f, "g-c", ct, []string{"alpha", "beta"}, nil)
 	f.accept("alpha", "grant.offer", o)

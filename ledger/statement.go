@@ -151,8 +151,8 @@ func computeStatement(t *tx, g *Grant, period string, now time.Time) (*Statement
 }
 
 // computeStatementFrom prices g's usage in period at ledger time now, from
-// the reports of the state, or from the reports sealed accepted when sealed
-// is a party's account of an opened confidential grant.
+// the usage and SLA reports of the state, or from the ones sealed accepted
+// when sealed is a party's account of an opened confidential grant.
 func computeStatementFrom(t *tx, g *Grant, period string, now time.Time, sealed *PrivateUsage) (*Statement, error) {
 	if g.Terms.Usage == nil {
 		return nil, Errorf(CodeNotFound, "grant: grant %s has no usage terms", g.ID)
@@ -211,21 +211,32 @@ func computeStatementFrom(t *tx, g *Grant, period string, now time.Time, sealed 
 	// Measurements: the latest SLA report of the period wins, metric by metric.
 	latest := map[string]Measurement{}
 	var measured []string
-	t.scan(bucketSLA, append(key(g.ID, period), 0), func(k, v []byte) bool {
-		var r SLAReport
-		mustUnmarshal(bucketSLA, k, v, &r)
+	measure := func(report string, index uint64, ms []SLAMeasurement) {
 		s.SLAReports++
-		for _, m := range r.Measurements {
-			if _, ok := latest[m.Metric]; !ok {
+		for _, m := range ms {
+			prev, ok := latest[m.Metric]
+			if !ok {
 				measured = append(measured, m.Metric)
 			}
-			prev, ok := latest[m.Metric]
-			if !ok || r.Index > prev.index {
-				latest[m.Metric] = Measurement{Metric: m.Metric, Value: m.Value, Report: r.ReportID, index: r.Index}
+			if !ok || index > prev.index {
+				latest[m.Metric] = Measurement{Metric: m.Metric, Value: m.Value, Report: report, index: index}
 			}
 		}
-		return true
-	})
+	}
+	if sealed != nil {
+		for _, r := range sealed.SLAReports {
+			if r.Period == period && r.Status == PrivateAccepted {
+				measure(r.Report, r.Index, r.Measurements)
+			}
+		}
+	} else {
+		t.scan(bucketSLA, append(key(g.ID, period), 0), func(k, v []byte) bool {
+			var r SLAReport
+			mustUnmarshal(bucketSLA, k, v, &r)
+			measure(r.ReportID, r.Index, r.Measurements)
+			return true
+		})
+	}
 	slices.Sort(measured)
 	for _, name := range measured {
 		m := latest[name]

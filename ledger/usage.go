@@ -87,10 +87,17 @@ func (u *UsageTotals) set(metric string, q int64) {
 // SLAReportBody is the body of sla.report, signed by the SLA reporter the
 // grant's usage terms name. Idempotent by report ID like usage reports.
 type SLAReportBody struct {
-	Grant        string           `json:"grant"`
-	ReportID     string           `json:"report_id"`
-	Period       string           `json:"period"`
-	Measurements []SLAMeasurement `json:"measurements"` // sorted by metric, no duplicates
+	Grant    string `json:"grant"`
+	ReportID string `json:"report_id"`
+	Period   string `json:"period"`
+	// Measurements are sorted by metric, with no duplicates. A report of
+	// a confidential grant leaves them out: they are in its sealed part.
+	// (A report in the clear is accepted only with at least one, so its
+	// encoding is the same as before they could be left out.)
+	Measurements []SLAMeasurement `json:"measurements,omitempty"`
+	// Confidential is the sealed part of a confidential grant's SLA
+	// report: its measurements (SealedSLA) sealed to the grant's parties.
+	Confidential *Confidential `json:"confidential,omitempty"`
 }
 
 // SLAMeasurement is one measured service level.
@@ -390,6 +397,9 @@ func applySLAReport(a *applyCtx) error {
 	if err := a.body(&b); err != nil {
 		return err
 	}
+	if b.Confidential != nil {
+		return applySealedSLAReport(a, &b)
+	}
 	g, _, _, err := a.meteredGrant(b.Grant, b.ReportID, b.Period)
 	if err != nil {
 		return err
@@ -398,20 +408,8 @@ func applySLAReport(a *applyCtx) error {
 	if u.SLAReporter == "" || a.p.Signer != u.SLAReporter {
 		return Errorf(CodeForbidden, "signer: the usage terms of grant %s name %q to report service levels, not %s", g.ID, u.SLAReporter, a.p.Signer)
 	}
-	if len(b.Measurements) == 0 || len(b.Measurements) > maxMetrics {
-		return Errorf(CodeInvalid, "body.measurements: between 1 and %d measurements are required", maxMetrics)
-	}
-	for i, m := range b.Measurements {
-		f := "body.measurements[" + itoa(i) + "]"
-		if !validTag(m.Metric) {
-			return Errorf(CodeInvalid, "%s.metric: %q must be 1-64 of a-z 0-9 - _", f, m.Metric)
-		}
-		if i > 0 && b.Measurements[i-1].Metric >= m.Metric {
-			return Errorf(CodeInvalid, "%s.metric: measurements must be sorted without duplicates", f)
-		}
-		if m.Value < 0 || m.Value > MaxQuantity {
-			return Errorf(CodeInvalid, "%s.value: %d is not between 0 and %d", f, m.Value, MaxQuantity)
-		}
+	if err := checkMeasurements(b.Measurements); err != nil {
+		return err
 	}
 	h := Hash(sha256.Sum256(mustMarshal(b)))
 	if dup, err := a.seenReport(bucketSLAIDs, g.ID, b.ReportID, h); err != nil || dup {
@@ -421,11 +419,42 @@ func applySLAReport(a *applyCtx) error {
 	a.tx.putJSON(bucketSLAIDs, key(g.ID, b.ReportID), reportRef{Period: b.Period, Hash: h, Index: a.index})
 	a.event("sla.reported", g.ID)
 	for _, m := range b.Measurements {
-		if why := slaBreach(g, m); why != "" {
-			a.recordInfraction(Infraction{Kind: InfractionSLABreach, Grant: g.ID, Members: g.Licensors, Period: b.Period, Metric: m.Metric, Report: b.ReportID, Detail: why})
+		if in, ok := slaBreachInfraction(g, b.Period, b.ReportID, m); ok {
+			a.recordInfraction(in)
 		}
 	}
 	return nil
+}
+
+// checkMeasurements checks an SLA report's measurements: between 1 and
+// maxMetrics, sorted without duplicates, each a metric tag with a value
+// in range. Apply and the parties' nodes (for a confidential grant's
+// sealed SLA reports) check them with this one function.
+func checkMeasurements(ms []SLAMeasurement) error {
+	if len(ms) == 0 || len(ms) > maxMetrics {
+		return Errorf(CodeInvalid, "body.measurements: between 1 and %d measurements are required", maxMetrics)
+	}
+	for i, m := range ms {
+		f := "body.measurements[" + itoa(i) + "]"
+		if !validTag(m.Metric) {
+			return Errorf(CodeInvalid, "%s.metric: %q must be 1-64 of a-z 0-9 - _", f, m.Metric)
+		}
+		if i > 0 && ms[i-1].Metric >= m.Metric {
+			return Errorf(CodeInvalid, "%s.metric: measurements must be sorted without duplicates", f)
+		}
+		if m.Value < 0 || m.Value > MaxQuantity {
+			return Errorf(CodeInvalid, "%s.value: %d is not between 0 and %d", f, m.Value, MaxQuantity)
+		}
+	}
+	return nil
+}
+
+// slaBreachInfraction is the SLA-breach infraction measurement m of
+// report of g in period records against g's licensors, if m misses a
+// target or triggers a credit.
+func slaBreachInfraction(g *Grant, period, report string, m SLAMeasurement) (Infraction, bool) {
+	why := slaBreach(g, m)
+	return Infraction{Kind: InfractionSLABreach, Grant: g.ID, Members: g.Licensors, Period: period, Metric: m.Metric, Report: report, Detail: why}, why != ""
 }
 
 // slaBreach says how measurement m misses g's SLA targets or triggers an

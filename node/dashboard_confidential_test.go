@@ -25,12 +25,29 @@ var sealedMarkers = []string{"Laws of Marker-Q9Z", "liability Marker-K7W", "mark
 // terms and clauses holding sealedMarkers, accepted by beta.
 func confidentialWorld(t *testing.T) (*world, ledger.Hash) {
 	t.Helper()
-	return confidentialWorldAudited(t)
+	return confidentialWorldWith(t, markerTerms())
 }
 
-// confidentialWorldAudited is confidentialWorld with a charter that names
-// auditors as seal auditors: g-c's terms are sealed to them too.
-func confidentialWorldAudited(t *testing.T, auditors ...string) (*world, ledger.Hash) {
+// markerTerms are g-c's sealed terms, which hold sealedMarkers.
+func markerTerms() ledger.ConfidentialTerms {
+	return ledger.ConfidentialTerms{
+		Usage: &ledger.UsageTerms{Period: ledger.PeriodMonth, GraceDays: 7, Metrics: []ledger.UsageMetric{{
+			Name: "marker_q9z_hours", Unit: "hour",
+			Pricing: ledger.Pricing{Model: "volume", Currency: "EUR", Tiers: []ledger.Tier{{UnitMicros: 7654321}}},
+		}}},
+		Clauses: ledger.Clauses{GoverningLaw: "Laws of Marker-Q9Z", Liability: "liability Marker-K7W"},
+	}
+}
+
+// confidentialWorldWith is confidentialWorld with g-c's sealed terms.
+func confidentialWorldWith(t *testing.T, terms ledger.ConfidentialTerms) (*world, ledger.Hash) {
+	t.Helper()
+	return confidentialWorldAudited(t, terms)
+}
+
+// confidentialWorldAudited is confidentialWorldWith with a charter that
+// names auditors as seal auditors: g-c's terms are sealed to them too.
+func confidentialWorldAudited(t *testing.T, terms ledger.ConfidentialTerms, auditors ...string) (*world, ledger.Hash) {
 	t.Helper()
 	charter := ledgertest.StampedCharter()
 	charter.SealAuditors = auditors
@@ -39,13 +56,6 @@ func confidentialWorldAudited(t *testing.T, auditors ...string) (*world, ledger.
 		m.EncryptionKey = &k
 	})
 	w.seed()
-	terms := ledger.ConfidentialTerms{
-		Usage: &ledger.UsageTerms{Period: ledger.PeriodMonth, GraceDays: 7, Metrics: []ledger.UsageMetric{{
-			Name: "marker_q9z_hours", Unit: "hour",
-			Pricing: ledger.Pricing{Model: "volume", Currency: "EUR", Tiers: []ledger.Tier{{UnitMicros: 7654321}}},
-		}}},
-		Clauses: ledger.Clauses{GoverningLaw: "Laws of Marker-Q9Z", Liability: "liability Marker-K7W"},
-	}
 	var rs []seal.Recipient
 	for _, m := range append([]string{"alpha"}, append(auditors, "beta")...) {
 		pk, err := seal.PublicKeyFrom(ledgertest.EncryptionKey(m))

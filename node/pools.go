@@ -123,10 +123,7 @@ func (s *Server) statements(ctx context.Context, v *ledger.View, p *principal, i
 		if pu, ok = s.private.usage(id); !ok {
 			pu = &ledger.PrivateUsage{Grant: id}
 		}
-		periods = periods[:0]
-		for _, t := range pu.Totals {
-			periods = append(periods, t.Period)
-		}
+		periods = pu.Periods()
 	}
 	if period != "" {
 		periods = []string{period}

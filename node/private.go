@@ -233,14 +233,14 @@ func openConfidential(g *ledger.Grant, consortium, member string, keys []*seal.P
 // syncPrivate opens the confidential grants this node's member is a party
 // to that the private store does not hold yet (or holds for another
 // commitment), and records each outcome; then it admits, in log order, the
-// sealed usage reports of those grants that it has not admitted yet
-// (ledger.PrivateUsage). A refusal is logged at ERROR and counted; it
+// sealed usage and SLA reports of those grants that it has not admitted
+// yet (ledger.PrivateUsage). A refusal is logged at ERROR and counted; it
 // changes nothing in the replicated state.
 //
 // The first call scans every grant (the store is rebuilt after a restart,
 // a snapshot install or a restore). Later calls read only the journal
 // entries since the previous call, from seq on, and look at the grants
-// they offered or reported usage of, so that the cost follows the writes
+// they offered or reported usage or service levels of, so that the cost follows the writes
 // and not the number of grants. It returns the journal size it has looked
 // at.
 func (s *Server) syncPrivate(seq uint64, full bool) (uint64, error) {
@@ -249,6 +249,7 @@ func (s *Server) syncPrivate(seq uint64, full bool) (uint64, error) {
 	var todo []*ledger.Grant    // grants whose terms to open
 	var metered []*ledger.Grant // grants whose new reports to admit
 	reports := map[string][]*ledger.UsageReport{}
+	slas := map[string][]*ledger.SLAReport{}
 	// A recipient: a party, or an auditor the charter named.
 	party := func(g *ledger.Grant) bool { return g.SealedTo(member) }
 	want := func(g *ledger.Grant) bool {
@@ -276,7 +277,7 @@ func (s *Server) syncPrivate(seq uint64, full bool) (uint64, error) {
 				}
 				for _, e := range es {
 					for _, ev := range e.Outcome.Events {
-						if ev.Kind != "grant.offered" && ev.Kind != "usage.reported" {
+						if ev.Kind != "grant.offered" && ev.Kind != "usage.reported" && ev.Kind != "sla.reported" {
 							continue
 						}
 						g, ok := v.Grant(ev.Subject)
@@ -284,7 +285,7 @@ func (s *Server) syncPrivate(seq uint64, full bool) (uint64, error) {
 						case !ok:
 						case ev.Kind == "grant.offered" && want(g):
 							todo = append(todo, g)
-						case ev.Kind == "usage.reported" && party(g):
+						case ev.Kind != "grant.offered" && party(g):
 							meter(g)
 						}
 					}
@@ -327,6 +328,7 @@ func (s *Server) syncPrivate(seq uint64, full bool) (uint64, error) {
 				}
 				after = next
 			}
+			slas[g.ID] = v.SealedSLAReports(g.ID, through)
 		}
 		return nil
 	})
@@ -360,9 +362,9 @@ func (s *Server) syncPrivate(seq uint64, full bool) (uint64, error) {
 		if ok && rec.Status == privateOpened && rec.Commitment == g.Confidential.Commitment {
 			view = g.Opened(rec.Terms)
 		}
-		seal.AdmitUsage(pu, view, reports[g.ID], consortium, member, s.cfg.EncryptionKeys, func(r *ledger.UsageReport, why string) {
+		seal.AdmitUsage(pu, view, reports[g.ID], slas[g.ID], consortium, member, s.cfg.EncryptionKeys, func(kind, report, why string) {
 			s.metrics.sealRefused.Inc()
-			s.log.Error("refused the sealed part of a usage report of a confidential grant this member is party to", "grant", g.ID, "report", r.ReportID, "reason", why)
+			s.log.Error("refused the sealed part of a report of a confidential grant this member is party to", "grant", g.ID, "kind", kind, "report", report, "reason", why)
 		})
 		errs = append(errs, s.private.putUsage(pu))
 	}
@@ -375,6 +377,7 @@ func clonePrivateUsage(pu *ledger.PrivateUsage) *ledger.PrivateUsage {
 	c := *pu
 	c.Reports = slices.Clone(pu.Reports)
 	c.Infractions = slices.Clone(pu.Infractions)
+	c.SLAReports = slices.Clone(pu.SLAReports)
 	c.Totals = make([]ledger.UsageTotals, len(pu.Totals))
 	for i, t := range pu.Totals {
 		t.Metrics = slices.Clone(t.Metrics)

@@ -93,11 +93,12 @@ func FuzzOpenConfidential(f *testing.F) {
 	})
 }
 
-// fuzzUsageSeed seals plaintext as report r-f of grant g-f, to alpha and
+// fuzzReportSeed seals plaintext as report r-f of grant g-f, a report of
+// kind (ledger.SealedUsageKind or ledger.SealedSLAKind), to alpha and
 // beta, or to alpha and gamma (posing as beta) when wrongKey is set, and
 // returns the sealed object's JSON, truncated to cut bytes of ciphertext
 // when cut > 0.
-func fuzzUsageSeed(f *testing.F, plaintext []byte, wrongKey bool, cut int) []byte {
+func fuzzReportSeed(f *testing.F, kind string, plaintext []byte, wrongKey bool, cut int) []byte {
 	f.Helper()
 	var rs []seal.Recipient
 	for _, m := range []string{"alpha", "beta"} {
@@ -111,7 +112,7 @@ func fuzzUsageSeed(f *testing.F, plaintext []byte, wrongKey bool, cut int) []byt
 		}
 		rs = append(rs, seal.Recipient{Member: m, Key: pk})
 	}
-	s, _, err := seal.Seal(plaintext, rs, seal.Binding{Consortium: fuzzConsortium, Kind: ledger.SealedUsageKind, ID: ledger.SealedUsageID("g-f", "r-f")})
+	s, _, err := seal.Seal(plaintext, rs, seal.Binding{Consortium: fuzzConsortium, Kind: kind, ID: ledger.SealedUsageID("g-f", "r-f")})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -132,13 +133,13 @@ func fuzzUsageSeed(f *testing.F, plaintext []byte, wrongKey bool, cut int) []byt
 // accepted quantities; everything else is refused with a reason.
 func FuzzAdmitSealedUsage(f *testing.F) {
 	ok := (&ledger.SealedUsage{Metrics: []ledger.MetricQuantity{{Metric: "tokens", Quantity: 7}}}).Canonical()
-	f.Add(fuzzUsageSeed(f, ok, false, 0))
-	f.Add(fuzzUsageSeed(f, ok, true, 0))
-	f.Add(fuzzUsageSeed(f, ok, false, 3))
-	f.Add(fuzzUsageSeed(f, []byte(`{"metrics":[{"metric":"tokens","quantity":101}]}`), false, 0))
-	f.Add(fuzzUsageSeed(f, []byte(`{"metrics":[{"metric":"other","quantity":1}]}`), false, 0))
-	f.Add(fuzzUsageSeed(f, []byte(`{"metrics":[{"metric":"tokens","quantity":-1}]}`), false, 0))
-	f.Add(fuzzUsageSeed(f, []byte(`{"metrics":[],"extra":1}`), false, 0))
+	f.Add(fuzzReportSeed(f, ledger.SealedUsageKind, ok, false, 0))
+	f.Add(fuzzReportSeed(f, ledger.SealedUsageKind, ok, true, 0))
+	f.Add(fuzzReportSeed(f, ledger.SealedUsageKind, ok, false, 3))
+	f.Add(fuzzReportSeed(f, ledger.SealedUsageKind, []byte(`{"metrics":[{"metric":"tokens","quantity":101}]}`), false, 0))
+	f.Add(fuzzReportSeed(f, ledger.SealedUsageKind, []byte(`{"metrics":[{"metric":"other","quantity":1}]}`), false, 0))
+	f.Add(fuzzReportSeed(f, ledger.SealedUsageKind, []byte(`{"metrics":[{"metric":"tokens","quantity":-1}]}`), false, 0))
+	f.Add(fuzzReportSeed(f, ledger.SealedUsageKind, []byte(`{"metrics":[],"extra":1}`), false, 0))
 	f.Add([]byte(`{}`))
 	key, err := seal.NewKeyFromSeed(ledgertest.EncryptionSeed("beta"))
 	if err != nil {
@@ -183,6 +184,82 @@ func FuzzAdmitSealedUsage(f *testing.F) {
 		case ledger.PrivateRefused:
 			if rep.Reason == "" || has {
 				t.Fatalf("refused report: %+v, totals %+v", rep, sum)
+			}
+		default:
+			t.Fatalf("status %q", rep.Status)
+		}
+	})
+}
+
+// FuzzAdmitSealedSLA feeds hostile sealed SLA reports to the opening and
+// admission path of beta's node (seal.OpenSLA, PrivateUsage.AdmitSLA): it
+// never panics; a report is accepted only when its measurements opened,
+// matched the commitment and are valid and signed by the SLA reporter,
+// and an SLA-breach infraction is recorded exactly for each accepted
+// measurement below the credit level; everything else is refused with a
+// reason and records nothing.
+func FuzzAdmitSealedSLA(f *testing.F) {
+	ok := (&ledger.SealedSLA{Measurements: []ledger.SLAMeasurement{{Metric: "availability_bp", Value: 9900}}}).Canonical()
+	f.Add(fuzzReportSeed(f, ledger.SealedSLAKind, ok, false, 0))
+	f.Add(fuzzReportSeed(f, ledger.SealedSLAKind, ok, true, 0))
+	f.Add(fuzzReportSeed(f, ledger.SealedSLAKind, ok, false, 3))
+	f.Add(fuzzReportSeed(f, ledger.SealedUsageKind, ok, false, 0))
+	f.Add(fuzzReportSeed(f, ledger.SealedSLAKind, []byte(`{"measurements":[{"metric":"b","value":1},{"metric":"a","value":1}]}`), false, 0))
+	f.Add(fuzzReportSeed(f, ledger.SealedSLAKind, []byte(`{"measurements":[{"metric":"availability_bp","value":-1}]}`), false, 0))
+	f.Add(fuzzReportSeed(f, ledger.SealedSLAKind, []byte(`{"measurements":[]}`), false, 0))
+	f.Add(fuzzReportSeed(f, ledger.SealedSLAKind, []byte(`{"metrics":[]}`), false, 0))
+	f.Add([]byte(`{}`))
+	key, err := seal.NewKeyFromSeed(ledgertest.EncryptionSeed("beta"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	const below = 9990
+	g := fuzzGrant(nil).Opened(&ledger.ConfidentialTerms{Usage: &ledger.UsageTerms{Period: ledger.PeriodMonth, GraceDays: 7, SLAReporter: "alpha",
+		SLACredits: []ledger.SLACredit{{Metric: "availability_bp", Below: below, DiscountBP: 1000}},
+		Metrics: []ledger.UsageMetric{{Name: "tokens", Unit: "token",
+			Pricing: ledger.Pricing{Model: "graduated", Currency: "EUR", Tiers: []ledger.Tier{{UnitMicros: 1}}}}}}})
+	at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		var s *ledger.Sealed
+		if err := ledger.DecodeStrict(doc, &s); err != nil || s == nil {
+			return
+		}
+		r := &ledger.SLAReport{SLAReportBody: ledger.SLAReportBody{Grant: "g-f", ReportID: "r-f", Period: "2026-12",
+			Confidential: &ledger.Confidential{Commitment: s.Commitment, Sealed: s}}, Signer: "alpha", Index: 9, At: at}
+		sm, err := seal.OpenSLA(r, fuzzConsortium, "beta", key)
+		why := ""
+		if err != nil {
+			why = seal.RefusalClass(err)
+		}
+		if (sm == nil) == (err == nil) {
+			t.Fatalf("opened %v with error %v", sm, err)
+		}
+		pu := &ledger.PrivateUsage{Grant: "g-f"}
+		pu.AdmitSLA(g, r, sm, why)
+		if len(pu.SLAReports) != 1 || pu.Through != 9 || len(pu.Reports) != 0 || len(pu.Totals) != 0 {
+			t.Fatalf("account: %+v", pu)
+		}
+		rep := pu.SLAReports[0]
+		switch rep.Status {
+		case ledger.PrivateAccepted:
+			if sm == nil || len(sm.Measurements) == 0 {
+				t.Fatalf("accepted without opened measurements: %+v", rep)
+			}
+			breaches := 0
+			for i, m := range sm.Measurements {
+				if m.Value < 0 || m.Value > ledger.MaxQuantity || i > 0 && sm.Measurements[i-1].Metric >= m.Metric {
+					t.Fatalf("accepted %+v", sm.Measurements)
+				}
+				if m.Metric == "availability_bp" && m.Value < below {
+					breaches++
+				}
+			}
+			if len(pu.Infractions) != breaches {
+				t.Fatalf("%d infractions for %+v", len(pu.Infractions), sm.Measurements)
+			}
+		case ledger.PrivateRefused:
+			if rep.Reason == "" || len(pu.Infractions) != 0 {
+				t.Fatalf("refused report: %+v, infractions %+v", rep, pu.Infractions)
 			}
 		default:
 			t.Fatalf("status %q", rep.Status)

@@ -93,7 +93,7 @@ func TestAPIGrant_UsageDigestWithoutReports(t *testing.T) {
 // them to its own token and operator, and to the parties' tokens; gamma's
 // token sees the sealed view on every node.
 func TestAPIGrant_SealAuditorsOpenOnTheirNode(t *testing.T) {
-	w, _ := confidentialWorldAudited(t, "audit")
+	w, _ := confidentialWorldAudited(t, markerTerms(), "audit")
 	auditNode := partyNode(t, w, "audit", "audit")
 	gammaNode := partyNode(t, w, "gamma", "gamma")
 	var g *ledger.Grant

@@ -274,6 +274,13 @@ func slaCmd() *command {
 					return usagef("--measurements: %s is given twice", b.Measurements[i].Metric)
 				}
 			}
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			if err := sealSLA(e, c, &b); err != nil {
+				return err
+			}
 			return e.propose("sla.report", "", b)
 		},
 	}

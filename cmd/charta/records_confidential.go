@@ -75,7 +75,24 @@ func sealRecipients(e *env, c *client.Client, parties []string) ([]seal.Recipien
 // without a token): the ledger refuses a report in the clear of a
 // confidential grant, and a meter that is not a party cannot seal to it.
 func sealUsage(e *env, c *client.Client, b *ledger.UsageReportBody) error {
-	g, err := c.Grant(e.ctx, b.Grant, linearizable)
+	return sealReport(e, c, b.Grant, func(consortium string, rs []seal.Recipient) error {
+		return client.SealUsage(consortium, rs, b)
+	})
+}
+
+// sealSLA moves the measurements of SLA report b of a confidential grant
+// into a sealed part, as sealUsage does for usage.
+func sealSLA(e *env, c *client.Client, b *ledger.SLAReportBody) error {
+	return sealReport(e, c, b.Grant, func(consortium string, rs []seal.Recipient) error {
+		return client.SealSLA(consortium, rs, b)
+	})
+}
+
+// sealReport calls sealWith with the consortium and the parties' keys if
+// grant is confidential and the caller may read it, and does nothing
+// otherwise.
+func sealReport(e *env, c *client.Client, grant string, sealWith func(consortium string, rs []seal.Recipient) error) error {
+	g, err := c.Grant(e.ctx, grant, linearizable)
 	if errors.Is(err, client.ErrNotFound) || errors.Is(err, client.ErrForbidden) || errors.Is(err, client.ErrUnauthorized) {
 		return nil
 	}
@@ -93,7 +110,7 @@ func sealUsage(e *env, c *client.Client, b *ledger.UsageReportBody) error {
 	if err != nil {
 		return err
 	}
-	return client.SealUsage(consortium, rs, b)
+	return sealWith(consortium, rs)
 }
 
 // linearizable reads what the cluster has committed, not what this node

@@ -24,6 +24,6 @@
 //
 // What a party reads of a ledger (party.go) is opened here too, once, for
 // both a party's node and an offline verifier holding a party's key:
-// OpenGrant, OpenUsage and AdmitUsage, and Party, which opens what a view
+// OpenGrant, OpenUsage, OpenSLA and AdmitUsage, and Party, which opens what a view
 // holds for ledger.WithOpened.
 package seal

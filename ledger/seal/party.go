@@ -60,27 +60,64 @@ func OpenUsage(r *ledger.UsageReport, consortium, member string, keys ...*Privat
 	return su, nil
 }
 
-// AdmitUsage opens the sealed metrics of usage reports rs of confidential
-// grant g as member with keys (OpenUsage) and admits them into pu in log
-// order (ledger.PrivateUsage.Admit): what every party's node does, and
-// what an offline verifier with a party's key repeats. g is the grant
-// opened (Grant.Opened) when its terms opened, and as the ledger holds it
-// otherwise, in which case every report is refused. refused, if not nil,
-// hears of each report whose sealed part did not open, and why, in words
-// that never quote decrypted values.
-func AdmitUsage(pu *ledger.PrivateUsage, g *ledger.Grant, rs []*ledger.UsageReport, consortium, member string, keys []*PrivateKey, refused func(r *ledger.UsageReport, why string)) {
-	rs = slices.Clone(rs)
-	slices.SortFunc(rs, func(x, y *ledger.UsageReport) int { return cmp.Compare(x.Index, y.Index) })
-	for _, r := range rs {
-		su, err := OpenUsage(r, consortium, member, keys...)
-		why := ""
-		if err != nil {
-			why = RefusalClass(err)
-			if refused != nil {
-				refused(r, err.Error())
-			}
+// OpenSLA opens the sealed measurements of SLA report r as member with
+// keys, under the binding {consortium, "sla.report", grant/report}. A
+// plaintext that is not valid measurements gets ErrInvalidContent, whose
+// message does not quote it.
+func OpenSLA(r *ledger.SLAReport, consortium, member string, keys ...*PrivateKey) (*ledger.SealedSLA, error) {
+	if r.Confidential == nil || r.Confidential.Sealed == nil {
+		return nil, fail(ErrMalformed, "SLA report %s of grant %s carries no sealed part", truncate(r.ReportID, 80), truncate(r.Grant, 80))
+	}
+	pt, _, err := OpenWith(FromLedger(r.Confidential.Sealed), member,
+		Binding{Consortium: consortium, Kind: ledger.SealedSLAKind, ID: ledger.SealedSLAID(r.Grant, r.ReportID)}, keys...)
+	if err != nil {
+		return nil, err
+	}
+	sm, err := ledger.ParseSealedSLA(pt)
+	if err != nil {
+		return nil, fail(ErrInvalidContent, "the sealed measurements of SLA report %s decrypt and match their commitment but are not valid measurements", r.ReportID)
+	}
+	return sm, nil
+}
+
+// AdmitUsage opens the sealed parts of usage reports us (OpenUsage) and
+// SLA reports ss (OpenSLA) of confidential grant g as member with keys,
+// and admits them into pu in one pass in log order
+// (ledger.PrivateUsage.Admit and AdmitSLA): what every party's node
+// does, and what an offline verifier with a party's key repeats. g is the
+// grant opened (Grant.Opened) when its terms opened, and as the ledger
+// holds it otherwise, in which case every report is refused. refused, if
+// not nil, hears of each report whose sealed part did not open — its
+// kind (ledger.SealedUsageKind or ledger.SealedSLAKind), its ID and why —
+// in words that never quote decrypted values.
+func AdmitUsage(pu *ledger.PrivateUsage, g *ledger.Grant, us []*ledger.UsageReport, ss []*ledger.SLAReport, consortium, member string, keys []*PrivateKey, refused func(kind, report, why string)) {
+	us = slices.Clone(us)
+	slices.SortFunc(us, func(x, y *ledger.UsageReport) int { return cmp.Compare(x.Index, y.Index) })
+	ss = slices.Clone(ss)
+	slices.SortFunc(ss, func(x, y *ledger.SLAReport) int { return cmp.Compare(x.Index, y.Index) })
+	why := func(kind, report string, err error) string {
+		if err == nil {
+			return ""
 		}
-		pu.Admit(g, r, su, why)
+		if refused != nil {
+			refused(kind, report, err.Error())
+		}
+		return RefusalClass(err)
+	}
+	// Each log entry is one report, so the indexes of the two lists never
+	// tie: merge them.
+	for len(us) > 0 || len(ss) > 0 {
+		if len(ss) == 0 || len(us) > 0 && us[0].Index < ss[0].Index {
+			r := us[0]
+			us = us[1:]
+			su, err := OpenUsage(r, consortium, member, keys...)
+			pu.Admit(g, r, su, why(ledger.SealedUsageKind, r.ReportID, err))
+			continue
+		}
+		r := ss[0]
+		ss = ss[1:]
+		sm, err := OpenSLA(r, consortium, member, keys...)
+		pu.AdmitSLA(g, r, sm, why(ledger.SealedSLAKind, r.ReportID, err))
 	}
 }
 
@@ -178,7 +215,9 @@ func (p *Party) SealedTotal(grant, period string) (*ledger.UsageTotals, bool) {
 	if g, ok := p.v.Grant(grant); ok && g.Confidential != nil {
 		if ct, err := p.Open(g); err == nil {
 			pu := &ledger.PrivateUsage{Grant: grant}
-			AdmitUsage(pu, g.Opened(ct), p.v.SealedUsageReports(grant, period), p.consortium, p.member, p.keys, nil)
+			// SLA reports change no totals: only the usage reports are
+			// admitted.
+			AdmitUsage(pu, g.Opened(ct), p.v.SealedUsageReports(grant, period), nil, p.consortium, p.member, p.keys, nil)
 			if total, ok = pu.Total(period); !ok {
 				total = &ledger.UsageTotals{Grant: grant, Period: period}
 			}

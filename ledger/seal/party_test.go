@@ -92,8 +92,8 @@ func TestAdmitUsage(t *testing.T) {
 	}
 	pu := &ledger.PrivateUsage{Grant: "g-1"}
 	var refused []string
-	seal.AdmitUsage(pu, g.Opened(ct), rs, testBinding.Consortium, "beta", []*seal.PrivateKey{testKey(t, "beta")}, func(r *ledger.UsageReport, why string) {
-		refused = append(refused, r.ReportID+": "+why)
+	seal.AdmitUsage(pu, g.Opened(ct), rs, nil, testBinding.Consortium, "beta", []*seal.PrivateKey{testKey(t, "beta")}, func(_, report, why string) {
+		refused = append(refused, report+": "+why)
 	})
 	var got []string
 	for _, r := range pu.Reports {
@@ -107,5 +107,76 @@ func TestAdmitUsage(t *testing.T) {
 	}
 	if sum, ok := pu.Total("2026-01"); !ok || sum.Reports != 2 || sum.Metrics[0].Quantity != 70 {
 		t.Fatalf("totals %+v", sum)
+	}
+}
+
+// TestAdmitUsage_SLA: usage and SLA reports are opened and admitted in one
+// pass in log order, whichever list they come in and in whatever order; an
+// SLA report sealed under another binding, or whose plaintext is not
+// measurements, is refused, and refused hears of it with its kind.
+func TestAdmitUsage_SLA(t *testing.T) {
+	terms := &ledger.ConfidentialTerms{Usage: &ledger.UsageTerms{Period: ledger.PeriodMonth, GraceDays: 7, SLAReporter: "alpha",
+		SLACredits: []ledger.SLACredit{{Metric: "availability_bp", Below: 9990, DiscountBP: 1000}},
+		Metrics: []ledger.UsageMetric{{Name: "gpu_hours", Unit: "hour",
+			Pricing: ledger.Pricing{Model: "graduated", Currency: "EUR", Tiers: []ledger.Tier{{UnitMicros: 1}}}}}}}
+	g := partyGrant(t, "g-1", terms.Canonical())
+	at := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	sealed := func(plaintext []byte, kind, id string) *ledger.Confidential {
+		s, _, err := seal.Seal(plaintext, recipients(t, "alpha", "beta"), seal.Binding{Consortium: testBinding.Consortium, Kind: kind, ID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &ledger.Confidential{Commitment: s.Commitment, Sealed: s.Ledger()}
+	}
+	usage := func(id string, index uint64) *ledger.UsageReport {
+		su := ledger.SealedUsage{Metrics: []ledger.MetricQuantity{{Metric: "gpu_hours", Quantity: 10}}}
+		return &ledger.UsageReport{UsageReportBody: ledger.UsageReportBody{Grant: "g-1", ReportID: id, Period: "2026-01",
+			Confidential: sealed(su.Canonical(), ledger.SealedUsageKind, ledger.SealedUsageID("g-1", id))}, Signer: "beta", Index: index, At: at}
+	}
+	sla := func(id string, index uint64, plaintext []byte, kind, bindAs string) *ledger.SLAReport {
+		return &ledger.SLAReport{SLAReportBody: ledger.SLAReportBody{Grant: "g-1", ReportID: id, Period: "2026-01",
+			Confidential: sealed(plaintext, kind, ledger.SealedSLAID("g-1", bindAs))}, Signer: "alpha", Index: index, At: at}
+	}
+	breach := (&ledger.SealedSLA{Measurements: []ledger.SLAMeasurement{{Metric: "availability_bp", Value: 9900}}}).Canonical()
+	us := []*ledger.UsageReport{usage("r2", 40), usage("r1", 10)}
+	ss := []*ledger.SLAReport{
+		sla("s3", 50, []byte(`{"metrics":[]}`), ledger.SealedSLAKind, "s3"), // not measurements
+		sla("s1", 20, breach, ledger.SealedSLAKind, "s1"),
+		sla("s2", 30, breach, ledger.SealedUsageKind, "s2"), // sealed as a usage report
+	}
+	ct, err := seal.OpenGrant(g, testBinding.Consortium, "beta", testKey(t, "beta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pu := &ledger.PrivateUsage{Grant: "g-1"}
+	var refused []string
+	seal.AdmitUsage(pu, g.Opened(ct), us, ss, testBinding.Consortium, "beta", []*seal.PrivateKey{testKey(t, "beta")}, func(kind, report, why string) {
+		refused = append(refused, kind+" "+report+": "+why)
+	})
+	var got []string
+	for _, r := range pu.Reports {
+		got = append(got, r.Report+"="+r.Status)
+	}
+	for _, r := range pu.SLAReports {
+		got = append(got, r.Report+"="+r.Status)
+	}
+	if strings.Join(got, " ") != "r1=accepted r2=accepted s1=accepted s2=refused s3=refused" || pu.Through != 50 {
+		t.Fatalf("admitted %v through %d", got, pu.Through)
+	}
+	if len(refused) != 2 || !strings.HasPrefix(refused[0], "sla.report s2: seal: corrupt") || !strings.HasPrefix(refused[1], "sla.report s3: ") ||
+		pu.SLAReports[2].Reason != seal.RefusalClass(seal.ErrInvalidContent) {
+		t.Fatalf("refused %q, s3 %+v", refused, pu.SLAReports[2])
+	}
+	if len(pu.Infractions) != 1 || pu.Infractions[0].Kind != ledger.InfractionSLABreach || pu.Infractions[0].Index != 20 {
+		t.Fatalf("infractions %+v", pu.Infractions)
+	}
+
+	// Opened as alone, OpenSLA gives the measurements.
+	m, err := seal.OpenSLA(ss[1], testBinding.Consortium, "alpha", testKey(t, "alpha"))
+	if err != nil || len(m.Measurements) != 1 || m.Measurements[0].Value != 9900 {
+		t.Fatalf("OpenSLA: %+v, %v", m, err)
+	}
+	if _, err := seal.OpenSLA(&ledger.SLAReport{}, testBinding.Consortium, "alpha", testKey(t, "alpha")); !errors.Is(err, seal.ErrMalformed) {
+		t.Fatalf("OpenSLA of a report in the clear: %v", err)
 	}
 }

@@ -99,3 +99,18 @@ func SealUsage(consortium string, recipients []seal.Recipient, b *ledger.UsageRe
 	b.Metrics, b.Confidential = nil, s
 	return nil
 }
+
+// SealSLA moves the measurements of b, an SLA report of a confidential
+// grant, into its sealed part: ledger.SealedSLA in canonical JSON, sealed
+// to recipients (the grant's parties, from SealRecipients) under the
+// report's binding {consortium, ledger.SealedSLAKind,
+// ledger.SealedSLAID(grant, report)}. The rest of b stays public.
+func SealSLA(consortium string, recipients []seal.Recipient, b *ledger.SLAReportBody) error {
+	sm := ledger.SealedSLA{Measurements: b.Measurements}
+	s, err := SealTo(consortium, recipients, sm.Canonical(), ledger.SealedSLAKind, ledger.SealedSLAID(b.Grant, b.ReportID))
+	if err != nil {
+		return err
+	}
+	b.Measurements, b.Confidential = nil, s
+	return nil
+}

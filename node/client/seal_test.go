@@ -75,3 +75,44 @@ func TestSealUsage_ToTheListedKeys(t *testing.T) {
 		t.Errorf("a misnamed key: %v", err)
 	}
 }
+
+// TestSealSLA_UnderTheReportBinding seals an SLA report's measurements:
+// each recipient opens them under the SLA report's binding, not under a
+// usage report's with the same ID, and the report keeps only its public
+// fields.
+func TestSealSLA_UnderTheReportBinding(t *testing.T) {
+	var rs []seal.Recipient
+	for _, m := range []string{"alpha", "beta"} {
+		pk, err := seal.PublicKeyFrom(ledgertest.EncryptionKey(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, seal.Recipient{Member: m, Key: pk})
+	}
+	const consortium = "00000000000000000000000000000000000000000000000000000000000000aa"
+	b := ledger.SLAReportBody{Grant: "g-c", ReportID: "s-1", Period: "2026-01",
+		Measurements: []ledger.SLAMeasurement{{Metric: "availability_bp", Value: 9950}}}
+	if err := SealSLA(consortium, rs, &b); err != nil {
+		t.Fatal(err)
+	}
+	if b.Measurements != nil || b.Confidential == nil || b.Grant != "g-c" || b.ReportID != "s-1" || b.Period != "2026-01" {
+		t.Fatalf("sealed report: %+v", b)
+	}
+	k, err := seal.NewKeyFromSeed(ledgertest.EncryptionSeed("beta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bind := seal.Binding{Consortium: consortium, Kind: ledger.SealedSLAKind, ID: ledger.SealedSLAID("g-c", "s-1")}
+	pt, _, err := seal.Open(seal.FromLedger(b.Confidential.Sealed), "beta", k, bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm, err := ledger.ParseSealedSLA(pt)
+	if err != nil || len(sm.Measurements) != 1 || sm.Measurements[0].Value != 9950 {
+		t.Fatalf("opened %+v, %v", sm, err)
+	}
+	bind.Kind = ledger.SealedUsageKind
+	if _, _, err := seal.Open(seal.FromLedger(b.Confidential.Sealed), "beta", k, bind); err == nil {
+		t.Fatal("the sealed measurements opened as a usage report's")
+	}
+}
