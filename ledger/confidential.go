@@ -84,18 +84,39 @@ func (t Terms) WithConfidential(ct *ConfidentialTerms) Terms {
 	return t
 }
 
-// SealRecipients are the members a sealed part of grant g is sealed to
-// under charter c: its licensors and licensees, and the auditors the
-// charter names (Charter.SealAuditors), sorted, each once.
-func SealRecipients(g *Grant, c *Charter) []string {
-	return sortedSet(append(g.Parties(), c.SealAuditors...))
+// sealAuditors are the auditors the charter names (Charter.SealAuditors)
+// that are still members: one removed from the consortium since it was
+// named is no longer sealed to, so that confidential deals go on without a
+// charter amendment.
+func sealAuditors(t *tx, c *Charter) []string {
+	var out []string
+	for _, id := range c.SealAuditors {
+		if m, ok := t.memos.members.get(t, id); ok && m.Status != MemberRemoved {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// sealRecipients are the members a sealed part of grant g is sealed to
+// now: its licensors and licensees, and the charter's seal auditors that
+// are still members (sealAuditors), sorted, each once.
+func sealRecipients(t *tx, c *Charter, g *Grant) []string {
+	return sortedSet(append(g.Parties(), sealAuditors(t, c)...))
 }
 
 // SealRecipients are the members a sealed part of grant g must be sealed
-// to now (ledger.SealRecipients under the current charter).
+// to now: its parties and the charter's seal auditors.
 func (v *View) SealRecipients(g *Grant) []string {
 	c := v.Charter()
-	return SealRecipients(g, &c)
+	return sealRecipients(v.t, &c, g)
+}
+
+// SealAuditors are the auditors every sealed part must be sealed to now:
+// those the charter names that are still members.
+func (v *View) SealAuditors() []string {
+	c := v.Charter()
+	return sealAuditors(v.t, &c)
 }
 
 // SealedTo reports whether g is confidential and its terms are sealed to
@@ -148,7 +169,7 @@ func (t *Terms) checkSealedAbsent() error {
 // licensors and licensees, and a party discloses to an auditor with an
 // opening.
 func (a *applyCtx) checkConfidential(field string, g *Grant) error {
-	if err := a.checkSealedTo(field+".confidential", g.Confidential, SealRecipients(g, a.charter)); err != nil {
+	if err := a.checkSealedTo(field+".confidential", g.Confidential, sealRecipients(a.tx, a.charter, g)); err != nil {
 		return err
 	}
 	if err := g.Terms.checkSealedAbsent(); err != nil {

@@ -119,3 +119,18 @@ func TestSealAuditors_NamedByCharterAmend(t *testing.T) {
 	o.Confidential = sealTo(t, f, "g-c", markerTerms(), []string{"alpha", "audit", "beta"}, nil)
 	f.accept("alpha", "grant.offer", o)
 }
+
+func TestSealAuditors_ARemovedAuditorIsNoLongerSealedTo(t *testing.T) {
+	f := auditedFixture(t)
+	f.accept("alpha", "ballot.open", map[string]any{"id": "rm-audit", "action": "member.remove", "deadline": f.now.Add(24 * time.Hour),
+		"params": map[string]any{"member": "audit", "licensor_grants": "end"}})
+	f.accept("beta", "ballot.vote", map[string]any{"ballot": "rm-audit", "approve": true})
+	var auditors []string
+	f.view(func(v *ledger.View) { auditors = v.SealAuditors() })
+	if len(auditors) != 0 {
+		t.Fatalf("seal auditors after the removal: %v", auditors)
+	}
+	o := offer("g-c", "alpha", "beta", "model-x", []ledger.Right{"use"}, research)
+	o.Confidential = sealTo(t, f, "g-c", markerTerms(), []string{"alpha", "beta"}, nil)
+	f.accept("alpha", "grant.offer", o)
+}

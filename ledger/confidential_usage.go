@@ -135,9 +135,9 @@ func (a *applyCtx) sealedReportGrant(grantID, reportID, period, what string, inC
 // checkSealedReport checks the sealed part c of a report (usage or SLA)
 // of confidential grant g without opening it: every sealed report of a
 // grant is sealed to the same recipients, its parties and the charter's
-// seal auditors (SealRecipients).
+// seal auditors (sealRecipients).
 func (a *applyCtx) checkSealedReport(c *Confidential, g *Grant) error {
-	return a.checkSealedTo("body.confidential", c, SealRecipients(g, a.charter))
+	return a.checkSealedTo("body.confidential", c, sealRecipients(a.tx, a.charter, g))
 }
 
 // SealedUsageReports lists the usage reports of confidential grant grant

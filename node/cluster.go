@@ -53,7 +53,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		out.JournalHead = v.Head()
 		out.LedgerTime = v.LedgerTime()
 		out.StateDigest = s.stateDigest(v)
-		out.SealAuditors = v.Charter().SealAuditors
+		out.SealAuditors = v.SealAuditors()
 		return nil
 	})
 	out.Time = s.timeStatus()

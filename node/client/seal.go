@@ -61,7 +61,7 @@ func (c *Client) SealRecipients(ctx context.Context, members []string, opts ...R
 // SealMembers returns the members a sealed part of a grant between
 // parties is sealed to now: the parties and the auditors the charter names
 // (GET /v1/status, seal_auditors), sorted, each once, as the ledger
-// requires (ledger.SealRecipients).
+// requires (ledger.View.SealRecipients).
 func (c *Client) SealMembers(ctx context.Context, parties []string) ([]string, error) {
 	var st api.Status
 	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/status", retry: true}, &st); err != nil {
