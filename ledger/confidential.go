@@ -98,19 +98,38 @@ func sealAuditors(t *tx, c *Charter) []string {
 	return out
 }
 
-// sealRecipients are the members a sealed part of grant g is sealed to
-// now: its licensors and licensees, and the charter's seal auditors that
-// are still members (sealAuditors), sorted, each once.
+// sealRecipients are the members the sealed part of a new offer of grant
+// g is sealed to: its licensors and licensees, and the charter's seal
+// auditors that are still members (sealAuditors), sorted, each once.
 func sealRecipients(t *tx, c *Charter, g *Grant) []string {
 	return sortedSet(append(g.Parties(), sealAuditors(t, c)...))
 }
 
-// SealRecipients are the members a sealed part of grant g must be sealed
+// reportRecipients are the members the sealed part of a report of
+// confidential grant g is sealed to: the recipients of the grant's own
+// sealed terms, fixed when it was offered, but for any removed from the
+// consortium since. Every recipient of a report can read the terms that
+// price it, and an auditor named after the offer gets none of it.
+func reportRecipients(t *tx, g *Grant) []string {
+	var out []string
+	for _, id := range g.Confidential.Sealed.Recipients() {
+		if m, ok := t.memos.members.get(t, id); ok && m.Status != MemberRemoved || g.IsParty(id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// SealRecipients are the members a new offer of grant g must be sealed
 // to now: its parties and the charter's seal auditors.
 func (v *View) SealRecipients(g *Grant) []string {
 	c := v.Charter()
 	return sealRecipients(v.t, &c, g)
 }
+
+// ReportRecipients are the members a report of confidential grant g must
+// be sealed to now (reportRecipients).
+func (v *View) ReportRecipients(g *Grant) []string { return reportRecipients(v.t, g) }
 
 // SealAuditors are the auditors every sealed part must be sealed to now:
 // those the charter names that are still members.
@@ -121,7 +140,7 @@ func (v *View) SealAuditors() []string {
 
 // SealedTo reports whether g is confidential and its terms are sealed to
 // member: one of its parties, or an auditor the charter named when it was
-// offered.
+// offered. Its reports are sealed to the same members (reportRecipients).
 func (g *Grant) SealedTo(member string) bool {
 	return g.Confidential != nil && (g.IsParty(member) || g.Confidential.Sealed != nil && slices.Contains(g.Confidential.Sealed.Recipients(), member))
 }

@@ -134,10 +134,9 @@ func (a *applyCtx) sealedReportGrant(grantID, reportID, period, what string, inC
 
 // checkSealedReport checks the sealed part c of a report (usage or SLA)
 // of confidential grant g without opening it: every sealed report of a
-// grant is sealed to the same recipients, its parties and the charter's
-// seal auditors (sealRecipients).
+// grant is sealed to the recipients of its terms (reportRecipients).
 func (a *applyCtx) checkSealedReport(c *Confidential, g *Grant) error {
-	return a.checkSealedTo("body.confidential", c, sealRecipients(a.tx, a.charter, g))
+	return a.checkSealedTo("body.confidential", c, reportRecipients(a.tx, g))
 }
 
 // SealedUsageReports lists the usage reports of confidential grant grant

@@ -423,6 +423,9 @@ func checkCharter(a *applyCtx, raw json.RawMessage) error {
 		return Errorf(CodeInvalid, "charter.journal_format: %d would take the journal back from format %d", f, now)
 	}
 	for i, id := range p.Charter.SealAuditors {
+		if slices.Contains(a.charter.SealAuditors, id) {
+			continue // named already: an amendment of something else keeps it
+		}
 		m, err := a.member("charter.seal_auditors["+itoa(i)+"]", id)
 		if err != nil {
 			return err

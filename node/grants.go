@@ -132,7 +132,10 @@ func (s *Server) apiGrant(p *principal, g *ledger.Grant) *api.Grant {
 		return out
 	}
 	out.Grant.Confidential = nil
-	out.Confidential = &api.GrantConfidential{Classification: api.ClassificationConfidential, Commitment: c.Commitment, Sealed: true}
+	out.Confidential = &api.GrantConfidential{Classification: api.ClassificationConfidential, Commitment: c.Commitment, Sealed: true, Recipients: g.Parties()}
+	if c.Sealed != nil {
+		out.Confidential.Recipients = c.Sealed.Recipients()
+	}
 	if !s.mayOpen(p, g) {
 		return out
 	}
@@ -205,7 +208,12 @@ func (o opener) SealedTotal(grant, period string) (*ledger.UsageTotals, bool) {
 // sealed usage admitted up to i (it waits for the private store to catch
 // up, briefly, and answers unavailable if it does not).
 func (s *Server) checkView(ctx context.Context, v ledger.CheckView, p *principal, i uint64) (ledger.CheckView, error) {
-	if s.private == nil || len(s.private.now.Load().grants) == 0 {
+	if s.private == nil || p == nil {
+		return v, nil
+	}
+	// Only a caller that may see opened terms on this node waits: any
+	// other gets the same answer from v alone.
+	if !s.private.now.Load().waits(p) {
 		return v, nil
 	}
 	if err := s.private.caughtUp(ctx, i); err != nil {

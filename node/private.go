@@ -45,6 +45,9 @@ type privateRecord struct {
 	Terms      *ledger.ConfidentialTerms `json:"terms,omitempty"`
 	Digest     *ledger.Hash              `json:"digest,omitempty"` // SHA-256 of Terms.Canonical()
 	Reason     string                    `json:"reason,omitempty"` // why it was refused
+	// Readers are the members whose tokens may see what this node opened
+	// of the grant: the recipients of its terms (Server.mayOpen).
+	Readers []string `json:"readers,omitempty"`
 }
 
 // privateStore holds a party's opened confidential terms, keyed by grant
@@ -103,8 +106,28 @@ const privateWait = 2 * time.Second
 // checks read on every question (Opener) without a transaction. It is
 // replaced whole after each change.
 type privateState struct {
-	grants map[string]*privateRecord
-	usage  map[string]*ledger.PrivateUsage
+	grants  map[string]*privateRecord
+	usage   map[string]*ledger.PrivateUsage
+	readers map[string]bool // the Readers of every opened record (index)
+}
+
+// index fills st.readers from st.grants.
+func (st *privateState) index() {
+	st.readers = map[string]bool{}
+	for _, rec := range st.grants {
+		if rec.Status == privateOpened {
+			for _, m := range rec.Readers {
+				st.readers[m] = true
+			}
+		}
+	}
+}
+
+// waits reports whether a check for p must wait for the store (caughtUp):
+// only if something opened here may be shown to p, the operator or a
+// reader; any other caller gets the same answer without the store.
+func (st *privateState) waits(p *principal) bool {
+	return len(st.readers) > 0 && (p.operator || st.readers[p.member])
 }
 
 // load publishes the store's records as the current privateState.
@@ -133,6 +156,7 @@ func (p *privateStore) load() error {
 	if err != nil {
 		return fmt.Errorf("node: private store: %w", err)
 	}
+	st.index()
 	p.now.Store(st)
 	return nil
 }
@@ -162,6 +186,7 @@ func (p *privateStore) publish(fn func(*privateState)) {
 	old := p.now.Load()
 	st := &privateState{grants: maps.Clone(old.grants), usage: maps.Clone(old.usage)}
 	fn(st)
+	st.index()
 	p.now.Store(st)
 }
 
@@ -219,7 +244,10 @@ func (p *privateStore) close() error { return p.db.Close() }
 // why, in words that never quote the decrypted terms. Opening the same
 // grant with the same keys gives the same record on every party's node.
 func openConfidential(g *ledger.Grant, consortium, member string, keys []*seal.PrivateKey) *privateRecord {
-	rec := &privateRecord{Grant: g.ID, Commitment: g.Confidential.Commitment, Status: privateRefused}
+	rec := &privateRecord{Grant: g.ID, Commitment: g.Confidential.Commitment, Status: privateRefused, Readers: g.Parties()}
+	if g.Confidential.Sealed != nil {
+		rec.Readers = g.Confidential.Sealed.Recipients()
+	}
 	ct, err := seal.OpenGrant(g, consortium, member, keys...)
 	if err != nil {
 		rec.Reason = err.Error()
@@ -259,7 +287,8 @@ func (s *Server) syncPrivate(seq uint64, full bool) (uint64, error) {
 		rec, ok := s.private.get(g.ID)
 		// A full scan (a restart, with the keys it loaded) tries refused
 		// ones again: the key they needed may be there now.
-		return !ok || rec.Commitment != g.Confidential.Commitment || full && rec.Status == privateRefused
+		// A record written before it named its readers is opened again.
+		return !ok || rec.Commitment != g.Confidential.Commitment || full && (rec.Status == privateRefused || len(rec.Readers) == 0)
 	}
 	meter := func(g *ledger.Grant) {
 		if !slices.ContainsFunc(metered, func(x *ledger.Grant) bool { return x.ID == g.ID }) {

@@ -1,7 +1,10 @@
 package node
 
 import (
+	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/charta/charta/ledger"
 )
@@ -115,4 +118,29 @@ func TestAPIGrant_SealAuditorsOpenOnTheirNode(t *testing.T) {
 			t.Errorf("%s: %+v", tc.name, c)
 		}
 	}
+}
+
+// TestProposals_ReportInTheClearOfAConfidentialGrantIsNeverJournaled
+// checks that a node refuses, before proposing it, a usage report whose
+// quantities are in the clear for a confidential grant: Apply would only
+// reject it, and the rejected entry would carry the quantities to every
+// node.
+func TestProposals_ReportInTheClearOfAConfidentialGrantIsNeverJournaled(t *testing.T) {
+	w, _ := confidentialWorld(t)
+	ts := startServer(t, w, w.leaderFake("beta"), testConfig(t))
+	var size uint64
+	w.l.View(func(v *ledger.View) error { size = v.Head().Size; return nil })
+	env := w.env("beta", "usage.report", "clear-1", ledger.UsageReportBody{Grant: "g-c", ReportID: "r-clear", Period: "2026-01",
+		Window:  ledger.Window{Start: t0.Add(time.Minute), End: t0.Add(time.Hour)},
+		Metrics: []ledger.MetricQuantity{{Metric: "marker_q9z_hours", Quantity: 4242}}})
+	r := ts.do(http.MethodPost, "/v1/proposals", "beta", env)
+	if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "nothing of it was journaled") {
+		t.Fatalf("clear report: %d %s", r.status, r.body)
+	}
+	w.l.View(func(v *ledger.View) error {
+		if v.Head().Size != size {
+			t.Fatalf("the journal grew from %d to %d entries", size, v.Head().Size)
+		}
+		return nil
+	})
 }

@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/charta/charta/ledger"
@@ -165,10 +167,36 @@ func (s *Server) precheck(raw []byte) (prechecked, error) {
 		}
 		if err == nil {
 			pc.signer = adm.Proposal.Signer
+			if adm.Earlier == nil {
+				err = refuseInTheClear(v, adm.Proposal)
+			}
 		}
 		return err
 	})
 	return pc, err
+}
+
+// refuseInTheClear refuses, before it is proposed, a usage or SLA report
+// in the clear of a confidential grant. Apply would reject it ("has no
+// usage terms"), but the rejected entry would still carry its quantities
+// to every node, export and backup; refused here, it is never journaled.
+// It is a node's courtesy to honest clients: Apply's outcome is the rule.
+func refuseInTheClear(v *ledger.View, p *ledger.Proposal) error {
+	if p.Type != "usage.report" && p.Type != "sla.report" {
+		return nil
+	}
+	var b struct {
+		Grant        string          `json:"grant"`
+		Confidential json.RawMessage `json:"confidential"`
+	}
+	if json.Unmarshal(p.Body, &b) != nil || len(b.Confidential) > 0 {
+		return nil
+	}
+	if g, ok := v.Grant(b.Grant); ok && g.Confidential != nil {
+		return errorf(ledger.CodeInvalid, "body: grant %s is confidential: its reports seal their quantities to %s (body.confidential); this report was not proposed, so nothing of it was journaled",
+			g.ID, strings.Join(v.ReportRecipients(g), ", "))
+	}
+	return nil
 }
 
 // claimedSigner returns, cheaply and without verifying anything, the

@@ -332,9 +332,12 @@ func confidentialUsage(t *testing.T, alpha, beta, gammaOp *cli, period string) {
 	if _, errs, code := gammaOp.run("statement", "show", "g-mark"); code == 0 || !strings.Contains(errs, "confidential") || !strings.Contains(errs, "alpha, beta") {
 		t.Errorf("statement show on gamma: exit %d, %s", code, errs)
 	}
-	if out := gammaOp.ok("statement", "attestations", "g-mark"); strings.Count(out, "yes, at index") != 2 {
-		t.Errorf("attestations on gamma:\n%s", out)
-	}
+	waitFor(t, 10*time.Second, "the agreement on gamma's node", func() error {
+		if out := gammaOp.ok("statement", "attestations", "g-mark"); strings.Count(out, "yes, at index") != 2 {
+			return fmt.Errorf("attestations on gamma:\n%s", out)
+		}
+		return nil
+	})
 	ask := []string{"check", "--member", "beta", "--asset", "model-m", "--action", "use", "--territory", "DE", "-o", "json"}
 	var d struct {
 		Allowed bool     `json:"allowed"`

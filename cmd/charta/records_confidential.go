@@ -55,17 +55,25 @@ func sealRecipients(e *env, c *client.Client, parties []string) ([]seal.Recipien
 		return nil, explain(err)
 	}
 	rs, err := c.SealRecipients(e.ctx, members, linearizable)
+	if err := sealKeyError(e, err); err != nil {
+		return nil, err
+	}
+	return rs, nil
+}
+
+// sealKeyError explains err from sealing to members' keys in one line.
+func sealKeyError(e *env, err error) error {
 	var ke *client.SealKeyError
 	switch {
 	case errors.As(err, &ke) && ke.None:
-		return nil, fmt.Errorf("%s has no encryption key, so confidential terms cannot be sealed to it; it registers one with charta key rotate-encryption", ke.Member)
+		return fmt.Errorf("%s has no encryption key, so confidential terms cannot be sealed to it; it registers one with charta key rotate-encryption", ke.Member)
 	case errors.As(err, &ke):
 		// The node answered a key that is not the one it names.
-		return nil, fmt.Errorf("%s's encryption key from %s %s; not sealing to it", ke.Member, e.g.server, ke.Reason)
+		return fmt.Errorf("%s's encryption key from %s %s; not sealing to it", ke.Member, e.g.server, ke.Reason)
 	case err != nil:
-		return nil, explain(err)
+		return explain(err)
 	}
-	return rs, nil
+	return nil
 }
 
 // sealUsage moves the metrics of report b of a confidential grant into a
@@ -106,8 +114,8 @@ func sealReport(e *env, c *client.Client, grant string, sealWith func(consortium
 	if err != nil {
 		return explain(err)
 	}
-	rs, err := sealRecipients(e, c, g.Parties())
-	if err != nil {
+	rs, err := c.SealReportRecipients(e.ctx, g, linearizable)
+	if err := sealKeyError(e, err); err != nil {
 		return err
 	}
 	return sealWith(consortium, rs)

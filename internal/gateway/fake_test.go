@@ -110,10 +110,10 @@ func newFakeNode(t *testing.T) *fakeNode {
 		case !confidential:
 			g.Terms.Usage = usage
 		case sealed:
-			g.Confidential = &api.GrantConfidential{Classification: api.ClassificationConfidential, Sealed: true}
+			g.Confidential = &api.GrantConfidential{Classification: api.ClassificationConfidential, Sealed: true, Recipients: g.Parties()}
 		default:
 			g.Confidential = &api.GrantConfidential{Classification: api.ClassificationConfidential,
-				Terms: &ledger.ConfidentialTerms{Usage: usage}}
+				Terms: &ledger.ConfidentialTerms{Usage: usage}, Recipients: g.Parties()}
 		}
 		f.json(w, g)
 	})

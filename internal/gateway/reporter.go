@@ -12,6 +12,7 @@ import (
 
 	"github.com/charta/charta/ledger"
 	"github.com/charta/charta/ledger/seal"
+	"github.com/charta/charta/node/api"
 	"github.com/charta/charta/node/client"
 )
 
@@ -40,12 +41,11 @@ type reporter struct {
 
 	mu         sync.Mutex // one flush at a time
 	consortium string
-	// parties holds, by grant ID, the parties of each confidential grant
-	// reported to, and nil for each grant in the clear: neither changes
-	// once a grant is offered (a confidential grant cannot be amended,
-	// and an amendment keeps the parties), so each grant is asked about
-	// once.
-	parties map[string][]string
+	// grants holds, by grant ID, each confidential grant reported to, and
+	// nil for each grant in the clear: whether a grant is confidential and
+	// whom its terms are sealed to never change once it is offered (a
+	// confidential grant cannot be amended), so each grant is read once.
+	grants map[string]*api.Grant
 }
 
 // flush signs batches for every count in the journal and submits every
@@ -129,15 +129,16 @@ func (r *reporter) sealings(ctx context.Context, tallies map[countKey]tally) (ma
 	return out, errors.Join(errs...)
 }
 
-// recipients returns the keys that reports of grant id are sealed to: its
-// parties' current encryption keys if it is confidential, else nil. It is
-// called with r.mu held.
+// recipients returns the keys that reports of grant id are sealed to: the
+// current encryption keys of the recipients of its terms, but for seal
+// auditors removed since (client.SealReportRecipients), if it is
+// confidential, else nil. It is called with r.mu held.
 func (r *reporter) recipients(ctx context.Context, id string) ([]seal.Recipient, error) {
-	if r.parties == nil {
-		r.parties = map[string][]string{}
+	if r.grants == nil {
+		r.grants = map[string]*api.Grant{}
 	}
-	parties, known := r.parties[id]
-	if known && parties == nil {
+	g, known := r.grants[id]
+	if known && g == nil {
 		return nil, nil
 	}
 	var rs []seal.Recipient
@@ -145,7 +146,7 @@ func (r *reporter) recipients(ctx context.Context, id string) ([]seal.Recipient,
 	err := r.nodes.do(ctx, func(ctx context.Context, _ int, c *client.Client) error {
 		rs, keyErr = nil, nil
 		if !known {
-			g, err := c.Grant(ctx, id, r.nodes.readOpts()...)
+			read, err := c.Grant(ctx, id, r.nodes.readOpts()...)
 			switch {
 			case errors.Is(err, client.ErrNotFound):
 				// Not a grant the gateway's token may see: in the
@@ -154,18 +155,15 @@ func (r *reporter) recipients(ctx context.Context, id string) ([]seal.Recipient,
 				return nil
 			case err != nil:
 				return err
-			case g.Confidential == nil:
-				r.parties[id], known = nil, true
+			case read.Confidential == nil:
+				r.grants[id], known = nil, true
 				return nil
 			}
-			parties, known = g.Parties(), true
-			r.parties[id] = parties
+			g, known = read, true
+			r.grants[id] = g
 		}
-		members, err := c.SealMembers(ctx, parties)
-		if err != nil {
-			return err
-		}
-		rs, err = c.SealRecipients(ctx, members, r.nodes.readOpts()...)
+		var err error
+		rs, err = c.SealReportRecipients(ctx, g, r.nodes.readOpts()...)
 		var ke *client.SealKeyError
 		if errors.As(err, &ke) {
 			// The node answered; another would list the same keys.

@@ -26,6 +26,10 @@ type GrantConfidential struct {
 	// parties only.
 	Classification string      `json:"classification"`
 	Commitment     ledger.Hash `json:"commitment"` // the commitment the acceptance signs
+	// Recipients are the members the terms are sealed to: the parties and
+	// the seal auditors the charter named when the grant was offered. Its
+	// reports are sealed to them too, but for auditors removed since.
+	Recipients []string `json:"recipients"`
 	// Sealed is true when this node does not show the terms.
 	Sealed bool `json:"sealed,omitempty"`
 	// Terms are the opened confidential terms.

@@ -72,6 +72,28 @@ func (c *Client) SealMembers(ctx context.Context, parties []string) ([]string, e
 	return slices.Compact(ms), nil
 }
 
+// SealReportRecipients returns the current encryption keys of the members
+// a report of confidential grant g is sealed to: the recipients of its
+// terms (g.Confidential.Recipients), but for seal auditors removed from
+// the consortium since, as the ledger requires
+// (ledger.View.ReportRecipients). Errors as SealRecipients.
+func (c *Client) SealReportRecipients(ctx context.Context, g *api.Grant, opts ...ReadOption) ([]seal.Recipient, error) {
+	var members []string
+	for _, m := range g.Confidential.Recipients {
+		if !g.IsParty(m) {
+			mem, err := c.Member(ctx, m, opts...)
+			if err != nil {
+				return nil, err
+			}
+			if mem.Status == ledger.MemberRemoved {
+				continue
+			}
+		}
+		members = append(members, m)
+	}
+	return c.SealRecipients(ctx, members, opts...)
+}
+
 // SealTo seals plaintext to recipients under the binding {consortium,
 // kind, id}, as a proposal carries it: the sealed object and its
 // commitment.
