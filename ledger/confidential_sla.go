@@ -114,16 +114,9 @@ func (pu *PrivateUsage) AdmitSLA(g *Grant, r *SLAReport, sm *SealedSLA, why stri
 	pu.Through = r.Index
 	rep := PrivateSLAReport{Report: r.ReportID, Period: r.Period, Signer: r.Signer, Index: r.Index, At: r.At, Status: PrivateRefused}
 	defer func() { pu.SLAReports = append(pu.SLAReports, rep) }()
-	u := g.Terms.Usage
-	switch {
-	case g.Sealed():
-		rep.Reason = "the grant's sealed terms are not open on this node"
-		return
-	case sm == nil:
-		rep.Reason = why
-		return
-	case u == nil:
-		rep.Reason = "the grant's sealed terms have no usage terms"
+	u, reason := sealedReportTerms(g, sm != nil, why)
+	if reason != "" {
+		rep.Reason = reason
 		return
 	}
 	rep.Measurements = sm.Measurements
@@ -131,13 +124,7 @@ func (pu *PrivateUsage) AdmitSLA(g *Grant, r *SLAReport, sm *SealedSLA, why stri
 		rep.Reason = "the usage terms of grant " + g.ID + " name " + strconv.Quote(u.SLAReporter) + " to report service levels, not " + r.Signer
 		return
 	}
-	_, end, err := ParsePeriod(u.Period, r.Period)
-	if err != nil {
-		rep.Reason = "period: " + err.Error()
-		return
-	}
-	if grace := end.AddDate(0, 0, u.GraceDays); !r.At.Before(grace) {
-		rep.Reason = "the grace for period " + r.Period + " ended at " + grace.Format(time.RFC3339) + "; its statement is final"
+	if rep.Reason = periodOpenAt(u, r.Period, r.At); rep.Reason != "" {
 		return
 	}
 	if err := checkMeasurements(sm.Measurements); err != nil {

@@ -209,6 +209,36 @@ func (pu *PrivateUsage) Total(period string) (*UsageTotals, bool) {
 	return nil, false
 }
 
+// sealedReportTerms returns the usage terms a sealed report of grant g
+// is admitted under, or why it is refused before its content is read:
+// g's terms are not open on this node, its sealed part did not open
+// (opened false; why says how), or the terms have no usage terms.
+func sealedReportTerms(g *Grant, opened bool, why string) (*UsageTerms, string) {
+	switch {
+	case g.Sealed():
+		return nil, "the grant's sealed terms are not open on this node"
+	case !opened:
+		return nil, why
+	case g.Terms.Usage == nil:
+		return nil, "the grant's sealed terms have no usage terms"
+	}
+	return g.Terms.Usage, ""
+}
+
+// periodOpenAt says why a report of period applied at ledger time at
+// falls outside usage terms u — the period is not of u's kind, or its
+// grace had ended — or "".
+func periodOpenAt(u *UsageTerms, period string, at time.Time) string {
+	_, end, err := ParsePeriod(u.Period, period)
+	if err != nil {
+		return "period: " + err.Error()
+	}
+	if grace := end.AddDate(0, 0, u.GraceDays); !at.Before(grace) {
+		return "the grace for period " + period + " ended at " + grace.Format(time.RFC3339) + "; its statement is final"
+	}
+	return ""
+}
+
 // Admit admits report r of grant g, as the public state holds it, whose
 // sealed metrics opened to su; su is nil, and why says what went wrong,
 // when they did not open. g must be opened (Grant.Opened). Reports are
@@ -230,16 +260,9 @@ func (pu *PrivateUsage) Admit(g *Grant, r *UsageReport, su *SealedUsage, why str
 		pu.infraction(Infraction{Kind: kind, Grant: g.ID, Members: g.Licensees, Period: r.Period, Metric: metric, Report: r.ReportID, Detail: detail}, r.Index, r.At)
 	}
 	defer func() { pu.Reports = append(pu.Reports, rep) }()
-	u := g.Terms.Usage
-	switch {
-	case g.Sealed():
-		rep.Reason = "the grant's sealed terms are not open on this node"
-		return
-	case su == nil:
-		rep.Reason = why
-		return
-	case u == nil:
-		rep.Reason = "the grant's sealed terms have no usage terms"
+	u, reason := sealedReportTerms(g, su != nil, why)
+	if reason != "" {
+		rep.Reason = reason
 		return
 	}
 	rep.Metrics = su.Metrics
@@ -247,13 +270,7 @@ func (pu *PrivateUsage) Admit(g *Grant, r *UsageReport, su *SealedUsage, why str
 		rep.Reason = "signer " + r.Signer + " is neither a licensee of grant " + g.ID + " nor one of its meters"
 		return
 	}
-	_, end, err := ParsePeriod(u.Period, r.Period)
-	if err != nil {
-		rep.Reason = "period: " + err.Error()
-		return
-	}
-	if grace := end.AddDate(0, 0, u.GraceDays); !r.At.Before(grace) {
-		rep.Reason = "the grace for period " + r.Period + " ended at " + grace.Format(time.RFC3339) + "; its statement is final"
+	if rep.Reason = periodOpenAt(u, r.Period, r.At); rep.Reason != "" {
 		return
 	}
 	if err := checkMetrics(u, g.ID, su.Metrics); err != nil {
