@@ -124,7 +124,7 @@ func (l *Ledger) admit(t *tx, charter *Charter, index uint64, now time.Time, raw
 	lookup := func(id string) (*VerifyingKey, bool) {
 		pk, ok := extra[id]
 		if !ok {
-			k, ok := t.getKey(id)
+			k, ok := t.memos.keys.peek(t, id)
 			if !ok || !k.ValidAt(index) {
 				return nil, false
 			}
@@ -159,13 +159,12 @@ func (l *Ledger) admit(t *tx, charter *Charter, index uint64, now time.Time, raw
 	adm.SignedBy, adm.Signers, adm.remember = signedBy, signers, true
 	// An exact resubmission was answered above; the same ID with another
 	// payload is a conflict, and the original keeps its record.
-	var seen seenRecord
-	if t.getJSON(bucketSeen, key(p.Signer, p.ID), &seen) {
+	if seen, ok := t.getSeen(key(p.Signer, p.ID)); ok {
 		adm.remember = false
 		return adm, &IDTakenError{Err: Errorf(CodeConflict, "id: %s already used proposal ID %q for a different proposal (entry %d)", p.Signer, p.ID, seen.Result.Seq)}
 	}
 	for _, m := range signers {
-		mem, ok := t.memos.members.get(t, m)
+		mem, ok := t.memos.members.peek(t, m)
 		if !ok {
 			return adm, &SignerError{Member: m, Err: Errorf(CodeNotFound, "signatures: no member %q", m)}
 		}

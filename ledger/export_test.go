@@ -15,11 +15,13 @@ func (l *Ledger) AppendEntryForTest(format int, index uint64, at time.Time, enve
 	err := l.db.Update(func(btx *bolt.Tx) error {
 		t := newTx(btx, l.memos)
 		e = appendEntry(t, format, index, at, envelope, sha256.Sum256(envelope), o)
+		t.journal.flush(t)
 		t.commit()
 		return nil
 	})
 	if err != nil {
 		panic(err)
 	}
+	l.tail = nil // the entry moved the journal outside Apply
 	return e
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -240,7 +241,9 @@ type Head struct {
 }
 
 // journalState is the journal head kept in the meta bucket: the head plus
-// the compact range, O(log n) hashes from which the tree grows.
+// the compact range, O(log n) hashes from which the tree grows. It is
+// written once per applied batch (journalTail.flush), and it is the only
+// JSON record the journal keeps.
 type journalState struct {
 	Head  Head     `json:"head"`
 	Range [][]byte `json:"range"`
@@ -256,49 +259,131 @@ func loadJournal(t *tx) journalState {
 	return js
 }
 
-// appendEntry chains a new entry in the given journal format to the
-// journal, stores it and the Merkle nodes it completes, and updates the
-// head. envelopeHash is the SHA-256 of envelope, which the caller has
-// computed already.
-func appendEntry(t *tx, format int, index uint64, ledgerTime time.Time, envelope []byte, envelopeHash Hash, outcome Outcome) Entry {
+// journalTail is the end of the journal while a batch is applied: its head
+// and its compact range, kept in memory so that an entry costs no read or
+// rewrite of the head. flush stores them once, at the end of the batch.
+// The ledger keeps the tail of its last committed batch for the next one
+// (Ledger.tail), so a node reads the head from the store only after it
+// opens or restores a state.
+type journalTail struct {
+	head    Head
+	rng     *compact.Range
+	applied uint64 // the applied index this tail is the journal of
+}
+
+// newJournalTail reads the tail from the store.
+func newJournalTail(t *tx) *journalTail {
 	js := loadJournal(t)
+	r, err := rangeFactory.NewRange(0, js.Head.Size, js.Range)
+	if err != nil {
+		panic(fmt.Sprintf("ledger: corrupt journal range: %v", err))
+	}
+	return &journalTail{head: js.Head, rng: r}
+}
+
+// flush stores the head and the range in the meta bucket.
+func (j *journalTail) flush(t *tx) {
+	t.putJSON(bucketMeta, metaJournal, journalState{Head: j.head, Range: j.rng.Hashes()})
+}
+
+// appendEntry chains a new entry in the given journal format to the
+// journal, stores it and the Merkle nodes it completes, and moves the
+// tail. envelopeHash is the SHA-256 of envelope, which the caller has
+// computed already. The head reaches the store when the batch flushes the
+// tail.
+func appendEntry(t *tx, format int, index uint64, ledgerTime time.Time, envelope []byte, envelopeHash Hash, outcome Outcome) Entry {
+	j := t.tail()
 	if format == JournalJSON {
 		format = 0 // JournalJSON entries carry no v
 	}
-	// Hash the strings that the stored JSON decodes to.
+	// Hash the strings that the stored entry decodes to.
 	outcome = outcome.validUTF8()
 	e := Entry{
 		V:            format,
-		Seq:          js.Head.Size,
+		Seq:          j.head.Size,
 		Index:        index,
 		LedgerTime:   ledgerTime,
 		Envelope:     envelope,
 		EnvelopeHash: envelopeHash,
 		Outcome:      outcome,
-		PrevHash:     js.Head.LastHash,
+		PrevHash:     j.head.LastHash,
 	}
 	e.Hash, _ = e.ContentHash() // cannot fail: the format is known
-	r, err := rangeFactory.NewRange(0, js.Head.Size, js.Range)
-	if err != nil {
-		panic(fmt.Sprintf("ledger: corrupt journal range: %v", err))
-	}
 	store := func(id compact.NodeID, h []byte) { t.put(bucketTree, treeKey(id), h) }
 	leaf := LeafHash(e.Hash)
 	store(compact.NewNodeID(0, e.Seq), leaf)
-	if err := r.Append(leaf, store); err != nil {
+	if err := j.rng.Append(leaf, store); err != nil {
 		panic(fmt.Sprintf("ledger: journal append: %v", err))
 	}
-	root, err := r.GetRootHash(nil)
+	root, err := j.rng.GetRootHash(nil)
 	if err != nil {
 		panic(fmt.Sprintf("ledger: journal root: %v", err))
 	}
-	js.Head = Head{Size: e.Seq + 1, LastHash: e.Hash}
-	copy(js.Head.Root[:], root)
-	js.Range = r.Hashes()
-	t.putJSON(bucketJournal, u64(e.Seq), e)
-	t.putJSON(bucketMeta, metaJournal, js)
+	j.head = Head{Size: e.Seq + 1, LastHash: e.Hash}
+	copy(j.head.Root[:], root)
+	t.put(bucketJournal, u64(e.Seq), encodeEntry(&e))
 	return e
 }
+
+// The stored form of a journal entry (docs/journal.md, "Stored entries"):
+// a version byte, the fixed-size fields, the outcome's strings and events,
+// each length-prefixed with a uvarint, and then the envelope's raw bytes
+// to the end of the record. The key is the entry's seq, so the record does
+// not repeat it. Entries written before this form are JSON, which always
+// begins with '{'; decodeEntry reads both.
+const entryRecordV1 = 1
+
+// encodeEntry returns the stored form of e.
+func encodeEntry(e *Entry) []byte {
+	b := make([]byte, 0, 1+binary.MaxVarintLen64+8+8+3*32+outcomeSize(&e.Outcome)+len(e.Envelope))
+	b = append(b, entryRecordV1)
+	b = binary.AppendUvarint(b, uint64(e.V))
+	b = binary.BigEndian.AppendUint64(b, e.Index)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.LedgerTime.UnixNano()))
+	b = append(b, e.EnvelopeHash[:]...)
+	b = append(b, e.PrevHash[:]...)
+	b = append(b, e.Hash[:]...)
+	b = appendOutcome(b, &e.Outcome)
+	return append(b, e.Envelope...)
+}
+
+// decodeEntry decodes a stored journal entry at seq, in either stored
+// form. The entry owns its bytes: b may be bbolt's memory.
+func decodeEntry(seq uint64, b []byte, e *Entry) error {
+	if len(b) > 0 && b[0] == '{' {
+		if err := json.Unmarshal(b, e); err != nil {
+			return fmt.Errorf("ledger: undecodable journal entry %d: %w", seq, err)
+		}
+		return nil
+	}
+	r := binReader{b: b}
+	if v := r.byte(); v != entryRecordV1 {
+		return fmt.Errorf("ledger: journal entry %d: unknown stored form %d", seq, v)
+	}
+	*e = Entry{Seq: seq}
+	format := r.uvarint()
+	e.V = int(format)
+	e.Index = r.u64()
+	e.LedgerTime = time.Unix(0, int64(r.u64())).UTC()
+	r.hash(&e.EnvelopeHash)
+	r.hash(&e.PrevHash)
+	r.hash(&e.Hash)
+	r.outcome(&e.Outcome)
+	if r.err != nil || format > JournalBinary {
+		return fmt.Errorf("ledger: journal entry %d: truncated or malformed", seq)
+	}
+	e.Envelope = append([]byte{}, r.b...) // the rest of the record
+	return nil
+}
+
+// mustDecodeEntry decodes an entry that Apply stored, which cannot fail
+// but on a broken store.
+func mustDecodeEntry(seq uint64, b []byte, e *Entry) {
+	if err := decodeEntry(seq, b, e); err != nil {
+		panic(fmt.Sprintf("ledger: corrupt state: %v", err))
+	}
+}
+
 
 func treeKey(id compact.NodeID) []byte {
 	b := make([]byte, 9)

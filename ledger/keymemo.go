@@ -18,6 +18,8 @@ import (
 type memo[T any] struct {
 	bucket []byte
 	clone  func(T) T // copies what a caller could modify through T
+	// read decodes a stored record; nil means JSON.
+	read func(b []byte, rec *T) error
 
 	mu sync.RWMutex
 	m  map[string]memoEntry[T] // ID → last decoded record
@@ -53,7 +55,7 @@ func newMemos() *memos {
 			}
 			return m
 		}},
-		tokens: memo[Token]{bucket: bucketTokens, clone: func(t Token) Token {
+		tokens: memo[Token]{bucket: bucketTokens, read: decodeToken, clone: func(t Token) Token {
 			t.Scopes = slices.Clone(t.Scopes)
 			return t
 		}},
@@ -62,15 +64,26 @@ func newMemos() *memos {
 
 // decode returns the record stored as raw under id. raw may belong to a
 // bbolt transaction: the memo keeps its own copy.
-func (mm *memo[T]) decode(id string, raw []byte) T {
+func (mm *memo[T]) decode(id string, raw []byte) T { return mm.decodeShared(id, raw, true) }
+
+// decodeShared is decode that, unless copy is set, returns the memo's own
+// record: its slices are shared, and the caller must only read them.
+func (mm *memo[T]) decodeShared(id string, raw []byte, copy bool) T {
 	mm.mu.RLock()
 	e, ok := mm.m[id]
 	mm.mu.RUnlock()
 	if ok && bytes.Equal(e.raw, raw) {
+		if !copy {
+			return e.rec
+		}
 		return mm.clone(e.rec)
 	}
 	var rec T
-	mustUnmarshal(mm.bucket, []byte(id), raw, &rec)
+	if mm.read != nil {
+		mustDecode(mm.bucket, []byte(id), mm.read(raw, &rec))
+	} else {
+		mustUnmarshal(mm.bucket, []byte(id), raw, &rec)
+	}
 	mm.mu.Lock()
 	if mm.m == nil || len(mm.m) >= memoSize {
 		mm.m = make(map[string]memoEntry[T])
@@ -88,6 +101,18 @@ func (mm *memo[T]) get(t *tx, id string) (T, bool) {
 		return zero, false
 	}
 	return mm.decode(id, raw), true
+}
+
+// peek is get for a caller that only reads the record: it shares the
+// memo's slices instead of copying them, which admission, reading a key
+// and a member for every signature, would otherwise pay each time.
+func (mm *memo[T]) peek(t *tx, id string) (T, bool) {
+	raw := t.get(mm.bucket, []byte(id))
+	if raw == nil {
+		var zero T
+		return zero, false
+	}
+	return mm.decodeShared(id, raw, false), true
 }
 
 // getKey reads a key record from the key table.

@@ -45,6 +45,9 @@ type Ledger struct {
 	checked checkedSnapshots
 	checkMu sync.Mutex // one CheckSnapshot at a time
 	memos   *memos     // decoded records, by their stored bytes
+	// tail is the journal's tail after the last committed batch, handed
+	// to the next one; only Apply uses it, and Restore clears it.
+	tail *journalTail
 }
 
 // Options tune a Ledger. The zero value is what production uses.
@@ -206,6 +209,7 @@ func writeGenesis(t *tx, g *Genesis) {
 		t.putJSON(bucketMembers, []byte(gm.ID), m)
 	}
 	appendEntry(t, g.Charter.journalFormat(), 0, g.CreatedAt.UTC(), doc, sha256.Sum256(doc), Outcome{Status: StatusAccepted, Type: "genesis", ID: id})
+	t.journal.flush(t)
 }
 
 // Close closes the state store.
@@ -253,8 +257,17 @@ func (l *Ledger) Apply(entries []LogEntry) []*Result {
 	results := make([]*Result, len(entries))
 	last := l.applied.Load()
 	u := newUpdate(l.index.Load())
+	// The tail is the journal of the applied state; a batch that fails to
+	// commit leaves it moved, so it is taken here and handed back only
+	// after the commit.
+	tail := l.tail
+	if tail != nil && tail.applied != last {
+		tail = nil
+	}
+	l.tail = nil
 	err := l.db.Update(func(btx *bolt.Tx) error {
 		t := newTx(btx, l.memos)
+		t.journal = tail
 		t.committed = u.apply
 		charter := loadCharter(t)
 		for i, e := range entries {
@@ -274,6 +287,11 @@ func (l *Ledger) Apply(entries []LogEntry) []*Result {
 			results[i] = &r
 			last = e.Index
 		}
+		if t.journal != nil {
+			t.journal.flush(t)
+			t.journal.applied = last
+			tail = t.journal
+		}
 		t.put(bucketMeta, metaApplied, u64(last))
 		t.commit()
 		u.next.applied, u.next.ledgerTime = last, loadLedgerTime(t)
@@ -288,6 +306,7 @@ func (l *Ledger) Apply(entries []LogEntry) []*Result {
 		panic(err.Error())
 	}
 	failpoint("apply-after-commit")
+	l.tail = tail
 	l.index.Store(u.next)
 	l.applied.Store(last)
 	l.wake()
@@ -324,14 +343,14 @@ type seenRecord struct {
 // seenResult returns the recorded result of p if p's payload is the one
 // recorded under its signer and ID.
 func seenResult(t *tx, p *Proposal, payloadHash Hash) (Result, bool) {
-	var seen seenRecord
-	if !t.getJSON(bucketSeen, key(p.Signer, p.ID), &seen) || seen.PayloadHash != payloadHash {
+	seen, ok := t.getSeen(key(p.Signer, p.ID))
+	if !ok || seen.PayloadHash != payloadHash {
 		return Result{}, false
 	}
 	r := seen.Result
 	if r.Outcome.Code == CodeConflict {
 		var e Entry
-		if t.getJSON(bucketJournal, u64(r.Seq), &e) {
+		if b := t.get(bucketJournal, u64(r.Seq)); b != nil && decodeEntry(r.Seq, b, &e) == nil {
 			r.Outcome.With = e.Outcome.With
 		}
 	}
@@ -465,7 +484,7 @@ func (l *Ledger) applyOne(t *tx, charter *Charter, entry LogEntry) Result {
 		// the journal.
 		seen := seenRecord{PayloadHash: adm.PayloadHash, Result: r}
 		seen.Result.Outcome.With = ""
-		t.putJSON(bucketSeen, key(a.p.Signer, a.p.ID), seen)
+		t.put(bucketSeen, key(a.p.Signer, a.p.ID), encodeSeen(&seen))
 	}
 	t.commit()
 	return r

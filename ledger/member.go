@@ -154,16 +154,15 @@ func applyTokenRegister(a *applyCtx) error {
 	if !b.ExpiresAt.After(a.now) {
 		return Errorf(CodeInvalid, "body.expires_at: %s is not in the future", b.ExpiresAt.UTC().Format(time.RFC3339))
 	}
-	var old Token
-	if a.tx.getJSON(bucketTokens, []byte(b.Hash), &old) {
+	if a.tx.get(bucketTokens, []byte(b.Hash)) != nil {
 		return Errorf(CodeConflict, "body.hash: this token is already registered")
 	}
 	scopes := slices.Clone(b.Scopes)
 	slices.Sort(scopes)
-	a.tx.putJSON(bucketTokens, []byte(b.Hash), Token{
+	a.tx.put(bucketTokens, []byte(b.Hash), encodeToken(&Token{
 		Hash: b.Hash, Member: a.p.Signer, Scopes: slices.Compact(scopes),
 		ExpiresAt: b.ExpiresAt.UTC(), Index: a.index,
-	})
+	}))
 	return nil
 }
 
@@ -176,8 +175,8 @@ func applyTokenRevoke(a *applyCtx) error {
 	if err := a.body(&b); err != nil {
 		return err
 	}
-	var t Token
-	if !a.tx.getJSON(bucketTokens, []byte(b.Hash), &t) {
+	t, ok := a.tx.getToken(b.Hash)
+	if !ok {
 		return Errorf(CodeNotFound, "body.hash: no such token")
 	}
 	if t.Member != a.p.Signer {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -111,6 +110,7 @@ func (l *Ledger) Restore(r io.Reader) error {
 	}
 	old := l.db
 	l.db = db
+	l.tail = nil
 	l.loadIndex()
 	l.applied.Store(applied)
 	l.wake()
@@ -336,7 +336,11 @@ func verifyJournal(t *tx) error {
 	var bad error
 	t.scan(bucketJournal, nil, func(k, v []byte) bool {
 		var e Entry
-		if err := unmarshalEntry(v, &e); err != nil {
+		if len(k) != 8 {
+			bad = fmt.Errorf("ledger: journal key %x is not a position", k)
+			return false
+		}
+		if err := decodeEntry(binary.BigEndian.Uint64(k), v, &e); err != nil {
 			bad = err
 			return false
 		}
@@ -368,13 +372,6 @@ func verifyJournal(t *tx) error {
 	}
 	if seq != head.Size || prev != head.LastHash || !bytes.Equal(root, head.Root[:]) {
 		return fmt.Errorf("ledger: journal of %d entries does not match its recorded head (size %d)", seq, head.Size)
-	}
-	return nil
-}
-
-func unmarshalEntry(b []byte, e *Entry) error {
-	if err := json.Unmarshal(b, e); err != nil {
-		return fmt.Errorf("ledger: undecodable journal entry: %w", err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -72,9 +73,13 @@ func replayJournal(t *tx, l *Ledger) error {
 		batch = batch[:0]
 	}
 	var bad error
-	t.scan(bucketJournal, nil, func(_, v []byte) bool {
+	t.scan(bucketJournal, nil, func(k, v []byte) bool {
 		var e Entry
-		if bad = unmarshalEntry(v, &e); bad != nil {
+		if len(k) != 8 {
+			bad = fmt.Errorf("ledger: journal key %x is not a position", k)
+			return false
+		}
+		if bad = decodeEntry(binary.BigEndian.Uint64(k), v, &e); bad != nil {
 			return false
 		}
 		if e.Seq == 0 {

@@ -85,6 +85,9 @@ type tx struct {
 	memos     *memos // the ledger's decoded records (keymemo.go)
 	// trace, when set, records what is read and committed (footprint.go).
 	trace *Footprint
+	// journal is the journal's tail while entries are appended (see
+	// journalTail); nil until the first append reads it.
+	journal *journalTail
 }
 
 func newTx(btx *bolt.Tx, ms *memos) *tx {
@@ -113,6 +116,14 @@ func (t *tx) put(bucket, k, v []byte) {
 }
 
 func (t *tx) del(bucket, k []byte) { t.put(bucket, k, nil) }
+
+// tail returns the journal's tail, reading it from the store on first use.
+func (t *tx) tail() *journalTail {
+	if t.journal == nil {
+		t.journal = newJournalTail(t)
+	}
+	return t.journal
+}
 
 // getJSON decodes the value at k into v and reports whether it existed.
 // A value that does not decode is a broken invariant: the store only holds

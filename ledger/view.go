@@ -160,7 +160,12 @@ func (v *View) Ballot(id string) (*Ballot, bool) {
 // Entry returns journal entry seq.
 func (v *View) Entry(seq uint64) (*Entry, bool) {
 	var e Entry
-	return &e, v.t.getJSON(bucketJournal, u64(seq), &e)
+	b := v.t.get(bucketJournal, u64(seq))
+	if b == nil {
+		return &e, false
+	}
+	mustDecodeEntry(seq, b, &e)
+	return &e, true
 }
 
 // list pages through one kind of record in ID order: it returns up to
@@ -237,7 +242,7 @@ func (v *View) Entries(from uint64, limit int) []*Entry {
 	c := v.t.btx.Bucket(bucketJournal).Cursor()
 	for k, val := c.Seek(u64(from)); k != nil && len(out) < limit; k, val = c.Next() {
 		e := new(Entry)
-		mustUnmarshal(bucketJournal, k, val, e)
+		mustDecodeEntry(binary.BigEndian.Uint64(k), val, e)
 		out = append(out, e)
 	}
 	return out
@@ -270,7 +275,7 @@ func (v *View) Digest() Hash {
 				continue
 			}
 			put(k)
-			put(val)
+			put(canonicalRecord(b, k, val))
 		}
 	}
 	head := v.Head()

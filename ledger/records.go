@@ -1,0 +1,282 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The stored forms of the records that every write touches: the journal
+// entry (journal.go), the replay-protection record (seen) and the token.
+// They are compact and versioned: a record begins with its form's version
+// byte, which is never '{', so a record that an earlier release wrote as
+// JSON still reads. The state digest hashes each record as the JSON it
+// stands for (canonicalRecord), so it is defined over the same content as
+// before, and nodes of both releases agree on it (docs/journal.md).
+const (
+	seenRecordV1  = 1
+	tokenRecordV1 = 1
+)
+
+// canonicalRecord returns the bytes the state digest hashes for a value
+// stored in bucket: the record's JSON, as the release before the compact
+// forms stored it. Values of other buckets are their stored bytes.
+func canonicalRecord(bucket, k, v []byte) []byte {
+	if len(v) == 0 || v[0] == '{' {
+		return v
+	}
+	switch string(bucket) {
+	case string(bucketSeen):
+		var s seenRecord
+		mustDecode(bucket, k, decodeSeen(v, &s))
+		return mustMarshal(&s)
+	case string(bucketTokens):
+		var t Token
+		mustDecode(bucket, k, decodeToken(v, &t))
+		return mustMarshal(&t)
+	}
+	return v
+}
+
+func mustDecode(bucket, k []byte, err error) {
+	if err != nil {
+		panic(fmt.Sprintf("ledger: corrupt state: bucket %s key %q: %v", bucket, k, err))
+	}
+}
+
+// getSeen reads the replay-protection record at k.
+func (t *tx) getSeen(k []byte) (seenRecord, bool) {
+	var s seenRecord
+	b := t.get(bucketSeen, k)
+	if b == nil {
+		return s, false
+	}
+	mustDecode(bucketSeen, k, decodeSeen(b, &s))
+	return s, true
+}
+
+// encodeSeen returns the stored form of s: the version, the payload hash,
+// then the result's index, seq, entry hash, outcome and duplicate flag.
+func encodeSeen(s *seenRecord) []byte {
+	r := &s.Result
+	b := make([]byte, 0, 1+32+8+8+32+1+outcomeSize(&r.Outcome))
+	b = append(b, seenRecordV1)
+	b = append(b, s.PayloadHash[:]...)
+	b = binary.BigEndian.AppendUint64(b, r.Index)
+	b = binary.BigEndian.AppendUint64(b, r.Seq)
+	b = append(b, r.EntryHash[:]...)
+	b = appendOutcome(b, &r.Outcome)
+	return append(b, boolByte(r.Duplicate))
+}
+
+func decodeSeen(b []byte, s *seenRecord) error {
+	if len(b) > 0 && b[0] == '{' {
+		return json.Unmarshal(b, s)
+	}
+	r := binReader{b: b}
+	if v := r.byte(); v != seenRecordV1 {
+		return fmt.Errorf("unknown stored form %d", v)
+	}
+	*s = seenRecord{}
+	r.hash(&s.PayloadHash)
+	s.Result.Index = r.u64()
+	s.Result.Seq = r.u64()
+	r.hash(&s.Result.EntryHash)
+	r.outcome(&s.Result.Outcome)
+	s.Result.Duplicate = r.byte() == 1
+	return r.done()
+}
+
+// getToken reads the token record at hash.
+func (t *tx) getToken(hash string) (Token, bool) {
+	var tok Token
+	b := t.get(bucketTokens, []byte(hash))
+	if b == nil {
+		return tok, false
+	}
+	mustDecode(bucketTokens, []byte(hash), decodeToken(b, &tok))
+	return tok, true
+}
+
+// encodeToken returns the stored form of tok: the version, the hash, the
+// member, the scopes, the expiry and the index it was registered at.
+func encodeToken(tok *Token) []byte {
+	n := 1 + 4*binary.MaxVarintLen64 + len(tok.Hash) + len(tok.Member) + timeSize + 8
+	for _, s := range tok.Scopes {
+		n += binary.MaxVarintLen64 + len(s)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, tokenRecordV1)
+	b = appendUvarintString(b, tok.Hash)
+	b = appendUvarintString(b, tok.Member)
+	b = binary.AppendUvarint(b, uint64(len(tok.Scopes)))
+	for _, s := range tok.Scopes {
+		b = appendUvarintString(b, s)
+	}
+	b = appendTime(b, tok.ExpiresAt)
+	return binary.BigEndian.AppendUint64(b, tok.Index)
+}
+
+func decodeToken(b []byte, tok *Token) error {
+	if len(b) > 0 && b[0] == '{' {
+		return json.Unmarshal(b, tok)
+	}
+	r := binReader{b: b}
+	if v := r.byte(); v != tokenRecordV1 {
+		return fmt.Errorf("unknown stored form %d", v)
+	}
+	*tok = Token{Hash: r.string(), Member: r.string()}
+	if n := r.count(); n > 0 { // a token has at least one scope
+		tok.Scopes = make([]string, n)
+		for i := range tok.Scopes {
+			tok.Scopes[i] = r.string()
+		}
+	}
+	tok.ExpiresAt = r.time()
+	tok.Index = r.u64()
+	return r.done()
+}
+
+// outcomeSize bounds the stored size of o.
+func outcomeSize(o *Outcome) int {
+	n := 8 * binary.MaxVarintLen64
+	for _, s := range []string{o.Status, o.Type, o.ID, o.Signer, string(o.Code), o.Message, o.With} {
+		n += len(s)
+	}
+	for _, ev := range o.Events {
+		n += 2*binary.MaxVarintLen64 + len(ev.Kind) + len(ev.Subject)
+	}
+	return n
+}
+
+// appendOutcome appends the outcome's strings and then its events, each
+// string prefixed by its length as a uvarint.
+func appendOutcome(b []byte, o *Outcome) []byte {
+	for _, s := range []string{o.Status, o.Type, o.ID, o.Signer, string(o.Code), o.Message, o.With} {
+		b = appendUvarintString(b, s)
+	}
+	b = binary.AppendUvarint(b, uint64(len(o.Events)))
+	for _, ev := range o.Events {
+		b = appendUvarintString(appendUvarintString(b, ev.Kind), ev.Subject)
+	}
+	return b
+}
+
+func appendUvarintString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// timeSize is the stored size of a time: seconds, nanoseconds and the UTC
+// offset in seconds, which JSON keeps too.
+const timeSize = 8 + 4 + 4
+
+func appendTime(b []byte, at time.Time) []byte {
+	_, off := at.Zone()
+	b = binary.BigEndian.AppendUint64(b, uint64(at.Unix()))
+	b = binary.BigEndian.AppendUint32(b, uint32(at.Nanosecond()))
+	return binary.BigEndian.AppendUint32(b, uint32(int32(off)))
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// binReader reads the fields of a stored record; the first error sticks.
+type binReader struct {
+	b   []byte
+	err error
+}
+
+var errTruncated = errors.New("truncated record")
+
+func (r *binReader) take(n uint64) []byte {
+	if r.err != nil || n > uint64(len(r.b)) {
+		r.err = errTruncated
+		return nil
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *binReader) byte() byte {
+	if b := r.take(1); b != nil {
+		return b[0]
+	}
+	return 0
+}
+
+func (r *binReader) u32() uint32 {
+	if b := r.take(4); b != nil {
+		return binary.BigEndian.Uint32(b)
+	}
+	return 0
+}
+
+func (r *binReader) u64() uint64 {
+	if b := r.take(8); b != nil {
+		return binary.BigEndian.Uint64(b)
+	}
+	return 0
+}
+
+func (r *binReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errTruncated
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// count reads a number of items that follow, each at least one byte long.
+func (r *binReader) count() uint64 {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.err = errTruncated
+		return 0
+	}
+	return n
+}
+
+func (r *binReader) hash(h *Hash) { copy(h[:], r.take(32)) }
+
+func (r *binReader) string() string { return string(r.take(r.uvarint())) }
+
+func (r *binReader) time() time.Time {
+	sec, nsec, off := int64(r.u64()), int64(r.u32()), int32(r.u32())
+	at := time.Unix(sec, nsec)
+	if off == 0 {
+		return at.UTC()
+	}
+	return at.In(time.FixedZone("", int(off)))
+}
+
+// outcome reads what appendOutcome wrote.
+func (r *binReader) outcome(o *Outcome) {
+	o.Status, o.Type, o.ID, o.Signer = r.string(), r.string(), r.string(), r.string()
+	o.Code, o.Message, o.With = Code(r.string()), r.string(), r.string()
+	if n := r.count(); n > 0 {
+		o.Events = make([]Event, n)
+		for i := range o.Events {
+			o.Events[i] = Event{Kind: r.string(), Subject: r.string()}
+		}
+	}
+}
+
+// done reports the first error, or bytes left over.
+func (r *binReader) done() error {
+	if r.err == nil && len(r.b) > 0 {
+		r.err = fmt.Errorf("%d bytes after the record", len(r.b))
+	}
+	return r.err
+}
