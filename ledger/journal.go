@@ -384,7 +384,6 @@ func mustDecodeEntry(seq uint64, b []byte, e *Entry) {
 	}
 }
 
-
 func treeKey(id compact.NodeID) []byte {
 	b := make([]byte, 9)
 	b[0] = byte(id.Level)
