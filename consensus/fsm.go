@@ -24,6 +24,13 @@ type fsm struct {
 
 	// observe, if set, is told about every applied batch.
 	observe atomic.Pointer[ApplyObserver]
+
+	// decoded holds the envelopes this node's API decoded for the entries
+	// it is proposing, by the address of the record's first byte (see
+	// Node.ProposeDecoded).
+	decoded sync.Map // *byte → *ledger.Decoded
+	// handedOver counts the entries applied with such an envelope.
+	handedOver atomic.Uint64
 }
 
 // ApplyObserver is told about each batch of committed proposals the ledger
@@ -62,7 +69,14 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		if l.Type != raft.LogCommand {
 			continue
 		}
-		entries = append(entries, ledger.LogEntry{Index: l.Index, Data: l.Data})
+		e := ledger.LogEntry{Index: l.Index, Data: l.Data}
+		if len(l.Data) > 0 {
+			if d, ok := f.decoded.Load(&l.Data[0]); ok {
+				e.Decoded = d.(*ledger.Decoded)
+				f.handedOver.Add(1)
+			}
+		}
+		entries = append(entries, e)
 		pos = append(pos, i)
 	}
 	if len(entries) == 0 {

@@ -247,7 +247,22 @@ func (n *Node) isDown() bool {
 // handed to Raft but its fate is unknown (leadership lost, timeout,
 // shutdown), the error wraps ErrAmbiguous: the entry may still commit.
 func (n *Node) Propose(ctx context.Context, envelope []byte) (*ledger.Result, error) {
-	return n.propose(ctx, ledger.EncodeRecord(n.cfg.Clock(), envelope))
+	return n.ProposeDecoded(ctx, envelope, nil)
+}
+
+// ProposeDecoded is Propose for an envelope the caller had the ledger
+// decode already (ledger.Admission.Decoded): this node's state machine
+// applies the entry with it rather than decoding the envelope again. The
+// ledger uses it only if it was decoded from these very bytes.
+func (n *Node) ProposeDecoded(ctx context.Context, envelope []byte, d *ledger.Decoded) (*ledger.Result, error) {
+	record := ledger.EncodeRecord(n.cfg.Clock(), envelope)
+	if d != nil && len(record) > 0 {
+		// Raft hands the leader's state machine the very slice it was
+		// given, so the record's first byte identifies it.
+		n.fsm.decoded.Store(&record[0], d)
+		defer n.fsm.decoded.Delete(&record[0])
+	}
+	return n.propose(ctx, record)
 }
 
 // ProposeTime appends a time record with the given body (see

@@ -100,6 +100,44 @@ func TestCluster_ProposeReplicates(t *testing.T) {
 	}
 }
 
+// TestCluster_LeaderAppliesTheDecodedEnvelope checks that an envelope the
+// API decoded reaches the leader's state machine with its entry, so the
+// leader does not decode it again, and that the entry is applied like any
+// other on every node.
+func TestCluster_LeaderAppliesTheDecodedEnvelope(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	leader := c.leader()
+	env := tokenProposal(c.g, "alpha", "tok-decoded")
+	var adm *ledger.Admission
+	leader.Ledger().View(func(v *ledger.View) error {
+		var err error
+		adm, err = v.Admit(env, v.LedgerTime())
+		return err
+	})
+	if adm == nil || adm.Decoded == nil {
+		t.Fatal("admission decoded nothing")
+	}
+	before := leader.fsm.handedOver.Load()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := leader.ProposeDecoded(ctx, env, adm.Decoded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Outcome.Status != ledger.StatusAccepted || r.Outcome.ID != "tok-decoded" {
+		t.Fatalf("outcome %+v", r.Outcome)
+	}
+	if got := leader.fsm.handedOver.Load() - before; got != 1 {
+		t.Fatalf("the leader's state machine took %d decoded envelopes, want 1", got)
+	}
+	c.converged(r.Index)
+	for _, n := range c.running() {
+		if ids := journalIDs(t, n); ids["tok-decoded"] != 1 {
+			t.Fatalf("%s journal holds tok-decoded %d times", n.ID(), ids["tok-decoded"])
+		}
+	}
+}
+
 func TestCluster_FollowerRejectsPropose(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	l := c.leader()

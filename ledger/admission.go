@@ -19,6 +19,10 @@ type Admission struct {
 	// EnvelopeHash is the SHA-256 of the envelope's bytes, computed once:
 	// the signature cache's key and the journal entry's envelope_hash.
 	EnvelopeHash Hash
+	// Decoded is the envelope with the bytes it was decoded from, for a
+	// leader to hand to Apply with the entry (LogEntry.Decoded); nil if
+	// the envelope did not decode.
+	Decoded *Decoded
 	// Earlier is the recorded result of an exact resubmission of a
 	// proposal already journaled, marked Duplicate. When it is set the
 	// signatures were not checked again: the keys that signed the original
@@ -82,21 +86,27 @@ func (v *View) Admit(raw []byte, at time.Time) (*Admission, error) {
 }
 
 // admit decodes and authenticates a proposal to be applied at index and
-// ledger time now, under charter. decoded is raw as DecodeEnvelope
-// returned it before, or nil. The Admission is never nil.
-func (l *Ledger) admit(t *tx, charter *Charter, index uint64, now time.Time, raw []byte, decoded *Envelope) (*Admission, error) {
-	adm := &Admission{EnvelopeHash: Hash(sha256.Sum256(raw))}
+// ledger time now, under charter. decoded is raw as the ledger decoded it
+// before, or nil. The Admission is never nil.
+func (l *Ledger) admit(t *tx, charter *Charter, index uint64, now time.Time, raw []byte, decoded *Decoded) (*Admission, error) {
+	adm := &Admission{}
+	if decoded != nil {
+		adm.EnvelopeHash = decoded.hash
+	} else {
+		adm.EnvelopeHash = sha256.Sum256(raw)
+	}
 	if len(raw) > charter.MaxProposalBytes {
 		return adm, Errorf(CodeTooLarge, "envelope: %d bytes is over the charter's limit of %d", len(raw), charter.MaxProposalBytes)
 	}
-	env := decoded
-	if env == nil {
-		var err error
-		if env, err = DecodeEnvelope(raw); err != nil {
+	if decoded == nil {
+		env, err := DecodeEnvelope(raw)
+		if err != nil {
 			return adm, err
 		}
+		decoded = &Decoded{raw: raw, env: env, hash: adm.EnvelopeHash}
 	}
-	adm.Envelope = env
+	env := decoded.env
+	adm.Envelope, adm.Decoded = env, decoded
 	p, err := DecodePayload(env.Payload)
 	if err != nil {
 		return adm, err
@@ -112,7 +122,8 @@ func (l *Ledger) admit(t *tx, charter *Charter, index uint64, now time.Time, raw
 	// An exact resubmission gets its original result before its
 	// signatures are checked again (see Admission.Earlier).
 	adm.PayloadHash = sha256.Sum256(env.Payload)
-	if r, ok := seenResult(t, p, adm.PayloadHash); ok {
+	seen, seenFound := t.getSeen(key(p.Signer, p.ID))
+	if r, ok := seen.result(t, seenFound, adm.PayloadHash); ok {
 		r.Duplicate = true
 		adm.Earlier = &r
 		return adm, nil
@@ -159,7 +170,7 @@ func (l *Ledger) admit(t *tx, charter *Charter, index uint64, now time.Time, raw
 	adm.SignedBy, adm.Signers, adm.remember = signedBy, signers, true
 	// An exact resubmission was answered above; the same ID with another
 	// payload is a conflict, and the original keeps its record.
-	if seen, ok := t.getSeen(key(p.Signer, p.ID)); ok {
+	if seenFound {
 		adm.remember = false
 		return adm, &IDTakenError{Err: Errorf(CodeConflict, "id: %s already used proposal ID %q for a different proposal (entry %d)", p.Signer, p.ID, seen.Result.Seq)}
 	}

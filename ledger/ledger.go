@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -89,9 +90,29 @@ type Options struct {
 type LogEntry struct {
 	Index uint64
 	Data  []byte
-	// env is the entry's envelope as Preverify decoded it, so that Apply
-	// does not decode it again; nil if Preverify did not.
-	env *Envelope
+	// Decoded, if set, is the entry's envelope as the ledger decoded it
+	// before: in the API's admission on the leader (Admission.Decoded) or
+	// in Preverify. Apply uses it instead of decoding again only if it was
+	// decoded from the entry's own envelope bytes, and verifies it like
+	// any other.
+	Decoded *Decoded
+}
+
+// Decoded is an envelope as the ledger decoded it, with the bytes it was
+// decoded from and their SHA-256. Only the ledger makes one, so Apply can
+// rely on the three agreeing.
+type Decoded struct {
+	raw  []byte
+	env  *Envelope
+	hash Hash
+}
+
+// decodedFrom returns d if it was decoded from exactly raw, else nil.
+func (d *Decoded) decodedFrom(raw []byte) *Decoded {
+	if d == nil || !bytes.Equal(d.raw, raw) {
+		return nil
+	}
+	return d
 }
 
 // Result is the answer to one applied entry.
@@ -344,7 +365,13 @@ type seenRecord struct {
 // recorded under its signer and ID.
 func seenResult(t *tx, p *Proposal, payloadHash Hash) (Result, bool) {
 	seen, ok := t.getSeen(key(p.Signer, p.ID))
-	if !ok || seen.PayloadHash != payloadHash {
+	return seen.result(t, ok, payloadHash)
+}
+
+// result is seenResult for a record already read: found says whether it
+// exists.
+func (seen *seenRecord) result(t *tx, found bool, payloadHash Hash) (Result, bool) {
+	if !found || seen.PayloadHash != payloadHash {
 		return Result{}, false
 	}
 	r := seen.Result
@@ -435,7 +462,7 @@ func (l *Ledger) applyOne(t *tx, charter *Charter, entry LogEntry) Result {
 	if (!charter.AttestedTime || l.opts.StampedTime) && rec.Stamp.After(now) {
 		now = rec.Stamp
 	}
-	adm, err := l.admit(t, charter, index, now, rec.Envelope, entry.env)
+	adm, err := l.admit(t, charter, index, now, rec.Envelope, entry.Decoded.decodedFrom(rec.Envelope))
 	if adm.Earlier != nil {
 		// No effect at all, not even on ledger time: the state stays a
 		// function of the journal, where a duplicate leaves no entry, so

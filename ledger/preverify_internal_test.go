@@ -41,13 +41,66 @@ func TestPreverify_LeavesEnvelopesForApply(t *testing.T) {
 		{Index: 3, Data: EncodeRecord(t0, envs[1].Encode())},
 	}
 	l.Preverify(entries)
-	if entries[1].env != nil {
-		t.Errorf("entry 2 (no envelope) got %+v", entries[1].env)
+	if entries[1].Decoded != nil {
+		t.Errorf("entry 2 (no envelope) got %+v", entries[1].Decoded)
 	}
 	for i, want := range map[int]*Envelope{0: envs[0], 2: envs[1]} {
-		got := entries[i].env
+		var got *Envelope
+		if d := entries[i].Decoded; d != nil {
+			got = d.env
+		}
 		if got == nil || string(got.Payload) != string(want.Payload) || got.Signatures[0].KeyID != want.Signatures[0].KeyID {
 			t.Errorf("entry %d: Preverify left %+v, want the envelope of its own record", i+1, got)
 		}
+	}
+}
+
+// TestApply_DecodedFromOtherBytesIsIgnored checks that Apply does not take
+// a decoded envelope on trust: one decoded from other bytes than the
+// entry's is ignored, and the entry is applied as its own record says.
+func TestApply_DecodedFromOtherBytesIsIgnored(t *testing.T) {
+	t0 := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	seed := sha256.Sum256([]byte("decoded test"))
+	key, err := NewKeyFromSeed(SchemeEd25519, seed[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &Genesis{Format: GenesisFormat, Name: "decoded", CreatedAt: t0, Charter: func() Charter { c := DefaultCharter(); c.AttestedTime = false; return c }(),
+		Members: []GenesisMember{{ID: "alpha", Role: RoleMember, Keys: []PublicKey{key.Public()}}}}
+	if err := g.Sign(NewSigner("alpha", key)); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(t.TempDir()+"/state.db", g, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	sign := func(id string) []byte {
+		p := &Proposal{V: 1, Consortium: g.ID(), ID: id, Type: "token.register", Signer: "alpha", IssuedAt: t0,
+			Body: []byte(`{"hash":"` + HashToken(id) + `","scopes":["read"],"expires_at":"2026-02-01T00:00:00Z"}`)}
+		e, err := SignDeterministic(p, NewSigner("alpha", key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.Encode()
+	}
+	mine, other := sign("mine"), sign("other")
+	var decoded *Decoded
+	l.View(func(v *View) error {
+		adm, err := v.Admit(other, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		decoded = adm.Decoded
+		return nil
+	})
+	r := l.Apply([]LogEntry{{Index: 1, Data: EncodeRecord(t0, mine), Decoded: decoded}})[0]
+	if r.Outcome.Status != StatusAccepted || r.Outcome.ID != "mine" {
+		t.Fatalf("applied %+v, want proposal mine accepted", r.Outcome)
+	}
+	// The same decoded envelope with its own bytes is used as is.
+	r = l.Apply([]LogEntry{{Index: 2, Data: EncodeRecord(t0, other), Decoded: decoded}})[0]
+	if r.Outcome.Status != StatusAccepted || r.Outcome.ID != "other" {
+		t.Fatalf("applied %+v, want proposal other accepted", r.Outcome)
 	}
 }

@@ -128,7 +128,8 @@ func decodeDSSEBase64(s string) ([]byte, error) {
 		return nil, errors.New("invalid base64: contains a line break")
 	}
 	enc := base64.StdEncoding
-	if strings.ContainsAny(s, "-_") {
+	// Two byte searches: ContainsAny scans a signature's 4 KB far slower.
+	if strings.IndexByte(s, '-') >= 0 || strings.IndexByte(s, '_') >= 0 {
 		enc = base64.URLEncoding
 	}
 	if !strings.HasSuffix(s, "=") && len(s)%4 != 0 {

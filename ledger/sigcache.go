@@ -75,8 +75,11 @@ func (c *sigCache) verify(v *VerifyingKey, env *Hash, i int, msg, sig []byte) bo
 // remembers the ones that verify so that Apply does not repeat the work.
 // It returns the key IDs that signed.
 func (l *Ledger) VerifyEnvelope(raw []byte, env *Envelope, lookup func(keyID string) (PublicKey, bool)) ([]string, error) {
-	envHash := Hash(sha256.Sum256(raw))
-	return env.verifyWith(func(id string) (*VerifyingKey, bool, error) {
+	return l.verifyDecoded(&Decoded{raw: raw, env: env, hash: sha256.Sum256(raw)}, lookup)
+}
+
+func (l *Ledger) verifyDecoded(d *Decoded, lookup func(keyID string) (PublicKey, bool)) ([]string, error) {
+	return d.env.verifyWith(func(id string) (*VerifyingKey, bool, error) {
 		pk, ok := lookup(id)
 		if !ok {
 			return nil, false, nil
@@ -87,7 +90,7 @@ func (l *Ledger) VerifyEnvelope(raw []byte, env *Envelope, lookup func(keyID str
 		}
 		return v, true, nil
 	}, func(v *VerifyingKey, i int, msg, sig []byte) bool {
-		return l.sigs.verify(v, &envHash, i, msg, sig)
+		return l.sigs.verify(v, &d.hash, i, msg, sig)
 	}, nil)
 }
 
@@ -104,19 +107,20 @@ func (l *Ledger) Preverify(entries []LogEntry) {
 	if l.opts.SkipVerify || len(entries) < 2 {
 		return
 	}
-	type decoded struct {
-		raw []byte
-		env *Envelope
-	}
-	envs := make([]decoded, 0, len(entries))
+	envs := make([]*Decoded, 0, len(entries))
 	for i, e := range entries {
 		rec, err := DecodeRecord(e.Data)
 		if err != nil {
 			continue
 		}
+		if d := e.Decoded.decodedFrom(rec.Envelope); d != nil {
+			envs = append(envs, d)
+			continue
+		}
 		if env, err := DecodeEnvelope(rec.Envelope); err == nil {
-			envs = append(envs, decoded{rec.Envelope, env})
-			entries[i].env = env // for Apply, which would decode it again
+			d := &Decoded{raw: rec.Envelope, env: env, hash: sha256.Sum256(rec.Envelope)}
+			envs = append(envs, d)
+			entries[i].Decoded = d // for Apply, which would decode it again
 		}
 	}
 	if len(envs) == 0 {
@@ -138,14 +142,14 @@ func (l *Ledger) Preverify(entries []LogEntry) {
 		return k.Public, ok
 	}
 	workers := min(runtime.GOMAXPROCS(0), len(envs))
-	next := make(chan decoded)
+	next := make(chan *Decoded)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for d := range next {
-				l.VerifyEnvelope(d.raw, d.env, lookup)
+				l.verifyDecoded(d, lookup)
 			}
 		}()
 	}

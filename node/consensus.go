@@ -23,8 +23,10 @@ type Consensus interface {
 	// Propose appends a signed envelope to the log and returns the
 	// ledger's result for it. It fails with ErrNotLeader on a follower and
 	// with an error wrapping ErrAmbiguous when the entry may or may not
-	// have been committed.
-	Propose(ctx context.Context, envelope []byte) (*ledger.Result, error)
+	// have been committed. decoded, if not nil, is the envelope as the
+	// API's admission decoded it, which the leader's state machine uses
+	// instead of decoding it again.
+	Propose(ctx context.Context, envelope []byte, decoded *ledger.Decoded) (*ledger.Result, error)
 	// IsLeader reports whether this node is the Raft leader.
 	IsLeader() bool
 	// Leader returns the leader's server ID and Raft address, or "" when

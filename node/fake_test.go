@@ -36,7 +36,7 @@ var _ Consensus = (*fakeConsensus)(nil)
 
 func (f *fakeConsensus) ID() string             { return f.IDFn() }
 func (f *fakeConsensus) Ledger() *ledger.Ledger { return f.LedgerFn() }
-func (f *fakeConsensus) Propose(ctx context.Context, env []byte) (*ledger.Result, error) {
+func (f *fakeConsensus) Propose(ctx context.Context, env []byte, _ *ledger.Decoded) (*ledger.Result, error) {
 	return f.ProposeFn(ctx, env)
 }
 func (f *fakeConsensus) IsLeader() bool                                { return f.IsLeaderFn() }

@@ -321,8 +321,8 @@ func (a adapter) Leader() (string, string) {
 	return a.n.Leader()
 }
 
-func (a adapter) Propose(ctx context.Context, env []byte) (*ledger.Result, error) {
-	r, err := a.n.Propose(ctx, env)
+func (a adapter) Propose(ctx context.Context, env []byte, decoded *ledger.Decoded) (*ledger.Result, error) {
+	r, err := a.n.ProposeDecoded(ctx, env, decoded)
 	return r, mapConsensusErr(err)
 }
 

@@ -97,7 +97,7 @@ func (s *Server) handleProposalCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.noteWrite(r.Context())
-	res, err := s.c.Propose(r.Context(), body)
+	res, err := s.c.Propose(r.Context(), body, pc.decoded)
 	if errors.Is(err, ErrNotLeader) {
 		s.forward(w, r, body)
 		return
@@ -137,6 +137,9 @@ type prechecked struct {
 	resubmission *ledger.Result
 	// signer is the proposal's signer, once its signatures verified.
 	signer string
+	// decoded is the envelope as admission decoded it, for the leader's
+	// state machine (Consensus.Propose).
+	decoded *ledger.Decoded
 	// behind is set on a refusal that rests on keys or members this node
 	// does not know as valid, which a node behind the leader may not know
 	// yet: a signature by a key it does not hold, or a signer that is not
@@ -166,7 +169,7 @@ func (s *Server) precheck(raw []byte) (prechecked, error) {
 			pc.resubmission = adm.Earlier
 		}
 		if err == nil {
-			pc.signer = adm.Proposal.Signer
+			pc.signer, pc.decoded = adm.Proposal.Signer, adm.Decoded
 			if adm.Earlier == nil {
 				err = refuseInTheClear(v, adm.Proposal)
 			}
