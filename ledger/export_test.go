@@ -15,7 +15,7 @@ func (l *Ledger) AppendEntryForTest(format int, index uint64, at time.Time, enve
 	err := l.db.Update(func(btx *bolt.Tx) error {
 		t := newTx(btx, l.memos)
 		e = appendEntry(t, format, index, at, envelope, sha256.Sum256(envelope), o)
-		t.journal.flush(t)
+		t.flushBatch()
 		t.commit()
 		return nil
 	})

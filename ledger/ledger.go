@@ -230,7 +230,7 @@ func writeGenesis(t *tx, g *Genesis) {
 		t.putJSON(bucketMembers, []byte(gm.ID), m)
 	}
 	appendEntry(t, g.Charter.journalFormat(), 0, g.CreatedAt.UTC(), doc, sha256.Sum256(doc), Outcome{Status: StatusAccepted, Type: "genesis", ID: id})
-	t.journal.flush(t)
+	t.flushBatch()
 }
 
 // Close closes the state store.
@@ -308,8 +308,8 @@ func (l *Ledger) Apply(entries []LogEntry) []*Result {
 			results[i] = &r
 			last = e.Index
 		}
+		t.flushBatch()
 		if t.journal != nil {
-			t.journal.flush(t)
 			t.journal.applied = last
 			tail = t.journal
 		}
@@ -343,15 +343,23 @@ func loadCharter(t *tx) Charter {
 }
 
 func loadLedgerTime(t *tx) time.Time {
+	if t.nowRead {
+		return t.now
+	}
 	b := t.get(bucketMeta, metaLedgerTime)
 	if len(b) != 8 {
 		panic("ledger: state store has no ledger time")
 	}
-	return time.Unix(0, int64(binary.BigEndian.Uint64(b))).UTC()
+	t.now, t.nowRead = time.Unix(0, int64(binary.BigEndian.Uint64(b))).UTC(), true
+	return t.now
 }
 
+// putLedgerTime moves ledger time. It stands even if the proposal is then
+// rejected (discard leaves it), and reaches the store with the batch
+// (flushBatch).
 func putLedgerTime(t *tx, at time.Time) {
-	t.put(bucketMeta, metaLedgerTime, u64(uint64(at.UnixNano())))
+	// As stored: what a later batch reads back must be what this one saw.
+	t.now, t.nowRead, t.nowMoved = time.Unix(0, at.UnixNano()).UTC(), true, true
 }
 
 // seenRecord remembers an authenticated proposal by (signer, ID), so that a

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -88,6 +89,26 @@ type tx struct {
 	// journal is the journal's tail while entries are appended (see
 	// journalTail); nil until the first append reads it.
 	journal *journalTail
+	// names and keys are commit's scratch space, kept between the
+	// proposals of a batch.
+	names, keys []string
+	// now is ledger time once read or moved, and nowMoved reports whether
+	// it moved: like the journal's tail, it is written once per batch
+	// (flushBatch), not once per entry.
+	now               time.Time
+	nowRead, nowMoved bool
+}
+
+// flushBatch writes what the batch kept in memory: the journal's tail and
+// ledger time.
+func (t *tx) flushBatch() {
+	if t.journal != nil {
+		t.journal.flush(t)
+	}
+	if t.nowMoved {
+		t.put(bucketMeta, metaLedgerTime, u64(uint64(t.now.UnixNano())))
+		t.nowMoved = false
+	}
 }
 
 func newTx(btx *bolt.Tx, ms *memos) *tx {
@@ -185,19 +206,22 @@ func (t *tx) scan(bucket, prefix []byte, fn func(k, v []byte) bool) {
 // commit writes the overlay into the bbolt transaction, in sorted order so
 // that page layout is the same on every node.
 func (t *tx) commit() {
-	names := make([]string, 0, len(t.pending))
-	for n := range t.pending {
-		names = append(names, n)
+	names := t.names[:0]
+	for n, p := range t.pending {
+		if len(p) > 0 {
+			names = append(names, n)
+		}
 	}
 	slices.Sort(names)
 	for _, n := range names {
 		b := t.btx.Bucket([]byte(n))
 		p := t.pending[n]
-		keys := make([]string, 0, len(p))
+		keys := t.keys[:0]
 		for k := range p {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
+		t.keys = keys
 		for _, k := range keys {
 			var err error
 			if v := p[k]; v == nil {
@@ -216,10 +240,17 @@ func (t *tx) commit() {
 			}
 		}
 	}
-	clear(t.pending)
+	t.names = names
+	t.discard()
 }
 
-func (t *tx) discard() { clear(t.pending) }
+// discard empties the overlay. Each bucket's map is kept for the next
+// proposal of the batch, which most likely writes the same buckets.
+func (t *tx) discard() {
+	for _, p := range t.pending {
+		clear(p)
+	}
+}
 
 func mustMarshal(v any) []byte {
 	b, err := json.Marshal(v)
