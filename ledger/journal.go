@@ -266,7 +266,7 @@ func loadJournal(t *tx) journalState {
 // (Ledger.tail), so a node reads the head from the store only after it
 // opens or restores a state.
 type journalTail struct {
-	head    Head
+	head    Head // its Root is set by flush
 	rng     *compact.Range
 	applied uint64 // the applied index this tail is the journal of
 }
@@ -281,8 +281,14 @@ func newJournalTail(t *tx) *journalTail {
 	return &journalTail{head: js.Head, rng: r}
 }
 
-// flush stores the head and the range in the meta bucket.
+// flush stores the head and the range in the meta bucket. The tree's
+// root is computed here, once per batch: no entry needs it.
 func (j *journalTail) flush(t *tx) {
+	root, err := j.rng.GetRootHash(nil)
+	if err != nil {
+		panic(fmt.Sprintf("ledger: journal root: %v", err))
+	}
+	copy(j.head.Root[:], root)
 	t.putJSON(bucketMeta, metaJournal, journalState{Head: j.head, Range: j.rng.Hashes()})
 }
 
@@ -315,12 +321,7 @@ func appendEntry(t *tx, format int, index uint64, ledgerTime time.Time, envelope
 	if err := j.rng.Append(leaf, store); err != nil {
 		panic(fmt.Sprintf("ledger: journal append: %v", err))
 	}
-	root, err := j.rng.GetRootHash(nil)
-	if err != nil {
-		panic(fmt.Sprintf("ledger: journal root: %v", err))
-	}
-	j.head = Head{Size: e.Seq + 1, LastHash: e.Hash}
-	copy(j.head.Root[:], root)
+	j.head = Head{Size: e.Seq + 1, LastHash: e.Hash} // the root waits for flush
 	t.put(bucketJournal, u64(e.Seq), encodeEntry(&e))
 	return e
 }

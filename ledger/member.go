@@ -113,22 +113,17 @@ type KeyRotate struct {
 	New PublicKey `json:"new"`
 }
 
+// validHexHash reports whether s is 64 lower-case hex digits.
 func validHexHash(s string) bool {
 	if len(s) != 64 {
 		return false
 	}
-	_, err := hex.DecodeString(s)
-	return err == nil && s == hexLower(s)
-}
-
-func hexLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'F' {
-			b[i] = c + 'a' - 'A'
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
 		}
 	}
-	return string(b)
+	return true
 }
 
 func init() {

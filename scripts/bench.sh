@@ -76,7 +76,7 @@ fi
 
 # The etcd yardstick: round N's reports go to $OUT/etcd/round-N.
 yard="$OUT/etcd"
-chartacmd="$BIN bench --workload write --write-baselines=false --scheme $COMPOSITE --compare-schemes ed25519 --clients $CLIENTS --duration $DURATION --json $yard/round-N/charta.json"
+chartacmd="$BIN bench --workload write --write-baselines=false --scheme $COMPOSITE --compare-schemes ed25519 --clients $CLIENTS --duration $DURATION --json $yard/round-N/charta.json --profile $yard/round-N/profiles"
 etcdcmd() { # scheme, client counts
   echo "$PEERBENCH etcd --charta $BIN --size-from $yard/round-N/charta.json --scheme $1 --clients $2 --duration $DURATION --json $yard/round-N/etcd-$1.json"
 }

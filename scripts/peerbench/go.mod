@@ -3,6 +3,7 @@ module github.com/charta/charta/scripts/peerbench
 go 1.26.8
 
 require (
+	github.com/google/pprof v0.0.0-20261105003125-4bf881d7fb0b
 	go.etcd.io/etcd/client/v3 v3.5.36
 	go.uber.org/zap v1.17.0
 )

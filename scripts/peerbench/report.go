@@ -50,6 +50,9 @@ type round struct {
 	name   string
 	charta chartaReport
 	etcd   []EtcdReport
+	// splits are the nodes' CPU by part for each scheme's write run at
+	// the most clients, when the round has the nodes' profiles.
+	splits map[string]split
 }
 
 // readRound reads dir/charta.json and dir/etcd-*.json.
@@ -73,7 +76,33 @@ func readRound(dir string) (round, error) {
 		r.etcd = append(r.etcd, e)
 	}
 	slices.SortStableFunc(r.etcd, func(a, b EtcdReport) int { return compareSchemes(a.Scheme, b.Scheme) })
+	r.splits = map[string]split{}
+	for _, e := range r.etcd {
+		res, ok := r.mostClients(e.Scheme)
+		if !ok || res.Clients < 2 {
+			continue
+		}
+		s, ok, err := readSplit(filepath.Join(dir, "profiles"), "write "+e.Scheme, res.Ops)
+		if err != nil {
+			return r, err
+		}
+		if ok {
+			r.splits[e.Scheme] = s
+		}
+	}
 	return r, nil
+}
+
+// mostClients is the charta write run of scheme with the most clients.
+func (r round) mostClients(scheme string) (chartaResult, bool) {
+	var best chartaResult
+	found := false
+	for _, c := range r.charta.Results {
+		if strings.HasPrefix(c.Name, "write "+scheme+" ") && (!found || c.Clients > best.Clients) {
+			best, found = c, true
+		}
+	}
+	return best, found
 }
 
 func readJSON(path string, v any) error {
@@ -170,6 +199,8 @@ type row struct {
 	rounds         []float64 // each round's ratio, or difference for latency rows
 	want           string
 	met, hasTarget bool
+	// absolute rows have no etcd figure: rounds holds Charta's own.
+	absolute bool
 }
 
 // compare computes the rows from the rounds: for each scheme and client
@@ -250,6 +281,59 @@ func compare(rounds []round) []row {
 		}
 		rows = append(rows, rw)
 	}
+	return append(rows, costRows(rounds)...)
+}
+
+// The targets on the nodes' cost per composite-signed write, summed over
+// the three nodes (issue 22).
+const (
+	cpuTargetMicros   = 450
+	applyTargetMicros = 100
+)
+
+// costRows are the nodes' CPU per write (from /proc, beside etcd's) and the
+// ledger's apply per write (from the nodes' profiles) in the composite
+// write run with the most clients, when the rounds measured them.
+func costRows(rounds []round) []row {
+	const scheme = "ml-dsa-65+ed25519"
+	var cpu, etcdCPU, cpuRatio, apply []float64
+	clients, size := 0, 0
+	for _, r := range rounds {
+		res, ok := r.mostClients(scheme)
+		if !ok || res.Clients < 2 {
+			continue
+		}
+		clients = res.Clients
+		if c := res.cpuMicrosPerOp(); c > 0 {
+			for _, p := range r.pairs() {
+				if p.scheme == scheme && p.clients == res.Clients && p.etcd.CPUMicrosPerOp > 0 {
+					cpu, etcdCPU = append(cpu, c), append(etcdCPU, p.etcd.CPUMicrosPerOp)
+					cpuRatio = append(cpuRatio, c/p.etcd.CPUMicrosPerOp)
+					size = p.valueBytes
+				}
+			}
+		}
+		if s, ok := r.splits[scheme]; ok {
+			apply = append(apply, s.apply())
+		}
+	}
+	var rows []row
+	if len(cpu) > 0 {
+		c := median(cpu)
+		rows = append(rows, row{
+			what:   fmt.Sprintf("%s-signed writes, %d clients: CPU per write, three nodes, against %s-byte puts", scheme, clients, commas(float64(size))),
+			charta: c, etcd: median(etcdCPU), unitC: "µs", unitE: "µs", ratio: median(cpuRatio), rounds: cpuRatio,
+			want: fmt.Sprintf("<= %d µs", cpuTargetMicros), hasTarget: true, met: c <= cpuTargetMicros,
+		})
+	}
+	if len(apply) > 0 {
+		a := median(apply)
+		rows = append(rows, row{
+			what:   fmt.Sprintf("%s-signed writes, %d clients: ledger apply per write, three nodes (profiles)", scheme, clients),
+			charta: a, unitC: "µs", absolute: true, rounds: apply,
+			want: fmt.Sprintf("<= %d µs", applyTargetMicros), hasTarget: true, met: a <= applyTargetMicros,
+		})
+	}
 	return rows
 }
 
@@ -280,7 +364,13 @@ func markdown(w io.Writer, rounds []round, rows []row) {
 	for _, r := range rows {
 		var ratio string
 		var each []string
-		if r.latency {
+		etcd := fig(r.etcd) + " " + r.unitE
+		if r.absolute {
+			ratio, etcd = "—", "—"
+			for _, x := range r.rounds {
+				each = append(each, fig(x))
+			}
+		} else if r.latency {
 			ratio = fmt.Sprintf("%+.2f ms (%.2f×)", r.diff, r.ratio)
 			for _, x := range r.rounds {
 				each = append(each, fmt.Sprintf("%+.2f ms", x))
@@ -298,9 +388,10 @@ func markdown(w io.Writer, rounds []round, rows []row) {
 				met = "**no**"
 			}
 		}
-		fmt.Fprintf(w, "| %s | %s %s | %s %s | %s | %s | %s | %s |\n", r.what, fig(r.charta), r.unitC, fig(r.etcd), r.unitE, ratio,
+		fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s | %s | %s |\n", r.what, fig(r.charta), r.unitC, etcd, ratio,
 			r.want, met, strings.Join(each, ", "))
 	}
+	splitTable(w, rounds)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| round | run | clients | value bytes | throughput | p50 ms | p99 ms | CPU µs per op (3 servers) | errors |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
