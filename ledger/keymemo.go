@@ -38,6 +38,9 @@ type memos struct {
 	keys    memo[KeyRecord]
 	members memo[Member]
 	tokens  memo[Token]
+	// charter is read by every admission: the API's precheck of every
+	// write, and every batch.
+	charter memo[Charter]
 }
 
 func newMemos() *memos {
@@ -58,6 +61,15 @@ func newMemos() *memos {
 		tokens: memo[Token]{bucket: bucketTokens, read: decodeToken, clone: func(t Token) Token {
 			t.Scopes = slices.Clone(t.Scopes)
 			return t
+		}},
+		charter: memo[Charter]{bucket: bucketMeta, clone: func(c Charter) Charter {
+			c.ExportPolicy = slices.Clone(c.ExportPolicy)
+			for i := range c.ExportPolicy {
+				r := &c.ExportPolicy[i]
+				r.Deny, r.RequireDuties = slices.Clone(r.Deny), slices.Clone(r.RequireDuties)
+			}
+			c.SealAuditors = slices.Clone(c.SealAuditors)
+			return c
 		}},
 	}
 }

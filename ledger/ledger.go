@@ -335,8 +335,8 @@ func (l *Ledger) Apply(entries []LogEntry) []*Result {
 }
 
 func loadCharter(t *tx) Charter {
-	var c Charter
-	if !t.getJSON(bucketMeta, metaCharter, &c) {
+	c, ok := t.memos.charter.get(t, string(metaCharter))
+	if !ok {
 		panic("ledger: state store has no charter")
 	}
 	return c
