@@ -29,7 +29,8 @@ type fsm struct {
 	// it is proposing, by the address of the record's first byte (see
 	// Node.ProposeDecoded).
 	decoded sync.Map // *byte → *ledger.Decoded
-	// handedOver counts the entries applied with such an envelope.
+	// handedOver counts the entries applied with such an envelope, for
+	// the tests.
 	handedOver atomic.Uint64
 }
 

@@ -130,6 +130,11 @@ func TestCluster_LeaderAppliesTheDecodedEnvelope(t *testing.T) {
 	if got := leader.fsm.handedOver.Load() - before; got != 1 {
 		t.Fatalf("the leader's state machine took %d decoded envelopes, want 1", got)
 	}
+	left := 0
+	leader.fsm.decoded.Range(func(any, any) bool { left++; return true })
+	if left != 0 {
+		t.Fatalf("%d decoded envelopes left behind after their proposals returned", left)
+	}
 	c.converged(r.Index)
 	for _, n := range c.running() {
 		if ids := journalIDs(t, n); ids["tok-decoded"] != 1 {

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"maps"
 	"slices"
@@ -13,7 +14,7 @@ import (
 // view before it proposes it (View.Admit), through the same code, so the
 // two cannot disagree about what is admissible.
 type Admission struct {
-	Envelope    *Envelope // the decoded envelope
+	Envelope    *Envelope // the decoded envelope; read-only (Decoded holds it too)
 	Proposal    *Proposal // its decoded payload; nil if the envelope did not decode
 	PayloadHash Hash      // SHA-256 of the payload: what replay protection compares
 	// EnvelopeHash is the SHA-256 of the envelope's bytes, computed once:
@@ -82,7 +83,15 @@ func (e *SkewError) Unwrap() error { return e.Err }
 // check that failed.
 func (v *View) Admit(raw []byte, at time.Time) (*Admission, error) {
 	charter := loadCharter(v.t)
-	return v.l.admit(v.t, &charter, v.AppliedIndex()+1, at, raw, nil)
+	adm, err := v.l.admit(v.t, &charter, v.AppliedIndex()+1, at, raw, nil)
+	if adm.Decoded != nil {
+		// The caller keeps raw: Apply compares the entry's bytes with
+		// what was decoded, not with whatever raw holds by then.
+		d := *adm.Decoded
+		d.raw = bytes.Clone(raw)
+		adm.Decoded = &d
+	}
+	return adm, err
 }
 
 // admit decodes and authenticates a proposal to be applied at index and
@@ -122,8 +131,8 @@ func (l *Ledger) admit(t *tx, charter *Charter, index uint64, now time.Time, raw
 	// An exact resubmission gets its original result before its
 	// signatures are checked again (see Admission.Earlier).
 	adm.PayloadHash = sha256.Sum256(env.Payload)
-	seen, seenFound := t.getSeen(key(p.Signer, p.ID))
-	if r, ok := seen.result(t, seenFound, adm.PayloadHash); ok {
+	seen := t.getSeen(key(p.Signer, p.ID))
+	if r, ok := seen.result(t, adm.PayloadHash); ok {
 		r.Duplicate = true
 		adm.Earlier = &r
 		return adm, nil
@@ -170,7 +179,7 @@ func (l *Ledger) admit(t *tx, charter *Charter, index uint64, now time.Time, raw
 	adm.SignedBy, adm.Signers, adm.remember = signedBy, signers, true
 	// An exact resubmission was answered above; the same ID with another
 	// payload is a conflict, and the original keeps its record.
-	if seenFound {
+	if seen != nil {
 		adm.remember = false
 		return adm, &IDTakenError{Err: Errorf(CodeConflict, "id: %s already used proposal ID %q for a different proposal (entry %d)", p.Signer, p.ID, seen.Result.Seq)}
 	}

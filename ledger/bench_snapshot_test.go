@@ -92,3 +92,33 @@ func signedRecords(g *ledger.Genesis, s ledger.Scheme, n int) [][]byte {
 	wg.Wait()
 	return records
 }
+
+// BenchmarkDigest measures the state digest of a ledger holding n
+// token registrations, each leaving a token and a replay record: the
+// digest visits every key and value of the state, and hashes a record
+// stored in binary as the JSON it stands for.
+func BenchmarkDigest(b *testing.B) {
+	const n = 20_000
+	s := ledger.SchemeEd25519
+	g := &ledger.Genesis{Format: ledger.GenesisFormat, Name: "bench", CreatedAt: t0, Charter: ledgertest.StampedCharter()}
+	g.Members = []ledger.GenesisMember{{ID: "alpha", Role: ledger.RoleMember, Keys: []ledger.PublicKey{ledgertest.Key("alpha", s).Public()}}}
+	g.Sign(ledgertest.Signer("alpha", s))
+	l, err := ledger.Open(filepath.Join(b.TempDir(), "state.db"), g, ledger.Options{SkipVerify: true, NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	records := signedRecords(g, s, n)
+	for i := 0; i < n; i += 512 {
+		entries := make([]ledger.LogEntry, 0, 512)
+		for j := i; j < min(i+512, n); j++ {
+			entries = append(entries, ledger.LogEntry{Index: uint64(j + 1), Data: records[j]})
+		}
+		l.Apply(entries)
+	}
+	b.ResetTimer()
+	for range b.N {
+		l.View(func(v *ledger.View) error { v.Digest(); return nil })
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/entry")
+}

@@ -19,7 +19,7 @@ type Footprint struct {
 // traced reports whether reads and writes of k in bucket enter a
 // footprint. Of the meta bucket only the charter does: the rest is the
 // applied index, ledger time and the journal head, which every entry
-// reads and writes.
+// reads and moves (the batch writes them once).
 func traced(bucket, k []byte) bool {
 	switch {
 	case bytes.Equal(bucket, bucketJournal), bytes.Equal(bucket, bucketTree):

@@ -371,7 +371,7 @@ func executeMemberStatus(to MemberStatus) func(*applyCtx, json.RawMessage) error
 		if to == MemberRemoved {
 			a.tx.scan(bucketTokens, nil, func(k, v []byte) bool {
 				var t Token
-				mustDecode(bucketTokens, k, decodeToken(v, &t))
+				mustBeStored(bucketTokens, k, decodeToken(v, &t))
 				if t.Member == m.ID {
 					a.tx.del(bucketTokens, k)
 				}

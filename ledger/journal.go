@@ -13,6 +13,7 @@ import (
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Hash is a SHA-256 digest. It encodes as lower-case hex in JSON.
@@ -195,7 +196,7 @@ func binaryEntryHash(e *Entry) Hash {
 	b = binary.BigEndian.AppendUint64(b, uint64(e.LedgerTime.UnixNano()))
 	b = append(b, e.EnvelopeHash[:]...)
 	o := &e.Outcome
-	for _, s := range []string{o.Status, o.Type, o.ID, o.Signer, string(o.Code), o.Message, o.With} {
+	for _, s := range o.strings() {
 		b = appendString(b, s)
 	}
 	b = binary.BigEndian.AppendUint64(b, uint64(len(o.Events)))
@@ -266,9 +267,12 @@ func loadJournal(t *tx) journalState {
 // (Ledger.tail), so a node reads the head from the store only after it
 // opens or restores a state.
 type journalTail struct {
-	head    Head // its Root is set by flush
-	rng     *compact.Range
-	applied uint64 // the applied index this tail is the journal of
+	head Head // its Root is set by flush
+	rng  *compact.Range
+	// applied and db say which state this tail is the journal of: a
+	// batch takes it only if both are the ledger's current ones.
+	applied uint64
+	db      *bolt.DB
 }
 
 // newJournalTail reads the tail from the store.
@@ -370,11 +374,23 @@ func decodeEntry(seq uint64, b []byte, e *Entry) error {
 	r.hash(&e.PrevHash)
 	r.hash(&e.Hash)
 	r.outcome(&e.Outcome)
-	if r.err != nil || format > JournalBinary {
-		return fmt.Errorf("ledger: journal entry %d: truncated or malformed", seq)
+	if r.err != nil {
+		return fmt.Errorf("ledger: journal entry %d: %w", seq, r.err)
+	}
+	if format != 0 && format != JournalBinary { // JournalJSON is stored as 0
+		return fmt.Errorf("ledger: journal entry %d: unknown format v=%d", seq, format)
 	}
 	e.Envelope = append([]byte{}, r.b...) // the rest of the record
 	return nil
+}
+
+// decodeEntryAt decodes a stored entry under its key in the journal
+// bucket.
+func decodeEntryAt(k, b []byte, e *Entry) error {
+	if len(k) != 8 {
+		return fmt.Errorf("ledger: journal key %x is not a position", k)
+	}
+	return decodeEntry(binary.BigEndian.Uint64(k), b, e)
 }
 
 // mustDecodeEntry decodes an entry that Apply stored, which cannot fail

@@ -76,23 +76,23 @@ func newMemos() *memos {
 
 // decode returns the record stored as raw under id. raw may belong to a
 // bbolt transaction: the memo keeps its own copy.
-func (mm *memo[T]) decode(id string, raw []byte) T { return mm.decodeShared(id, raw, true) }
+func (mm *memo[T]) decode(id string, raw []byte) T { return mm.decodeShared(id, raw, false) }
 
-// decodeShared is decode that, unless copy is set, returns the memo's own
+// decodeShared is decode that, if shared is set, returns the memo's own
 // record: its slices are shared, and the caller must only read them.
-func (mm *memo[T]) decodeShared(id string, raw []byte, copy bool) T {
+func (mm *memo[T]) decodeShared(id string, raw []byte, shared bool) T {
 	mm.mu.RLock()
 	e, ok := mm.m[id]
 	mm.mu.RUnlock()
 	if ok && bytes.Equal(e.raw, raw) {
-		if !copy {
+		if shared {
 			return e.rec
 		}
 		return mm.clone(e.rec)
 	}
 	var rec T
 	if mm.read != nil {
-		mustDecode(mm.bucket, []byte(id), mm.read(raw, &rec))
+		mustBeStored(mm.bucket, []byte(id), mm.read(raw, &rec))
 	} else {
 		mustUnmarshal(mm.bucket, []byte(id), raw, &rec)
 	}
@@ -124,7 +124,7 @@ func (mm *memo[T]) peek(t *tx, id string) (T, bool) {
 		var zero T
 		return zero, false
 	}
-	return mm.decodeShared(id, raw, false), true
+	return mm.decodeShared(id, raw, true), true
 }
 
 // getKey reads a key record from the key table.

@@ -23,3 +23,30 @@ func TestMemo_FollowsBytesAndHandsOutCopies(t *testing.T) {
 		t.Fatalf("changed bytes gave %+v", got)
 	}
 }
+
+// TestMemo_CharterCopiesAndPeekShares: the charter, read by every
+// admission, is handed out as a copy down to its export rules; peek, for
+// readers that only look, shares the memo's record instead.
+func TestMemo_CharterCopiesAndPeekShares(t *testing.T) {
+	ms := newMemos()
+	c := DefaultCharter()
+	c.ExportPolicy = []ExportRule{{Classification: "EAR99", Deny: []string{"KP"}, RequireDuties: []string{"fairness_audit"}}}
+	c.SealAuditors = []string{"audit"}
+	raw, _ := json.Marshal(c)
+	got := ms.charter.decode(string(metaCharter), raw)
+	got.ExportPolicy[0].Deny[0], got.ExportPolicy[0].RequireDuties[0], got.SealAuditors[0] = "XX", "none", "mallory"
+	again := ms.charter.decode(string(metaCharter), raw)
+	if again.ExportPolicy[0].Deny[0] != "KP" || again.ExportPolicy[0].RequireDuties[0] != "fairness_audit" || again.SealAuditors[0] != "audit" {
+		t.Fatalf("a caller's change leaked into the charter memo: %+v", again)
+	}
+	m := Member{ID: "alpha", Keys: []string{"alpha/k1"}}
+	mraw, _ := json.Marshal(m)
+	ms.members.decode("alpha", mraw) // the first read decodes and remembers
+	a, b := ms.members.decodeShared("alpha", mraw, true), ms.members.decodeShared("alpha", mraw, true)
+	if &a.Keys[0] != &b.Keys[0] {
+		t.Fatal("peek copied the record")
+	}
+	if c := ms.members.decode("alpha", mraw); &c.Keys[0] == &a.Keys[0] {
+		t.Fatal("decode shared the memo's record")
+	}
+}

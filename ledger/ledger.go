@@ -47,7 +47,8 @@ type Ledger struct {
 	checkMu sync.Mutex // one CheckSnapshot at a time
 	memos   *memos     // decoded records, by their stored bytes
 	// tail is the journal's tail after the last committed batch, handed
-	// to the next one; only Apply uses it, and Restore clears it.
+	// to the next one. Only Apply uses it, from one goroutine at a time
+	// (see Ledger); Restore clears it.
 	tail *journalTail
 }
 
@@ -282,7 +283,7 @@ func (l *Ledger) Apply(entries []LogEntry) []*Result {
 	// commit leaves it moved, so it is taken here and handed back only
 	// after the commit.
 	tail := l.tail
-	if tail != nil && tail.applied != last {
+	if tail != nil && (tail.applied != last || tail.db != l.db) {
 		tail = nil
 	}
 	l.tail = nil
@@ -310,7 +311,7 @@ func (l *Ledger) Apply(entries []LogEntry) []*Result {
 		}
 		t.flushBatch()
 		if t.journal != nil {
-			t.journal.applied = last
+			t.journal.applied, t.journal.db = last, l.db
 			tail = t.journal
 		}
 		t.put(bucketMeta, metaApplied, u64(last))
@@ -372,20 +373,19 @@ type seenRecord struct {
 // seenResult returns the recorded result of p if p's payload is the one
 // recorded under its signer and ID.
 func seenResult(t *tx, p *Proposal, payloadHash Hash) (Result, bool) {
-	seen, ok := t.getSeen(key(p.Signer, p.ID))
-	return seen.result(t, ok, payloadHash)
+	return t.getSeen(key(p.Signer, p.ID)).result(t, payloadHash)
 }
 
-// result is seenResult for a record already read: found says whether it
-// exists.
-func (seen *seenRecord) result(t *tx, found bool, payloadHash Hash) (Result, bool) {
-	if !found || seen.PayloadHash != payloadHash {
+// result is seenResult for a record already read, nil if there is none.
+func (seen *seenRecord) result(t *tx, payloadHash Hash) (Result, bool) {
+	if seen == nil || seen.PayloadHash != payloadHash {
 		return Result{}, false
 	}
 	r := seen.Result
 	if r.Outcome.Code == CodeConflict {
-		var e Entry
-		if b := t.get(bucketJournal, u64(r.Seq)); b != nil && decodeEntry(r.Seq, b, &e) == nil {
+		if b := t.get(bucketJournal, u64(r.Seq)); b != nil {
+			var e Entry
+			mustDecodeEntry(r.Seq, b, &e)
 			r.Outcome.With = e.Outcome.With
 		}
 	}

@@ -192,6 +192,10 @@ func TestTokens(t *testing.T) {
 	f.reject(ledger.CodeInvalid, "alpha", "token.register", map[string]any{"hash": "zz", "scopes": []string{"read"}, "expires_at": t0.Add(time.Hour * 48)})
 	f.reject(ledger.CodeInvalid, "alpha", "token.register", map[string]any{"hash": h, "scopes": []string{"root"}, "expires_at": t0.Add(time.Hour * 48)})
 	f.reject(ledger.CodeInvalid, "alpha", "token.register", map[string]any{"hash": h, "scopes": []string{"read"}, "expires_at": t0})
+	// Year 9999 at UTC-5 is year 10000 in UTC, which a token's record and
+	// the state digest cannot hold: refused, and the digest still works.
+	f.reject(ledger.CodeInvalid, "alpha", "token.register", map[string]any{"hash": h, "scopes": []string{"read"}, "expires_at": "9999-12-31T23:00:00-05:00"})
+	f.view(func(v *ledger.View) { v.Digest() })
 	f.accept("alpha", "token.register", map[string]any{"hash": h, "scopes": []string{"write", "read"}, "expires_at": t0.Add(time.Hour * 48)})
 	f.view(func(v *ledger.View) {
 		tok, ok := v.Token(h)

@@ -149,6 +149,11 @@ func applyTokenRegister(a *applyCtx) error {
 	if !b.ExpiresAt.After(a.now) {
 		return Errorf(CodeInvalid, "body.expires_at: %s is not in the future", b.ExpiresAt.UTC().Format(time.RFC3339))
 	}
+	if b.ExpiresAt.UTC().Year() > 9999 {
+		// In UTC it has no RFC 3339 form, which the token's record and the
+		// state digest need.
+		return Errorf(CodeInvalid, "body.expires_at: %s is after the year 9999 in UTC", b.ExpiresAt.Format(time.RFC3339))
+	}
 	if a.tx.get(bucketTokens, []byte(b.Hash)) != nil {
 		return Errorf(CodeConflict, "body.hash: this token is already registered")
 	}

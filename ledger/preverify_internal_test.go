@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"testing"
 	"time"
@@ -102,5 +103,24 @@ func TestApply_DecodedFromOtherBytesIsIgnored(t *testing.T) {
 	r = l.Apply([]LogEntry{{Index: 2, Data: EncodeRecord(t0, other), Decoded: decoded}})[0]
 	if r.Outcome.Status != StatusAccepted || r.Outcome.ID != "other" {
 		t.Fatalf("applied %+v, want proposal other accepted", r.Outcome)
+	}
+
+	// A caller that changes its bytes after admission and proposes them
+	// gets what the changed bytes say, as a node without the decoded
+	// envelope would: the admission kept its own copy.
+	third := sign("third")
+	l.View(func(v *View) error {
+		adm, err := v.Admit(third, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		decoded = adm.Decoded
+		return nil
+	})
+	i := bytes.Index(third, []byte(`"sig":"`)) + len(`"sig":"`)
+	third[i] ^= 0x01 // another base64 digit: the signature no longer verifies
+	r = l.Apply([]LogEntry{{Index: 3, Data: EncodeRecord(t0, third), Decoded: decoded}})[0]
+	if r.Outcome.Status != StatusRejected || r.Outcome.Code != CodeUnauthorized {
+		t.Fatalf("changed bytes applied as %+v, want rejected as unsigned", r.Outcome)
 	}
 }

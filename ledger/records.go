@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -22,7 +23,9 @@ const (
 
 // canonicalRecord returns the bytes the state digest hashes for a value
 // stored in bucket: the record's JSON, as the release before the compact
-// forms stored it. Values of other buckets are their stored bytes.
+// forms stored it. Values of other buckets are their stored bytes. A
+// binary record must be the one encoding of what it decodes to, so that
+// equal digests still mean equal stores.
 func canonicalRecord(bucket, k, v []byte) []byte {
 	if len(v) == 0 || v[0] == '{' {
 		return v
@@ -30,31 +33,42 @@ func canonicalRecord(bucket, k, v []byte) []byte {
 	switch string(bucket) {
 	case string(bucketSeen):
 		var s seenRecord
-		mustDecode(bucket, k, decodeSeen(v, &s))
+		mustBeStored(bucket, k, decodeSeen(v, &s))
+		mustBeStored(bucket, k, canonical(v, encodeSeen(&s)))
 		return mustMarshal(&s)
 	case string(bucketTokens):
 		var t Token
-		mustDecode(bucket, k, decodeToken(v, &t))
+		mustBeStored(bucket, k, decodeToken(v, &t))
+		mustBeStored(bucket, k, canonical(v, encodeToken(&t)))
 		return mustMarshal(&t)
 	}
 	return v
 }
 
-func mustDecode(bucket, k []byte, err error) {
+func canonical(stored, encoded []byte) error {
+	if !bytes.Equal(stored, encoded) {
+		return errors.New("not the canonical encoding of its content")
+	}
+	return nil
+}
+
+// mustBeStored panics on err, the failure to read a record that Apply
+// stored: the store is broken.
+func mustBeStored(bucket, k []byte, err error) {
 	if err != nil {
 		panic(fmt.Sprintf("ledger: corrupt state: bucket %s key %q: %v", bucket, k, err))
 	}
 }
 
-// getSeen reads the replay-protection record at k.
-func (t *tx) getSeen(k []byte) (seenRecord, bool) {
-	var s seenRecord
+// getSeen reads the replay-protection record at k; nil if there is none.
+func (t *tx) getSeen(k []byte) *seenRecord {
 	b := t.get(bucketSeen, k)
 	if b == nil {
-		return s, false
+		return nil
 	}
-	mustDecode(bucketSeen, k, decodeSeen(b, &s))
-	return s, true
+	s := new(seenRecord)
+	mustBeStored(bucketSeen, k, decodeSeen(b, s))
+	return s
 }
 
 // encodeSeen returns the stored form of s: the version, the payload hash,
@@ -85,7 +99,13 @@ func decodeSeen(b []byte, s *seenRecord) error {
 	s.Result.Seq = r.u64()
 	r.hash(&s.Result.EntryHash)
 	r.outcome(&s.Result.Outcome)
-	s.Result.Duplicate = r.byte() == 1
+	switch r.byte() {
+	case 0:
+	case 1:
+		s.Result.Duplicate = true
+	default:
+		r.fail()
+	}
 	return r.done()
 }
 
@@ -96,7 +116,7 @@ func (t *tx) getToken(hash string) (Token, bool) {
 	if b == nil {
 		return tok, false
 	}
-	mustDecode(bucketTokens, []byte(hash), decodeToken(b, &tok))
+	mustBeStored(bucketTokens, []byte(hash), decodeToken(b, &tok))
 	return tok, true
 }
 
@@ -139,10 +159,16 @@ func decodeToken(b []byte, tok *Token) error {
 	return r.done()
 }
 
+// strings returns the outcome's strings in the order every binary form
+// (stored records and the format 2 entry hash) writes them.
+func (o *Outcome) strings() [7]string {
+	return [7]string{o.Status, o.Type, o.ID, o.Signer, string(o.Code), o.Message, o.With}
+}
+
 // outcomeSize bounds the stored size of o.
 func outcomeSize(o *Outcome) int {
 	n := 8 * binary.MaxVarintLen64
-	for _, s := range []string{o.Status, o.Type, o.ID, o.Signer, string(o.Code), o.Message, o.With} {
+	for _, s := range o.strings() {
 		n += len(s)
 	}
 	for _, ev := range o.Events {
@@ -154,7 +180,7 @@ func outcomeSize(o *Outcome) int {
 // appendOutcome appends the outcome's strings and then its events, each
 // string prefixed by its length as a uvarint.
 func appendOutcome(b []byte, o *Outcome) []byte {
-	for _, s := range []string{o.Status, o.Type, o.ID, o.Signer, string(o.Code), o.Message, o.With} {
+	for _, s := range o.strings() {
 		b = appendUvarintString(b, s)
 	}
 	b = binary.AppendUvarint(b, uint64(len(o.Events)))
@@ -192,7 +218,17 @@ type binReader struct {
 	err error
 }
 
-var errTruncated = errors.New("truncated record")
+var (
+	errTruncated = errors.New("truncated record")
+	errMalformed = errors.New("malformed record")
+)
+
+// fail records a malformed field, unless an error came first.
+func (r *binReader) fail() {
+	if r.err == nil {
+		r.err = errMalformed
+	}
+}
 
 func (r *binReader) take(n uint64) []byte {
 	if r.err != nil || n > uint64(len(r.b)) {
@@ -254,6 +290,12 @@ func (r *binReader) string() string { return string(r.take(r.uvarint())) }
 
 func (r *binReader) time() time.Time {
 	sec, nsec, off := int64(r.u64()), int64(r.u32()), int32(r.u32())
+	// What JSON can hold: nanoseconds of a second, and an offset of whole
+	// minutes under a day.
+	if nsec >= 1e9 || off%60 != 0 || off <= -24*3600 || off >= 24*3600 {
+		r.fail()
+		return time.Time{}
+	}
 	at := time.Unix(sec, nsec)
 	if off == 0 {
 		return at.UTC()

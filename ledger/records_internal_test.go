@@ -2,7 +2,10 @@ package ledger
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/hex"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -83,4 +86,139 @@ func TestStoredRecords_RoundTrip(t *testing.T) {
 	if err := decodeToken([]byte(`{"hash":"h","member":"alpha","scopes":["read"],"expires_at":"2026-01-05T09:00:00Z","index":3}`), &tok); err != nil || tok.Index != 3 {
 		t.Fatalf("JSON token: %+v, %v", tok, err)
 	}
+}
+
+// TestStoredRecords_Layouts pins the bytes of each stored form: a store on
+// disk holds them, so encoder and decoder must not change together.
+func TestStoredRecords_Layouts(t *testing.T) {
+	at := time.Date(2026, 1, 5, 9, 0, 0, 5, time.UTC)
+	o := Outcome{Status: StatusAccepted, Type: "t", ID: "p", Signer: "a", Events: []Event{{Kind: "k", Subject: "s"}}}
+	e := Entry{V: JournalBinary, Seq: 1, Index: 2, LedgerTime: at, Envelope: []byte("env"), EnvelopeHash: Hash{0xee}, Outcome: o, PrevHash: Hash{0xaa}, Hash: Hash{0xbb}}
+	s := seenRecord{PayloadHash: Hash{0xcc}, Result: Result{Index: 2, Seq: 1, EntryHash: Hash{0xbb}, Outcome: o}}
+	tok := Token{Hash: "h", Member: "a", Scopes: []string{"read"}, ExpiresAt: at, Index: 2}
+	zeros := func(n int) string { return strings.Repeat("00", n) }
+	outcome := "08" + "6163636570746564" + "0174" + "0170" + "0161" + "00" + "00" + "00" + "01" + "016b" + "0173"
+	for name, c := range map[string]struct{ got, want string }{
+		"entry": {hex.EncodeToString(encodeEntry(&e)), "01" + "02" + "0000000000000002" + "1887ca1be9b3a005" +
+			"ee" + zeros(31) + "aa" + zeros(31) + "bb" + zeros(31) + outcome + "656e76"},
+		"seen": {hex.EncodeToString(encodeSeen(&s)), "01" + "cc" + zeros(31) + "0000000000000002" + "0000000000000001" +
+			"bb" + zeros(31) + outcome + "00"},
+		"token": {hex.EncodeToString(encodeToken(&tok)), "01" + "0168" + "0161" + "01" + "0472656164" +
+			"00000000695b7d90" + "00000005" + "00000000" + "0000000000000002"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", name, c.got, c.want)
+		}
+	}
+}
+
+// TestStoredRecords_RefusedForms checks what the decoders refuse: forms of
+// a value JSON could not hold, flags other than 0 and 1, unknown entry
+// formats, and binary records that are not the one encoding of their
+// content (which the state digest refuses as a corrupt store).
+func TestStoredRecords_RefusedForms(t *testing.T) {
+	at := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	tok := encodeToken(&Token{Hash: "h", Member: "a", Scopes: []string{"read"}, ExpiresAt: at, Index: 2})
+	timeAt := len(tok) - 8 - timeSize
+	for name, mutate := range map[string]func(b []byte){
+		"nanoseconds past a second": func(b []byte) { binary.BigEndian.PutUint32(b[timeAt+8:], 1e9) },
+		"offset of seconds":         func(b []byte) { binary.BigEndian.PutUint32(b[timeAt+12:], 30) },
+		"offset of a day":           func(b []byte) { binary.BigEndian.PutUint32(b[timeAt+12:], 24*3600) },
+	} {
+		b := bytes.Clone(tok)
+		mutate(b)
+		var got Token
+		if err := decodeToken(b, &got); err == nil {
+			t.Errorf("token with %s decoded: %+v", name, got)
+		}
+	}
+	seen := encodeSeen(&seenRecord{Result: Result{Outcome: Outcome{Status: StatusAccepted}}})
+	seen[len(seen)-1] = 2
+	var s seenRecord
+	if err := decodeSeen(seen, &s); err == nil {
+		t.Error("seen record with duplicate flag 2 decoded")
+	}
+	e := Entry{V: JournalBinary, Envelope: []byte("x")}
+	b := encodeEntry(&e)
+	b[1] = 1 // v=1: format 1 is stored as 0
+	if err := decodeEntry(0, b, &e); err == nil || !strings.Contains(err.Error(), "unknown format") {
+		t.Errorf("entry with v=1: %v", err)
+	}
+	// A uvarint of two bytes where one would do: it decodes, but it is
+	// not the canonical form, and the digest refuses it.
+	long := append([]byte{tokenRecordV1, 0x81, 0x00}, tok[2:]...)
+	long[1], long[2] = 0x81, 0x00
+	if err := decodeToken(long, new(Token)); err != nil {
+		t.Fatalf("long uvarint: %v", err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("the digest took a non-canonical token record")
+		}
+	}()
+	canonicalRecord(bucketTokens, []byte("h"), long)
+}
+
+// TestStoredRecords_JSONFromEarlierReleases decodes records as the release
+// before the binary forms stored them.
+func TestStoredRecords_JSONFromEarlierReleases(t *testing.T) {
+	var s seenRecord
+	raw := []byte(`{"payload_hash":"` + strings.Repeat("cc", 32) + `","result":{"index":7,"seq":3,"entry_hash":"` + strings.Repeat("bb", 32) +
+		`","outcome":{"status":"rejected","type":"grant.offer","id":"p","signer":"alpha","code":"conflict","message":"m (conflicts with g)"}}}`)
+	if err := decodeSeen(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.PayloadHash != (Hash{0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc}) ||
+		s.Result.Index != 7 || s.Result.Seq != 3 || s.Result.Outcome.Code != CodeConflict || s.Result.Outcome.ID != "p" {
+		t.Fatalf("seen %+v", s)
+	}
+	if got := canonicalRecord(bucketSeen, nil, raw); !bytes.Equal(got, raw) {
+		t.Fatalf("a JSON record digests as %s", got)
+	}
+}
+
+// FuzzDecodeStoredRecords offers arbitrary bytes to the decoders of the
+// stored forms. None may panic or allocate past its input; what decodes
+// re-encodes to a record that decodes the same, and a canonical seen or
+// token record digests as its JSON.
+func FuzzDecodeStoredRecords(f *testing.F) {
+	at := time.Date(2026, 1, 5, 9, 0, 0, 5, time.UTC)
+	o := Outcome{Status: StatusRejected, Code: CodeConflict, Message: "m \xff (conflicts with g)", With: "g", Events: []Event{{Kind: "k", Subject: "s"}}}
+	f.Add(byte(0), encodeEntry(&Entry{V: JournalBinary, Index: 2, LedgerTime: at, Envelope: []byte("{}"), Outcome: o}))
+	f.Add(byte(1), encodeSeen(&seenRecord{Result: Result{Index: 2, Outcome: o}}))
+	f.Add(byte(2), encodeToken(&Token{Hash: "h", Member: "a", Scopes: []string{"read"}, ExpiresAt: at.In(time.FixedZone("", -5*3600)), Index: 2}))
+	f.Add(byte(2), []byte(`{"hash":"h","member":"a","scopes":["read"],"expires_at":"2026-01-05T09:00:00Z","index":2}`))
+	f.Fuzz(func(t *testing.T, kind byte, b []byte) {
+		switch kind % 3 {
+		case 0:
+			var e Entry
+			if decodeEntry(5, b, &e) != nil || b[0] == '{' {
+				return
+			}
+			var again Entry
+			if err := decodeEntry(5, encodeEntry(&e), &again); err != nil || !reflect.DeepEqual(again, e) {
+				t.Fatalf("re-encoded entry %+v decodes to %+v, %v", e, again, err)
+			}
+		case 1:
+			var s seenRecord
+			if decodeSeen(b, &s) != nil || b[0] == '{' {
+				return
+			}
+			if enc := encodeSeen(&s); bytes.Equal(enc, b) {
+				if got := canonicalRecord(bucketSeen, nil, b); !bytes.Equal(got, mustMarshal(&s)) {
+					t.Fatalf("digest bytes %s", got)
+				}
+			}
+		case 2:
+			var tok Token
+			if decodeToken(b, &tok) != nil || b[0] == '{' {
+				return
+			}
+			if enc := encodeToken(&tok); bytes.Equal(enc, b) && tok.ExpiresAt.Year() >= 0 && tok.ExpiresAt.Year() <= 9999 {
+				if got := canonicalRecord(bucketTokens, nil, b); !bytes.Equal(got, mustMarshal(&tok)) {
+					t.Fatalf("digest bytes %s", got)
+				}
+			}
+		}
+	})
 }

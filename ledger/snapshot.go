@@ -336,11 +336,7 @@ func verifyJournal(t *tx) error {
 	var bad error
 	t.scan(bucketJournal, nil, func(k, v []byte) bool {
 		var e Entry
-		if len(k) != 8 {
-			bad = fmt.Errorf("ledger: journal key %x is not a position", k)
-			return false
-		}
-		if err := decodeEntry(binary.BigEndian.Uint64(k), v, &e); err != nil {
+		if err := decodeEntryAt(k, v, &e); err != nil {
 			bad = err
 			return false
 		}

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -75,11 +74,7 @@ func replayJournal(t *tx, l *Ledger) error {
 	var bad error
 	t.scan(bucketJournal, nil, func(k, v []byte) bool {
 		var e Entry
-		if len(k) != 8 {
-			bad = fmt.Errorf("ledger: journal key %x is not a position", k)
-			return false
-		}
-		if bad = decodeEntry(binary.BigEndian.Uint64(k), v, &e); bad != nil {
+		if bad = decodeEntryAt(k, v, &e); bad != nil {
 			return false
 		}
 		if e.Seq == 0 {

@@ -73,10 +73,12 @@ func key(parts ...string) []byte {
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
-// tx is one proposal's view of the store while it is applied. Writes go to
-// an overlay and reach the bbolt transaction only when the proposal is
-// accepted, so a rejected proposal changes nothing even though the whole
-// batch shares one bbolt transaction.
+// tx is a batch's view of the store while its proposals are applied, one
+// after another, or a reader's view. Writes go to an overlay and reach the
+// bbolt transaction only when the proposal is accepted, so a rejected
+// proposal changes nothing even though the whole batch shares one bbolt
+// transaction. What every entry moves (the journal's tail, ledger time)
+// is kept in the tx and written once, when the batch ends.
 type tx struct {
 	btx     *bolt.Tx
 	pending map[string]map[string][]byte // bucket → key → value (nil = delete)
@@ -245,10 +247,15 @@ func (t *tx) commit() {
 }
 
 // discard empties the overlay. Each bucket's map is kept for the next
-// proposal of the batch, which most likely writes the same buckets.
+// proposal of the batch, which most likely writes the same buckets, unless
+// it grew large: a cleared map keeps its size, and scan and commit walk it.
 func (t *tx) discard() {
-	for _, p := range t.pending {
-		clear(p)
+	for name, p := range t.pending {
+		if len(p) > 64 {
+			delete(t.pending, name)
+		} else {
+			clear(p)
+		}
 	}
 }
 

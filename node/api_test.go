@@ -172,6 +172,23 @@ func TestProblemFor_IDTakenIsMarked(t *testing.T) {
 	}
 }
 
+// TestProposal_HandsTheDecodedEnvelopeOn checks that the API hands the
+// envelope its admission decoded to consensus, so that the leader's state
+// machine does not decode it again.
+func TestProposal_HandsTheDecodedEnvelopeOn(t *testing.T) {
+	ts := newTestServer(t)
+	w := ts.w
+	ts.c.ProposeFn = func(ctx context.Context, env []byte) (*ledger.Result, error) { return w.apply(env), nil }
+	body := ledger.TokenRegister{Hash: ledger.HashToken("d"), Scopes: []string{"read"}, ExpiresAt: t0.Add(time.Hour)}
+	var out api.ProposalResponse
+	ts.do(http.MethodPost, "/v1/proposals", "", w.envelope("alpha", "token.register", "tok-d", body)).json(t, &out)
+	ts.c.mu.Lock()
+	defer ts.c.mu.Unlock()
+	if len(ts.c.decoded) != 1 || ts.c.decoded[0] == nil {
+		t.Fatalf("consensus was handed %v, want the decoded envelope", ts.c.decoded)
+	}
+}
+
 func TestPrecheck_RefusesWithoutChangingState(t *testing.T) {
 	ts := newTestServer(t)
 	w := ts.w

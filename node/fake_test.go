@@ -29,14 +29,18 @@ type fakeConsensus struct {
 	ObserveApplyFn       func(fn consensus.ApplyObserver) // nil: observers are ignored
 
 	mu      sync.Mutex
-	avoided []string // the avoid list of the last TransferLeadership
+	avoided []string          // the avoid list of the last TransferLeadership
+	decoded []*ledger.Decoded // what each Propose was handed
 }
 
 var _ Consensus = (*fakeConsensus)(nil)
 
 func (f *fakeConsensus) ID() string             { return f.IDFn() }
 func (f *fakeConsensus) Ledger() *ledger.Ledger { return f.LedgerFn() }
-func (f *fakeConsensus) Propose(ctx context.Context, env []byte, _ *ledger.Decoded) (*ledger.Result, error) {
+func (f *fakeConsensus) Propose(ctx context.Context, env []byte, decoded *ledger.Decoded) (*ledger.Result, error) {
+	f.mu.Lock()
+	f.decoded = append(f.decoded, decoded)
+	f.mu.Unlock()
 	return f.ProposeFn(ctx, env)
 }
 func (f *fakeConsensus) IsLeader() bool                                { return f.IsLeaderFn() }

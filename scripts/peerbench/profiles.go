@@ -109,7 +109,15 @@ func readSplit(dir, run string, writes int64) (split, bool, error) {
 		if err != nil {
 			return s, false, fmt.Errorf("%s: %w", f, err)
 		}
-		vi := len(p.SampleType) - 1 // cpu nanoseconds
+		vi := -1
+		for i, st := range p.SampleType {
+			if st.Type == "cpu" && st.Unit == "nanoseconds" {
+				vi = i
+			}
+		}
+		if vi < 0 {
+			return s, false, fmt.Errorf("%s is not a CPU profile", f)
+		}
 		for _, smp := range p.Sample {
 			var stack []string
 			for _, loc := range smp.Location {
