@@ -519,7 +519,7 @@ func (l *Ledger) applyOne(t *tx, charter *Charter, entry LogEntry) Result {
 		// the journal.
 		seen := seenRecord{PayloadHash: adm.PayloadHash, Result: r}
 		seen.Result.Outcome.With = ""
-		t.put(bucketSeen, key(a.p.Signer, a.p.ID), encodeSeen(&seen))
+		t.put(bucketSeen, key(a.p.Signer, a.p.ID), appendSeenJSON(make([]byte, 0, 256), &seen))
 	}
 	t.commit()
 	return r

@@ -206,12 +206,6 @@ func (e *Envelope) Encode() []byte {
 	return append(b, "]}"...)
 }
 
-// appendJSONString appends s as a JSON string, escaped as encoding/json does.
-func appendJSONString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s) // a string always marshals
-	return append(b, q...)
-}
-
 // Hash returns the SHA-256 of the envelope's canonical encoding. It identifies
 // the envelope in the journal.
 func (e *Envelope) Hash() [32]byte {

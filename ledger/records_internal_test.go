@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,10 +12,9 @@ import (
 )
 
 // TestStoredRecords_RoundTrip checks that the binary forms of journal
-// entries, replay records and tokens decode to what was encoded, that
-// every truncation of them is an error rather than a panic or a shorter
-// record, and that the digest's JSON of a binary record is the JSON the
-// record stands for.
+// entries and tokens decode to what was encoded, that every truncation of
+// them is an error rather than a panic or a shorter record, and that the
+// digest's JSON of a binary token is the JSON the token stands for.
 func TestStoredRecords_RoundTrip(t *testing.T) {
 	at := time.Date(2026, 1, 5, 9, 0, 0, 123456789, time.UTC)
 	outcomes := []Outcome{
@@ -44,23 +44,6 @@ func TestStoredRecords_RoundTrip(t *testing.T) {
 			}
 		}
 
-		s := seenRecord{PayloadHash: Hash{9}, Result: Result{Index: 7, Seq: 3, EntryHash: Hash{4}, Outcome: o}}
-		sb := encodeSeen(&s)
-		var gotSeen seenRecord
-		if err := decodeSeen(sb, &gotSeen); err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(gotSeen, s) {
-			t.Fatalf("seen %d: got %+v, want %+v", i, gotSeen, s)
-		}
-		for n := range len(sb) {
-			if decodeSeen(sb[:n], &gotSeen) == nil {
-				t.Fatalf("seen %d truncated to %d bytes decoded", i, n)
-			}
-		}
-		if got, want := canonicalRecord(bucketSeen, nil, sb), mustMarshal(&s); !bytes.Equal(got, want) {
-			t.Fatalf("seen %d digests as %s, want %s", i, got, want)
-		}
 	}
 	for _, exp := range []time.Time{at, at.In(time.FixedZone("", 2*3600)), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)} {
 		tok := Token{Hash: HashToken("s"), Member: "alpha", Scopes: []string{"read", "write"}, ExpiresAt: exp, Index: 42}
@@ -94,15 +77,12 @@ func TestStoredRecords_Layouts(t *testing.T) {
 	at := time.Date(2026, 1, 5, 9, 0, 0, 5, time.UTC)
 	o := Outcome{Status: StatusAccepted, Type: "t", ID: "p", Signer: "a", Events: []Event{{Kind: "k", Subject: "s"}}}
 	e := Entry{V: JournalBinary, Seq: 1, Index: 2, LedgerTime: at, Envelope: []byte("env"), EnvelopeHash: Hash{0xee}, Outcome: o, PrevHash: Hash{0xaa}, Hash: Hash{0xbb}}
-	s := seenRecord{PayloadHash: Hash{0xcc}, Result: Result{Index: 2, Seq: 1, EntryHash: Hash{0xbb}, Outcome: o}}
 	tok := Token{Hash: "h", Member: "a", Scopes: []string{"read"}, ExpiresAt: at, Index: 2}
 	zeros := func(n int) string { return strings.Repeat("00", n) }
 	outcome := "08" + "6163636570746564" + "0174" + "0170" + "0161" + "00" + "00" + "00" + "01" + "016b" + "0173"
 	for name, c := range map[string]struct{ got, want string }{
 		"entry": {hex.EncodeToString(encodeEntry(&e)), "01" + "02" + "0000000000000002" + "1887ca1be9b3a005" +
 			"ee" + zeros(31) + "aa" + zeros(31) + "bb" + zeros(31) + outcome + "656e76"},
-		"seen": {hex.EncodeToString(encodeSeen(&s)), "01" + "cc" + zeros(31) + "0000000000000002" + "0000000000000001" +
-			"bb" + zeros(31) + outcome + "00"},
 		"token": {hex.EncodeToString(encodeToken(&tok)), "01" + "0168" + "0161" + "01" + "0472656164" +
 			"00000000695b7d90" + "00000005" + "00000000" + "0000000000000002"},
 	} {
@@ -113,9 +93,9 @@ func TestStoredRecords_Layouts(t *testing.T) {
 }
 
 // TestStoredRecords_RefusedForms checks what the decoders refuse: forms of
-// a value JSON could not hold, flags other than 0 and 1, unknown entry
-// formats, and binary records that are not the one encoding of their
-// content (which the state digest refuses as a corrupt store).
+// a value JSON could not hold, unknown entry formats, and binary records
+// that are not the one encoding of their content (which the state digest
+// refuses as a corrupt store).
 func TestStoredRecords_RefusedForms(t *testing.T) {
 	at := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	tok := encodeToken(&Token{Hash: "h", Member: "a", Scopes: []string{"read"}, ExpiresAt: at, Index: 2})
@@ -131,12 +111,6 @@ func TestStoredRecords_RefusedForms(t *testing.T) {
 		if err := decodeToken(b, &got); err == nil {
 			t.Errorf("token with %s decoded: %+v", name, got)
 		}
-	}
-	seen := encodeSeen(&seenRecord{Result: Result{Outcome: Outcome{Status: StatusAccepted}}})
-	seen[len(seen)-1] = 2
-	var s seenRecord
-	if err := decodeSeen(seen, &s); err == nil {
-		t.Error("seen record with duplicate flag 2 decoded")
 	}
 	e := Entry{V: JournalBinary, Envelope: []byte("x")}
 	b := encodeEntry(&e)
@@ -159,13 +133,13 @@ func TestStoredRecords_RefusedForms(t *testing.T) {
 	canonicalRecord(bucketTokens, []byte("h"), long)
 }
 
-// TestStoredRecords_JSONFromEarlierReleases decodes records as the release
-// before the binary forms stored them.
+// TestStoredRecords_JSONFromEarlierReleases decodes a replay record as
+// encoding/json wrote it, which is still its stored form.
 func TestStoredRecords_JSONFromEarlierReleases(t *testing.T) {
 	var s seenRecord
 	raw := []byte(`{"payload_hash":"` + strings.Repeat("cc", 32) + `","result":{"index":7,"seq":3,"entry_hash":"` + strings.Repeat("bb", 32) +
 		`","outcome":{"status":"rejected","type":"grant.offer","id":"p","signer":"alpha","code":"conflict","message":"m (conflicts with g)"}}}`)
-	if err := decodeSeen(raw, &s); err != nil {
+	if err := json.Unmarshal(raw, &s); err != nil {
 		t.Fatal(err)
 	}
 	if s.PayloadHash != (Hash{0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc}) ||
@@ -175,21 +149,24 @@ func TestStoredRecords_JSONFromEarlierReleases(t *testing.T) {
 	if got := canonicalRecord(bucketSeen, nil, raw); !bytes.Equal(got, raw) {
 		t.Fatalf("a JSON record digests as %s", got)
 	}
+	// The node writes it byte for byte as encoding/json did.
+	if got := appendSeenJSON(nil, &s); !bytes.Equal(got, raw) {
+		t.Fatalf("written as %s, want %s", got, raw)
+	}
 }
 
 // FuzzDecodeStoredRecords offers arbitrary bytes to the decoders of the
 // stored forms. None may panic or allocate past its input; what decodes
-// re-encodes to a record that decodes the same, and a canonical seen or
-// token record digests as its JSON.
+// re-encodes to a record that decodes the same, and a canonical token
+// record digests as its JSON.
 func FuzzDecodeStoredRecords(f *testing.F) {
 	at := time.Date(2026, 1, 5, 9, 0, 0, 5, time.UTC)
 	o := Outcome{Status: StatusRejected, Code: CodeConflict, Message: "m \xff (conflicts with g)", With: "g", Events: []Event{{Kind: "k", Subject: "s"}}}
 	f.Add(byte(0), encodeEntry(&Entry{V: JournalBinary, Index: 2, LedgerTime: at, Envelope: []byte("{}"), Outcome: o}))
-	f.Add(byte(1), encodeSeen(&seenRecord{Result: Result{Index: 2, Outcome: o}}))
-	f.Add(byte(2), encodeToken(&Token{Hash: "h", Member: "a", Scopes: []string{"read"}, ExpiresAt: at.In(time.FixedZone("", -5*3600)), Index: 2}))
-	f.Add(byte(2), []byte(`{"hash":"h","member":"a","scopes":["read"],"expires_at":"2026-01-05T09:00:00Z","index":2}`))
+	f.Add(byte(1), encodeToken(&Token{Hash: "h", Member: "a", Scopes: []string{"read"}, ExpiresAt: at.In(time.FixedZone("", -5*3600)), Index: 2}))
+	f.Add(byte(1), []byte(`{"hash":"h","member":"a","scopes":["read"],"expires_at":"2026-01-05T09:00:00Z","index":2}`))
 	f.Fuzz(func(t *testing.T, kind byte, b []byte) {
-		switch kind % 3 {
+		switch kind % 2 {
 		case 0:
 			var e Entry
 			if decodeEntry(5, b, &e) != nil || b[0] == '{' {
@@ -200,16 +177,6 @@ func FuzzDecodeStoredRecords(f *testing.F) {
 				t.Fatalf("re-encoded entry %+v decodes to %+v, %v", e, again, err)
 			}
 		case 1:
-			var s seenRecord
-			if decodeSeen(b, &s) != nil || b[0] == '{' {
-				return
-			}
-			if enc := encodeSeen(&s); bytes.Equal(enc, b) {
-				if got := canonicalRecord(bucketSeen, nil, b); !bytes.Equal(got, mustMarshal(&s)) {
-					t.Fatalf("digest bytes %s", got)
-				}
-			}
-		case 2:
 			var tok Token
 			if decodeToken(b, &tok) != nil || b[0] == '{' {
 				return
@@ -219,6 +186,53 @@ func FuzzDecodeStoredRecords(f *testing.F) {
 					t.Fatalf("digest bytes %s", got)
 				}
 			}
+		}
+	})
+}
+
+// awkwardStrings are strings JSON encoders disagree on.
+var awkwardStrings = []string{
+	"", "plain", `"quoted" \back\`, "<b>&amp;</b>", "line\u2028para\u2029", "\x00\x01\b\f\n\r\t\x1f\x7f",
+	"é 中文 🙂", "bad \xff\xfe bytes \xe2\x80", "\xed\xa0\x80 surrogate", "(conflicts with g<1>&)",
+}
+
+// TestStoredRecords_DigestJSON checks the hand-written JSON of replay
+// records (their stored form) and tokens (what the digest hashes for them)
+// against encoding/json, which earlier releases stored them with.
+func TestStoredRecords_DigestJSON(t *testing.T) {
+	for _, s := range awkwardStrings {
+		o := Outcome{Status: s, Type: s, ID: s, Signer: s, Code: Code(s), Message: s, With: s, Events: []Event{{Kind: s, Subject: s}, {}}}
+		for _, rec := range []seenRecord{
+			{PayloadHash: Hash{1, 2}, Result: Result{Index: 1 << 40, Seq: 7, EntryHash: Hash{0xff}, Outcome: o, Duplicate: true}},
+			{Result: Result{Outcome: Outcome{Status: s}}},
+		} {
+			if got, want := appendSeenJSON(nil, &rec), mustMarshal(&rec); !bytes.Equal(got, want) {
+				t.Errorf("seen %q:\n got %s\nwant %s", s, got, want)
+			}
+		}
+		for _, tok := range []Token{
+			{Hash: s, Member: s, Scopes: []string{s, "read"}, ExpiresAt: time.Date(2026, 1, 5, 9, 0, 0, 120, time.UTC), Index: 3},
+			{ExpiresAt: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", -5*3600))},
+		} {
+			got, err := appendTokenJSON(nil, &tok)
+			if want := mustMarshal(&tok); err != nil || !bytes.Equal(got, want) {
+				t.Errorf("token %q:\n got %s (%v)\nwant %s", s, got, err, want)
+			}
+		}
+	}
+	if _, err := appendTokenJSON(nil, &Token{ExpiresAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}); err == nil {
+		t.Error("a token expiring in the year 10000 has JSON")
+	}
+}
+
+// FuzzAppendJSONString checks string escaping against encoding/json.
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range awkwardStrings {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := appendJSONString(nil, s), mustMarshal(s); !bytes.Equal(got, want) {
+			t.Fatalf("%q:\n got %s\nwant %s", s, got, want)
 		}
 	})
 }
