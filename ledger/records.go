@@ -16,7 +16,8 @@ import (
 // entry (journal.go) and the token are compact and versioned: a record
 // begins with its form's version byte, which is never '{', so a record that
 // an earlier release wrote as JSON still reads. The state digest hashes each
-// binary record as the JSON it stands for (canonicalRecord), so it is
+// binary state record (a token; journal entries reach it only through the
+// journal's head) as the JSON it stands for (canonicalRecord), so it is
 // defined over the same content as before, and a state has the same digest
 // whichever release wrote its records (docs/journal.md). The replay record
 // (seen) stays JSON, the bytes encoding/json wrote for it, but written by
@@ -278,10 +279,10 @@ func (r *binReader) done() error {
 	return r.err
 }
 
-// The state digest's JSON of the binary records, written by hand: byte for
-// byte what encoding/json writes for them (TestStoredRecords_DigestJSON and
-// FuzzDecodeStoredRecords compare the two), at a fraction of the cost, since
-// the digest visits every record of the state.
+// The JSON of the replay record and of a token, written by hand: byte for
+// byte what encoding/json writes for them (TestStoredRecords_DigestJSON,
+// FuzzAppendSeenJSON and FuzzDecodeStoredRecords compare the two), at a
+// fraction of the cost, since the digest visits every record of the state.
 
 // appendSeenJSON appends the JSON of s.
 func appendSeenJSON(b []byte, s *seenRecord) []byte {
@@ -332,8 +333,9 @@ func appendOutcomeJSON(b []byte, o *Outcome) []byte {
 	return append(b, '}')
 }
 
-// appendTokenJSON appends the JSON of tok. It fails where encoding/json
-// does: on an expiry that RFC 3339 cannot write.
+// appendTokenJSON appends the JSON of tok. It fails, as encoding/json
+// does, on an expiry outside the years 0 to 9999; an offset of a day or
+// more, which encoding/json also refuses, cannot be decoded (binReader.time).
 func appendTokenJSON(b []byte, tok *Token) ([]byte, error) {
 	if y := tok.ExpiresAt.Year(); y < 0 || y > 9999 {
 		return b, fmt.Errorf("expires_at: year %d is outside of range [0,9999]", y)

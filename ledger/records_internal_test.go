@@ -201,7 +201,10 @@ var awkwardStrings = []string{
 // against encoding/json, which earlier releases stored them with.
 func TestStoredRecords_DigestJSON(t *testing.T) {
 	for _, s := range awkwardStrings {
-		o := Outcome{Status: s, Type: s, ID: s, Signer: s, Code: Code(s), Message: s, With: s, Events: []Event{{Kind: s, Subject: s}, {}}}
+		// A different value in each field, so that one written under
+		// another's name shows.
+		o := Outcome{Status: "s" + s, Type: "t" + s, ID: "i" + s, Signer: "g" + s, Code: Code("c" + s), Message: "m" + s, With: "w" + s,
+			Events: []Event{{Kind: "k" + s, Subject: "u" + s}, {}}}
 		for _, rec := range []seenRecord{
 			{PayloadHash: Hash{1, 2}, Result: Result{Index: 1 << 40, Seq: 7, EntryHash: Hash{0xff}, Outcome: o, Duplicate: true}},
 			{Result: Result{Outcome: Outcome{Status: s}}},
@@ -211,7 +214,7 @@ func TestStoredRecords_DigestJSON(t *testing.T) {
 			}
 		}
 		for _, tok := range []Token{
-			{Hash: s, Member: s, Scopes: []string{s, "read"}, ExpiresAt: time.Date(2026, 1, 5, 9, 0, 0, 120, time.UTC), Index: 3},
+			{Hash: "h" + s, Member: "m" + s, Scopes: []string{s, "read"}, ExpiresAt: time.Date(2026, 1, 5, 9, 0, 0, 120, time.UTC), Index: 3},
 			{ExpiresAt: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", -5*3600))},
 		} {
 			got, err := appendTokenJSON(nil, &tok)
@@ -233,6 +236,23 @@ func FuzzAppendJSONString(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if got, want := appendJSONString(nil, s), mustMarshal(s); !bytes.Equal(got, want) {
 			t.Fatalf("%q:\n got %s\nwant %s", s, got, want)
+		}
+	})
+}
+
+// FuzzAppendSeenJSON checks the replay record's JSON, with a string of its
+// own in every field, against encoding/json.
+func FuzzAppendSeenJSON(f *testing.F) {
+	f.Add("accepted", "grant.offer", "p-1", "alpha", "", "", "", "grant.offered", "g-1", false, uint64(7))
+	f.Add("rejected", "t", "<i>", "a&b", "conflict", "m\u2028 (conflicts with g)", "g", "", "", true, uint64(1)<<63)
+	f.Fuzz(func(t *testing.T, status, typ, id, signer, code, message, with, kind, subject string, dup bool, n uint64) {
+		rec := seenRecord{PayloadHash: Hash{byte(n)}, Result: Result{Index: n, Seq: n / 3, EntryHash: Hash{0: 1, 31: byte(n >> 8)}, Duplicate: dup,
+			Outcome: Outcome{Status: status, Type: typ, ID: id, Signer: signer, Code: Code(code), Message: message, With: with}}}
+		if kind != "" || subject != "" {
+			rec.Result.Outcome.Events = []Event{{Kind: kind, Subject: subject}, {Kind: subject, Subject: kind}}
+		}
+		if got, want := appendSeenJSON(nil, &rec), mustMarshal(&rec); !bytes.Equal(got, want) {
+			t.Fatalf("\n got %s\nwant %s", got, want)
 		}
 	})
 }
