@@ -365,16 +365,22 @@ func appendTokenJSON(b []byte, tok *Token) ([]byte, error) {
 const hexDigits = "0123456789abcdef"
 
 // appendJSONString appends s as a JSON string exactly as encoding/json
+// writes it, with its HTML escaping.
+func appendJSONString(b []byte, s string) []byte { return AppendJSONString(b, s, true) }
+
+// AppendJSONString appends s as a JSON string exactly as encoding/json
 // writes it: quotes and backslashes escaped, control characters as \b, \f,
-// \n, \r, \t or \u00XX, '<', '>' and '&' as \u003c, \u003e and \u0026,
-// U+2028 and U+2029 as \u2028 and \u2029, and each byte of invalid UTF-8 as
-// \ufffd.
-func appendJSONString(b []byte, s string) []byte {
+// \n, \r, \t or \u00XX, U+2028 and U+2029 as \u2028 and \u2029, each byte
+// of invalid UTF-8 as \ufffd, and, with escapeHTML (encoding/json's
+// default; an Encoder can turn it off), '<', '>' and '&' as \u003c, \u003e
+// and \u0026. The ledger's records and envelopes escape HTML; the node's
+// responses do not.
+func AppendJSONString(b []byte, s string, escapeHTML bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if c >= 0x20 && c != '"' && c != '\\' && (!escapeHTML || c != '<' && c != '>' && c != '&') {
 				i++
 				continue
 			}
