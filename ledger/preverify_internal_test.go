@@ -7,17 +7,20 @@ import (
 	"time"
 )
 
-// TestPreverify_LeavesEnvelopesForApply checks that Preverify hands Apply
-// the envelopes it decoded, each in its own entry, and none for a record
-// whose envelope does not decode.
-func TestPreverify_LeavesEnvelopesForApply(t *testing.T) {
+// oneMemberLedger opens a ledger whose one member, alpha, signs with an
+// Ed25519 key derived from name; its charter moves ledger time by the
+// records' stamps. The ledger is closed when the test ends.
+func oneMemberLedger(t *testing.T, name string) (*Ledger, *Genesis, *PrivateKey, time.Time) {
+	t.Helper()
 	t0 := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-	seed := sha256.Sum256([]byte("preverify test"))
+	seed := sha256.Sum256([]byte(name))
 	key, err := NewKeyFromSeed(SchemeEd25519, seed[:])
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &Genesis{Format: GenesisFormat, Name: "preverify", CreatedAt: t0, Charter: func() Charter { c := DefaultCharter(); c.AttestedTime = false; return c }(),
+	c := DefaultCharter()
+	c.AttestedTime = false
+	g := &Genesis{Format: GenesisFormat, Name: name, CreatedAt: t0, Charter: c,
 		Members: []GenesisMember{{ID: "alpha", Role: RoleMember, Keys: []PublicKey{key.Public()}}}}
 	if err := g.Sign(NewSigner("alpha", key)); err != nil {
 		t.Fatal(err)
@@ -26,7 +29,15 @@ func TestPreverify_LeavesEnvelopesForApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
+	return l, g, key, t0
+}
+
+// TestPreverify_LeavesEnvelopesForApply checks that Preverify hands Apply
+// the envelopes it decoded, each in its own entry, and none for a record
+// whose envelope does not decode.
+func TestPreverify_LeavesEnvelopesForApply(t *testing.T) {
+	l, g, key, t0 := oneMemberLedger(t, "preverify")
 	var envs []*Envelope
 	for _, id := range []string{"one", "two"} {
 		p := &Proposal{V: 1, Consortium: g.ID(), ID: id, Type: "asset.register", Signer: "alpha", IssuedAt: t0, Body: []byte(`{}`)}
@@ -60,22 +71,7 @@ func TestPreverify_LeavesEnvelopesForApply(t *testing.T) {
 // a decoded envelope on trust: one decoded from other bytes than the
 // entry's is ignored, and the entry is applied as its own record says.
 func TestApply_DecodedFromOtherBytesIsIgnored(t *testing.T) {
-	t0 := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-	seed := sha256.Sum256([]byte("decoded test"))
-	key, err := NewKeyFromSeed(SchemeEd25519, seed[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &Genesis{Format: GenesisFormat, Name: "decoded", CreatedAt: t0, Charter: func() Charter { c := DefaultCharter(); c.AttestedTime = false; return c }(),
-		Members: []GenesisMember{{ID: "alpha", Role: RoleMember, Keys: []PublicKey{key.Public()}}}}
-	if err := g.Sign(NewSigner("alpha", key)); err != nil {
-		t.Fatal(err)
-	}
-	l, err := Open(t.TempDir()+"/state.db", g, Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l, g, key, t0 := oneMemberLedger(t, "decoded")
 	sign := func(id string) []byte {
 		p := &Proposal{V: 1, Consortium: g.ID(), ID: id, Type: "token.register", Signer: "alpha", IssuedAt: t0,
 			Body: []byte(`{"hash":"` + HashToken(id) + `","scopes":["read"],"expires_at":"2026-02-01T00:00:00Z"}`)}
